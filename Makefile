@@ -1,0 +1,81 @@
+# dfmask — `make help` lists the targets.
+# Everything runs inside .venv, built from requirements.lock by `make setup`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# The venv is keyed by the hash of the lock files: change them and `make setup` rebuilds.
+LOCK_HASH := $(shell cat requirements.lock requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+FACES_CACHE ?= .cache/faces
+PYTEST_ARGS ?=
+
+.PHONY: help setup check-tools faces-sources repro test test-fast lint lock \
+        bench bench-faces bench-masks eval-sample eval-seeds release clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
+
+check-tools: ## check the system tools setup needs (python3.11, g++, npm)
+	@missing=""; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing $(PYTHON) (Python 3.11: apt-get install python3.11 python3.11-venv, or pyenv)"; \
+	command -v g++ >/dev/null || missing="$$missing g++ (AMD Quark compiles its custom ops on first import: apt-get install g++)"; \
+	command -v npm >/dev/null || missing="$$missing npm (one face source is an npm package: apt-get install npm)"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then echo "setup: missing tools:$$missing" >&2; exit 1; fi
+
+$(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
+	@$(MAKE) --no-print-directory check-tools
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+setup: $(STAMP) ## create .venv from the lock and fetch the sample face sources (idempotent)
+	$(BIN)/python -m dfmask.corpus.sources fetch --cache $(FACES_CACHE)
+
+faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the sample corpus uses
+	$(BIN)/python -m dfmask.corpus.sources fetch --cache $(FACES_CACHE)
+
+repro: setup ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
+	$(BIN)/dvc repro
+
+test: setup ## run the whole test suite (unit + slow integration tests)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup ## run only the fast tests (-m "not slow")
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff + mypy on src/, and the Vitis AI entry point checked as Python 3.8
+	$(BIN)/ruff check src stages tests
+	$(BIN)/mypy
+	$(BIN)/ruff check --target-version py38 --select E,F,UP,B src/dfmask/deploy/vai
+
+lock: ## re-resolve requirements.in into requirements.lock (needs the network)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r requirements.in
+	( echo "# Exact versions of every package in .venv, from \`make lock\` (pip freeze). Python 3.11, x86_64."; \
+	  echo "# facenet-pytorch is NOT here: it is installed --no-deps from requirements-nodeps.txt."; \
+	  .lock-venv/bin/pip freeze --all | grep -v -i -E '^(pip|dfmask|facenet-pytorch)==' \
+	  | sed -E 's/^(torch|torchvision)==([0-9.]+)\+.*/\1==\2/' ) > requirements.lock
+	rm -rf .lock-venv
+
+bench: bench-faces bench-masks ## all benchmarks (results in reports/)
+
+bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
+	$(BIN)/python -m dfmask.bench.faces --out reports/bench_faces.json
+
+bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
+	$(BIN)/python -m dfmask.bench.masks --out reports/bench_masks.json
+
+eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth
+	$(BIN)/python -m dfmask.faces.quality
+	$(BIN)/python -m dfmask.splits quality
+	$(BIN)/python -m dfmask.masks quality
+
+clean: ## remove pipeline outputs and resume state (keeps .venv and the face cache)
+	rm -rf data/interim data/processed data/release data/.work models reports

@@ -1,0 +1,1 @@
+"""The DFDC corpus layout: metadata, ingest, and the sample-corpus generator."""
