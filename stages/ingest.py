@@ -22,7 +22,10 @@ def main() -> str:
     params = load_section(IngestParams, "ingest", args.params)
     result = ingest_part(corpus.root, args.part, probe_decode=params.probe_decode)
     write_table(
-        result.table, f"{args.out}/part={args.part}.parquet", VIDEOS, stage=f"ingest@{args.part}",
+        result.table,
+        f"{args.out}/part={args.part}.parquet",
+        VIDEOS,
+        stage=f"ingest@{args.part}",
         params={"corpus": to_dict(corpus), "ingest": to_dict(params)},
     )
     write_json(f"{args.report}/part={args.part}.json", result.report)

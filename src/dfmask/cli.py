@@ -31,6 +31,4 @@ def run_stage(name: str, main: Callable[[], str | None]) -> None:
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
     """A tqdm progress bar on stderr, disabled when stderr is not a TTY."""
-    yield from tqdm(
-        iterable, desc=desc, total=total, unit=unit, disable=not sys.stderr.isatty(), leave=False
-    )
+    yield from tqdm(iterable, desc=desc, total=total, unit=unit, disable=not sys.stderr.isatty(), leave=False)

@@ -255,9 +255,7 @@ def write_table(
     return path
 
 
-def read_table(
-    path: str | os.PathLike[str], spec: TableSpec, columns: Iterable[str] | None = None
-) -> pa.Table:
+def read_table(path: str | os.PathLike[str], spec: TableSpec, columns: Iterable[str] | None = None) -> pa.Table:
     """Read a table written by `write_table`, checking its name and schema version."""
     path = Path(path)
     if not path.exists():

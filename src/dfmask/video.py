@@ -48,18 +48,11 @@ class Probe:
     error: str | None = None
 
 
-def _rotation(stream: av.video.stream.VideoStream) -> int:
-    # PyAV >= 13 exposes side data; the display matrix gives the rotation.
+def _rotation(frame: av.VideoFrame) -> int:
+    """Display rotation in degrees (0/90/180/270) from a decoded frame's display matrix."""
     try:
-        rot = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
-    except (AttributeError, TypeError):
-        rot = None
-    if rot is None:
-        meta = stream.metadata or {}
-        rot = meta.get("rotate")
-    try:
-        return int(round(float(rot))) % 360 if rot is not None else 0
-    except (TypeError, ValueError):
+        return round(float(frame.rotation)) % 360
+    except (AttributeError, TypeError, ValueError):
         return 0
 
 
@@ -97,12 +90,14 @@ def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
             duration = container.duration / av.time_base
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         codec = ctx.name or ""
-        rotation = _rotation(stream)
+        rotation = 0
         frames, error = declared, None
         if decode:
             frames = 0
             try:
-                for _ in container.decode(stream):
+                for frame in container.decode(stream):
+                    if frames == 0:
+                        rotation = _rotation(frame)
                     frames += 1
             except (av.error.FFmpegError, ValueError) as err:
                 error = f"decode failed after {frames} frames: {err}"

@@ -77,10 +77,19 @@ def test_every_validation_case_gets_a_status(tmp_path: Path, clip: Path) -> None
         "orphan.mp4": {"label": "FAKE", "original": "junk.mp4"},  # original corrupt
     }
     files = {
-        "real.mp4": clip, "fake.mp4": clip, "noorig.mp4": clip, "elsewhere.mp4": clip,
-        "fakeorig.mp4": clip, "notes.txt": b"hello", "weird.mp4": clip, "entry.mp4": clip,
-        "empty.mp4": b"", "trunc.mp4": truncated, "junk.mp4": b"\x00garbage" * 100,
-        "orphan.mp4": clip, "unlisted.mp4": clip,
+        "real.mp4": clip,
+        "fake.mp4": clip,
+        "noorig.mp4": clip,
+        "elsewhere.mp4": clip,
+        "fakeorig.mp4": clip,
+        "notes.txt": b"hello",
+        "weird.mp4": clip,
+        "entry.mp4": clip,
+        "empty.mp4": b"",
+        "trunc.mp4": truncated,
+        "junk.mp4": b"\x00garbage" * 100,
+        "orphan.mp4": clip,
+        "unlisted.mp4": clip,
     }
     _part(tmp_path, 3, meta, files)
     result = ingest_part(tmp_path, 3)
@@ -134,8 +143,18 @@ def test_missing_part_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "bad"),
-    [("a.mp4", False), ("..", True), ("../a.mp4", True), ("/a.mp4", True), ("a/b.mp4", True),
-     ("a\\b.mp4", True), ("C:a.mp4", True), ("", True), (" a.mp4", True), ("a..b.mp4", False)],
+    [
+        ("a.mp4", False),
+        ("..", True),
+        ("../a.mp4", True),
+        ("/a.mp4", True),
+        ("a/b.mp4", True),
+        ("a\\b.mp4", True),
+        ("C:a.mp4", True),
+        ("", True),
+        (" a.mp4", True),
+        ("a..b.mp4", False),
+    ],
 )
 def test_safe_name(name: str, bad: bool) -> None:
     assert (safe_name(name) is not None) == bad
@@ -147,8 +166,12 @@ def _table(part: int, rows: list[dict]) -> pa.Table:
 
 
 def test_check_corpus_duplicates_and_cross_part_originals() -> None:
-    t0 = _table(0, [{"video_id": "aaaa"}, {"video_id": "cccc", "status": "original_not_in_part", "original_id": "bbbb"}])
-    t1 = _table(1, [{"video_id": "bbbb"}, {"video_id": "dddd", "status": "original_not_in_part", "original_id": "zzzz"}])
+    t0 = _table(
+        0, [{"video_id": "aaaa"}, {"video_id": "cccc", "status": "original_not_in_part", "original_id": "bbbb"}]
+    )
+    t1 = _table(
+        1, [{"video_id": "bbbb"}, {"video_id": "dddd", "status": "original_not_in_part", "original_id": "zzzz"}]
+    )
     report = check_corpus([t0, t1])
     cross = {c["video_id"]: (c["status"], c["original_part"]) for c in report["cross_part_originals"]}
     assert cross == {"cccc": ("original_in_other_part", 1), "dddd": ("original_missing", None)}

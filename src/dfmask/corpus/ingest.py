@@ -31,7 +31,9 @@ VIDEOS = TableSpec(
         [
             field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
             field("video_id", pa.string(), "file name without .mp4; unique across the corpus", nullable=False),
-            field("filename", pa.string(), "file name as listed in metadata.json (or found, if unlisted)", nullable=False),
+            field(
+                "filename", pa.string(), "file name as listed in metadata.json (or found, if unlisted)", nullable=False
+            ),
             field("path", pa.string(), "path relative to corpus.root: dfdc_train_part_N/<filename>"),
             field("label", pa.string(), "REAL / FAKE as listed (null if unlisted or not a string)"),
             field("is_fake", pa.bool_(), "label == FAKE (FAKE = True)"),
@@ -106,8 +108,15 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
         if entry.status not in ("bad_name", "missing_file") and file.is_file():
             p = probe(file, decode=probe_decode)
             row.update(
-                frames=p.frames, declared_frames=p.declared_frames, fps=p.fps, width=p.width,
-                height=p.height, duration=p.duration, codec=p.codec, bytes=p.bytes, rotation=p.rotation,
+                frames=p.frames,
+                declared_frames=p.declared_frames,
+                fps=p.fps,
+                width=p.width,
+                height=p.height,
+                duration=p.duration,
+                codec=p.codec,
+                bytes=p.bytes,
+                rotation=p.rotation,
             )
             if p.error and entry.status == "ok":
                 row["status"] = _probe_status(p.error)

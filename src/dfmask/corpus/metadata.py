@@ -94,13 +94,9 @@ def read_metadata(path: str | Path) -> dict[str, object]:
     except UnicodeDecodeError as err:
         raise DfmaskError(f"{path}: not UTF-8 text: {err}") from err
     except json.JSONDecodeError as err:
-        raise DfmaskError(
-            f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from err
+        raise DfmaskError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
     if not isinstance(doc, dict):
-        raise DfmaskError(
-            f"{path}: expected a JSON object mapping file names to entries, got {type(doc).__name__}"
-        )
+        raise DfmaskError(f"{path}: expected a JSON object mapping file names to entries, got {type(doc).__name__}")
     return doc
 
 
@@ -147,7 +143,9 @@ def validate_part(folder: str | Path) -> list[Entry]:
             entries[name] = _with(entry, "missing_file", f"listed in metadata.json but {folder / name} does not exist")
     for name in sorted(present - set(listing)):
         if name.lower().endswith(".mp4"):
-            entries[name] = Entry(name, None, None, None, "unlisted_file", "an mp4 in the folder that metadata.json does not list")
+            entries[name] = Entry(
+                name, None, None, None, "unlisted_file", "an mp4 in the folder that metadata.json does not list"
+            )
 
     for name, entry in list(entries.items()):
         if entry.status != "ok" or entry.label != "FAKE":

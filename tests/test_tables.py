@@ -1,0 +1,97 @@
+"""Parquet contracts: PNG cells, schema metadata, version checks, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dfmask.errors import DfmaskError
+from dfmask.tables import (
+    BOX,
+    IMAGE,
+    TableSpec,
+    decode_png,
+    encode_png,
+    field,
+    image_cell,
+    read_metadata,
+    read_table,
+    write_table,
+)
+
+SPEC = TableSpec(
+    name="demo",
+    version=2,
+    schema=pa.schema(
+        [
+            field("video_id", pa.string(), "video"),
+            field("frame_idx", pa.int32(), "frame"),
+            field("box", BOX, "box"),
+            field("crop", IMAGE, "crop"),
+        ]
+    ),
+    sort_key=("video_id", "frame_idx"),
+    image_columns=("crop",),
+)
+
+
+def _rows(order: list[int]) -> list[dict]:
+    rng = np.random.default_rng(0)
+    images = {i: rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) for i in range(3)}
+    return [
+        {"video_id": f"v{i % 2}", "frame_idx": i, "box": [0, 1, 2, 3], "crop": image_cell(images[i], f"v{i}.png")}
+        for i in order
+    ]
+
+
+def test_png_roundtrip_rgb_and_grey() -> None:
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    grey = rng.integers(0, 255, (5, 7), dtype=np.uint8)
+    assert np.array_equal(decode_png(encode_png(rgb)), rgb)  # channel order preserved
+    assert np.array_equal(decode_png(encode_png(grey), grey=True), grey)
+    assert encode_png(rgb) == encode_png(rgb.copy())
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(rgb.astype(np.float32))
+
+
+def test_write_is_sorted_deterministic_and_documented(tmp_path: Path) -> None:
+    a = write_table(
+        pa.Table.from_pylist(_rows([2, 0, 1]), schema=SPEC.schema), tmp_path / "a.parquet", SPEC, "demo", {"k": 1}
+    )
+    b = write_table(
+        pa.Table.from_pylist(_rows([1, 2, 0]), schema=SPEC.schema), tmp_path / "b.parquet", SPEC, "demo", {"k": 1}
+    )
+    assert a.read_bytes() == b.read_bytes()
+    table = read_table(a, SPEC)
+    assert table.column("frame_idx").to_pylist() == [0, 2, 1]  # sorted by (video_id, frame_idx)
+    meta = read_metadata(a)
+    assert meta["table"] == "demo" and meta["schema_version"] == 2 and meta["params"] == {"k": 1}
+    assert "numpy" in meta["libraries"] and meta["columns"]["crop"] == "crop"
+    hf = json.loads(pq.read_schema(a).metadata[b"huggingface"])
+    assert hf["info"]["features"]["crop"] == {"_type": "Image"}
+    assert hf["info"]["features"]["box"]["length"] == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_reader_refuses_other_versions_and_foreign_files(tmp_path: Path) -> None:
+    path = write_table(pa.Table.from_pylist(_rows([0]), schema=SPEC.schema), tmp_path / "a.parquet", SPEC, "demo")
+    newer = TableSpec(SPEC.name, 3, SPEC.schema, SPEC.sort_key)
+    with pytest.raises(DfmaskError, match="v2, expected 'demo' v3"):
+        read_table(path, newer)
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "foreign.parquet")
+    with pytest.raises(DfmaskError, match="not a dfmask table"):
+        read_table(tmp_path / "foreign.parquet", SPEC)
+    with pytest.raises(DfmaskError, match="missing demo table"):
+        read_table(tmp_path / "nope.parquet", SPEC)
+
+
+def test_schema_mismatch_names_the_table(tmp_path: Path) -> None:
+    bad = pa.table({"video_id": ["a"], "frame_idx": ["not an int"], "box": [[0, 0, 1, 1]], "crop": [None]})
+    with pytest.raises(ValueError, match="demo v2 does not match its schema"):
+        write_table(bad, tmp_path / "x.parquet", SPEC, "demo")
