@@ -200,7 +200,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- write / read
 
 
-def to_table(spec: TableSpec, rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> pa.Table:
+def to_table(
+    spec: TableSpec, rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+) -> pa.Table:
     """Build a table of ``spec``'s schema from row dicts or a column dict; sort it."""
     if isinstance(rows, Mapping):
         table = pa.table(dict(rows), schema=spec.schema)
@@ -213,6 +215,21 @@ def sort_table(table: pa.Table, spec: TableSpec) -> pa.Table:
     if spec.sort_key and table.num_rows:
         table = table.sort_by([(k, "ascending") for k in spec.sort_key])
     return table
+
+
+def _hf_nullable_images(table: pa.Table, spec: TableSpec) -> pa.Table:
+    """Store image columns as nullable Parquet fields, even if the spec says non-null.
+
+    `datasets` applies our ``huggingface`` Image feature only when the file's field equals
+    the feature's Arrow field, nullability included; a ``required`` image column loads as a
+    raw struct instead of an image. Nulls were already ruled out by the spec's cast.
+    """
+    if not any(
+        not table.schema.field(c).nullable for c in spec.image_columns if c in table.column_names
+    ):
+        return table
+    fields = [f.with_nullable(True) if f.name in spec.image_columns else f for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def write_table(
@@ -234,8 +251,11 @@ def write_table(
     try:
         table = table.select(spec.schema.names).cast(spec.schema)
     except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
-        raise ValueError(f"table for {spec.name} v{spec.version} does not match its schema: {err}") from err
+        raise ValueError(
+            f"table for {spec.name} v{spec.version} does not match its schema: {err}"
+        ) from err
     table = sort_table(table, spec)
+    table = _hf_nullable_images(table, spec)
     table = table.replace_schema_metadata(build_metadata(spec, stage, params, extra))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -255,7 +275,9 @@ def write_table(
     return path
 
 
-def read_table(path: str | os.PathLike[str], spec: TableSpec, columns: Iterable[str] | None = None) -> pa.Table:
+def read_table(
+    path: str | os.PathLike[str], spec: TableSpec, columns: Iterable[str] | None = None
+) -> pa.Table:
     """Read a table written by `write_table`, checking its name and schema version."""
     path = Path(path)
     if not path.exists():

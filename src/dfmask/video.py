@@ -129,6 +129,12 @@ def iter_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[np.n
     Args:
         threads: decoder threads (0 = FFmpeg's choice).
     """
+    for frame in _iter_av_frames(path, threads):
+        yield frame.to_ndarray(format="rgb24")
+
+
+def _iter_av_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.VideoFrame]:
+    """Decoded PyAV frames in order (not yet converted to RGB)."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:
@@ -138,8 +144,7 @@ def iter_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[np.n
         stream.thread_type = "AUTO"
         if threads:
             stream.codec_context.thread_count = threads
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+        yield from container.decode(stream)
 
 
 def read_frames(
@@ -162,9 +167,11 @@ def read_frames(
     frames: list[np.ndarray] = []
     got: list[int] = []
     try:
-        for i, frame in enumerate(iter_frames(path, threads)):
+        # Only the kept frames are converted to RGB: the YUV→RGB conversion of the
+        # skipped ones would cost about as much as decoding them.
+        for i, frame in enumerate(_iter_av_frames(path, threads)):
             if i in want:
-                frames.append(frame)
+                frames.append(frame.to_ndarray(format="rgb24"))
                 got.append(i)
             if i >= last:
                 break

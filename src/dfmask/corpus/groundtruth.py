@@ -1,0 +1,194 @@
+"""The sample corpus's ground truth table, and small helpers for its consumers.
+
+``data/sample/ground_truth.parquet`` covers EVERY frame of every sample video. It comes
+from the generator's own geometry (dlib landmarks on the source material moved by the
+exact camera transform; the swap's own blend mask), never from a detector run on the
+rendered video. The pipeline never reads it: tests and evaluation do, for face recall,
+mask IoU and identity-leak checks.
+
+One row per (video, frame, face); a frame with no face has ONE row with null
+``face_idx``, ``actor_id`` and ``box``. Box convention: the tight bounding box of the 68
+dlib landmarks (eyebrows to chin, jaw side to jaw side; no forehead, no margin),
+clipped to the frame, ``(x0, y0, x1, y1)`` in full-resolution pixels.
+
+Masks: a FAKE has a full-frame 8-bit PNG on every row (255 = manipulated, the pixels
+where the fake's raw frame may differ from its original's; identical on every face row
+of one frame). It is all zero on frames where nothing was swapped (no face) and on every
+frame of a ``failed`` fake. A REAL has a null mask (= all zero).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dfmask.tables import BOX, IMAGE, TableSpec, decode_png, field, read_table
+
+SWAP_KINDS = ("none", "full", "mouth", "failed")
+
+GROUND_TRUTH = TableSpec(
+    name="sample_ground_truth",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int32(), "N of dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
+            field("frame_idx", pa.int32(), "0-based index into the decoded stream", nullable=False),
+            field(
+                "face_idx",
+                pa.int32(),
+                "0-based face within the video (left to right in composites); null on a frame with no face",
+            ),
+            field("label", pa.string(), "REAL or FAKE, as in metadata.json", nullable=False),
+            field("is_fake", pa.bool_(), "label == FAKE", nullable=False),
+            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
+            field(
+                "swap_kind",
+                pa.string(),
+                "video level: none (real) | full | mouth | failed "
+                "(a fake whose swap failed: frames identical to the original)",
+                nullable=False,
+            ),
+            field("width", pa.int32(), "frame width in px", nullable=False),
+            field("height", pa.int32(), "frame height in px", nullable=False),
+            field("fps", pa.int32(), "frames per second", nullable=False),
+            field("n_frames", pa.int32(), "frames in the video", nullable=False),
+            field(
+                "source",
+                pa.string(),
+                "the original's source material (package/file, clip start or 'animated')",
+                nullable=False,
+            ),
+            field(
+                "actor_id",
+                pa.string(),
+                "actor whose face is at this place in the ORIGINAL (the target); null when no face",
+            ),
+            field(
+                "donor_actor_id",
+                pa.string(),
+                "actor whose face was swapped in (full/mouth faces of fakes); null otherwise, including failed swaps",
+            ),
+            field("face_swap_kind", pa.string(), "this face: none | full | mouth | failed; null when no face"),
+            field(
+                "box",
+                BOX,
+                "bbox of the 68 landmarks, clipped to the frame: x0, y0, x1, y1 "
+                "in full-resolution px; null when no face",
+            ),
+            field(
+                "landmarks",
+                pa.list_(pa.float32(), 136),
+                "the 68 dlib landmarks (x, y interleaved, full-resolution px, unclipped); null when no face",
+            ),
+            field(
+                "mask",
+                IMAGE,
+                "fakes: full-frame 8-bit PNG, 255 = manipulated (all zero where nothing was swapped); null for reals",
+            ),
+        ]
+    ),
+    sort_key=("part", "video_id", "frame_idx", "face_idx"),
+    image_columns=("mask",),
+)
+
+
+def load_ground_truth(path: str | os.PathLike[str], masks: bool = False) -> pd.DataFrame:
+    """The ground truth as a DataFrame (one row per video, frame and face).
+
+    Args:
+        masks: also load the ``mask`` column (PNG cells; larger). Without it,
+            `true_mask` reads masks from ``path`` lazily.
+    """
+    columns = None if masks else [n for n in GROUND_TRUTH.schema.names if n != "mask"]
+    frame = read_table(path, GROUND_TRUTH, columns).to_pandas()
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+def videos(gt: pd.DataFrame) -> pd.DataFrame:
+    """One row per video: part, video_id, label, is_fake, original_id, swap_kind, size,
+    n_frames, source, ``actor_ids`` (sorted tuple of target actors) and
+    ``donor_actor_ids`` (sorted tuple of swapped-in actors; empty for reals/failed)."""
+    keys = [
+        "part",
+        "video_id",
+        "label",
+        "is_fake",
+        "original_id",
+        "swap_kind",
+        "width",
+        "height",
+        "fps",
+        "n_frames",
+        "source",
+    ]
+    base = gt.drop_duplicates("video_id")[keys].set_index("video_id")
+    targets = _ids_per_video(gt, "actor_id")
+    donors = _ids_per_video(gt, "donor_actor_id")
+    base["actor_ids"] = [targets.get(v, ()) for v in base.index]
+    base["donor_actor_ids"] = [donors.get(v, ()) for v in base.index]
+    return base.reset_index().sort_values(["part", "video_id"]).reset_index(drop=True)
+
+
+def _ids_per_video(gt: pd.DataFrame, column: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, set[str]] = {}
+    for video_id, actor in zip(gt.video_id, gt[column], strict=True):
+        if actor is not None and actor == actor:  # skip None / NaN
+            out.setdefault(str(video_id), set()).add(str(actor))
+    return {v: tuple(sorted(a)) for v, a in out.items()}
+
+
+def video_actors(gt: pd.DataFrame) -> dict[str, frozenset[str]]:
+    """video_id → every identity visible in the video (targets and donors). Use it for
+    identity-leak checks: a fake shows its donor's face as well as its target's."""
+    table = videos(gt)
+    return {
+        v: frozenset(a) | frozenset(d)
+        for v, a, d in zip(table.video_id, table.actor_ids, table.donor_actor_ids, strict=True)
+    }
+
+
+def face_boxes(gt: pd.DataFrame, video_id: str) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """frame_idx → [(actor_id, box (4,) float)] of one video; [] on frames with no face."""
+    rows = gt[gt.video_id == video_id]
+    out: dict[int, list[tuple[str, np.ndarray]]] = {}
+    for frame_idx, actor, box in zip(rows.frame_idx, rows.actor_id, rows.box, strict=True):
+        faces = out.setdefault(int(frame_idx), [])
+        if actor is not None and box is not None:
+            faces.append((str(actor), np.asarray(box, np.float64)))
+    return out
+
+
+def true_mask(gt: pd.DataFrame, video_id: str, frame_idx: int) -> np.ndarray:
+    """The true swap mask of one frame: bool (H, W), True = manipulated (all False for a
+    real, a failed fake or a frame where nothing was swapped)."""
+    rows = gt[(gt.video_id == video_id) & (gt.frame_idx == frame_idx)]
+    if rows.empty:
+        raise KeyError(f"no ground truth for video {video_id!r} frame {frame_idx}")
+    height, width = int(rows.height.iloc[0]), int(rows.width.iloc[0])
+    if not bool(rows.is_fake.iloc[0]):
+        return np.zeros((height, width), bool)
+    cell: Mapping[str, Any] | None = rows["mask"].iloc[0] if "mask" in rows else None
+    if cell is None:
+        cell = _read_mask_cell(gt.attrs.get("path"), video_id, frame_idx)
+    return decode_png(cell["bytes"], grey=True) > 0
+
+
+def _read_mask_cell(path: str | None, video_id: str, frame_idx: int) -> Mapping[str, Any]:
+    if path is None:
+        raise ValueError("ground truth loaded without masks and without a path; use masks=True")
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        path,
+        columns=["mask"],
+        filters=(pc.field("video_id") == video_id) & (pc.field("frame_idx") == frame_idx),
+    )
+    return dict(table.column("mask")[0].as_py())
