@@ -1,0 +1,269 @@
+"""Benchmark of the faces stage: ``python -m dfmask.bench.faces`` → reports/bench_faces.json.
+
+All measured in one run on the generator's ``bench`` corpus (1920x1080, 10 s, 30 fps,
+about 1 original : 5 fakes). Method and targets: docs/benchmarks.md, "faces".
+
+* **(a) stage**: ``stages/faces.py`` run as a subprocess on a fresh work folder
+  (cold: no reused videos), wall time → videos/min; its peak RSS from ``wait4``.
+* **(b) naive baseline**: what one would write first: facenet-pytorch MTCNN with its
+  default ``min_face_size`` (20 px) at full resolution on the 32 linspace frames of
+  EVERY video, fakes included; same decoder (`dfmask.video.read_frames`), same batch
+  size and threads as (a).
+* **(c) decode floor**: only decoding the frames (a) needs (the 32 sampled frames of
+  every video), the faster of sequential decode (`read_frames`) and per-frame seeking
+  (`read_frames_seek`); both are timed and reported.
+* **recall** of (a)'s boxes against the corpus's ground truth (`dfmask.faces.quality`).
+
+Targets: (a) >= 10x (b) in videos/min; (a) >= 50 % of (c); peak RSS < 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import yaml
+
+from dfmask.errors import DfmaskError
+from dfmask.params import FacesParams, load_section, read_params_file, to_dict
+from dfmask.tables import write_json, write_table
+from dfmask.video import read_frames, sample_indices
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def read_frames_seek(
+    path: str | os.PathLike[str], indices: Sequence[int], threads: int = 0
+) -> tuple[np.ndarray, list[int]]:
+    """Decode the frames at ``indices`` by seeking to each one (keyframe + decode forward).
+
+    The alternative to `dfmask.video.read_frames` (sequential) for the decode floor; same
+    return value. Frame ``i`` is found by its timestamp ``start + i / fps`` (constant
+    frame rate, as in DFDC and the sample corpus).
+    """
+    frames: list[np.ndarray] = []
+    got: list[int] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        rate, base = stream.average_rate, stream.time_base
+        if rate is None or base is None:
+            raise DfmaskError(f"{path}: no frame rate/time base; cannot seek by frame")
+        start = stream.start_time or 0
+        for i in sorted({int(i) for i in indices}):
+            target = start + round(i / float(rate) / float(base))
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.pts >= target:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    got.append(i)
+                    break
+    if not frames:
+        return np.zeros((0, 0, 0, 3), np.uint8), []
+    return np.stack(frames), got
+
+
+def _videos(table_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in table_rows if v["status"] == "ok"]
+
+
+def decode_floor(root: Path, videos: list[dict[str, Any]], params: FacesParams) -> dict[str, Any]:
+    """(c): time sequential vs seeking decode of the sampled frames of every video."""
+    seq = seek = 0.0
+    for v in videos:
+        idx = sample_indices(int(v["frames"]), params.frames)
+        t = time.perf_counter()
+        read_frames(root / v["path"], idx, params.decode_threads)
+        seq += time.perf_counter() - t
+        t = time.perf_counter()
+        read_frames_seek(root / v["path"], idx.tolist(), params.decode_threads)
+        seek += time.perf_counter() - t
+    n = len(videos)
+    best = min(seq, seek)
+    return {
+        "sequential_s": round(seq, 2),
+        "seek_s": round(seek, 2),
+        "winner": "sequential" if seq <= seek else "seek",
+        "videos_per_min": round(60 * n / best, 2) if best else None,
+        "sequential_videos_per_min": round(60 * n / seq, 2) if seq else None,
+        "seek_videos_per_min": round(60 * n / seek, 2) if seek else None,
+    }
+
+
+def naive_baseline(root: Path, videos: list[dict[str, Any]], params: FacesParams) -> dict[str, Any]:
+    """(b): default-size MTCNN at full resolution on 32 frames of every video."""
+    import torch
+    from facenet_pytorch import MTCNN
+
+    from dfmask.faces.detect import resolve_device
+
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    mtcnn = MTCNN(keep_all=True, thresholds=list(params.thresholds), device=resolve_device(params.device))
+    decode_s = detect_s = 0.0
+    faces = 0
+    t0 = time.perf_counter()
+    for v in videos:
+        t = time.perf_counter()
+        frames, _ = read_frames(
+            root / v["path"], sample_indices(int(v["frames"]), params.frames), params.decode_threads
+        )
+        decode_s += time.perf_counter() - t
+        t = time.perf_counter()
+        for s in range(0, len(frames), params.batch_size):
+            with torch.inference_mode():
+                boxes, _ = mtcnn.detect(frames[s : s + params.batch_size])
+            faces += sum(0 if b is None else len(b) for b in boxes)
+        detect_s += time.perf_counter() - t
+    total = time.perf_counter() - t0
+    return {
+        "wall_s": round(total, 2),
+        "decode_s": round(decode_s, 2),
+        "detect_s": round(detect_s, 2),
+        "videos_per_min": round(60 * len(videos) / total, 2),
+        "videos_timed": len(videos),
+        "faces_found": faces,
+        "min_face_size": 20,
+        "scale": 1.0,
+    }
+
+
+def run_stage(work: Path, root: Path, videos_table: Path, params_doc: dict[str, Any]) -> dict[str, Any]:
+    """(a): ``stages/faces.py`` as a subprocess in a fresh folder; wall time and peak RSS."""
+    work.mkdir(parents=True, exist_ok=True)
+    doc = dict(params_doc)
+    doc["corpus"] = {"root": str(root.resolve()), "parts": [0]}
+    (work / "params.yaml").write_text(yaml.safe_dump(doc))
+    cmd = [sys.executable, str(REPO / "stages" / "faces.py"), "--part", "0", "--videos", str(videos_table.resolve())]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise DfmaskError(f"faces stage failed in the benchmark: {err.strip()[-500:]}")
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "summary": out.strip()}
+
+
+def bench(corpus: Path, ground_truth: Path, params_path: Path, scratch: Path, naive_videos: int = 0) -> dict[str, Any]:
+    """All measurements; ``naive_videos`` > 0 times (b) on only the first N videos (its
+    cost per video does not depend on which video: every one is detected alike)."""
+    from dfmask.corpus.groundtruth import load_ground_truth
+    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.faces.quality import face_recall, load_faces
+
+    params = load_section(FacesParams, "faces", params_path)
+    doc = read_params_file(params_path)
+    ingest = ingest_part(corpus, 0)
+    videos_table = write_table(ingest.table, scratch / "videos" / "part=0.parquet", VIDEOS, "ingest")
+    rows = ingest.table.to_pylist()
+    videos = _videos(rows)
+    if not videos:
+        raise DfmaskError(f"{corpus}: no usable video in dfdc_train_part_0")
+    originals = sum(1 for v in videos if not v["is_fake"])
+    stage = run_stage(scratch / "stage", corpus, videos_table, doc)
+    stage["videos_per_min"] = round(60 * len(rows) / stage["wall_s"], 2)
+    faces = load_faces([scratch / "stage" / "data/interim/faces/part=0"])
+    truth = load_ground_truth(ground_truth)
+    truth = truth[truth["part"] == 0]
+    recall = face_recall(faces, truth, params.frames)
+    floor = decode_floor(corpus, videos, params)
+    naive = naive_baseline(corpus, videos[:naive_videos] if naive_videos else videos, params)
+    a, b, c = stage["videos_per_min"], naive["videos_per_min"], floor["videos_per_min"]
+    sizes = sorted({f"{v['width']}x{v['height']}" for v in videos})
+    return {
+        "corpus": {
+            "root": str(corpus),
+            "videos": len(rows),
+            "originals": originals,
+            "fakes": len(videos) - originals,
+            "sizes": sizes,
+            "frames_per_video": sorted({int(v["frames"]) for v in videos}),
+        },
+        "params": to_dict(params),
+        "stage": stage,
+        "naive": naive,
+        "decode_floor": floor,
+        "recall": {k: recall[k] for k in ("recall", "true_faces", "found", "extra_boxes", "min_iou")},
+        "ratios": {
+            "stage_over_naive": round(a / b, 2),
+            "stage_over_decode_floor": round(a / c, 3) if c else None,
+            # the best any detector-on-originals design could reach over (b): decode-bound
+            "decode_floor_over_naive": round(c / b, 2) if c else None,
+        },
+        "targets": {
+            "stage_over_naive>=10": a / b >= 10,
+            "stage_over_decode_floor>=0.5": bool(c) and a / c >= 0.5,
+            "peak_rss<4GB": stage["peak_rss_mb"] < 4096,
+            "recall>=0.98": recall["recall"] >= 0.98,
+        },
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": platform.machine()},
+    }
+
+
+def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path) -> None:
+    """Generate the bench corpus with the sample generator's ``bench`` profile.
+
+    The generator writes ``<out>/corpus`` and ``<out>/ground_truth.parquet``, so
+    ``corpus`` must be ``<out>/corpus`` and ``ground_truth`` ``<out>/ground_truth.parquet``.
+    """
+    from dfmask.corpus.sample import generate
+    from dfmask.params import BaseParams, SampleParams
+
+    out = corpus.parent
+    if corpus.name != "corpus" or ground_truth != out / "ground_truth.parquet":
+        raise DfmaskError(
+            f"--corpus {corpus} / --ground-truth {ground_truth}: to generate, use <dir>/corpus "
+            "and <dir>/ground_truth.parquet (the generator's layout)"
+        )
+    sample = load_section(SampleParams, "sample", params_path)
+    base = load_section(BaseParams, "base", params_path)
+    sample = dataclasses.replace(sample, profile="bench", out=str(out))
+    generate(sample, str(corpus), (0,), base.seed, out / "preview.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default="data/bench/corpus", help="bench corpus root (holds dfdc_train_part_0)")
+    parser.add_argument("--ground-truth", default="data/bench/ground_truth.parquet")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", default="reports/bench_faces.json")
+    parser.add_argument("--naive-videos", type=int, default=0, help="time (b) on the first N videos only (0 = all)")
+    args = parser.parse_args(argv)
+    try:
+        corpus = Path(args.corpus)
+        if not (corpus / "dfdc_train_part_0").is_dir() or not Path(args.ground_truth).exists():
+            print(f"bench faces: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
+            ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth))
+        with tempfile.TemporaryDirectory(prefix="bench_faces_") as tmp:
+            result = bench(corpus, Path(args.ground_truth), Path(args.params), Path(tmp), args.naive_videos)
+    except DfmaskError as err:
+        print(f"bench faces: error: {err}", file=sys.stderr)
+        return 2
+    write_json(args.out, result)
+    r = result
+    print(
+        f"bench faces: stage {r['stage']['videos_per_min']} videos/min, naive {r['naive']['videos_per_min']}, "
+        f"decode floor {r['decode_floor']['videos_per_min']} ({r['decode_floor']['winner']}); "
+        f"x{r['ratios']['stage_over_naive']} naive, {r['ratios']['stage_over_decode_floor']:.0%} of floor; "
+        f"peak RSS {r['stage']['peak_rss_mb']} MB; recall {r['recall']['recall']:.4f} -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

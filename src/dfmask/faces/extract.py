@@ -1,0 +1,247 @@
+"""Per-video face extraction: originals are detected and tracked, fakes reuse their boxes.
+
+An original's sampled frames are decoded once, sequentially (`dfmask.video.read_frames`),
+detected in batches, linked into tracks and cropped. A fake is never detected: its
+frames at the original's crop frame indices are cut at the original's ``crop_box``es,
+so a fake crop and its original's crop at the same (frame_idx, track_id) are
+pixel-aligned. Each function returns a `VideoFaces`: the video's FACES rows plus its
+status row (see `dfmask.faces.schema` for the status values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dfmask.errors import DfmaskError
+from dfmask.faces.crops import crop_face, crop_window
+from dfmask.faces.detect import FaceDetector
+from dfmask.faces.schema import FACES
+from dfmask.faces.tracks import track_faces
+from dfmask.params import FacesParams
+from dfmask.tables import encode_png
+from dfmask.video import read_frames, sample_indices
+
+_STATUS_KEY = b"dfmask_faces_status"
+
+
+@dataclass(frozen=True)
+class VideoStatus:
+    """One `FACE_VIDEOS` row (see `dfmask.faces.schema`)."""
+
+    part: int
+    video_id: str
+    original_id: str | None
+    is_fake: bool
+    status: str
+    detail: str | None = None
+    frames_sampled: int = 0
+    frames_decoded: int = 0
+    frames_with_faces: int = 0
+    frames_beyond_end: int = 0
+    tracks: int = 0
+    crops: int = 0
+
+
+@dataclass(frozen=True)
+class VideoFaces:
+    """A video's FACES rows and status; stored as one work item."""
+
+    rows: pa.Table
+    status: VideoStatus
+
+    def to_item(self) -> pa.Table:
+        """The rows with the status in the schema metadata (one file per work item)."""
+        return self.rows.replace_schema_metadata({_STATUS_KEY: json.dumps(asdict(self.status)).encode()})
+
+    @staticmethod
+    def from_item(table: pa.Table) -> VideoFaces:
+        meta = table.schema.metadata or {}
+        status = VideoStatus(**json.loads(meta[_STATUS_KEY]))
+        return VideoFaces(table.replace_schema_metadata(None), status)
+
+
+def _video(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "part": int(row["part"]),
+        "video_id": str(row["video_id"]),
+        "original_id": row.get("original_id"),
+        "is_fake": bool(row["is_fake"]),
+    }
+
+
+def _empty_rows() -> pa.Table:
+    return FACES.schema.empty_table()
+
+
+def _status(row: Mapping[str, Any], status: str, detail: str | None, counts: Mapping[str, Any]) -> VideoStatus:
+    return dataclasses.replace(VideoStatus(**_video(row), status=status, detail=detail), **counts)
+
+
+def _failed(row: Mapping[str, Any], status: str, detail: str, **counts: int) -> VideoFaces:
+    return VideoFaces(_empty_rows(), _status(row, status, detail, counts))
+
+
+def _rows_table(
+    row: Mapping[str, Any],
+    frame_idx: np.ndarray,
+    track_id: np.ndarray,
+    box: np.ndarray,
+    crop_box: np.ndarray,
+    landmarks: np.ndarray,
+    prob: np.ndarray,
+    crops: list[bytes],
+) -> pa.Table:
+    n = len(frame_idx)
+    v = _video(row)
+    prob_list = [None if np.isnan(p) else float(p) for p in prob]
+    return pa.table(
+        {
+            "part": pa.array([v["part"]] * n, pa.int32()),
+            "video_id": pa.array([v["video_id"]] * n, pa.string()),
+            "original_id": pa.array([v["original_id"]] * n, pa.string()),
+            "is_fake": pa.array([v["is_fake"]] * n, pa.bool_()),
+            "frame_idx": pa.array(frame_idx.astype(np.int32), pa.int32()),
+            "track_id": pa.array(track_id.astype(np.int32), pa.int32()),
+            "box": pa.array(box.astype(np.float32).tolist(), FACES.schema.field("box").type),
+            "crop_box": pa.array(crop_box.astype(np.float32).tolist(), FACES.schema.field("crop_box").type),
+            "landmarks": pa.array(
+                landmarks.reshape(n, 10).astype(np.float32).tolist(), FACES.schema.field("landmarks").type
+            ),
+            "prob": pa.array(prob_list, pa.float32()),
+            "crop": pa.array(
+                [
+                    {"bytes": c, "path": f"{v['video_id']}/{int(f):05d}_{int(t)}.png"}
+                    for c, f, t in zip(crops, frame_idx, track_id, strict=True)
+                ],
+                FACES.schema.field("crop").type,
+            ),
+        },
+        schema=FACES.schema,
+    )
+
+
+def _decode(path: Path, indices: np.ndarray, threads: int) -> tuple[np.ndarray, list[int], str | None]:
+    try:
+        frames, got = read_frames(path, indices, threads)
+    except DfmaskError as err:
+        return np.zeros((0, 0, 0, 3), np.uint8), [], str(err)
+    if not got:
+        return frames, got, f"{path}: no frame decoded at the sampled indices"
+    return frames, got, None
+
+
+def process_original(
+    row: Mapping[str, Any], corpus_root: Path, detector: FaceDetector, params: FacesParams
+) -> VideoFaces:
+    """Detect, track and crop the faces of one original video."""
+    if row["status"] != "ok":
+        return _failed(row, "ingest_failed", f"ingest status: {row['status']}")
+    indices = sample_indices(int(row["frames"] or 0), params.frames)
+    frames, got, error = _decode(corpus_root / str(row["path"]), indices, params.decode_threads)
+    if error is not None:
+        return _failed(row, "decode_failed", error, frames_sampled=len(indices))
+    faces = detector.detect(frames)
+    tracked = track_faces(faces, params.track_iou, params.track_max_gap, params.smooth_window)
+    got_arr = np.asarray(got, np.int64)
+    counts = {"frames_sampled": len(indices), "frames_decoded": len(got)}
+    if len(tracked) == 0:
+        return _failed(row, "no_faces", f"no face in {len(got)} sampled frames", **counts)
+    windows = np.stack([crop_window(b, params.margin) for b in tracked.box])
+    crops = [encode_png(crop_face(frames[p], w, params.size)) for p, w in zip(tracked.pos, windows, strict=True)]
+    frame_idx = got_arr[tracked.pos]
+    rows = _rows_table(row, frame_idx, tracked.track_id, tracked.box, windows, tracked.landmarks, tracked.prob, crops)
+    status = _status(
+        row,
+        "ok",
+        None,
+        {
+            **counts,
+            "frames_with_faces": len(np.unique(frame_idx)),
+            "tracks": len(np.unique(tracked.track_id)),
+            "crops": len(frame_idx),
+        },
+    )
+    return VideoFaces(rows, status)
+
+
+def process_fake(
+    row: Mapping[str, Any],
+    original_row: Mapping[str, Any] | None,
+    original: VideoFaces | None,
+    corpus_root: Path,
+    params: FacesParams,
+) -> VideoFaces:
+    """Crop a fake at its original's crop windows and frame indices (no detection).
+
+    Frames pair from the start: the original's frames past the fake's last decodable
+    frame are counted in ``frames_beyond_end`` and get no fake crop.
+    """
+    if original_row is None or original is None:
+        return _failed(row, "original_missing", f"original {row.get('original_id')!r} is not in this part")
+    if original.status.status == "no_faces":
+        return _failed(row, "original_no_faces", f"original {original_row['video_id']} has no faces")
+    if original.status.status != "ok":
+        return _failed(row, "original_failed", f"original {original_row['video_id']}: {original.status.status}")
+    if row["status"] != "ok":
+        return _failed(row, "ingest_failed", f"ingest status: {row['status']}")
+    size, osize = (row["width"], row["height"]), (original_row["width"], original_row["height"])
+    if size != osize:
+        return _failed(row, "resolution_mismatch", f"fake is {size[0]}x{size[1]}, original {osize[0]}x{osize[1]}")
+    orig = original.rows
+    orig_idx = np.asarray(orig.column("frame_idx").to_numpy(), np.int64)
+    wanted_all = np.unique(orig_idx)
+    n_frames = int(row["frames"] or 0)
+    wanted = wanted_all[wanted_all < n_frames]
+    beyond = len(wanted_all) - len(wanted)
+    frames, got, error = _decode(corpus_root / str(row["path"]), wanted, params.decode_threads)
+    counts = {"frames_sampled": len(wanted), "frames_beyond_end": beyond}
+    if error is not None:
+        return _failed(row, "decode_failed", error, **counts)
+    if frames.shape[1:3] != (osize[1], osize[0]):
+        return _failed(
+            row,
+            "resolution_mismatch",
+            f"fake decodes at {frames.shape[2]}x{frames.shape[1]}, original {osize[0]}x{osize[1]}",
+            **counts,
+        )
+    position = {f: i for i, f in enumerate(got)}
+    keep = np.array([f in position for f in orig_idx], bool)
+    sel = orig.filter(pa.array(keep))
+    crop_boxes = np.array(sel.column("crop_box").to_pylist(), np.int64).reshape(-1, 4)
+    frame_idx = np.asarray(sel.column("frame_idx").to_numpy(), np.int64)
+    crops = [
+        encode_png(crop_face(frames[position[int(f)]], w, params.size))
+        for f, w in zip(frame_idx, crop_boxes, strict=True)
+    ]
+    prob = np.array([np.nan if p is None else p for p in sel.column("prob").to_pylist()], np.float32)
+    rows = _rows_table(
+        row,
+        frame_idx,
+        np.asarray(sel.column("track_id").to_numpy(), np.int64),
+        np.array(sel.column("box").to_pylist(), np.float32).reshape(-1, 4),
+        crop_boxes,
+        np.array(sel.column("landmarks").to_pylist(), np.float32).reshape(-1, 10),
+        prob,
+        crops,
+    )
+    status = _status(
+        row,
+        "ok",
+        None,
+        {
+            **counts,
+            "frames_decoded": len(got),
+            "frames_with_faces": len(np.unique(frame_idx)),
+            "tracks": len(np.unique(sel.column("track_id").to_numpy())),
+            "crops": len(frame_idx),
+        },
+    )
+    return VideoFaces(rows, status)

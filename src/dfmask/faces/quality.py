@@ -1,0 +1,220 @@
+"""Face-detection quality against ground-truth boxes, and a real/fake preview sheet.
+
+Recall is measured where the stage looks: on the sampled frames of ORIGINAL videos
+(``sample_indices(n_frames, faces.frames)``; fakes reuse those boxes). Per frame, true
+faces and our boxes (clipped to the frame, as the truth is) are matched one-to-one,
+best IoU first; a true face counts as found when its match has IoU >= ``min_iou``
+(0.5). Unmatched boxes of ours are reported as extra boxes (false positives or faces
+the truth does not list).
+
+Box conventions differ: the sample truth is the tight box of the 68 dlib landmarks
+(eyebrows to chin), MTCNN's box also covers part of the forehead. Their IoU on a
+well-found face is typically 0.6-0.8, so 0.5 is a fair "found" bound, not a lenient one.
+
+CLI (``make eval-faces``)::
+
+    python -m dfmask.faces.quality [--faces data/interim/faces] \
+        [--ground-truth data/sample/ground_truth.parquet] [--out reports/faces_quality.json] \
+        [--preview reports/faces_preview.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dfmask.errors import DfmaskError
+from dfmask.faces.schema import FACES
+from dfmask.faces.tracks import iou_matrix
+from dfmask.tables import decode_png, read_tables, shard_paths, write_json
+from dfmask.video import sample_indices
+
+
+def match_frame(truth: np.ndarray, found: np.ndarray, min_iou: float) -> tuple[int, int]:
+    """Greedy one-to-one matching of (T, 4) true boxes to (F, 4) found boxes.
+
+    Returns ``(matched, extra)``: true boxes matched with IoU >= ``min_iou``, and
+    found boxes left unmatched.
+    """
+    if len(truth) == 0 or len(found) == 0:
+        return 0, len(found)
+    ious = iou_matrix(truth, found)
+    used_t: set[int] = set()
+    used_f: set[int] = set()
+    for flat in np.argsort(-ious, axis=None, kind="stable"):
+        ti, fi = divmod(int(flat), ious.shape[1])
+        if ious[ti, fi] < min_iou:
+            break
+        if ti in used_t or fi in used_f:
+            continue
+        used_t.add(ti)
+        used_f.add(fi)
+    return len(used_t), len(found) - len(used_f)
+
+
+def face_recall(faces: pd.DataFrame, truth: pd.DataFrame, n_samples: int, min_iou: float = 0.5) -> dict[str, Any]:
+    """Recall of true faces on the sampled frames of the originals.
+
+    Args:
+        faces: FACES rows (at least video_id, is_fake, frame_idx, box).
+        truth: ground truth rows (video_id, is_fake, frame_idx, n_frames, width,
+            height, box; a null box = a frame without a face).
+        n_samples: ``faces.frames``, the frames sampled per original.
+    """
+    real_truth = truth[~truth["is_fake"].astype(bool)]
+    ours = faces[~faces["is_fake"].astype(bool)]
+    ours_by = {k: g for k, g in ours.groupby(["video_id", "frame_idx"])}
+    total = matched = extra = 0
+    per_video: dict[str, dict[str, float]] = {}
+    for vid, vt in real_truth.groupby("video_id", sort=True):
+        n_frames = int(vt["n_frames"].iloc[0])
+        width, height = int(vt["width"].iloc[0]), int(vt["height"].iloc[0])
+        sampled = set(sample_indices(n_frames, n_samples).tolist())
+        v_total = v_matched = v_extra = 0
+        for fidx, ft in vt[vt["frame_idx"].isin(sampled)].groupby("frame_idx"):
+            boxes = [b for b in ft["box"] if b is not None]
+            tb = np.array([list(b) for b in boxes], np.float64).reshape(-1, 4)
+            g = ours_by.get((vid, fidx))
+            fb = np.zeros((0, 4))
+            if g is not None:
+                fb = np.array([list(b) for b in g["box"]], np.float64).reshape(-1, 4)
+                fb[:, [0, 2]] = fb[:, [0, 2]].clip(0, width)
+                fb[:, [1, 3]] = fb[:, [1, 3]].clip(0, height)
+            m, e = match_frame(tb, fb, min_iou)
+            v_total += len(tb)
+            v_matched += m
+            v_extra += e
+        per_video[str(vid)] = {
+            "true_faces": v_total,
+            "found": v_matched,
+            "recall": v_matched / v_total if v_total else 1.0,
+            "extra_boxes": v_extra,
+        }
+        total, matched, extra = total + v_total, matched + v_matched, extra + v_extra
+    worst = sorted(per_video.items(), key=lambda kv: (kv[1]["recall"], kv[0]))[:10]
+    return {
+        "min_iou": min_iou,
+        "frames_per_original": n_samples,
+        "originals": len(per_video),
+        "true_faces": total,
+        "found": matched,
+        "recall": matched / total if total else 1.0,
+        "extra_boxes": extra,
+        "worst_videos": {k: v for k, v in worst if v["recall"] < 1.0},
+    }
+
+
+def pairing(faces: pd.DataFrame) -> dict[str, Any]:
+    """How many original crops of fake-bearing originals have a fake crop at the same
+    (frame_idx, track_id), and whether the fake's crop window is the original's."""
+    reals = faces[~faces["is_fake"].astype(bool)]
+    windows = {
+        (r.video_id, r.frame_idx, r.track_id): np.asarray(r.crop_box).tolist() for r in reals.itertuples(index=False)
+    }
+    fakes = faces[faces["is_fake"].astype(bool)]
+    same = sum(
+        1
+        for r in fakes.itertuples(index=False)
+        if windows.get((r.original_id, r.frame_idx, r.track_id)) == np.asarray(r.crop_box).tolist()
+    )
+    return {"fake_crops": len(fakes), "fake_crops_with_same_window_as_original": same}
+
+
+def preview_sheet(faces: pd.DataFrame, pairs: int = 12, columns: int = 3, seed: int = 0) -> np.ndarray:
+    """A contact sheet of real | fake | 4x|difference| crop triplets (RGB uint8).
+
+    One triplet per fake video (a deterministic random choice of ``pairs`` fakes),
+    at the middle sampled frame of track 0.
+    """
+    fakes = faces[faces["is_fake"].astype(bool) & (faces["track_id"] == 0)]
+    reals = faces[~faces["is_fake"].astype(bool)].set_index(["video_id", "frame_idx", "track_id"])
+    ids = sorted(fakes["video_id"].unique())
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(ids, size=min(pairs, len(ids)), replace=False)) if ids else []
+    tiles = []
+    for vid in chosen:
+        rows = fakes[fakes["video_id"] == vid].sort_values("frame_idx")
+        row = rows.iloc[len(rows) // 2]
+        key = (row["original_id"], row["frame_idx"], 0)
+        if key not in reals.index:
+            continue
+        real = decode_png(reals.loc[key, "crop"]["bytes"])
+        fake = decode_png(row["crop"]["bytes"])
+        diff = np.clip(np.abs(real.astype(np.int16) - fake.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+        tile = np.concatenate([real, fake, diff], axis=1)
+        label = np.full((18, tile.shape[1], 3), 255, np.uint8)
+        cv2.putText(
+            label,
+            f"{row['original_id']} | {vid} | f{row['frame_idx']}",
+            (3, 13),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+        tiles.append(np.concatenate([label, tile], axis=0))
+    if not tiles:
+        raise DfmaskError("no real/fake crop pairs to preview: run the faces stage on a corpus with fakes")
+    th, tw = tiles[0].shape[:2]
+    rows_n = -(-len(tiles) // columns)
+    sheet = np.full((rows_n * (th + 4), columns * (tw + 4), 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[r * (th + 4) : r * (th + 4) + th, c * (tw + 4) : c * (tw + 4) + tw] = t
+    return sheet
+
+
+def load_faces(folders: Iterable[Path], with_crops: bool = False) -> pd.DataFrame:
+    """FACES rows of several part folders as a DataFrame (crops optional: they are big)."""
+    cols = [n for n in FACES.schema.names if with_crops or n != "crop"]
+    paths = [p for f in folders for p in shard_paths(f)]
+    table: pa.Table = read_tables(paths, FACES, cols)
+    return table.to_pandas()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dfmask.corpus.groundtruth import load_ground_truth
+    from dfmask.params import CorpusParams, FacesParams, load_section
+
+    parser = argparse.ArgumentParser(description="face recall vs ground truth + preview sheet")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--faces", default="data/interim/faces", help="folder of part=N/ folders")
+    parser.add_argument("--ground-truth", default="data/sample/ground_truth.parquet")
+    parser.add_argument("--out", default="reports/faces_quality.json")
+    parser.add_argument("--preview", default="reports/faces_preview.png")
+    args = parser.parse_args(argv)
+    try:
+        corpus = load_section(CorpusParams, "corpus", args.params)
+        params = load_section(FacesParams, "faces", args.params)
+        folders = [Path(args.faces) / f"part={n}" for n in corpus.parts]
+        faces = load_faces(folders, with_crops=True)
+        truth = load_ground_truth(args.ground_truth)
+        truth = truth[truth["part"].isin(corpus.parts)]
+        doc = face_recall(faces, truth, params.frames)
+        doc["pairing"] = pairing(faces)
+        write_json(args.out, doc)
+        sheet = preview_sheet(faces)
+        Path(args.preview).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(args.preview, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    except DfmaskError as err:
+        print(f"faces quality: error: {err}")
+        return 2
+    print(
+        f"faces quality: recall {doc['recall']:.4f} ({doc['found']}/{doc['true_faces']} true faces, "
+        f"IoU >= {doc['min_iou']}) on {doc['originals']} originals x {params.frames} frames; "
+        f"{doc['extra_boxes']} extra boxes; {doc['pairing']['fake_crops']} fake crops "
+        f"-> {args.out}, {args.preview}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

