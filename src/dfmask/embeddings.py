@@ -1,0 +1,210 @@
+"""The ``embed@part`` stage: embeddings of a few face crops per track, per corpus part.
+
+Reads one part's faces shards (`dfmask.faces.FACES`), picks a few crops per track
+(`select_crops`), embeds them with the model `dfmask.identity.make_encoder` builds and
+writes `EMBEDDINGS` (one row per selected crop, with a status) plus a report. ORIGINAL
+tracks give the identities; FAKE tracks show the donor's face, which `dfmask.splits`
+matches to those identities.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dfmask.errors import DfmaskError
+from dfmask.identity import STATUSES, Encoder, FaceCrop, make_encoder, to_crop_coords
+from dfmask.params import EmbedParams, to_dict
+from dfmask.tables import (
+    TableSpec,
+    decode_png,
+    field,
+    read_tables,
+    shard_paths,
+    write_json,
+    write_table,
+)
+
+EMBEDDINGS = TableSpec(
+    name="embeddings",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int32(), "corpus part N of dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
+            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
+            field("is_fake", pa.bool_(), "FAKE = true; a fake crop shows the donor's face", False),
+            field("track_id", pa.int32(), "face track within the original video", False),
+            field("frame_idx", pa.int32(), "0-based decoded frame index of the crop", False),
+            field("track_rows", pa.int32(), "face rows of this track in the faces table", False),
+            field("prob", pa.float32(), "MTCNN face probability of the crop's detection"),
+            field("status", pa.string(), "ok or why no embedding (dfmask.identity.STATUSES)", False),
+            field("embedding", pa.list_(pa.float32()), "face embedding (dlib 128-d / facenet 512-d)"),
+        ]
+    ),
+    sort_key=("part", "video_id", "track_id", "frame_idx"),
+)
+
+
+def select_crops(faces: pa.Table, per_original_track: int, per_fake_track: int) -> list[int]:
+    """Row indices of the crops to embed: a few per track, spread over its frames.
+
+    Picks ``k`` rows evenly spaced (linspace) over each (video, track)'s rows in frame
+    order, so the embeddings see the track's range of pose and light. Rows whose box
+    was interpolated (no landmarks) are only used when a track has no other rows, and
+    then end as ``no_landmarks``. Deterministic.
+    """
+    cols = faces.select(["video_id", "is_fake", "track_id", "frame_idx"]).to_pydict()
+    has_landmarks = faces["landmarks"].is_valid().to_pylist()
+    tracks: dict[tuple[str, int], list[int]] = {}
+    for i, key in enumerate(zip(cols["video_id"], cols["track_id"], strict=True)):
+        tracks.setdefault(key, []).append(i)
+    chosen: list[int] = []
+    for rows in tracks.values():
+        k = per_fake_track if cols["is_fake"][rows[0]] else per_original_track
+        usable = [i for i in rows if has_landmarks[i]] or rows
+        usable.sort(key=lambda i: cols["frame_idx"][i])
+        if k <= 0:
+            continue
+        picks = np.unique(np.round(np.linspace(0, len(usable) - 1, min(k, len(usable)))).astype(int))
+        chosen.extend(usable[p] for p in picks)
+    return sorted(chosen)
+
+
+def embed_faces(
+    faces: pa.Table, encoder: Encoder, params: EmbedParams, desc: str = "embed"
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Embed the selected crops of one faces table; the embeddings table and a report.
+
+    ``faces`` has the faces-table columns (part, video_id, original_id, is_fake,
+    frame_idx, track_id, box, crop_box, landmarks, prob, crop). Every selected crop
+    gets a row, with a status; only ``ok`` rows carry an embedding.
+    """
+    from dfmask.cli import progress
+
+    picked = select_crops(faces, params.crops_per_track, params.fake_crops_per_track)
+    meta = faces.select(["part", "video_id", "original_id", "is_fake", "track_id", "frame_idx"])
+    vid_track = list(zip(meta["video_id"].to_pylist(), meta["track_id"].to_pylist(), strict=True))
+    track_rows: dict[tuple[str, int], int] = {}
+    for key in vid_track:
+        track_rows[key] = track_rows.get(key, 0) + 1
+    rows = faces.take(pa.array(picked, pa.int64())).to_pylist() if picked else []
+    out: list[dict[str, Any]] = []
+    for row in progress(rows, desc=desc, unit="crop"):
+        try:
+            image = decode_png(row["crop"]["bytes"])
+        except DfmaskError:
+            status, vec = "bad_crop", None
+        else:
+            size = image.shape[0]
+            box = to_crop_coords(np.reshape(row["box"], (2, 2)), row["crop_box"], size).reshape(4)
+            lm = row["landmarks"]
+            landmarks = None if lm is None else to_crop_coords(np.reshape(lm, (5, 2)), row["crop_box"], size)
+            [(status, vec)] = encoder.embed([FaceCrop(image, box, landmarks)])
+        out.append(
+            {
+                "part": row["part"],
+                "video_id": row["video_id"],
+                "original_id": row["original_id"],
+                "is_fake": row["is_fake"],
+                "track_id": row["track_id"],
+                "frame_idx": row["frame_idx"],
+                "track_rows": track_rows[(row["video_id"], row["track_id"])],
+                "prob": row["prob"],
+                "status": status,
+                "embedding": None if vec is None else vec.astype(np.float32).tolist(),
+            }
+        )
+    table = pa.Table.from_pylist(out, schema=EMBEDDINGS.schema)
+    statuses = {s: 0 for s in STATUSES}
+    for r in out:
+        statuses[r["status"]] += 1
+    fakes = [r for r in out if r["is_fake"]]
+    report = {
+        "model": encoder.name,
+        "dim": encoder.dim,
+        "faces_rows": faces.num_rows,
+        "videos": len(set(meta["video_id"].to_pylist())),
+        "tracks": len(track_rows),
+        "crops_embedded": statuses["ok"],
+        "crops_selected": len(out),
+        "original_crops": len(out) - len(fakes),
+        "fake_crops": len(fakes),
+        "statuses": statuses,
+        "status_meaning": {s: m for s, m in STATUSES.items() if statuses[s]},
+    }
+    return table, report
+
+
+def _faces_spec() -> TableSpec:
+    """The faces table's spec, owned by `dfmask.faces`."""
+    module = importlib.import_module("dfmask.faces")
+    spec = getattr(module, "FACES", None)
+    if not isinstance(spec, TableSpec):
+        raise DfmaskError("dfmask.faces defines no FACES table spec; the faces stage is missing")
+    return spec
+
+
+def _merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the per-shard reports of `embed_faces` (videos never span shards)."""
+    out = dict(reports[0])
+    for r in reports[1:]:
+        for key, value in r.items():
+            if key == "statuses":
+                out[key] = {s: out[key][s] + value[s] for s in STATUSES}
+            elif key == "status_meaning":
+                out[key] = {**out[key], **value}
+            elif isinstance(value, int) and key != "dim":
+                out[key] += value
+    out["shards"] = len(reports)
+    return out
+
+
+def _model_versions() -> dict[str, str]:
+    """Versions of the packages that ship the face models (recorded in the table)."""
+    out = {}
+    for lib in ("face_recognition_models", "dlib-bin", "facenet-pytorch"):
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+def run_embed(
+    part: int, faces_dir: str | Path, out: str | Path, report_path: str | Path, params: EmbedParams
+) -> dict[str, Any]:
+    """The ``embed@part`` stage: faces shards of one part in, embeddings table + report out."""
+    if not Path(faces_dir).is_dir():
+        raise DfmaskError(f"{faces_dir}: no faces output for part {part}; run `dvc repro faces@{part}`")
+    # no shards: no face in the whole part; that still gives an (empty) table
+    shards: list[Path | None] = [*shard_paths(faces_dir)] or [None]
+    encoder = make_encoder(params)
+    spec = _faces_spec()
+    tables: list[pa.Table] = []
+    reports: list[dict[str, Any]] = []
+    for shard in shards:  # one shard at a time: a video never spans two shards
+        faces = read_tables([shard], spec) if shard else spec.schema.empty_table()
+        name = shard.name if shard else "(no faces)"
+        table, shard_report = embed_faces(faces, encoder, params, desc=f"embed part={part} {name}")
+        tables.append(table)
+        reports.append(shard_report)
+    table = pa.concat_tables(tables)
+    report = _merge_reports(reports)
+    report = {"part": part, **report}
+    write_table(
+        table,
+        out,
+        EMBEDDINGS,
+        stage=f"embed@{part}",
+        params={"embed": to_dict(params)},
+        extra={"model": encoder.name, "dim": encoder.dim, "model_files": _model_versions()},
+    )
+    write_json(report_path, report)
+    return report

@@ -1,0 +1,282 @@
+"""The split stage: videos + embeddings in, the splits table and report out."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dfmask.embeddings import EMBEDDINGS
+from dfmask.errors import DfmaskError
+from dfmask.identity import track_means
+from dfmask.params import SplitParams, to_dict
+from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
+from dfmask.splits.audit import audit, compare_assignments
+from dfmask.splits.groups import (
+    DonorMatch,
+    Identities,
+    Video,
+    build_identities,
+    check_unique_names,
+    group_videos,
+    match_donors,
+)
+from dfmask.tables import (
+    TableSpec,
+    field,
+    read_table,
+    read_tables,
+    to_table,
+    write_json,
+    write_table,
+)
+
+SPLITS = TableSpec(
+    name="splits",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
+            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
+            field("is_fake", pa.bool_(), "FAKE = true"),
+            field("group_id", pa.string(), "g-<smallest video_id of the group>", nullable=False),
+            field("identity_id", pa.string(), "target identity (largest track); null: no face"),
+            field("donor_identity_id", pa.string(), "fakes: matched donor identity, else null"),
+            field("split", pa.string(), "train / val / test", nullable=False),
+        ]
+    ),
+    sort_key=("part", "video_id"),
+)
+
+
+def _stats(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    arr = np.asarray(values, np.float64)
+    return {
+        "min": round(float(arr.min()), 4),
+        "median": round(float(np.median(arr)), 4),
+        "max": round(float(arr.max()), 4),
+    }
+
+
+def build_splits(
+    videos: Sequence[Video], embeddings: pa.Table, params: SplitParams, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[str, str, str]]]:
+    """The split rows, the report and the identity links (for the audit)."""
+    check_unique_names(videos)
+    tracks = track_means(embeddings)
+    originals = tracks.select([not f for f in tracks.is_fake])
+    fakes = tracks.select(tracks.is_fake)
+    ids = build_identities(originals, params.distance_threshold, params.linkage)
+    matches = match_donors(fakes, originals, ids, params.donor_min_cosine, params.donor_min_shift)
+
+    by_id = {v.video_id: v for v in videos}
+    track_rows = {(k[1], k[2]): n for k, n in zip(originals.keys, originals.rows, strict=True)}
+    # target links: an original shows its tracks' identities, and so do its fakes
+    own: dict[str, list[str]] = defaultdict(list)
+    for (video_id, _track), identity in sorted(ids.track_identity.items()):
+        own[video_id].append(identity)
+    links: list[tuple[str, str, str]] = []
+    for v in videos:
+        source = v.original_id if v.is_fake else v.video_id
+        links.extend((v.video_id, i, "target") for i in own.get(source or "", []))
+    donor_of: dict[str, tuple[float, str]] = {}
+    for m in matches:
+        if m.status == "donor" and m.identity_id is not None and m.video_id in by_id:
+            links.append((m.video_id, m.identity_id, "donor"))
+            best = donor_of.get(m.video_id)
+            if best is None or (-(m.cosine or 0.0), m.identity_id) < best:
+                donor_of[m.video_id] = (-(m.cosine or 0.0), m.identity_id)
+    grouping = [(v, i) for v, i, role in links if role == "target" or params.donor_aware]
+    group_of = group_videos(videos, grouping)
+
+    tracks_by_video: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for (vid, t), n in track_rows.items():
+        if (vid, t) in ids.track_identity:
+            tracks_by_video[vid].append((t, n))
+
+    def main_identity(video_id: str | None) -> str | None:
+        """The identity of the video's longest track (most face rows; ties: lowest id)."""
+        candidates = tracks_by_video.get(video_id or "")
+        if not candidates:
+            return None
+        t = min(candidates, key=lambda tn: (-tn[1], tn[0]))[0]
+        return ids.track_identity[(video_id or "", t)]
+
+    members: dict[str, list[Video]] = defaultdict(list)
+    for v in videos:
+        members[group_of[v.video_id]].append(v)
+    groups = [
+        Group(
+            g,
+            len(vs),
+            sum(not v.is_fake for v in vs),
+            sum(v.is_fake for v in vs),
+            group_position(g[2:], seed),
+        )
+        for g, vs in sorted(members.items())
+    ]
+    assignment = assign_groups(groups, params.ratios, params.min_groups_per_split)
+    rows = []
+    for v in sorted(videos, key=lambda v: (v.part, v.video_id)):
+        donor = donor_of.get(v.video_id)
+        rows.append(
+            {
+                "part": v.part,
+                "video_id": v.video_id,
+                "original_id": v.original_id,
+                "is_fake": v.is_fake,
+                "group_id": group_of[v.video_id],
+                "identity_id": main_identity(v.original_id if v.is_fake else v.video_id),
+                "donor_identity_id": donor[1] if donor else None,
+                "split": assignment.split[group_of[v.video_id]],
+            }
+        )
+    report = _report(videos, rows, groups, ids, matches, assignment, params)
+    return rows, report, links
+
+
+def _report(
+    videos: Sequence[Video],
+    rows: Sequence[dict[str, Any]],
+    groups: Sequence[Group],
+    ids: Identities,
+    matches: Sequence[DonorMatch],
+    assignment: Assignment,
+    params: SplitParams,
+) -> dict[str, Any]:
+    originals = [r for r in rows if not r["is_fake"]]
+    per_identity = Counter(r["identity_id"] for r in originals if r["identity_id"])
+    per_split: dict[str, Any] = {}
+    for s in SPLIT_NAMES:
+        in_s = [r for r in rows if r["split"] == s]
+        per_split[s] = {
+            "videos": len(in_s),
+            "real": sum(not r["is_fake"] for r in in_s),
+            "fake": sum(bool(r["is_fake"]) for r in in_s),
+            "groups": len({r["group_id"] for r in in_s}),
+            "identities": len({r["identity_id"] for r in in_s if r["identity_id"]}),
+            "share": round(len(in_s) / max(len(rows), 1), 4),
+        }
+    status_counts = Counter(m.status for m in matches)
+    cosines: dict[str, list[float]] = defaultdict(list)
+    shifts: dict[str, list[float]] = defaultdict(list)
+    distances: dict[str, list[float]] = defaultdict(list)
+    for m in matches:
+        if m.distance is not None:
+            distances[m.status].append(m.distance)
+        if m.cosine is not None:
+            cosines[m.status].append(m.cosine)
+        if m.shift is not None:
+            shifts[m.status].append(m.shift)
+    sizes = sorted((g.videos for g in groups), reverse=True)
+    return {
+        "videos": len(rows),
+        "parts": sorted({v.part for v in videos}),
+        "real": len(originals),
+        "fake": len(rows) - len(originals),
+        "groups": len(groups),
+        "group_sizes": {"largest": sizes[:10], **(_stats(sizes) or {})},
+        "identities": len(ids.centroids),
+        "originals_with_identity": sum(1 for r in originals if r["identity_id"]),
+        "originals_without_faces": sum(1 for r in originals if not r["identity_id"]),
+        "originals_merged_by_identity": sum(n for n in per_identity.values() if n > 1),
+        "target_ratios": dict(zip(SPLIT_NAMES, params.ratios, strict=True)),
+        "splits": per_split,
+        "min_groups_per_split": assignment.min_groups,
+        "repairs": assignment.repairs,
+        "donor_matches": {
+            "fake_tracks": len(matches),
+            "matched": status_counts.get("donor", 0),
+            "unchanged": status_counts.get("unchanged", 0),
+            "unmatched": sum(status_counts.get(s, 0) for s in ("unmatched", "no_original_track", "no_identities")),
+            "statuses": dict(sorted(status_counts.items())),
+            "best_cosine": {s: _stats(c) for s, c in sorted(cosines.items())},
+            "shift": {s: _stats(d) for s, d in sorted(shifts.items())},
+            "distance_to_identity": {s: _stats(d) for s, d in sorted(distances.items())},
+            "fakes_with_donor": sum(1 for r in rows if r["donor_identity_id"]),
+            "donor_aware": params.donor_aware,
+        },
+    }
+
+
+def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], dict[int, str]]:
+    from dfmask.corpus.ingest import VIDEOS
+
+    videos: list[Video] = []
+    sources: dict[int, str] = {}
+    for part in parts:
+        path = videos_dir / f"part={part}.parquet"
+        sources[part] = str(path)
+        cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake"]).to_pydict()
+        videos.extend(
+            Video(int(p), v, o, bool(f))
+            for p, v, o, f in zip(cols["part"], cols["video_id"], cols["original_id"], cols["is_fake"], strict=True)
+        )
+    check_unique_names(videos, sources)
+    return videos, sources
+
+
+def run_split(
+    parts: Sequence[int],
+    videos_dir: str | Path,
+    embeddings_dir: str | Path,
+    out: str | Path,
+    report_path: str | Path,
+    params: SplitParams,
+    seed: int,
+    state_dir: str | Path = Path("data/.work/split"),
+) -> dict[str, Any]:
+    """The ``split`` stage. Raises `DfmaskError` on duplicate names or a failed audit.
+
+    ``state_dir`` keeps a copy of the last written splits table (outside DVC's outs,
+    which DVC deletes before a run) so that moves can be reported.
+    """
+    videos, _ = _read_videos(parts, Path(videos_dir))
+    embeddings = read_tables([Path(embeddings_dir) / f"part={p}.parquet" for p in parts], EMBEDDINGS)
+    rows, report, links = build_splits(videos, embeddings, params, seed)
+    result = audit(rows, links, donors_count=params.donor_aware)
+    report["audit"] = result
+    if not result["ok"]:
+        raise DfmaskError(
+            f"split: leak audit failed ({result['leaks']} leaks): "
+            + "; ".join(result["examples"])
+            + ". This is a bug in dfmask.splits; please report it with reports/split.json"
+        )
+    last = Path(state_dir) / "splits.parquet"
+    previous = pq.read_table(last).to_pylist() if last.exists() else None
+    report["moves"] = compare_assignments(previous, rows)
+    table = to_table(SPLITS, rows)
+    stage_params = {"split": to_dict(params), "base.seed": seed, "corpus.parts": list(parts)}
+    extra = {"scikit-learn": importlib.metadata.version("scikit-learn")}
+    write_table(table, out, SPLITS, stage="split", params=stage_params, extra=extra)
+    write_json(report_path, report)
+    last.parent.mkdir(parents=True, exist_ok=True)
+    tmp = last.with_suffix(".tmp")
+    shutil.copyfile(out, tmp)
+    os.replace(tmp, last)
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The stage's one-line summary."""
+    s = report["splits"]
+    audit_doc = report["audit"]
+    moves = report.get("moves", {})
+    moved = f"; {moves['moved']} moved since last run" if moves.get("previous") else ""
+    return (
+        f"{report['videos']} videos in {report['groups']} groups, {report['identities']} "
+        f"identities → train {s['train']['videos']} / val {s['val']['videos']} / test "
+        f"{s['test']['videos']}; audit {'ok' if audit_doc['ok'] else 'FAILED'} "
+        f"({audit_doc['leaks']} leaks){moved}"
+    )

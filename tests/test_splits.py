@@ -1,0 +1,400 @@
+"""Tests of dfmask.splits on synthetic embeddings: grouping, donors, stable and
+stratified assignment, the leak audit, moves, and the stage's I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dfmask.corpus.ingest import VIDEOS
+from dfmask.embeddings import EMBEDDINGS
+from dfmask.errors import DfmaskError
+from dfmask.params import SplitParams
+from dfmask.splits import (
+    SPLIT_NAMES,
+    Group,
+    Video,
+    assign_groups,
+    audit,
+    build_splits,
+    check_unique_names,
+    group_position,
+    group_videos,
+)
+from dfmask.splits.audit import compare_assignments
+from dfmask.splits.build import run_split
+from dfmask.tables import write_table
+
+# ------------------------------------------------------------------------ a synthetic corpus
+
+DIM = 128
+
+
+class Corpus:
+    """Actors with a face vector each; originals (one face track) and fakes.
+
+    A fake of actor A's original with donor D shows D's face: its embeddings sit near
+    D's vector. Actors come in donor pairs (closed under swapping), like the sample.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.faces: dict[str, np.ndarray] = {}
+        self.videos: list[Video] = []
+        self.actor: dict[str, str] = {}  # video → target actor
+        self.donor: dict[str, str] = {}  # fake → donor actor
+        self.emb_rows: list[dict] = []
+        self.frames: dict[str, np.ndarray] = {}  # original → its crops' embeddings
+
+    def face(self, actor: str) -> np.ndarray:
+        if actor not in self.faces:
+            v = self.rng.normal(size=DIM)
+            self.faces[actor] = 0.75 * v / np.linalg.norm(v)  # actors ~1.06 apart
+        return self.faces[actor]
+
+    def _rows(self, part: int, video: str, original: str | None, vecs: np.ndarray) -> None:
+        for frame, vec in enumerate(vecs):
+            self.emb_rows.append(
+                {
+                    "part": part,
+                    "video_id": video,
+                    "original_id": original,
+                    "is_fake": original is not None,
+                    "track_id": 0,
+                    "frame_idx": frame * 10,
+                    "track_rows": 30,
+                    "prob": 0.99,
+                    "status": "ok",
+                    "embedding": vec.astype(np.float32).tolist(),
+                }
+            )
+
+    def original(self, part: int, video: str, actor: str, faces: bool = True) -> None:
+        self.videos.append(Video(part, video, None, False))
+        self.actor[video] = actor
+        if faces:
+            noise = self.rng.normal(scale=0.12 / np.sqrt(DIM), size=(3, DIM))
+            self.frames[video] = self.face(actor) + noise
+            self._rows(part, video, None, self.frames[video])
+
+    def fake(self, part: int, video: str, original: str, donor: str, strength: float = 0.6) -> None:
+        """A swap on the original's own frames: its embeddings move ``strength`` of the
+        way from the target's face towards the donor's (a blend keeps the head)."""
+        self.videos.append(Video(part, video, original, True))
+        self.actor[video] = self.actor[original]
+        self.donor[video] = donor
+        move = strength * (self.face(donor) - self.face(self.actor[original]))
+        noise = self.rng.normal(scale=0.02 / np.sqrt(DIM), size=(3, DIM))
+        self._rows(part, video, original, self.frames[original] + move + noise)
+
+    def add_pairs(self, part: int, n_pairs: int, prefix: str, originals: int = 2) -> None:
+        """``n_pairs`` donor pairs (a, b): each actor has ``originals`` originals, each
+        original one fake with the partner's face."""
+        for p in range(n_pairs):
+            a, b = f"{prefix}{p}a", f"{prefix}{p}b"
+            for actor, partner in ((a, b), (b, a)):
+                for k in range(originals):
+                    vid = f"{actor}_o{k}"
+                    self.original(part, vid, actor)
+                    self.fake(part, f"{actor}_f{k}", vid, partner)
+
+    def embeddings(self, parts: set[int] | None = None) -> pa.Table:
+        rows = [r for r in self.emb_rows if parts is None or r["part"] in parts]
+        return pa.Table.from_pylist(rows, schema=EMBEDDINGS.schema)
+
+    def subset(self, parts: set[int]) -> list[Video]:
+        return [v for v in self.videos if v.part in parts]
+
+
+def true_leaks(corpus: Corpus, rows: list[dict]) -> int:
+    """Actors (target or donor) whose faces appear in two splits, by TRUE identity."""
+    splits: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        splits[corpus.actor[r["video_id"]]].add(r["split"])
+        if r["video_id"] in corpus.donor:
+            splits[corpus.donor[r["video_id"]]].add(r["split"])
+    return sum(len(s) > 1 for s in splits.values())
+
+
+# ------------------------------------------------------------------------ grouping
+
+
+def test_group_videos_union_find() -> None:
+    videos = [
+        Video(0, "b_orig", None, False),
+        Video(0, "z_fake", "b_orig", True),
+        Video(0, "a_orig", None, False),
+        Video(0, "c_orig", None, False),
+        Video(0, "y_fake", "missing", True),  # original absent: its own group
+    ]
+    groups = group_videos(videos, [("b_orig", "id1"), ("c_orig", "id1")])
+    assert groups == {
+        "a_orig": "g-a_orig",
+        "b_orig": "g-b_orig",
+        "c_orig": "g-b_orig",  # same identity as b_orig
+        "z_fake": "g-b_orig",  # follows its original
+        "y_fake": "g-y_fake",
+    }
+
+
+def test_duplicate_video_names_across_parts_fail_clearly() -> None:
+    videos = [Video(0, "abc", None, False), Video(3, "abc", None, False)]
+    with pytest.raises(DfmaskError, match=r"'abc' appears in part 0 and part 3 \(p0.parquet and p3"):
+        check_unique_names(videos, {0: "p0.parquet", 3: "p3.parquet"})
+
+
+def test_build_splits_no_true_leaks_and_donors_matched() -> None:
+    """14 actors in donor pairs, two originals each: identities are recovered, every
+    fake's donor is matched, and no TRUE actor (target or donor) spans two splits."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 7, "p")
+    rows, report, links = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), seed=0)
+    assert report["identities"] == 14
+    assert report["originals_merged_by_identity"] == 28
+    assert report["groups"] == 7  # one per donor pair
+    dm = report["donor_matches"]
+    assert dm["matched"] == 28 and dm["unmatched"] == 0 and dm["unchanged"] == 0
+    for r in rows:
+        if r["is_fake"]:
+            donor_actor = corpus.donor[r["video_id"]]
+            assert r["donor_identity_id"] == f"id-{donor_actor}_o0-t0"
+            assert r["identity_id"] == f"id-{corpus.actor[r['video_id']]}_o0-t0"
+    assert true_leaks(corpus, rows) == 0
+    assert audit(rows, links)["ok"]
+    for s in SPLIT_NAMES:
+        got = report["splits"][s]
+        assert got["real"] > 0 and got["fake"] > 0 and got["groups"] >= 2
+
+
+def test_donor_unaware_groups_leak_donors_and_audit_says_so() -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 7, "p")
+    params = SplitParams(donor_aware=False)
+    rows, report, links = build_splits(corpus.videos, corpus.embeddings(), params, seed=0)
+    assert report["groups"] == 14  # one per actor
+    result = audit(rows, links, donors_count=False)
+    assert result["ok"] and result["donor_crossings"] == true_leaks(corpus, rows) > 0
+    assert not audit(rows, links, donors_count=True)["ok"]
+
+
+def test_unmatched_and_target_like_fakes() -> None:
+    """A donor without originals in the corpus is unmatched; a failed swap (the face
+    did not change) is unchanged; neither gets a donor."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 3, "p")
+    corpus.original(0, "solo_o0", "solo")
+    corpus.fake(0, "solo_f0", "solo_o0", "stranger")
+    corpus.fake(0, "solo_f1", "solo_o0", "solo")
+    rows, report, _ = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), seed=0)
+    dm = report["donor_matches"]
+    assert (dm["unmatched"], dm["unchanged"], dm["matched"]) == (1, 1, 12)
+    donor = {r["video_id"]: r["donor_identity_id"] for r in rows}
+    assert donor["solo_f0"] is None and donor["solo_f1"] is None
+
+
+def test_videos_without_faces_follow_their_group() -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 4, "p")
+    corpus.original(0, "noface_o", "ghost", faces=False)
+    corpus.videos.append(Video(0, "noface_f", "noface_o", True))
+    corpus.actor["noface_f"] = "ghost"
+    corpus.add_pairs(0, 2, "q")  # enough fake groups for three splits
+    rows, report, _ = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), seed=0)
+    by = {r["video_id"]: r for r in rows}
+    assert by["noface_o"]["identity_id"] is None and by["noface_f"]["group_id"] == "g-noface_f"
+    assert by["noface_f"]["split"] == by["noface_o"]["split"]
+    assert report["originals_without_faces"] == 1 and len(rows) == len(corpus.videos)
+
+
+# ------------------------------------------------------------------------ assignment
+
+
+def _groups(n: int, prefix: str = "g", fakes: bool = True) -> list[Group]:
+    return [Group(f"{prefix}{i:04d}", 4, 2, 2 if fakes else 0, group_position(f"{prefix}{i:04d}", 0)) for i in range(n)]
+
+
+def test_assignment_is_stable_when_groups_are_added() -> None:
+    before = assign_groups(_groups(60), (0.7, 0.15, 0.15), 2)
+    after = assign_groups(_groups(60) + _groups(200, "new"), (0.7, 0.15, 0.15), 2)
+    assert before.repairs == [] and after.repairs == []
+    assert all(after.split[g] == s for g, s in before.split.items())
+
+
+def test_assignment_ratios_with_many_groups() -> None:
+    result = assign_groups(_groups(3000), (0.7, 0.15, 0.15), 2)
+    shares = np.array([sum(s == name for s in result.split.values()) for name in SPLIT_NAMES]) / 3000
+    np.testing.assert_allclose(shares, [0.7, 0.15, 0.15], atol=0.025)
+
+
+def test_assignment_repairs_stratification_with_few_groups() -> None:
+    """With 7 groups, only 3 of which hold fakes, every split still gets REAL and FAKE
+    videos and >= 2 groups; the repairs are few and reported."""
+    groups = _groups(3, "f") + _groups(4, "r", fakes=False)
+    for seed in range(20):
+        groups = [Group(g.group_id, g.videos, g.reals, g.fakes, group_position(g.group_id, seed)) for g in groups]
+        result = assign_groups(groups, (0.7, 0.15, 0.15), 2)
+        for s in SPLIT_NAMES:
+            members = [g for g in groups if result.split[g.group_id] == s]
+            assert any(g.fakes for g in members) and any(g.reals for g in members)
+            assert len(members) >= 2
+        assert len(result.repairs) <= 5
+
+
+def test_assignment_fails_clearly_when_impossible() -> None:
+    groups = _groups(2) + _groups(5, "r", fakes=False)
+    with pytest.raises(DfmaskError, match="only 7 with real and 2 with fake"):
+        assign_groups(groups, (0.7, 0.15, 0.15), 2)
+    with pytest.raises(DfmaskError, match="split.ratios"):
+        assign_groups(_groups(9), (0.7, 0.2, 0.2), 2)
+
+
+def test_adding_a_part_moves_no_unchanged_group() -> None:
+    """Part 1 brings new actors: every part-0 group keeps its id, and keeps its split
+    unless a stratification repair (reported) moved it in either run."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 12, "p")
+    corpus.add_pairs(1, 12, "q")
+    params = SplitParams()
+    rows0, rep0, _ = build_splits(corpus.subset({0}), corpus.embeddings({0}), params, 0)
+    rows01, rep01, _ = build_splits(corpus.videos, corpus.embeddings(), params, 0)
+    repaired = {r["group_id"] for r in rep0["repairs"] + rep01["repairs"]}
+    after = {r["video_id"]: (r["split"], r["group_id"]) for r in rows01}
+    assert all(after[r["video_id"]][1] == r["group_id"] for r in rows0)
+    unchanged = [r for r in rows0 if r["group_id"] not in repaired]
+    assert len(unchanged) >= len(rows0) // 2
+    assert all(after[r["video_id"]][0] == r["split"] for r in unchanged)
+    moves = compare_assignments(rows0, rows01)
+    assert moves["moved_group_changed"] == 0 and moves["moved"] == moves["moved_rebalanced"]
+    assert moves["moved"] == sum(after[r["video_id"]][0] != r["split"] for r in rows0)
+    assert moves["added"] == len(corpus.subset({1})) and moves["removed"] == 0
+
+
+def test_moves_report_group_changes() -> None:
+    prev = [
+        {"video_id": "a", "split": "train", "group_id": "g-a"},
+        {"video_id": "b", "split": "val", "group_id": "g-b"},
+    ]
+    cur = [{"video_id": "a", "split": "val", "group_id": "g-0"}, {"video_id": "b", "split": "test", "group_id": "g-b"}]
+    moves = compare_assignments(prev, cur)
+    assert (moves["moved"], moves["moved_group_changed"], moves["moved_rebalanced"]) == (2, 1, 1)
+    assert compare_assignments(None, cur) == {"previous": False}
+
+
+# ------------------------------------------------------------------------ audit
+
+
+def test_audit_catches_planted_leaks() -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 7, "p")
+    rows, _, links = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), seed=0)
+    assert audit(rows, links) == {
+        "ok": True,
+        "leaks": 0,
+        "group_leaks": 0,
+        "fake_original_leaks": 0,
+        "identity_leaks": 0,
+        "donor_crossings": 0,
+        "examples": [],
+    }
+    # 1. move one fake away from its original (and so from its group)
+    planted = [dict(r) for r in rows]
+    fake = next(r for r in planted if r["is_fake"])
+    fake["split"] = next(s for s in SPLIT_NAMES if s != fake["split"])
+    result = audit(planted, links)
+    assert not result["ok"] and result["group_leaks"] == 1 and result["fake_original_leaks"] == 1
+    # 2. a second original of one identity in another group and split
+    planted = [dict(r) for r in rows]
+    orig = next(r for r in planted if not r["is_fake"])
+    twin = {**orig, "video_id": "twin", "group_id": "g-twin"}
+    twin["split"] = next(s for s in SPLIT_NAMES if s != orig["split"])
+    result = audit([*planted, twin], [*links, ("twin", orig["identity_id"], "target")])
+    assert not result["ok"] and result["identity_leaks"] == 1 and result["group_leaks"] == 0
+    # 3. a donor link into another split
+    other = next(r for r in rows if r["split"] != orig["split"])
+    result = audit(rows, [*links, (other["video_id"], orig["identity_id"], "donor")])
+    assert not result["ok"] and result["identity_leaks"] == 1
+
+
+# ------------------------------------------------------------------------ stage I/O
+
+
+def _write_inputs(corpus: Corpus, root: Path, parts: list[int]) -> None:
+    for part in parts:
+        rows = [
+            {
+                "part": v.part,
+                "video_id": v.video_id,
+                "filename": v.video_id + ".mp4",
+                "path": f"dfdc_train_part_{part}/{v.video_id}.mp4",
+                "label": "FAKE" if v.is_fake else "REAL",
+                "is_fake": v.is_fake,
+                "original_id": v.original_id,
+                "status": "ok",
+            }
+            for v in corpus.subset({part})
+        ]
+        write_table(
+            pa.Table.from_pylist(rows, schema=VIDEOS.schema), root / "videos" / f"part={part}.parquet", VIDEOS, "test"
+        )
+        write_table(corpus.embeddings({part}), root / "emb" / f"part={part}.parquet", EMBEDDINGS, "test")
+
+
+def test_run_split_is_deterministic_and_reports_moves(tmp_path: Path) -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 8, "p")
+    corpus.add_pairs(1, 8, "q")
+    _write_inputs(corpus, tmp_path, [0, 1])
+    args = (tmp_path / "videos", tmp_path / "emb")
+    state = tmp_path / "state"
+    rep = run_split([0], *args, tmp_path / "a.parquet", tmp_path / "a.json", SplitParams(), 0, state)
+    assert rep["moves"] == {"previous": False} and rep["audit"]["ok"]
+    rep = run_split([0, 1], *args, tmp_path / "b.parquet", tmp_path / "b.json", SplitParams(), 0, state)
+    assert rep["moves"]["previous"] and rep["moves"]["added"] == len(corpus.subset({1}))
+    # part 1 holds new actors only: no part-0 group changed, so only a stratification
+    # repair could have moved anything, and each such move is reported as one
+    assert rep["moves"]["moved_group_changed"] == 0
+    assert rep["moves"]["moved"] == rep["moves"]["moved_rebalanced"]
+    run_split([0, 1], *args, tmp_path / "c.parquet", tmp_path / "c.json", SplitParams(), 0, state)
+    assert (tmp_path / "b.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    table = pq.read_table(tmp_path / "c.parquet")
+    assert table.num_rows == len(corpus.videos) and table.column_names == [f.name for f in table.schema]
+
+
+def test_run_split_duplicate_names_across_parts(tmp_path: Path) -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 4, "p")
+    corpus.add_pairs(1, 4, "q")
+    corpus.videos.append(Video(1, "p0a_o0", None, False))
+    _write_inputs(corpus, tmp_path, [0, 1])
+    with pytest.raises(
+        DfmaskError, match=r"'p0a_o0' appears in part 0 and part 1 .*part=0.parquet and .*part=1.parquet"
+    ):
+        run_split(
+            [0, 1],
+            tmp_path / "videos",
+            tmp_path / "emb",
+            tmp_path / "o.parquet",
+            tmp_path / "o.json",
+            SplitParams(),
+            0,
+            tmp_path / "s",
+        )
+
+
+def test_no_faces_anywhere_groups_by_original_only() -> None:
+    """Without any embedding, groups are fake→original links; identities are null."""
+    corpus = Corpus()
+    for i in range(9):
+        corpus.original(0, f"o{i}", f"actor{i}", faces=False)
+        corpus.videos.append(Video(0, f"f{i}", f"o{i}", True))
+    empty = pa.Table.from_pylist([], schema=EMBEDDINGS.schema)
+    rows, report, links = build_splits(corpus.videos, empty, SplitParams(), seed=0)
+    assert report["groups"] == 9 and report["identities"] == 0 and links == []
+    assert all(r["identity_id"] is None and r["donor_identity_id"] is None for r in rows)
+    split = {r["video_id"]: r["split"] for r in rows}
+    assert all(split[f"f{i}"] == split[f"o{i}"] for i in range(9))
