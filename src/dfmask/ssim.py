@@ -1,0 +1,334 @@
+"""Fast SSIM maps and the binary-mask morphology built on them.
+
+`ssim_map` computes the same full SSIM map as
+``skimage.metrics.structural_similarity(im1, im2, full=True, ...)`` (mean over colour
+channels when ``channel_axis`` is used), but with OpenCV's SIMD separable filters:
+
+* **Two filter calls per strip.** The five moment images (x, y, x², y², xy; RGB
+  interleaved as in the input) are stacked into one ``(H, 5, W, C)`` array and blurred
+  by one vertical and one horizontal `cv2.filter2D` call (see `separable_blur`),
+  instead of scikit-image's 5·C separate `scipy.ndimage` filters in float64, in strips
+  of `STRIP_ROWS` rows that stay in cache.
+* **Same kernel, same border.** The 1-D kernel is built exactly as
+  ``scipy.ndimage`` builds it (Gaussian: ``exp(-x²/2σ²)`` normalised over
+  ``|x| <= int(truncate·σ + 0.5)`` with ``truncate = 3.5``, i.e. 11 taps at σ = 1.5;
+  uniform: ``1/win`` repeated ``win`` times), and ``cv2.BORDER_REFLECT``
+  (``dcba|abcd``) is scipy's ``mode="reflect"``. So the map agrees with scikit-image's
+  everywhere, borders included, up to floating-point rounding. Only the *mean*
+  (`SsimResult.ssim_mean`) ignores a ``(win - 1) // 2`` strip at each border, exactly
+  as scikit-image's ``crop(S, pad).mean()`` does.
+* **float32 without cancellation.** Variances are ``E[x²] − E[x]²``; in float32 with
+  8-bit values (x² up to 65,025) that difference loses about 4e-3 absolute, which
+  against ``C2 = (0.03·255)² ≈ 58.5`` in flat regions is ~1e-4 of SSIM: the whole
+  parity budget. Centring the pixels on ``data_range/2``
+  first (variances and covariances are shift-invariant; the luminance term adds the
+  offset back) cuts x² fourfold and keeps float32 within 1e-4 of scikit-image's float64
+  map (tested in ``tests/test_ssim.py``).
+
+The binary mask (`mask_from_ssim`) thresholds the dissimilarity ``1 − S`` and cleans it
+with OpenCV morphology: open (drops speckle), close (fills holes), drop connected
+components smaller than a minimum area, optionally fill their convex hull, then dilate
+(a margin for the swap's feathered edge).
+
+All sizes are in crop pixels; SSIM values are unitless in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+#: scikit-image's Gaussian truncation: radius = int(3.5 * sigma + 0.5) (11 taps at 1.5).
+GAUSSIAN_TRUNCATE = 3.5
+
+
+@dataclass(frozen=True)
+class SsimConfig:
+    """SSIM settings, named as in ``skimage.metrics.structural_similarity``.
+
+    Attributes:
+        gaussian_weights: Gaussian-weighted window (True) or uniform ``win_size`` box.
+        sigma: Gaussian standard deviation in pixels (used when ``gaussian_weights``).
+        win_size: odd window side in pixels; None = scikit-image's default (7 for the
+            uniform window; ``2·int(3.5σ + 0.5) + 1`` for the Gaussian one). With a
+            Gaussian window it only sets the border strip ignored by the mean and the
+            sample-covariance factor, exactly as in scikit-image.
+        use_sample_covariance: divide covariances by N−1 (True) or N (False, Wang et al.).
+        data_range: pixel value range (255 for 8-bit images).
+        colour: SSIM per RGB channel, averaged (True), or on the 8-bit grey image (False,
+            ``cv2.COLOR_RGB2GRAY``), three times less work.
+        k1, k2: SSIM stabilising constants, ``C1 = (k1·data_range)²``, ``C2 = (k2·data_range)²``.
+    """
+
+    gaussian_weights: bool = True
+    sigma: float = 1.5
+    win_size: int | None = None
+    use_sample_covariance: bool = False
+    data_range: float = 255.0
+    colour: bool = True
+    k1: float = 0.01
+    k2: float = 0.03
+
+    def __post_init__(self) -> None:
+        if self.win_size is not None and (self.win_size < 3 or self.win_size % 2 == 0):
+            raise ValueError(f"SSIM win_size must be an odd integer >= 3, got {self.win_size}")
+        if self.sigma <= 0 or self.data_range <= 0:
+            raise ValueError(f"SSIM sigma and data_range must be > 0 (got {self.sigma}, {self.data_range})")
+
+    @property
+    def radius(self) -> int:
+        """Filter radius in pixels (the kernel has ``2·radius + 1`` taps)."""
+        if self.gaussian_weights:
+            return int(GAUSSIAN_TRUNCATE * self.sigma + 0.5)
+        return (self.window - 1) // 2
+
+    @property
+    def window(self) -> int:
+        """The window side scikit-image uses for the border crop and N (pixels)."""
+        if self.win_size is not None:
+            return self.win_size
+        if self.gaussian_weights:
+            return 2 * int(GAUSSIAN_TRUNCATE * self.sigma + 0.5) + 1
+        return 7
+
+    def kernel(self, dtype: Any = np.float64) -> np.ndarray:
+        """The normalised 1-D filter kernel, built the way ``scipy.ndimage`` builds it."""
+        if self.gaussian_weights:
+            x = np.arange(-self.radius, self.radius + 1, dtype=np.float64)
+            k = np.exp(-0.5 / (self.sigma * self.sigma) * x * x)
+            k /= k.sum()
+        else:
+            k = np.full(self.window, 1.0 / self.window)
+        return k.astype(dtype)
+
+    def skimage_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments giving the same SSIM in ``structural_similarity``."""
+        kw: dict[str, Any] = {
+            "gaussian_weights": self.gaussian_weights,
+            "use_sample_covariance": self.use_sample_covariance,
+            "data_range": self.data_range,
+            "K1": self.k1,
+            "K2": self.k2,
+        }
+        if self.gaussian_weights:
+            kw["sigma"] = self.sigma
+        if self.win_size is not None:
+            kw["win_size"] = self.win_size
+        return kw
+
+
+@dataclass(frozen=True)
+class MorphConfig:
+    """Threshold and morphology turning an SSIM map into a binary mask.
+
+    Attributes:
+        threshold: a pixel is manipulated where ``1 − SSIM > threshold`` (unitless).
+        open_px: side of the elliptical opening element in pixels (0 = no opening).
+        close_px: side of the elliptical closing element in pixels (0 = no closing).
+        dilate_px: side of the elliptical dilation element in pixels (0 = none).
+        min_area: connected components (8-connected) smaller than this many pixels are
+            dropped after opening and closing (0 = keep all).
+        fill_hull: replace the kept components by their joint convex hull. Face swaps
+            blend a convex region (the landmark hull of the face or the mouth), but
+            SSIM only sees where the blended pixels differ visibly (features, edges),
+            not flat colour-matched skin; the hull restores the blended region.
+    """
+
+    threshold: float = 0.05
+    open_px: int = 3
+    close_px: int = 7
+    dilate_px: int = 13
+    min_area: int = 64
+    fill_hull: bool = False
+
+
+@dataclass(frozen=True)
+class SsimResult:
+    """SSIM of one pair: the channel-averaged map and its scikit-image-style mean."""
+
+    ssim: np.ndarray  # (H, W) float, channel mean of the per-channel SSIM maps
+    ssim_mean: float  # mean over the map without the (window - 1) // 2 border strip
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """8-bit grey of an RGB uint8 image (``cv2.COLOR_RGB2GRAY``, BT.601 weights)."""
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def separable_blur(planes: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Blur every (H, W, C) image of a contiguous (H, P, W, C) stack with ``kernel`` ⊗ ``kernel``.
+
+    The trick that makes all P images cost two OpenCV calls: the same memory read as an
+    (H, P·W·C) single-channel image has independent *columns*, so a vertical 1-D filter
+    on it filters every image along H (reflect border at the top and bottom of each);
+    read as an (H·P, W) image with C interleaved channels it has independent *rows*, so a
+    horizontal filter filters every image along W, per channel. No copies, and the
+    planes stay row-contiguous for the numpy arithmetic that follows.
+    """
+    h, p, w, c = planes.shape
+    vertical = cv2.filter2D(planes.reshape(h, p * w * c), -1, kernel.reshape(-1, 1), borderType=cv2.BORDER_REFLECT)
+    both = cv2.filter2D(vertical.reshape(h * p, w, c), -1, kernel.reshape(1, -1), borderType=cv2.BORDER_REFLECT)
+    return both.reshape(h, p, w, c)
+
+
+#: Rows of output computed per strip: the strip's planes (5·C·(rows + 2·radius)·W floats,
+#: ~0.9 MB for 48 rows of a 256-wide colour pair) stay near L2, which makes the
+#: memory-bound numpy steps ~3x faster than on whole-image planes on this (shared) machine.
+STRIP_ROWS = 48
+
+
+def ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.float32) -> SsimResult:
+    """SSIM map of two aligned images (H, W) or (H, W, C), as scikit-image computes it.
+
+    The map is computed in horizontal strips of `STRIP_ROWS` rows, each with ``radius``
+    halo rows above and below, so the vertical filter sees real rows everywhere except
+    at the image's own top and bottom (where the reflect border is the right one): the
+    result is bit-identical to the whole-image computation.
+
+    Args:
+        im1, im2: same-shape images (any real dtype; uint8 in the pipeline).
+        cfg: SSIM settings. With ``cfg.colour`` False, RGB inputs are converted to grey.
+        dtype: np.float32 (fast; parity 1e-4) or np.float64 (parity 1e-6).
+
+    Returns:
+        The (H, W) SSIM map (averaged over channels) and its border-cropped mean.
+    """
+    if im1.shape != im2.shape:
+        raise ValueError(f"SSIM needs same-shape images, got {im1.shape} and {im2.shape}")
+    if not cfg.colour:
+        im1, im2 = to_grey(im1), to_grey(im2)
+    if im1.ndim == 2:
+        im1, im2 = im1[:, :, None], im2[:, :, None]
+    h, w, _ = im1.shape
+    if min(h, w) < cfg.window:
+        raise ValueError(f"SSIM window {cfg.window} px exceeds the image size {w}x{h}")
+    dtype = np.dtype(dtype)
+    im1, im2 = np.ascontiguousarray(im1), np.ascontiguousarray(im2)
+    smap = np.empty((h, w), dtype)
+    rows = max(STRIP_ROWS, cfg.radius + 1)
+    kernel = cfg.kernel(dtype)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - cfg.radius), min(h, bottom + cfg.radius)
+        strip = _ssim_strip(im1[lo:hi], im2[lo:hi], cfg, dtype, kernel)
+        smap[top:bottom] = strip[top - lo : bottom - lo]
+    pad = (cfg.window - 1) // 2
+    inner = smap[pad : h - pad, pad : w - pad] if pad else smap
+    return SsimResult(ssim=smap, ssim_mean=float(inner.mean(dtype=np.float64)))
+
+
+def _ssim_strip(
+    im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: np.dtype[Any], kernel: np.ndarray
+) -> np.ndarray:
+    """The channel-mean SSIM of two contiguous (H, W, C) images (reflect border at both ends)."""
+    h, w, c = im1.shape
+    offset = dtype.type(cfg.data_range / 2.0)
+    # Images x, y, x², y², xy (centred pixels), laid out (H, 5, W·C): each row of each
+    # image is contiguous, with the colour channels interleaved as in the input.
+    stack = np.empty((h, 5, w * c), dtype)
+    x, y = stack[:, 0], stack[:, 1]
+    np.subtract(im1.reshape(h, w * c), offset, out=x, dtype=dtype, casting="unsafe")
+    np.subtract(im2.reshape(h, w * c), offset, out=y, dtype=dtype, casting="unsafe")
+    np.multiply(x, x, out=stack[:, 2])
+    np.multiply(y, y, out=stack[:, 3])
+    np.multiply(x, y, out=stack[:, 4])
+    blurred = separable_blur(stack.reshape(h, 5, w, c), kernel).reshape(h, 5, w * c)
+    ux, uy, uxx, uyy, uxy = (blurred[:, i] for i in range(5))
+
+    n = cfg.window**2
+    cov_norm = dtype.type(n / (n - 1.0) if cfg.use_sample_covariance else 1.0)
+    c1 = dtype.type((cfg.k1 * cfg.data_range) ** 2)
+    c2 = dtype.type((cfg.k2 * cfg.data_range) ** 2)
+
+    # Variances/covariance from the centred moments (shift-invariant).
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    if cfg.use_sample_covariance:
+        vx *= cov_norm
+        vy *= cov_norm
+        vxy *= cov_norm
+    # Luminance terms need the true means: add the offset back.
+    ux = ux + offset
+    uy = uy + offset
+    num = 2 * ux * uy
+    num += c1
+    vxy *= 2
+    vxy += c2
+    num *= vxy
+    den = ux * ux
+    den += uy * uy
+    den += c1
+    vx += vy
+    vx += c2
+    den *= vx
+    np.divide(num, den, out=num)
+    if c == 1:
+        return num
+    # Channel mean of the interleaved maps in one SIMD call (a 1 x C matrix transform).
+    return cv2.transform(num.reshape(h, w, c), np.full((1, c), 1.0 / c, dtype))
+
+
+def skimage_ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig) -> SsimResult:
+    """The reference: scikit-image's full map (channel mean) and mean, same settings.
+
+    Used by the parity tests and the benchmark's baseline; slow (per-channel scipy
+    filters, float64 for 8-bit input).
+    """
+    from skimage.metrics import structural_similarity
+
+    if not cfg.colour:
+        im1, im2 = to_grey(im1), to_grey(im2)
+    channel_axis = 2 if im1.ndim == 3 else None
+    mssim, smap = structural_similarity(im1, im2, full=True, channel_axis=channel_axis, **cfg.skimage_kwargs())
+    if smap.ndim == 3:
+        smap = smap.mean(axis=2)
+    return SsimResult(ssim=smap, ssim_mean=float(mssim))
+
+
+def diff8(ssim: np.ndarray) -> np.ndarray:
+    """8-bit dissimilarity ``clip(1 − S, 0, 1) · 255``, truncated (as the 1st place's diffs)."""
+    d = np.subtract(1.0, ssim, dtype=np.float32)
+    np.clip(d, 0.0, 1.0, out=d)
+    d *= 255.0
+    return d.astype(np.uint8)
+
+
+def _element(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def clean_mask(binary: np.ndarray, morph: MorphConfig) -> np.ndarray:
+    """Open, close, drop small components, fill the hull, dilate a 0/1 uint8 mask."""
+    mask = binary
+    if morph.open_px > 1:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _element(morph.open_px))
+    if morph.close_px > 1:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _element(morph.close_px))
+    if morph.min_area > 0 and mask.any():
+        # Labels without OpenCV's stats (which cost more than the labelling) + bincount;
+        # 16-bit labels while an 8-connected image cannot hold more than 65,535 components.
+        ltype = cv2.CV_16U if mask.size // 4 < 65535 else cv2.CV_32S
+        count, labels = cv2.connectedComponents(mask, connectivity=8, ltype=ltype)
+        keep = np.bincount(labels.ravel(), minlength=count) >= morph.min_area
+        keep[0] = False  # background label
+        if not keep[1:].all():  # else every component is kept: the mask is unchanged
+            mask = keep.astype(np.uint8)[labels]
+    if morph.fill_hull and mask.any():
+        hull = cv2.convexHull(cv2.findNonZero(mask))
+        mask = np.ascontiguousarray(mask)
+        cv2.fillConvexPoly(mask, hull, 1)
+    if morph.dilate_px > 1:
+        mask = cv2.dilate(mask, _element(morph.dilate_px))
+    return mask
+
+
+def mask_from_ssim(ssim: np.ndarray, morph: MorphConfig) -> np.ndarray:
+    """Binary mask (uint8, 1 = manipulated) from an SSIM map: ``1 − S > threshold``, cleaned."""
+    binary = (ssim < (1.0 - morph.threshold)).astype(np.uint8)
+    return clean_mask(binary, morph)

@@ -1,0 +1,113 @@
+"""Mask quality against true swap masks: the crop mapping and the scores."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dfmask.bench.masks import write_synthetic_faces
+from dfmask.corpus.groundtruth import GROUND_TRUTH
+from dfmask.masks import masks_part
+from dfmask.masks_quality import iou_dice, main, truth_in_crop
+from dfmask.params import MasksParams
+from dfmask.tables import encode_png, write_table
+
+
+def test_truth_in_crop_follows_the_crop_window_and_padding():
+    truth = np.zeros((100, 200), bool)
+    truth[20:60, 40:80] = True
+    # A 80 px window from (20, 0) resized to 40 px: the 40 px square maps to 20 px at (10, 10).
+    crop = truth_in_crop(truth, (20, 0, 100, 80), 40)
+    expected = np.zeros((40, 40), np.uint8)
+    expected[10:30, 10:30] = 1
+    assert iou_dice(crop, expected)[0] > 0.95
+    # A window hanging off the top-left corner: the outside is untouched (zero padding).
+    corner = truth_in_crop(truth, (-40, -40, 60, 60), 100)
+    assert corner[:40].sum() == 0 and corner[:, :40].sum() == 0
+    assert corner[60:100, 80:100].all()
+    # Growing (window smaller than the crop) keeps the geometry too.
+    grown = truth_in_crop(truth, (40, 20, 80, 60), 80)
+    assert grown.all()
+
+
+def test_iou_dice():
+    a = np.zeros((10, 10), np.uint8)
+    b = a.copy()
+    a[:5] = 1
+    b[:, :5] = 1
+    assert iou_dice(a, b) == pytest.approx((25 / 75, 50 / 100))
+    assert iou_dice(np.zeros_like(a), np.zeros_like(a)) == (1.0, 1.0)
+
+
+def _ground_truth(path, truths, size):
+    rows = []
+    for (video, frame, _track), truth in sorted(truths.items()):
+        kind = ("full", "mouth", "failed")[int(video.split("_")[1])]
+        rows.append(
+            dict(
+                part=0,
+                video_id=video,
+                frame_idx=frame,
+                face_idx=0,
+                label="FAKE",
+                is_fake=True,
+                original_id="r" + video[1:4],
+                swap_kind=kind,
+                width=size,
+                height=size,
+                fps=10,
+                n_frames=4,
+                source="synthetic",
+                actor_id="a",
+                donor_actor_id=None,
+                face_swap_kind=kind,
+                box=[0.0, 0.0, float(size), float(size)],
+                landmarks=None,
+                mask={"bytes": encode_png(truth * np.uint8(255)), "path": None},
+            )
+        )
+    write_table(pa.Table.from_pylist(rows, schema=GROUND_TRUTH.schema), path, GROUND_TRUTH, stage="test")
+
+
+def test_quality_cli_on_synthetic_swaps(tmp_path):
+    size = 96
+    truths = write_synthetic_faces(
+        tmp_path / "faces" / "part=0", 0, originals=2, fakes_per_original=3, frames=4, size=size
+    )
+    _ground_truth(tmp_path / "gt.parquet", truths, size)
+    params = MasksParams(workers=1, threshold=0.1, dilate_px=0)  # hard-edged synthetic swaps
+    masks_part(tmp_path / "faces" / "part=0", 0, params, tmp_path / "masks" / "part=0", tmp_path / "work")
+    (tmp_path / "params.yaml").write_text("masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n")
+    main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--masks",
+            str(tmp_path / "masks"),
+            "--faces",
+            str(tmp_path / "faces"),
+            "--ground-truth",
+            str(tmp_path / "gt.parquet"),
+            "--out",
+            str(tmp_path / "q.json"),
+            "--preview",
+            str(tmp_path / "p.png"),
+            "--sweep",
+            str(tmp_path / "sweep.md"),
+        ]
+    )
+    report = json.loads((tmp_path / "q.json").read_text())
+    ours = report["ours"]
+    assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
+    assert ours["full"]["mean_iou"] >= 0.6 and ours["mouth"]["mean_iou"] >= 0.5
+    assert ours["failed_swap_crops_valid"] == 0
+    assert ours["valid_agreement"]["rate"] == 1.0
+    base = report["baseline_mean_true_mask"]
+    assert base["best"]["mean_iou_full_and_mouth"] < ours["mean_iou_full_and_mouth"]
+    assert report["targets"]["met"]
+    sweep = (tmp_path / "sweep.md").read_text()
+    assert sweep.count("(default)") == 4 and "| threshold | 0.2 |" in sweep
+    assert (tmp_path / "p.png").stat().st_size > 1000
