@@ -77,5 +77,12 @@ eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's
 	$(BIN)/python -m dfmask.splits quality
 	$(BIN)/python -m dfmask.masks quality
 
+eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
+	$(BIN)/python -m dfmask.model.seeds --out reports/eval_seeds.json
+
+release: $(STAMP) ## tag masks@vVERSION + dvc push data/release (VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1] [PUSH_ALL=1])
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1]" >&2; exit 2; }
+	$(BIN)/python -m dfmask.release.publish --version "$(VERSION)" $(if $(filter 1,$(ALLOW_LOCAL_REMOTE)),--allow-local-remote) $(if $(filter 1,$(PUSH_ALL)),--all)
+
 clean: ## remove pipeline outputs and resume state (keeps .venv and the face cache)
 	rm -rf data/interim data/processed data/release data/.work models reports

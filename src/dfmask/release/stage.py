@@ -1,0 +1,77 @@
+"""The ``release`` stage: shards, schema.json, DATASHEET.md, SHA256SUMS, reports/release.json.
+
+`run_release` is what ``stages/release.py`` calls. Order matters: the shards first, then
+the files describing them, and SHA256SUMS last so that it covers everything else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dfmask import tables
+from dfmask.params import CorpusParams, ReleaseParams, to_dict
+from dfmask.release import datasheet, manifest
+from dfmask.release.build import ReleaseSummary, build_release
+from dfmask.release.inputs import ReleaseInputs, upstream_metadata
+
+
+def _reports(inputs: ReleaseInputs) -> dict[str, dict[str, Any]]:
+    """Mask QA and split reports present under ``reports/``, by path relative to it."""
+    names = [f"masks/part={p}.json" for p in inputs.parts] + ["split.json", "masks_quality.json"]
+    found = {}
+    for name in names:
+        path = inputs.reports / name
+        if path.exists():
+            doc = json.loads(path.read_text())
+            if isinstance(doc, dict):
+                found[f"reports/{name}"] = doc
+    return found
+
+
+def run_release(
+    inputs: ReleaseInputs,
+    out: Path,
+    params: ReleaseParams,
+    corpus: CorpusParams,
+    sample_out: str,
+    report: Path | None = None,
+) -> ReleaseSummary:
+    """Build ``out`` (the release folder) from the upstream tables; return its summary."""
+    summary = build_release(inputs, out, params)
+    manifest.write_schema(out, params.pixels)
+    kind = datasheet.corpus_kind(corpus.root, sample_out)
+    text = datasheet.render(
+        summary,
+        artifact=params.artifact,
+        params=to_dict(params),
+        corpus=to_dict(corpus),
+        kind=kind,
+        upstream=upstream_metadata(inputs),
+        reports=_reports(inputs),
+    )
+    (out / "DATASHEET.md").write_text(text)
+    manifest.write_sums(out)
+    if report is not None:
+        tables.write_json(report, {**summary.to_dict(), "corpus_kind": kind})
+    return summary
+
+
+def one_line(summary: ReleaseSummary, out: Path) -> str:
+    """E.g. ``12,480 crops (train 8,700 / val 1,880 / test 1,900), pixels=true → data/release
+    (3 shards, 410 MB)``."""
+    order = {"train": 0, "val": 1, "validation": 1, "test": 2}
+    per_split = " / ".join(
+        f"{s} {sum(c.values()):,}"
+        for s, c in sorted(summary.crops.items(), key=lambda kv: (order.get(kv[0], 9), kv[0]))
+    )
+    missing = summary.mask_source.get("missing", 0)
+    excluded = sum(summary.excluded.values())
+    extra = ""
+    if missing or excluded:
+        extra = f"; {missing:,} fake crops without mask, {excluded:,} crops without split (see DATASHEET.md)"
+    return (
+        f"{summary.total_crops:,} crops ({per_split}), pixels={str(summary.pixels).lower()} → {out} "
+        f"({len(summary.shards)} shards, {summary.total_bytes / 1e6:,.1f} MB){extra}"
+    )
