@@ -1,0 +1,284 @@
+"""The benchmark stage: latency, throughput and accuracy per backend, plus model cost.
+
+Backends (those present): torch fp32; ORT fp32; ORT int8 (the ORT static model whose
+parity is in reports/quant.json); ORT Quark XINT8 (DPU numerics, for accuracy: QDQ
+with power-of-two scales is not what makes a CPU fast); the same ORT models on the
+CUDA EP when onnxruntime has it; VART on a VCK5000 (``deploy.target: vck5000``,
+through the Python 3.8 entry point ``vai/bench_vart.py``). Without a card the VCK5000
+row is an ESTIMATE from GOPs and the model-zoo anchors (`dfmask.deploy.estimate`).
+
+Method (docs/deploy.md): ``threads`` intra-op threads for torch and every ORT session
+(same `ort_options`); ``warmup`` untimed runs; p50/p99 of ``latency_runs`` batch-1
+runs (ms, wall clock); throughput = images / wall time over ``throughput_runs``
+batch-``batch`` runs. Accuracy: AUC and Dice on the same seeded test subset for
+every backend. The machine is shared: numbers carry that noise, so the ratio ORT
+int8 / ORT fp32 comes from one interleaved run (`measure` alternates backends).
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from dfmask.deploy.accuracy import Predictions, head_metrics, predict
+from dfmask.deploy.calib import LabelledCrops, save_calibration
+from dfmask.deploy.estimate import estimate_vck5000_fps, model_cost
+from dfmask.deploy.export import CONFIG_NAME, ONNX_NAME, STATE_DICT_NAME
+from dfmask.deploy.quantize import ORT_NAME, QUARK_NAME
+from dfmask.deploy.runners import OrtRunner, Runner, TorchRunner, ort_providers
+from dfmask.deploy.vitis import require_environment, run_vendor, vendor_command
+from dfmask.params import BenchmarkParams, DeployParams
+
+BENCH_VART = Path("src/dfmask/deploy/vai/bench_vart.py")
+
+
+def latency_ms(runner: Runner, image: np.ndarray, warmup: int, runs: int) -> dict[str, float]:
+    """p50/p99/mean wall-clock latency (ms) of ``runner`` on one batch."""
+    for _ in range(warmup):
+        runner.run(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.run(image)
+        times.append((time.perf_counter() - start) * 1e3)
+    return {
+        "p50": float(np.percentile(times, 50)),
+        "p99": float(np.percentile(times, 99)),
+        "mean": float(np.mean(times)),
+    }
+
+
+def throughput(runner: Runner, batch: np.ndarray, warmup: int, runs: int) -> float:
+    """Images per second of ``runner`` on repeated ``batch`` runs."""
+    for _ in range(max(1, warmup // 2)):
+        runner.run(batch)
+    start = time.perf_counter()
+    for _ in range(runs):
+        runner.run(batch)
+    return len(batch) * runs / (time.perf_counter() - start)
+
+
+def accuracy(preds: Predictions, test: LabelledCrops) -> dict[str, float | None]:
+    """AUC / log loss over all test crops; Dice over crops with a usable mask."""
+    metrics = head_metrics(preds, test.masks, test.is_fake)
+    ok = test.seg_ok
+    metrics["dice"] = head_metrics(
+        Predictions(preds.seg_logits[ok], preds.cls_logit[ok]), test.masks[ok], test.is_fake[ok]
+    )["dice"]
+    return metrics
+
+
+def cpu_runners(onnx_dir: Path, int8_dir: Path, params: BenchmarkParams) -> list[tuple[Runner, dict[str, Any]]]:
+    """torch fp32 and the ORT models (CPU, plus CUDA EP when present), with their metadata."""
+    from dfmask.model.uynet import load_checkpoint
+
+    model, _ = load_checkpoint(onnx_dir / STATE_DICT_NAME, onnx_dir / CONFIG_NAME)
+    runners: list[tuple[Runner, dict[str, Any]]] = [
+        (
+            TorchRunner(model, params.threads),
+            {"precision": "fp32", "device": "cpu", "path": str(onnx_dir / STATE_DICT_NAME)},
+        )
+    ]
+    models = {"fp32": onnx_dir / ONNX_NAME, "int8": int8_dir / ORT_NAME, "int8 Quark XINT8": int8_dir / QUARK_NAME}
+    providers = [["CPUExecutionProvider"]]
+    if params.use_cuda and ort_providers()[0] == "CUDAExecutionProvider":
+        providers.append(ort_providers())
+    for chosen in providers:
+        device = "cuda" if chosen[0] == "CUDAExecutionProvider" else "cpu"
+        for label, path in models.items():
+            name = f"ORT {label}" + (" (CUDA EP)" if device == "cuda" else "")
+            runners.append(
+                (
+                    OrtRunner(path, params.threads, name, chosen),
+                    {"precision": label.split()[0], "device": device, "path": str(path)},
+                )
+            )
+    return runners
+
+
+def measure(
+    runners: list[tuple[Runner, dict[str, Any]]], test: LabelledCrops, params: BenchmarkParams, size: int
+) -> dict[str, dict[str, Any]]:
+    """Latency, throughput and accuracy per runner (interleaved: latency of all, then throughput of all)."""
+    rng = np.random.default_rng(0)
+    one = rng.random((1, 3, size, size), dtype=np.float32)
+    batch = np.resize(test.images, (params.batch, 3, size, size)).astype(np.float32)
+    rows: dict[str, dict[str, Any]] = {r.name: dict(meta) for r, meta in runners}
+    for runner, _ in runners:
+        rows[runner.name]["latency_ms_b1"] = latency_ms(runner, one, params.warmup, params.latency_runs)
+    for runner, _ in runners:
+        rows[runner.name]["throughput_ips"] = throughput(runner, batch, params.warmup, params.throughput_runs)
+    for runner, _ in runners:
+        rows[runner.name]["accuracy"] = accuracy(predict(runner, test.images, params.batch), test)
+    return rows
+
+
+def card_fingerprint() -> dict[str, Any]:
+    """``xbutil examine`` output (the card, shell and XRT) or why it is unavailable."""
+    try:
+        done = subprocess.run(["xbutil", "examine"], capture_output=True, text=True, check=False, timeout=60)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as err:
+        return {"available": False, "reason": f"xbutil examine: {err}"}
+    return {"available": done.returncode == 0, "xbutil_examine": (done.stdout + done.stderr).strip().splitlines()[:80]}
+
+
+def vart_row(
+    deploy: DeployParams,
+    params: BenchmarkParams,
+    compiled_dir: Path,
+    test: LabelledCrops,
+    work_dir: Path,
+    cost: dict[str, float],
+) -> dict[str, Any]:
+    """Run ``vai/bench_vart.py`` in the Vitis AI env on the card and fold its results in."""
+    require_environment(deploy)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    save_calibration(work_dir / "eval.npz", test.images)
+    argv = [
+        "python",
+        str(BENCH_VART),
+        "--xmodel",
+        str(compiled_dir / "uynet.xmodel"),
+        "--eval",
+        str(work_dir / "eval.npz"),
+        "--logits",
+        str(work_dir / "logits.npz"),
+        "--out",
+        str(work_dir / "vart.json"),
+        "--threads",
+        str(params.vart_threads),
+        "--seconds",
+        str(params.vart_seconds),
+        "--warmup",
+        str(params.warmup),
+        "--runs",
+        str(params.latency_runs),
+    ]
+    run_vendor(vendor_command(deploy, argv), work_dir / "bench_vart.log", "VART benchmark (bench_vart.py)")
+    import json
+
+    vart = json.loads((work_dir / "vart.json").read_text())
+    with np.load(work_dir / "logits.npz") as logits:
+        preds = Predictions(logits["seg_logits"], logits["cls_logit"])
+    return {
+        "precision": "int8",
+        "device": "vck5000",
+        "path": str(compiled_dir / "uynet.xmodel"),
+        "latency_ms_b1": vart["latency_ms"],
+        "throughput_ips": vart["throughput_fps"],
+        "runner_batch": vart["runner_batch"],
+        "dpu_fingerprint": vart["dpu_fingerprint"],
+        "vart_threads": params.vart_threads,
+        "accuracy": accuracy(preds, test),
+        "card": card_fingerprint(),
+        "measured": True,
+        **cost,
+    }
+
+
+def run_benchmark(
+    deploy: DeployParams,
+    params: BenchmarkParams,
+    onnx_dir: str | Path,
+    int8_dir: str | Path,
+    compiled_dir: str | Path,
+    test: LabelledCrops,
+    work_dir: str | Path,
+) -> dict[str, Any]:
+    """The bench.json document (see module docstring)."""
+    onnx_dir, int8_dir, compiled_dir = Path(onnx_dir), Path(int8_dir), Path(compiled_dir)
+    size = int(test.images.shape[-1])
+    cost = model_cost(onnx.load(str(onnx_dir / ONNX_NAME)))
+    torch_threads = torch.get_num_threads()
+    try:
+        rows = measure(cpu_runners(onnx_dir, int8_dir, params), test, params, size)
+    finally:
+        torch.set_num_threads(torch_threads)
+    for row in rows.values():
+        row.update(cost)
+        row["measured"] = True
+    if deploy.target == "vck5000":
+        rows["VART int8 (VCK5000)"] = vart_row(deploy, params, compiled_dir, test, Path(work_dir), cost)
+    fp32, int8 = rows["ORT fp32"]["throughput_ips"], rows["ORT int8"]["throughput_ips"]
+    return {
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": _cores(),
+            "onnxruntime": ort.__version__,
+            "torch": torch.__version__,
+            "threads": params.threads,
+            "providers": ort.get_available_providers(),
+        },
+        "params": {
+            "batch": params.batch,
+            "warmup": params.warmup,
+            "latency_runs": params.latency_runs,
+            "throughput_runs": params.throughput_runs,
+            "test_crops": len(test),
+            "input_size": size,
+        },
+        "model": cost,
+        "backends": rows,
+        "ort_int8_speedup": int8 / fp32,
+        "vck5000_estimate": None
+        if deploy.target == "vck5000"
+        else estimate_vck5000_fps(cost["gops"], deploy.arch_json),
+    }
+
+
+def _cpu_name() -> str:
+    """The CPU model name (from /proc/cpuinfo on Linux), else the platform's best guess."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_benchmark_stage(
+    deploy: DeployParams,
+    params: BenchmarkParams,
+    onnx_dir: str | Path,
+    int8_dir: str | Path,
+    compiled_dir: str | Path,
+    out_dir: str | Path,
+    work_dir: str | Path,
+    seed: int,
+    tables: Any = None,
+) -> dict[str, Any]:
+    """The benchmark stage: test crops, `run_benchmark`, then bench.json / bench.md / bench.png."""
+    import json
+
+    from dfmask.deploy.bench_report import write_bench_reports
+    from dfmask.deploy.calib import CropTables, read_split
+
+    size = int(json.loads((Path(onnx_dir) / CONFIG_NAME).read_text())["input_size"])
+    test = read_split(tables or CropTables(), "test", size, params.eval_max_crops, seed)
+    doc = run_benchmark(deploy, params, onnx_dir, int8_dir, compiled_dir, test, work_dir)
+    write_bench_reports(doc, out_dir)
+    return doc
+
+
+def summary(doc: dict[str, Any]) -> str:
+    rows = doc["backends"]
+    est = doc.get("vck5000_estimate")
+    tail = f"; VCK5000 ESTIMATE {est['fps_mid']:.0f} fps" if est else ""
+    return (
+        f"ORT fp32 {rows['ORT fp32']['throughput_ips']:.1f} img/s, ORT int8 {rows['ORT int8']['throughput_ips']:.1f} "
+        f"img/s ({doc['ort_int8_speedup']:.2f}x){tail} (see reports/bench/bench.md)"
+    )

@@ -1,0 +1,66 @@
+"""Benchmark: GOPs count, the full CPU benchmark on a tiny trained model, the report files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from deploy_toy import SIZE, TINY_CONFIG, toy_batch
+from torch import nn
+
+from dfmask.deploy.bench_report import write_bench_reports
+from dfmask.deploy.benchmark import run_benchmark
+from dfmask.deploy.calib import LabelledCrops
+from dfmask.deploy.compile import compile_cpu
+from dfmask.deploy.estimate import model_cost
+from dfmask.deploy.export import export_model, to_onnx
+from dfmask.deploy.quant_report import quantize_models
+from dfmask.params import BenchmarkParams, DeployParams
+
+
+def test_gops_match_a_hand_count() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.ConvTranspose2d(8, 4, 2, stride=2))
+
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = model
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y = self.body(x)
+            return y[:, :1], y.mean(dim=(1, 2, 3))
+
+    cost = model_cost(to_onnx(Two().eval(), 16, 17))
+    conv_macs = 16 * 16 * 8 * 3 * 3 * 3  # output pixels × Cout × Cin·k·k
+    deconv_macs = 16 * 16 * 8 * 4 * 2 * 2  # input elems (8×16×16) × Cout·k·k
+    assert cost["gops"] == pytest.approx(2 * (conv_macs + deconv_macs) / 1e9)
+    assert cost["params"] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_cpu_pipeline_benchmark_on_tiny_model(tiny_model: nn.Module, tmp_path: Path) -> None:
+    export_model(tiny_model, TINY_CONFIG, tmp_path / "onnx", SIZE)
+    crops = [LabelledCrops(*toy_batch(n, s), np.ones(n, bool)) for n, s in ((32, 1), (64, 2))]
+    quantize_models(tmp_path / "onnx" / "uynet.onnx", tmp_path / "int8", crops[0], crops[1])
+    compiled = compile_cpu(tmp_path / "onnx", tmp_path / "int8", tmp_path / "compiled")
+    assert compiled["models"]["fp32"]["max_abs_diff"] < 1e-3
+    params = BenchmarkParams(threads=1, batch=8, warmup=1, latency_runs=5, throughput_runs=2, use_cuda=False)
+    doc = run_benchmark(
+        DeployParams(), params, tmp_path / "onnx", tmp_path / "int8", tmp_path / "compiled", crops[1], tmp_path / "work"
+    )
+    rows = doc["backends"]
+    assert {"torch fp32", "ORT fp32", "ORT int8", "ORT int8 Quark XINT8"} <= set(rows)
+    # torch and ORT fp32 run the same weights: identical accuracy.
+    assert rows["torch fp32"]["accuracy"]["auc"] == pytest.approx(rows["ORT fp32"]["accuracy"]["auc"], abs=1e-6)
+    for row in rows.values():
+        assert row["latency_ms_b1"]["p99"] >= row["latency_ms_b1"]["p50"] > 0
+        assert row["throughput_ips"] > 0 and row["gops"] > 0
+    assert doc["vck5000_estimate"]["fps_low"] <= doc["vck5000_estimate"]["fps_high"]
+    write_bench_reports(doc, tmp_path / "bench")
+    assert json.loads((tmp_path / "bench" / "bench.json").read_text())["backends"].keys() == rows.keys()
+    md = (tmp_path / "bench" / "bench.md").read_text()
+    assert "ESTIMATE" in md and "ORT int8" in md
+    assert (tmp_path / "bench" / "bench.png").stat().st_size > 1000
