@@ -1,0 +1,65 @@
+"""Integration: the real `dvc repro` in a temp git+DVC repo on the tiny ci corpus.
+
+The session-scoped `pipeline_repo` fixture (tests/conftest.py) runs the full pipeline
+once; these tests check its outputs against the sample's ground truth and DVC's view of
+the repo.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from repo_utils import run
+
+from dfmask.corpus.groundtruth import load_ground_truth, videos
+from dfmask.corpus.ingest import VIDEOS
+from dfmask.tables import read_table
+
+pytestmark = pytest.mark.slow
+
+
+def _ingest(repo: Path) -> pd.DataFrame:
+    parts = sorted((repo / "data/interim/videos").glob("part=*.parquet"))
+    assert parts, "ingest wrote no tables"
+    return pd.concat([read_table(p, VIDEOS).to_pandas() for p in parts], ignore_index=True)
+
+
+def test_ingest_matches_ground_truth(pipeline_repo: Path) -> None:
+    table = _ingest(pipeline_repo).set_index("video_id")
+    truth = videos(load_ground_truth(pipeline_repo / "data/sample/ground_truth.parquet")).set_index("video_id")
+    # one row per video, nothing lost, nothing invented
+    assert sorted(table.index) == sorted(truth.index)
+    assert (table.status == "ok").all(), table[table.status != "ok"][["status", "status_detail"]]
+    joined = table.join(truth, rsuffix="_true")
+    assert (joined.part == joined.part_true).all()
+    assert (joined.label == joined.label_true).all()
+    assert (joined.is_fake == joined.is_fake_true).all()
+    fakes = joined[joined.is_fake]
+    assert (fakes.original_id == fakes.original_id_true).all()
+    assert joined[~joined.is_fake].original_id.isna().all()
+    # the probe sees exactly what the generator encoded
+    assert (joined.frames == joined.n_frames).all()
+    assert (joined.width == joined.width_true).all() and (joined.height == joined.height_true).all()
+    assert (joined.codec == "h264").all()
+    assert (joined.fps.round() == joined.fps_true).all()
+    # the landscape/portrait mix reached the table
+    assert (joined.width > joined.height).any() and (joined.width < joined.height).any()
+
+
+def test_reports_count_every_video(pipeline_repo: Path) -> None:
+    table = _ingest(pipeline_repo)
+    for part, rows in table.groupby("part"):
+        report = json.loads((pipeline_repo / f"reports/ingest/part={part}.json").read_text())
+        assert report["videos"] == len(rows)
+        assert sum(report["by_status"].values()) == len(rows)
+
+
+def test_second_repro_does_nothing_and_status_is_clean(pipeline_repo: Path) -> None:
+    status = run(["dvc", "status", "--json"], pipeline_repo)
+    assert json.loads(status.stdout or "{}") == {}
+    again = run(["dvc", "repro"], pipeline_repo)
+    assert "Running stage" not in again.stdout, again.stdout
+    assert run(["git", "status", "--porcelain"], pipeline_repo).stdout.strip() == ""
