@@ -44,6 +44,16 @@ def set_params(repo: Path, updates: dict[str, object]) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
+#: The tiny test profile: the ci sample corpus, and a few seconds of training. These are
+#: the same keys a user would pass with `dvc exp run -S`.
+CI_PARAMS: dict[str, object] = {
+    "sample.profile": "ci",
+    "train.max_epochs": 1,
+    "train.samples_per_epoch": 64,
+    "train.val_crops_per_video": 2,
+}
+
+
 def init_repo(dest: Path, params: dict[str, object] | None = None) -> Path:
     """A fresh git + DVC repo holding this project's pipeline definition and code."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -53,7 +63,7 @@ def init_repo(dest: Path, params: dict[str, object] | None = None) -> Path:
     for name in ("stages", "src"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (dest / ".gitignore").write_text("/data/.work/\n__pycache__/\n")
-    set_params(dest, {"sample.profile": "ci", "sample.sources_cache": str(FACES_CACHE), **(params or {})})
+    set_params(dest, {**CI_PARAMS, "sample.sources_cache": str(FACES_CACHE), **(params or {})})
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "config", "user.email", "ci@dfmask.test"], dest)
     run(["git", "config", "user.name", "dfmask tests"], dest)

@@ -149,7 +149,7 @@ class SplitParams:
     #                                   euclidean; dlib's same-person cut is 0.6, facenet ~1.0)
     linkage: Literal["average", "complete", "single"] = "average"  # agglomerative linkage
     donor_aware: bool = True  # merge a fake's donor identity into its group (no donor leaks)
-    donor_min_cosine: float = 0.25  # cosine(fake - original, identity - original), see DonorMatch
+    donor_min_cosine: float = 0.4  # cosine(fake - original, identity - original), see DonorMatch
     donor_min_shift: float = 0.1  # |fake - original| track embedding shift below = "unchanged"
     ratios: tuple[float, float, float] = (0.70, 0.15, 0.15)  # train / val / test target shares
     min_groups_per_split: int = 2  # groups each split must hold, where the corpus has enough
@@ -230,8 +230,8 @@ class TrainParams:
     activation: Literal["relu", "leaky_relu"] = "relu"
     upsample: Literal["transpose", "nearest"] = "transpose"  # decoder upsampling op
     batch_size: int = 32  # crops per optimiser step
-    max_epochs: int = 6  # passes of samples_per_epoch crops
-    samples_per_epoch: int | None = 2048  # crops drawn per epoch (null = size of the train split)
+    max_epochs: int = 3  # passes of samples_per_epoch crops
+    samples_per_epoch: int | None = None  # crops drawn per epoch (null = size of the train split)
     limit_train_batches: int | None = None  # cap on train batches per epoch (null = no cap; CI)
     limit_val_batches: int | None = None  # cap on val batches per epoch (null = no cap)
     lr: float = 0.003  # AdamW peak learning rate (one-cycle schedule)

@@ -1,0 +1,331 @@
+"""Training data: faces ⋈ masks ⋈ splits as a crop index, a Dataset and a DataModule.
+
+`join_crops` is pure (pyarrow tables in, `CropIndex` out) so it is tested on small
+synthetic tables; `read_crop_tables` is the I/O edge that reads the version-checked
+Parquet shards.
+
+Memory and workers: the index keeps crop and mask PNGs as pyarrow binary arrays (one
+contiguous buffer each, no per-row Python objects), so forked DataLoader workers share
+them copy-on-write without refcount churn, and PNGs are decoded lazily in
+``__getitem__``. A crop table of a full DFDC run (~10^6 crops x ~20 kB) would need
+~20 GB: for that scale, shard the index by part (one DataModule per part range).
+
+Targets: a real crop's mask is all zeros (reals have no mask rows). A fake crop's
+mask is its SSIM mask; if the mask row is missing or ``valid`` is false (no visible
+manipulation), the crop gets no segmentation loss, and its classification loss is
+kept or dropped by ``train.cls_on_invalid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import lightning as L
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from dfmask.errors import DfmaskError
+from dfmask.tables import decode_png, read_tables, shard_paths
+
+_KEY = ["part", "video_id", "frame_idx", "track_id"]
+
+
+def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize an (H, W[, C]) uint8 image to size x size: area when shrinking, else bilinear."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+def binary_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A grey mask (any value > 0 = manipulated) resized to size x size, as 0/1 uint8.
+
+    Area-resize of the 0/1 mask then ``>= 0.5``: a pixel is manipulated when at least
+    half of the area it covers is.
+    """
+    binary: np.ndarray = (mask > 0).astype(np.float32)
+    if binary.shape[0] != size or binary.shape[1] != size:
+        binary = cv2.resize(binary, (size, size), interpolation=cv2.INTER_AREA)
+    return (binary >= 0.5).astype(np.uint8)
+
+
+@dataclass
+class CropIndex:
+    """One entry per face crop, as parallel arrays (see module docstring).
+
+    ``seg_ok``: the crop has a usable mask target (real, or fake with a valid mask).
+    ``mask_valid``: for fakes, the mask stage's ``valid`` (False when no mask row).
+    """
+
+    part: np.ndarray
+    video_id: np.ndarray  # object array of str
+    original_id: np.ndarray  # object array of str | None
+    frame_idx: np.ndarray
+    track_id: np.ndarray
+    is_fake: np.ndarray  # bool
+    split: np.ndarray  # object array of 'train' | 'val' | 'test'
+    crop_box: np.ndarray  # (N, 4) float, full-res px
+    has_mask_row: np.ndarray  # bool
+    mask_valid: np.ndarray  # bool
+    crop_png: pa.Array  # binary
+    mask_png: pa.Array  # binary, null for reals / missing rows
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.video_id)
+
+    @property
+    def seg_ok(self) -> np.ndarray:
+        return ~self.is_fake | (self.has_mask_row & self.mask_valid)
+
+    def cls_ok(self, cls_on_invalid: bool) -> np.ndarray:
+        return np.ones(len(self), bool) if cls_on_invalid else self.seg_ok
+
+    def rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def crop(self, i: int) -> np.ndarray:
+        return decode_png(self.crop_png[i].as_py())
+
+    def mask(self, i: int, size: int) -> np.ndarray:
+        """The 0/1 target mask of crop i at ``size`` (zeros for reals / missing masks)."""
+        cell = self.mask_png[i].as_py() if self.has_mask_row[i] else None
+        if cell is None:
+            return np.zeros((size, size), np.uint8)
+        return binary_mask(decode_png(cell, grey=True), size)
+
+
+def _png_bytes(column: pa.ChunkedArray) -> pa.Array:
+    """The ``bytes`` child of an IMAGE struct column, as one binary array."""
+    arr = column.combine_chunks()
+    return pc.struct_field(arr, "bytes")
+
+
+def _keys(table: pa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
+    return list(zip(*(table[c].to_pylist() for c in columns), strict=True))
+
+
+def _lookup(keys: list[tuple[Any, ...]], table_keys: list[tuple[Any, ...]], name: str) -> np.ndarray:
+    """Row in ``table_keys`` of each key (-1 when absent); duplicate keys are an error."""
+    where = {k: i for i, k in enumerate(table_keys)}
+    if len(where) != len(table_keys):
+        raise DfmaskError(f"{name} table has duplicate rows for one key; re-run the stage that writes it")
+    return np.fromiter((where.get(k, -1) for k in keys), np.int64, count=len(keys))
+
+
+def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
+    """Join faces ⋈ masks (left, on part/video/frame/track) ⋈ splits (on part/video).
+
+    Face rows without a crop (null ``crop``) are dropped and counted; a crop whose
+    video has no split row is an error (the split table covers every video).
+    """
+    counts: dict[str, int] = {"face_rows": faces.num_rows}
+    if "crop" in faces.column_names:
+        has_crop = pc.invert(pc.is_null(pc.struct_field(faces["crop"].combine_chunks(), "bytes")))
+        faces = faces.filter(has_crop)
+    counts["face_rows_without_crop"] = counts["face_rows"] - faces.num_rows
+    faces = faces.sort_by([(k, "ascending") for k in _KEY])
+    face_keys = _keys(faces, _KEY)
+    mask_row = _lookup(face_keys, _keys(masks, _KEY), "masks")
+    video_keys = _keys(faces, ["part", "video_id"])
+    split_row = _lookup(video_keys, _keys(splits, ["part", "video_id"]), "splits")
+    if (split_row < 0).any():
+        first = int(np.flatnonzero(split_row < 0)[0])
+        raise DfmaskError(
+            f"splits table has no row for {int((split_row < 0).sum())} crops (e.g. video "
+            f"{video_keys[first][1]}); re-run the split stage (dvc repro split)"
+        )
+    split_values = np.asarray(splits["split"].to_pylist(), object)
+    is_fake = faces["is_fake"].to_numpy(zero_copy_only=False).astype(bool)
+    has_mask = mask_row >= 0
+    valid_all = masks["valid"].to_numpy(zero_copy_only=False).astype(bool) if masks.num_rows else np.zeros(0, bool)
+    valid = np.where(has_mask, valid_all[np.maximum(mask_row, 0)] if masks.num_rows else False, False)
+    counts["fake_crops"] = int(is_fake.sum())
+    counts["real_crops"] = int((~is_fake).sum())
+    counts["fake_crops_without_mask_row"] = int((is_fake & ~has_mask).sum())
+    counts["fake_crops_invalid_mask"] = int((is_fake & has_mask & ~valid).sum())
+    counts["real_crops_with_mask_row"] = int((~is_fake & has_mask).sum())
+    mask_bytes = _png_bytes(masks["mask"]) if masks.num_rows else pa.array([], pa.binary())
+    taken = pa.array(np.where(has_mask, mask_row, 0), pa.int64(), mask=~has_mask)
+    joined = faces
+    boxes = np.asarray(joined["crop_box"].to_pylist(), np.float64).reshape(-1, 4)
+    return CropIndex(
+        part=joined["part"].to_numpy(zero_copy_only=False).astype(np.int64),
+        video_id=np.asarray(joined["video_id"].to_pylist(), object),
+        original_id=np.asarray(joined["original_id"].to_pylist(), object),
+        frame_idx=joined["frame_idx"].to_numpy(zero_copy_only=False).astype(np.int64),
+        track_id=joined["track_id"].to_numpy(zero_copy_only=False).astype(np.int64),
+        is_fake=is_fake,
+        split=split_values[split_row],
+        crop_box=boxes,
+        has_mask_row=has_mask,
+        mask_valid=valid,
+        crop_png=_png_bytes(joined["crop"]),
+        mask_png=mask_bytes.take(taken) if masks.num_rows else pa.nulls(len(faces), pa.binary()),
+        counts=counts,
+    )
+
+
+FACE_COLUMNS = ("part", "video_id", "original_id", "is_fake", "frame_idx", "track_id", "crop_box", "crop")
+MASK_COLUMNS = ("part", "video_id", "frame_idx", "track_id", "mask", "valid")
+
+
+def read_crop_tables(
+    faces_dir: str | Path, masks_dir: str | Path, splits_path: str | Path, parts: Sequence[int] | None = None
+) -> CropIndex:
+    """Read the faces and masks shards of ``parts`` plus the splits table and join them.
+
+    ``faces_dir`` / ``masks_dir`` hold ``part=N/`` folders of shards; ``parts`` = None
+    reads every ``part=N`` folder present (pass ``corpus.parts`` in stages so a stale
+    folder of a removed part is ignored). Each shard's table
+    name and schema version are checked against the producing module's `TableSpec`.
+    """
+    from dfmask.faces import FACES
+    from dfmask.masks import MASKS
+    from dfmask.splits import SPLITS
+
+    faces_dir, masks_dir = Path(faces_dir), Path(masks_dir)
+    present = sorted(d.name for d in faces_dir.glob("part=*"))
+    names = present if parts is None else [f"part={p}" for p in parts]
+    missing = [n for n in names if not (faces_dir / n).is_dir()]
+    if not names or missing:
+        raise DfmaskError(f"{faces_dir}: missing {missing or 'part=N'} folders; run the faces stage (dvc repro)")
+    face_paths = [p for n in names for p in shard_paths(faces_dir / n)]
+    mask_paths = [p for n in names for p in shard_paths(masks_dir / n)]
+    faces = _read_shards(face_paths, FACES, FACE_COLUMNS)
+    masks = _read_shards(mask_paths, MASKS, MASK_COLUMNS)
+    splits = read_tables([splits_path], SPLITS, ["part", "video_id", "split"])
+    if parts is not None:
+        faces = faces.filter(pc.is_in(faces["part"].cast(pa.int64()), value_set=pa.array(list(parts), pa.int64())))
+    return join_crops(faces, masks, splits)
+
+
+def _read_shards(paths: Sequence[Path], spec: Any, columns: Sequence[str]) -> pa.Table:
+    """`read_tables`, with every shard cast to the spec's schema before concatenation
+    (shards written by different versions of a stage may differ in nullability)."""
+    schema = pa.schema([spec.schema.field(c) for c in columns])
+    return pa.concat_tables([read_tables([p], spec, columns).cast(schema) for p in paths] or [schema.empty_table()])
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+class CropDataset(Dataset[dict[str, Any]]):
+    """Crops of ``rows`` of a `CropIndex`, resized to ``input_size``, optionally augmented.
+
+    Each item: ``image`` (3, S, S) float32 in [0, 1]; ``mask`` (1, S, S) float32 0/1;
+    ``is_fake`` float32; ``seg_w`` / ``cls_w`` float32 0/1 loss weights; ``index`` int.
+    Augmentation randomness comes from torch's RNG, which Lightning seeds per worker
+    (``seed_everything(workers=True)``), so runs are reproducible.
+    """
+
+    def __init__(
+        self,
+        index: CropIndex,
+        rows: Sequence[int] | np.ndarray,
+        input_size: int,
+        augment: Any | None = None,
+        cls_on_invalid: bool = True,
+    ) -> None:
+        self.index = index
+        self.rows = np.asarray(rows, np.int64)
+        self.input_size = input_size
+        self.augment = augment
+        self.seg_ok = index.seg_ok
+        self.cls_ok = index.cls_ok(cls_on_invalid)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        i = int(self.rows[k])
+        image = resize_crop(self.index.crop(i), self.input_size)
+        mask = self.index.mask(i, self.input_size)
+        if self.augment is not None:
+            from dfmask.model.augment import augment_pair
+
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+            image, mask = augment_pair(image, mask, self.augment, np.random.default_rng(seed))
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0,
+            "mask": torch.from_numpy(mask[None].astype(np.float32)),
+            "is_fake": torch.tensor(float(self.index.is_fake[i])),
+            "seg_w": torch.tensor(float(self.seg_ok[i])),
+            "cls_w": torch.tensor(float(self.cls_ok[i])),
+            "index": i,
+        }
+
+
+def spaced_rows(index: CropIndex, rows: np.ndarray, per_video: int | None) -> np.ndarray:
+    """At most ``per_video`` rows of each video, evenly spaced over its (sorted) crops."""
+    if per_video is None:
+        return rows
+    keep: list[int] = []
+    videos = index.video_id[rows]
+    for vid in dict.fromkeys(videos):
+        own = rows[videos == vid]
+        take = np.unique(np.linspace(0, len(own) - 1, min(per_video, len(own))).round().astype(int))
+        keep.extend(own[take].tolist())
+    return np.asarray(sorted(keep), np.int64)
+
+
+def balanced_weights(is_fake: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Per-row sampling weights giving reals and fakes equal total mass (0 for unusable rows)."""
+    w = np.zeros(len(is_fake), np.float64)
+    for cls in (False, True):
+        sel = (is_fake == cls) & usable
+        if sel.any():
+            w[sel] = 0.5 / sel.sum()
+    return w
+
+
+class CropDataModule(L.LightningDataModule):
+    """Train (balanced, augmented) and val loaders over a `CropIndex`."""
+
+    def __init__(self, index: CropIndex, params: Any, seed: int) -> None:
+        super().__init__()
+        self.index = index
+        self.params = params
+        self.seed = seed
+        train_rows = index.rows("train")
+        if not len(train_rows):
+            raise DfmaskError("splits: the train split has no face crops; check the split stage report")
+        usable = index.seg_ok | index.cls_ok(params.cls_on_invalid)
+        self.train_rows = train_rows[usable[train_rows]]
+        self.val_rows = spaced_rows(index, index.rows("val"), params.val_crops_per_video)
+        self.train_set = CropDataset(index, self.train_rows, params.input_size, params.augment, params.cls_on_invalid)
+        self.val_set = CropDataset(index, self.val_rows, params.input_size, None, params.cls_on_invalid)
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        workers = self.params.num_workers
+        return {
+            "batch_size": self.params.batch_size,
+            "num_workers": workers,
+            "persistent_workers": False,
+            "pin_memory": torch.cuda.is_available(),
+        }
+
+    def train_dataloader(self) -> DataLoader[dict[str, Any]]:
+        n = self.params.samples_per_epoch or len(self.train_rows)
+        generator = torch.Generator().manual_seed(self.seed)
+        # drop a ragged last batch (BatchNorm needs > 1 sample) unless it is the only one
+        drop_last = n > self.params.batch_size
+        if self.params.balance:
+            is_fake = self.index.is_fake[self.train_rows]
+            weights = balanced_weights(is_fake, np.ones(len(is_fake), bool))
+            sampler: Any = WeightedRandomSampler(weights.tolist(), n, replacement=True, generator=generator)
+            return DataLoader(self.train_set, sampler=sampler, drop_last=drop_last, **self._loader_kwargs())
+        return DataLoader(
+            self.train_set, shuffle=True, generator=generator, drop_last=drop_last, **self._loader_kwargs()
+        )
+
+    def val_dataloader(self) -> DataLoader[dict[str, Any]]:
+        return DataLoader(self.val_set, shuffle=False, **self._loader_kwargs())

@@ -1,0 +1,148 @@
+"""``make eval-seeds``: train + evaluate once per seed, report mean ± sd of the headline figures.
+
+One training run says little about a small test split; the seeds show the spread. Each
+seed trains with the params.yaml ``train`` section (``train.seed`` replaced) into
+``data/.work/eval_seeds/seed=N/`` (outside every DVC output, so the pipeline's own
+``models/train`` is untouched) and is evaluated with the ``evaluate`` section. The
+summary goes to ``reports/eval_seeds.json``: per seed and as mean / sd (sample sd,
+ddof = 1) over seeds, for the test split's video AUC and log loss, frame AUC, the mask
+Dice vs true swap masks and its mean-mask baseline, and the counterfactual drop.
+
+Usage: ``python -m dfmask.model.seeds [--params params.yaml] [--out reports/eval_seeds.json]
+[--jobs N]`` (``--jobs 3`` trains the three seeds in parallel processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfmask.cli import run_stage
+from dfmask.params import CorpusParams, EvaluateParams, TrainParams, load_section, to_dict
+from dfmask.tables import write_json
+
+#: (name, path into the evaluate metrics document) of the figures summarised.
+FIGURES = {
+    "video_auc": ("test", "video", "auc"),
+    "video_log_loss": ("test", "video", "log_loss"),
+    "frame_auc": ("test", "frame", "auc"),
+    "seg_true_dice": ("test", "seg_true", "dice"),
+    "seg_true_baseline_dice": ("test", "seg_true", "baseline_dice"),
+    "seg_true_dice_gain": ("test", "seg_true", "dice_gain"),
+    "seg_ssim_dice": ("test", "seg_ssim", "dice"),
+    "counterfactual_drop": ("test", "counterfactual", "drop_mean"),
+}
+
+
+def _get(doc: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc if isinstance(doc, int | float) else None
+
+
+def summarise(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
+    """mean / sd / min / max / n of every figure over the seeds that have it."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for name, path in FIGURES.items():
+        values = np.array([v for doc in per_seed.values() if (v := _get(doc, path)) is not None], np.float64)
+        out[name] = {
+            "n": int(values.size),
+            "mean": float(values.mean()) if values.size else None,
+            "sd": float(values.std(ddof=1)) if values.size > 1 else None,
+            "min": float(values.min()) if values.size else None,
+            "max": float(values.max()) if values.size else None,
+        }
+    return out
+
+
+def run_seed(
+    seed: int, train_params: TrainParams, eval_params: EvaluateParams, parts: tuple[int, ...], work: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train and evaluate one seed under ``work/seed=N``; (train report, metrics doc)."""
+    from dfmask.model.evaluate import EvalPaths, evaluate
+    from dfmask.model.train import TrainPaths, train
+
+    run_dir = work / f"seed={seed}"
+    tpaths = TrainPaths(model_dir=run_dir / "models", report_dir=run_dir / "reports/train")
+    report = train(dataclasses.replace(train_params, seed=seed), tpaths, parts)
+    doc = evaluate(eval_params, EvalPaths(checkpoint=tpaths.checkpoint, out_dir=run_dir / "reports/eval"), parts)
+    return report, doc
+
+
+def eval_seeds(
+    train_params: TrainParams,
+    eval_params: EvaluateParams,
+    parts: tuple[int, ...],
+    work: Path = Path("data/.work/eval_seeds"),
+    out: Path = Path("reports/eval_seeds.json"),
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Train and evaluate once per ``evaluate.seeds`` (``jobs`` seeds at a time, each in
+    its own process with ``train.threads`` threads); write and return the summary."""
+    seeds = list(eval_params.seeds)
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(run_seed, s, train_params, eval_params, parts, work) for s in seeds]
+            results = [f.result() for f in futures]
+    else:
+        results = [run_seed(s, train_params, eval_params, parts, work) for s in seeds]
+    per_seed = {seed: doc for seed, (_, doc) in zip(seeds, results, strict=True)}
+    runs = {
+        str(seed): {
+            **{name: _get(doc, path) for name, path in FIGURES.items()},
+            "fit_seconds": report["fit_seconds"],
+            "epoch_crops_per_s": report["epoch_crops_per_s"],
+        }
+        for seed, (report, doc) in zip(seeds, results, strict=True)
+    }
+    summary = {
+        "seeds": seeds,
+        "summary": summarise(per_seed),
+        "runs": runs,
+        "train_params": to_dict(train_params),
+    }
+    write_json(out, summary)
+    return summary
+
+
+def main() -> str:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--work", default="data/.work/eval_seeds")
+    ap.add_argument("--out", default="reports/eval_seeds.json")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
+    args = ap.parse_args()
+    corpus = load_section(CorpusParams, "corpus", args.params)
+    doc = eval_seeds(
+        load_section(TrainParams, "train", args.params),
+        load_section(EvaluateParams, "evaluate", args.params),
+        corpus.parts,
+        Path(args.work),
+        Path(args.out),
+        args.jobs,
+    )
+    s = doc["summary"]
+
+    def fmt(name: str) -> str:
+        m, sd = s[name]["mean"], s[name]["sd"]
+        return "n/a" if m is None else f"{m:.3f} ± {0.0 if sd is None else sd:.3f}"
+
+    return (
+        f"{len(doc['seeds'])} seeds: test video AUC {fmt('video_auc')}, Dice vs true masks "
+        f"{fmt('seg_true_dice')} (mean-mask {fmt('seg_true_baseline_dice')}), counterfactual drop "
+        f"{fmt('counterfactual_drop')} (see {args.out})"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("eval-seeds", main)

@@ -1,0 +1,232 @@
+"""The ``train`` stage: fit U-YNet on the train split, checkpoint the best on val.
+
+Outputs (the stage owns both folders):
+* ``models/train/uynet.ckpt`` — Lightning checkpoint (best ``val/loss``; the last epoch
+  when there is no val split), carrying the model config (`load_checkpoint`).
+* ``models/train/uynet_config.json`` — the same config as plain JSON, for tools that
+  load a bare ``state_dict`` (the Vitis AI entry point).
+* ``reports/train/`` — DVCLive metrics and plots (``dvcyaml=False``: dvc.yaml declares
+  them by hand, so DVCLive never edits dvc.yaml) and ``train.json`` (data counts,
+  throughput in crops/s, best score, device). DVCLive only removes its own files
+  (``metrics.json``, ``params.yaml``, ``plots/*``) when it starts, so ``train.json`` is
+  written after training.
+
+Reproducibility: ``seed_everything(train.seed, workers=True)``; on CPU the Trainer runs
+with ``deterministic=True`` (same params ⇒ same weights). On a GPU the default precision
+is AMP (``16-mixed``) and determinism is not enforced (speed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from dfmask.errors import DfmaskError
+from dfmask.model.data import CropDataModule, CropIndex, read_crop_tables
+from dfmask.model.lightning import LitUYNet
+from dfmask.model.uynet import UYNetConfig, count_parameters, load_checkpoint
+from dfmask.params import TrainParams
+from dfmask.tables import write_json
+
+CKPT_NAME = "uynet"
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Inputs and outputs of the train stage (defaults = the dvc.yaml layout)."""
+
+    faces: Path = Path("data/interim/faces")
+    masks: Path = Path("data/processed/masks")
+    splits: Path = Path("data/interim/splits.parquet")
+    model_dir: Path = Path("models/train")
+    report_dir: Path = Path("reports/train")
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.model_dir / f"{CKPT_NAME}.ckpt"
+
+
+def model_config(params: TrainParams) -> UYNetConfig:
+    """The `UYNetConfig` selected by the ``train`` params."""
+    return UYNetConfig(
+        in_channels=3,
+        base_width=params.base_width,
+        depth=params.depth,
+        activation=params.activation,
+        upsample=params.upsample,
+        input_size=params.input_size,
+        stem_stride=params.stem_stride,
+    )
+
+
+class Throughput(Callback):
+    """Training throughput: crops per second of wall time over the training batches.
+
+    Counts from the start of a batch's forward to the end of its optimiser step
+    (``step_crops_per_s``) and over whole epochs including data loading and
+    augmentation (``epoch_crops_per_s``); validation time is excluded from both.
+    """
+
+    def __init__(self) -> None:
+        self.crops = 0
+        self.step_seconds = 0.0
+        self.epoch_seconds = 0.0
+        self._t_batch = 0.0
+        self._t_epoch = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t_epoch = time.perf_counter()
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._t_batch = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.step_seconds += time.perf_counter() - self._t_batch
+        self.crops += int(batch["image"].shape[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epoch_seconds += time.perf_counter() - self._t_epoch
+
+    def report(self) -> dict[str, float | int]:
+        return {
+            "train_crops_seen": self.crops,
+            "step_seconds": round(self.step_seconds, 3),
+            "epoch_seconds": round(self.epoch_seconds, 3),
+            "step_crops_per_s": round(self.crops / self.step_seconds, 2) if self.step_seconds else 0.0,
+            "epoch_crops_per_s": round(self.crops / self.epoch_seconds, 2) if self.epoch_seconds else 0.0,
+        }
+
+
+def _device_settings(params: TrainParams) -> tuple[str, str, bool]:
+    """(accelerator, precision, deterministic) for this machine and these params."""
+    accelerator = params.accelerator
+    on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise DfmaskError("train.accelerator is 'gpu' but no CUDA device is visible; use 'auto' or 'cpu'")
+    precision = params.precision
+    if precision == "auto":
+        precision = "16-mixed" if on_gpu else "32-true"
+    if precision != "32-true" and not on_gpu:
+        raise DfmaskError(f"train.precision={params.precision!r} needs a GPU; use 'auto' or '32-true' on CPU")
+    return ("gpu" if on_gpu else "cpu"), precision, not on_gpu
+
+
+def init_from_checkpoint(lit: LitUYNet, path: str) -> None:
+    """Copy weights from a local checkpoint into ``lit.model`` (train.init_checkpoint)."""
+    if not Path(path).exists():
+        raise DfmaskError(
+            f"train.init_checkpoint: {path} does not exist; give a local .ckpt path or set it to null "
+            "(train from scratch)"
+        )
+    source, config = load_checkpoint(path)
+    if config.to_dict() | {"input_size": 0} != lit.model.config.to_dict() | {"input_size": 0}:
+        raise DfmaskError(
+            f"train.init_checkpoint: {path} has model config {config.to_dict()}, but train params ask for "
+            f"{lit.model.config.to_dict()}; match base_width/depth/activation/upsample"
+        )
+    lit.model.load_state_dict(source.state_dict())
+
+
+def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, Any]:
+    """Train on ``index``'s train split, validate on its val split; return the run report."""
+    for name in ("lightning.pytorch", "lightning.fabric"):  # no GPU/TPU/tip banners in stage logs
+        logging.getLogger(name).setLevel(logging.WARNING)
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    if params.threads > 0:
+        torch.set_num_threads(params.threads)
+    accelerator, precision, deterministic = _device_settings(params)
+    config = model_config(params)
+    data = CropDataModule(index, params, params.seed)
+    lit = LitUYNet(
+        config.to_dict(),
+        lr=params.lr,
+        weight_decay=params.weight_decay,
+        w_cls=params.w_cls,
+        w_seg=params.w_seg,
+        channels_last=params.channels_last,
+        video_ids=[str(v) for v in index.video_id],
+    )
+    if params.init_checkpoint is not None:
+        init_from_checkpoint(lit, params.init_checkpoint)
+
+    from dvclive.lightning import DVCLiveLogger
+
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
+    has_val = len(data.val_rows) > 0
+    checkpoint = ModelCheckpoint(
+        dirpath=paths.model_dir,
+        filename=CKPT_NAME,
+        monitor="val/loss" if has_val else None,
+        mode="min",
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    throughput = Throughput()
+    logger = DVCLiveLogger(dir=str(paths.report_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,  # type: ignore[arg-type]
+        deterministic=deterministic,
+        max_epochs=params.max_epochs,
+        limit_train_batches=params.limit_train_batches,
+        limit_val_batches=params.limit_val_batches if has_val else 0,
+        num_sanity_val_steps=0,
+        logger=logger,
+        callbacks=[checkpoint, throughput],
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=str(paths.model_dir),
+    )
+    t0 = time.perf_counter()
+    trainer.fit(lit, datamodule=data)
+    wall = time.perf_counter() - t0
+    if not paths.checkpoint.exists():
+        raise DfmaskError(
+            f"{paths.checkpoint}: training ended without a checkpoint (0 epochs?); check train.max_epochs"
+        )
+    (paths.model_dir / f"{CKPT_NAME}_config.json").write_text(
+        json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+    )
+    best = checkpoint.best_model_score
+    return {
+        "seed": params.seed,
+        "device": accelerator,
+        "precision": precision,
+        "threads": torch.get_num_threads(),
+        "model_config": config.to_dict(),
+        "parameters": count_parameters(lit.model),
+        "epochs": trainer.current_epoch,
+        "train_crops": len(data.train_rows),
+        "val_crops": len(data.val_rows),
+        "monitor": "val/loss" if has_val else "last epoch",
+        "best_val_loss": float(best) if best is not None else None,
+        "fit_seconds": round(wall, 2),
+        "data": index.counts,
+        **throughput.report(),
+    }
+
+
+def train(
+    params: TrainParams, paths: TrainPaths = TrainPaths(), parts: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """The train stage: read the tables (``corpus.parts``), fit, write ``reports/train/train.json``."""
+    index = read_crop_tables(paths.faces, paths.masks, paths.splits, parts)
+    report = fit(params, index, paths)
+    write_json(paths.report_dir / "train.json", report)
+    return report

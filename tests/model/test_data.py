@@ -1,0 +1,115 @@
+"""Crop index join, dataset targets, balanced sampling, mask-aligned augmentation."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from dfmask.errors import DfmaskError
+from dfmask.model.augment import augment_pair
+from dfmask.model.data import CropDataModule, CropDataset, balanced_weights, binary_mask, join_crops
+from dfmask.params import AugmentParams, TrainParams
+
+
+def test_join_counts_and_targets(tables: dict[str, Any]) -> None:
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    assert len(index) == tables["faces"].num_rows
+    assert index.counts["fake_crops"] == index.counts["real_crops"] == len(index) // 2
+    # one failed fake per split, 3 frames each
+    assert index.counts["fake_crops_invalid_mask"] == 9
+    assert set(index.split) == {"train", "val", "test"}
+    # reals: zero masks, seg target ok; invalid fakes: no seg target
+    for i in range(len(index)):
+        vid, frame = str(index.video_id[i]), int(index.frame_idx[i])
+        m = index.mask(i, 32)
+        if index.is_fake[i]:
+            assert np.array_equal(m, tables["truth"][(vid, frame)])
+            assert index.seg_ok[i] == bool(m.any())
+        else:
+            assert not m.any() and index.seg_ok[i]
+
+
+def test_missing_mask_row_and_missing_split(tables: dict[str, Any]) -> None:
+    masks = tables["masks"].slice(1)  # drop the first fake crop's mask row
+    index = join_crops(tables["faces"], masks, tables["splits"])
+    assert index.counts["fake_crops_without_mask_row"] == 1
+    splits = tables["splits"].slice(1)
+    with pytest.raises(DfmaskError, match="splits table has no row"):
+        join_crops(tables["faces"], tables["masks"], splits)
+
+
+def test_dataset_item_and_cls_on_invalid(tables: dict[str, Any]) -> None:
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    invalid = np.flatnonzero(index.is_fake & ~index.seg_ok)
+    ds_keep = CropDataset(index, invalid, 16, None, cls_on_invalid=True)
+    ds_drop = CropDataset(index, invalid, 16, None, cls_on_invalid=False)
+    item = ds_keep[0]
+    assert item["image"].shape == (3, 16, 16) and item["image"].dtype == torch.float32
+    assert float(item["image"].min()) >= 0.0 and float(item["image"].max()) <= 1.0
+    assert item["mask"].shape == (1, 16, 16)
+    assert item["seg_w"] == 0 and item["cls_w"] == 1 and item["is_fake"] == 1
+    assert ds_drop[0]["cls_w"] == 0
+
+
+def test_balanced_weights_give_equal_class_mass() -> None:
+    is_fake = np.array([True] * 10 + [False] * 2)
+    w = balanced_weights(is_fake, np.ones(12, bool))
+    assert w[is_fake].sum() == pytest.approx(0.5) and w[~is_fake].sum() == pytest.approx(0.5)
+
+
+def test_sampler_draws_balanced_classes_from_imbalanced_data(tables: dict[str, Any]) -> None:
+    faces = tables["faces"]
+    # keep every fake but only the first real video of the train split: ~1:5 like DFDC
+    keep = [not (r["video_id"].startswith("rtrain") and r["video_id"] != "rtrain00") for r in faces.to_pylist()]
+    index = join_crops(faces.filter(pa.array(keep)), tables["masks"], tables["splits"])
+    params = dataclasses.replace(TrainParams(), input_size=16, batch_size=8, samples_per_epoch=400)
+    dm = CropDataModule(index, params, seed=0)
+    sampler = dm.train_dataloader().sampler
+    drawn = np.fromiter(iter(sampler), np.int64)  # type: ignore[arg-type]
+    frac_fake = index.is_fake[dm.train_rows[drawn]].mean()
+    assert index.is_fake[dm.train_rows].mean() > 0.8
+    assert 0.4 < frac_fake < 0.6
+
+
+def test_binary_mask_area_rule() -> None:
+    mask = np.zeros((4, 4), np.uint8)
+    mask[:2, :2] = 255  # exactly the top-left quarter
+    out = binary_mask(mask, 2)
+    assert out.tolist() == [[1, 0], [0, 0]]
+
+
+def test_augment_keeps_mask_aligned_and_values_valid() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:10, 2:8] = 1
+    always = AugmentParams(hflip_p=1.0, jitter_p=1.0, downscale_p=1.0, blur_p=1.0, jpeg_p=1.0)
+    out_img, out_mask = augment_pair(image, mask, always, np.random.default_rng(1))
+    assert out_img.shape == image.shape and out_img.dtype == np.uint8
+    assert np.array_equal(out_mask, mask[:, ::-1])  # flipped with the image, otherwise untouched
+    # the flip moved the image content the same way: the flipped original is closer
+    diff_flipped = np.abs(out_img.astype(int) - image[:, ::-1].astype(int)).mean()
+    diff_plain = np.abs(out_img.astype(int) - image.astype(int)).mean()
+    assert diff_flipped < diff_plain
+    none = AugmentParams(hflip_p=0, jitter_p=0, downscale_p=0, blur_p=0, jpeg_p=0)
+    same_img, same_mask = augment_pair(image, mask, none, np.random.default_rng(1))
+    assert np.array_equal(same_img, image) and np.array_equal(same_mask, mask)
+
+
+def test_spaced_rows_keeps_first_last_and_caps_per_video(tables: dict[str, Any]) -> None:
+    from dfmask.model.data import spaced_rows
+
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    rows = index.rows("val")
+    picked = spaced_rows(index, rows, 2)
+    videos = index.video_id[rows]
+    assert len(picked) == 2 * len(set(videos))
+    for vid in set(videos):
+        own = rows[videos == vid]
+        assert set(picked[index.video_id[picked] == vid]) == {own[0], own[-1]}
+    assert np.array_equal(spaced_rows(index, rows, None), rows)

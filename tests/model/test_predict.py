@@ -1,0 +1,80 @@
+"""Video aggregation (mean / confident, no-face videos) and mask evaluation helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from dfmask.faces.crops import crop_face
+from dfmask.model.data import join_crops
+from dfmask.model.predict import NO_FACE_SCORE, confident_score, predict_images, video_scores
+from dfmask.model.segeval import counterfactual, crop_true_mask, fit_mean_mask, seg_vs_masks
+from dfmask.model.uynet import UYNetConfig, build_model
+
+
+def test_video_without_faces_scores_half_and_is_counted() -> None:
+    scores, counts = video_scores(["a", "b", "c"], ["a", "a", "c"], np.array([0.9, 0.7, 0.1]))
+    assert scores.tolist() == pytest.approx([0.8, NO_FACE_SCORE, 0.1])
+    assert counts.tolist() == [2, 0, 1]
+
+
+def test_confident_rule() -> None:
+    # > 40 % confident fakes: their mean, not the plain mean
+    p = np.array([0.95, 0.9, 0.85, 0.1, 0.1, 0.1])
+    assert confident_score(p) == pytest.approx(0.9)
+    # > 90 % confident reals: their mean
+    p = np.r_[np.full(19, 0.05), 0.6]
+    assert confident_score(p) == pytest.approx(0.05)
+    # neither: plain mean
+    p = np.array([0.5, 0.6, 0.4, 0.9])
+    assert confident_score(p) == pytest.approx(p.mean())
+    assert confident_score(np.array([])) == NO_FACE_SCORE
+
+
+def test_crop_true_mask_matches_the_crop_geometry() -> None:
+    """A frame mask cut through crop_box lands where crop_face puts the same pixels."""
+    frame = np.zeros((60, 80, 3), np.uint8)
+    frame[10:30, 50:70] = 255  # a white square
+    mask = (frame[..., 0] > 0).astype(np.uint8) * 255
+    window = np.array([40, -10, 90, 40])  # extends past the right and top borders
+    crop = crop_face(frame, window, 25)
+    true = crop_true_mask(mask, window.astype(np.float32), 25)
+    assert np.array_equal(true.astype(bool), crop[..., 0] >= 128)
+    # entirely outside the frame: empty
+    assert not crop_true_mask(mask, np.array([200, 200, 230, 230]), 10).any()
+
+
+def test_mean_mask_baseline_and_seg_scores(tables: dict[str, Any]) -> None:
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    rows = np.flatnonzero(index.is_fake & index.seg_ok & (index.split == "train"))
+    mean, t = fit_mean_mask(index, rows, 32)
+    assert mean.shape == (32, 32) and 0 < t < 1
+    truth = [index.mask(int(i), 32) for i in rows]
+    # a perfect predictor scores Dice 1 and beats the baseline
+    perfect = np.stack(truth).astype(np.float32)
+    out = seg_vs_masks(perfect, truth, mean, t, 0.5)
+    assert out["dice"] == pytest.approx(1.0) and out["iou"] == pytest.approx(1.0)
+    assert out["baseline_dice"] < 1.0 and out["dice_gain"] > 0
+
+
+def test_counterfactual_with_full_mask_recovers_the_original(tables: dict[str, Any]) -> None:
+    """Fake = original outside the mask, so pasting inside it gives the original crop:
+    the re-scored probability must equal the model's probability on the original."""
+    torch.manual_seed(0)
+    model = build_model(UYNetConfig(base_width=4, depth=2, input_size=32)).eval()
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    rows = np.flatnonzero(index.is_fake & index.seg_ok & (index.split == "test"))
+    masks = [index.mask(int(i), 32) for i in rows]
+    p_fake, _ = predict_images(model, [index.crop(int(i)) for i in rows], 32)
+    out = counterfactual(model, index, rows, masks, p_fake, 32, 0.5, 16)
+    originals = [
+        np.flatnonzero((index.video_id == index.original_id[i]) & (index.frame_idx == index.frame_idx[i]))[0]
+        for i in rows
+    ]
+    p_orig, _ = predict_images(model, [index.crop(int(i)) for i in originals], 32)
+    assert out["n"] == len(rows)
+    assert out["p_fake_after"] == pytest.approx(float(p_orig.mean()), abs=1e-6)
+    assert out["drop_mean"] == pytest.approx(float((p_fake - p_orig).mean()), abs=1e-6)

@@ -1,0 +1,77 @@
+"""The thin train / evaluate stage scripts, run as subprocesses on a synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from model_synthetic import write_synthetic_corpus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _params(tmp: Path, **train: object) -> Path:
+    doc = yaml.safe_load((REPO / "params.yaml").read_text())
+    doc["train"].update(input_size=32, base_width=4, depth=2, batch_size=8, max_epochs=1, **train)
+    doc["evaluate"]["ground_truth"] = str(tmp / "ground_truth.parquet")
+    doc["evaluate"]["overlays"] = 2
+    path = tmp / "params.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "stages" / script), *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
+    write_synthetic_corpus(tmp_path, videos_per_split=3, frames=2, size=32)
+    data = [
+        "--faces",
+        str(tmp_path / "faces"),
+        "--masks",
+        str(tmp_path / "masks"),
+        "--splits",
+        str(tmp_path / "splits.parquet"),
+    ]
+    params = _params(tmp_path)
+    train = _run(
+        "train.py",
+        "--params",
+        str(params),
+        *data,
+        "--models",
+        str(tmp_path / "models"),
+        "--report",
+        str(tmp_path / "reports/train"),
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert train.stdout.startswith("train: 1 epochs on ") and "crops/s" in train.stdout
+    evaluate = _run(
+        "evaluate.py",
+        "--params",
+        str(params),
+        *data,
+        "--checkpoint",
+        str(tmp_path / "models/uynet.ckpt"),
+        "--out",
+        str(tmp_path / "reports/eval"),
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    assert "test: video AUC" in evaluate.stdout
+    assert json.loads((tmp_path / "reports/eval/metrics.json").read_text())["test"]["video"]["n"] == 6
+
+    # a user error is one line on stderr and exit code 2, no traceback
+    bad = _params(tmp_path, init_checkpoint=str(tmp_path / "nope.ckpt"))
+    failed = _run(
+        "train.py", "--params", str(bad), *data, "--models", str(tmp_path / "m2"), "--report", str(tmp_path / "r2")
+    )
+    assert failed.returncode == 2
+    assert "train: error: train.init_checkpoint:" in failed.stderr and "Traceback" not in failed.stderr

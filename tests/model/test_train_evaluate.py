@@ -1,0 +1,119 @@
+"""train → evaluate on a synthetic corpus written with the real table specs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from model_synthetic import write_synthetic_corpus
+
+from dfmask.errors import DfmaskError
+from dfmask.model.evaluate import EvalPaths, evaluate
+from dfmask.model.train import TrainPaths, train
+from dfmask.model.uynet import load_checkpoint
+from dfmask.params import EvaluateParams, TrainParams
+
+TINY = dataclasses.replace(
+    TrainParams(),
+    input_size=32,
+    base_width=4,
+    depth=2,
+    batch_size=8,
+    max_epochs=2,
+    samples_per_epoch=None,
+    limit_train_batches=3,
+    lr=0.01,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_synthetic_corpus(root, videos_per_split=4, frames=2, size=32)
+    return root
+
+
+def _paths(root: Path, run: str) -> TrainPaths:
+    return TrainPaths(
+        root / "faces", root / "masks", root / "splits.parquet", root / run / "models", root / run / "reports/train"
+    )
+
+
+def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> None:
+    a, b = _paths(corpus, "a"), _paths(corpus, "b")
+    report = train(TINY, a, (0, 1))
+    train(TINY, b, (0, 1))
+    assert a.checkpoint.exists() and (a.model_dir / "uynet_config.json").exists()
+    doc = json.loads((a.report_dir / "train.json").read_text())
+    # train split: 4 real + 4 fake videos x 2 frames, minus the failed fake's 2 crops (no seg
+    # target, and cls_on_invalid is false) = 14 crops → 1 full batch of 8 per epoch, 2 epochs
+    assert doc["train_crops"] == 14
+    assert doc["epoch_crops_per_s"] > 0 and doc["train_crops_seen"] == 2 * 1 * 8
+    assert doc["data"]["fake_crops_invalid_mask"] == 6
+    assert (a.report_dir / "metrics.json").exists()  # DVCLive summary
+    assert not (a.report_dir / "dvc.yaml").exists()  # dvcyaml=False
+    model_a, cfg = load_checkpoint(a.checkpoint)
+    model_b, _ = load_checkpoint(b.checkpoint)
+    assert cfg.base_width == 4 and report["parameters"] > 0
+    for (name, wa), (_, wb) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
+        assert torch.equal(wa, wb), name
+
+
+def test_init_checkpoint_missing_is_a_clear_error(corpus: Path) -> None:
+    params = dataclasses.replace(TINY, init_checkpoint=str(corpus / "missing.ckpt"))
+    with pytest.raises(DfmaskError, match=r"train.init_checkpoint: .*missing.ckpt does not exist"):
+        train(params, _paths(corpus, "c"), (0, 1))
+
+
+def test_evaluate_reports_every_group(corpus: Path) -> None:
+    paths = _paths(corpus, "a")
+    if not paths.checkpoint.exists():
+        train(TINY, paths, (0, 1))
+    out = corpus / "a/reports/eval"
+    params = EvaluateParams(ground_truth=str(corpus / "ground_truth.parquet"), overlays=4)
+    doc = evaluate(
+        params, EvalPaths(corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, out), (0, 1)
+    )
+    test: dict[str, Any] = doc["test"]
+    assert test["video"]["n"] == 8 and test["videos_without_faces"] == 0
+    assert test["frame"]["n"] == 16
+    # 4 fakes x 2 frames, one failed fake: 6 crops with a true mask, 2 with an empty one
+    assert test["seg_true"]["n"] == 6 and test["seg_true_empty_fp"]["n"] == 2
+    # synthetic SSIM masks ARE the true masks, so the crop_box mapping must reproduce them
+    assert test["seg_true"]["baseline_dice"] == pytest.approx(test["seg_ssim"]["baseline_dice"])
+    assert test["seg_true"]["dice"] == pytest.approx(test["seg_ssim"]["dice"])
+    assert test["counterfactual"]["n"] == 6 and test["counterfactual"]["mask_source"] == "ground_truth"
+    assert 0 <= test["calibration"]["frame_ece"] <= 1
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["test"]["video"]["n"] == 8
+    for name in ("roc_video", "pr_video", "confusion_video", "roc_frame", "calibration_frame"):
+        assert (out / f"plots/sklearn/test/{name}.json").exists(), name
+    assert (out / "overlays.png").stat().st_size > 1000 and (out / "reliability.png").exists()
+
+
+def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path) -> None:
+    paths = _paths(corpus, "a")
+    if not paths.checkpoint.exists():
+        train(TINY, paths, (0, 1))
+    params = EvaluateParams(ground_truth=None, splits=("test",), overlays=2)
+    doc = evaluate(
+        params,
+        EvalPaths(
+            corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, corpus / "a/eval_nogt"
+        ),
+        (0, 1),
+    )
+    assert "seg_true" not in doc["test"]
+    assert doc["test"]["counterfactual"]["mask_source"] == "ssim"
+    with pytest.raises(DfmaskError, match="ground_truth: null"):
+        evaluate(
+            dataclasses.replace(params, ground_truth=str(corpus / "nope.parquet")),
+            EvalPaths(
+                corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, corpus / "a/eval_bad"
+            ),
+            (0, 1),
+        )
