@@ -6,7 +6,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
-# The venv is keyed by the hash of the lock files: change them and `make setup` rebuilds.
+# The venv is keyed by the hash of the lock files: change them and `make setup` re-syncs it
+# (pip install of the lock; an existing venv is updated in place, never deleted under you).
 LOCK_HASH := $(shell cat requirements.lock requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 FACES_CACHE ?= .cache/faces
@@ -28,11 +29,11 @@ check-tools: ## check the system tools setup needs (python3.11, g++, npm)
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@$(MAKE) --no-print-directory check-tools
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-*
 	touch $@
 
 setup: $(STAMP) ## create .venv from the lock and fetch the sample face sources (idempotent)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from repo_utils import run
+from repo_utils import copy_repo, run
 
 from dfmask.corpus.groundtruth import load_ground_truth, videos
 from dfmask.corpus.ingest import VIDEOS
@@ -33,7 +33,7 @@ def test_ingest_matches_ground_truth(pipeline_repo: Path) -> None:
     # one row per video, nothing lost, nothing invented
     assert sorted(table.index) == sorted(truth.index)
     assert (table.status == "ok").all(), table[table.status != "ok"][["status", "status_detail"]]
-    joined = table.join(truth, rsuffix="_true")
+    joined = table.join(truth, how="left", suffixes=("", "_true"))
     assert (joined.part == joined.part_true).all()
     assert (joined.label == joined.label_true).all()
     assert (joined.is_fake == joined.is_fake_true).all()
@@ -63,3 +63,25 @@ def test_second_repro_does_nothing_and_status_is_clean(pipeline_repo: Path) -> N
     again = run(["dvc", "repro"], pipeline_repo)
     assert "Running stage" not in again.stdout, again.stdout
     assert run(["git", "status", "--porcelain"], pipeline_repo).stdout.strip() == ""
+
+
+def test_exp_run_with_set_param_is_an_experiment(pipeline_repo: Path, tmp_path: Path) -> None:
+    """`dvc exp run -S train.lr=...` re-trains with the new value and shows up in
+    `dvc exp show` next to the baseline, with its own metrics."""
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    run(["dvc", "exp", "run", "-S", "train.lr=0.01", "-n", "lr-high"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    # baseline row + its experiments; find params and metrics per experiment name
+    rows = {}
+    for commit in shown:
+        for exp in [commit, *[e for e in (commit.get("experiments") or [])]]:
+            for rev in exp.get("revs", [exp]):
+                data = rev.get("data") or {}
+                rows[rev.get("name") or data.get("rev")] = data
+    exp = rows["lr-high"]
+    base = rows["main"]
+    assert exp["params"]["params.yaml"]["data"]["train"]["lr"] == 0.01
+    assert base["params"]["params.yaml"]["data"]["train"]["lr"] != 0.01
+    assert "reports/eval/metrics.json" in exp["metrics"], sorted(exp["metrics"])
+    # a different learning rate trains a different model: its training metrics differ
+    assert exp["metrics"]["reports/train/metrics.json"] != base["metrics"]["reports/train/metrics.json"]
