@@ -114,7 +114,7 @@ class FacesParams:
     min_face_size: int = 40  # smallest face searched, full-resolution px (scaled for detection)
     thresholds: tuple[float, float, float] = (0.85, 0.95, 0.95)  # MTCNN P/R/O-net thresholds
     pyramid_factor: float = 0.709  # MTCNN image-pyramid scale step
-    batch_size: int = 32  # frames per MTCNN call
+    batch_size: int = 8  # frames per MTCNN call (RSS: 32 at 1080p peaked at 4.6 GB, 8 at 1.3 GB, same speed)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
     threads: int = 1  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest here
     decode_threads: int = 0  # FFmpeg decoder threads (0 = FFmpeg's choice)
