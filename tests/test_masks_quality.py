@@ -10,26 +10,27 @@ import pytest
 
 from dfmask.bench.masks import write_synthetic_faces
 from dfmask.corpus.groundtruth import GROUND_TRUTH
+from dfmask.faces.crops import mask_in_crop
 from dfmask.masks import masks_part
-from dfmask.masks_quality import iou_dice, main, truth_in_crop
+from dfmask.masks_quality import iou_dice, main
 from dfmask.params import MasksParams
 from dfmask.tables import encode_png, write_table
 
 
-def test_truth_in_crop_follows_the_crop_window_and_padding():
+def test_mask_in_crop_follows_the_crop_window_and_padding():
     truth = np.zeros((100, 200), bool)
     truth[20:60, 40:80] = True
     # A 80 px window from (20, 0) resized to 40 px: the 40 px square maps to 20 px at (10, 10).
-    crop = truth_in_crop(truth, (20, 0, 100, 80), 40)
+    crop = mask_in_crop(truth, (20, 0, 100, 80), 40)
     expected = np.zeros((40, 40), np.uint8)
     expected[10:30, 10:30] = 1
     assert iou_dice(crop, expected)[0] > 0.95
     # A window hanging off the top-left corner: the outside is untouched (zero padding).
-    corner = truth_in_crop(truth, (-40, -40, 60, 60), 100)
+    corner = mask_in_crop(truth, (-40, -40, 60, 60), 100)
     assert corner[:40].sum() == 0 and corner[:, :40].sum() == 0
     assert corner[60:100, 80:100].all()
     # Growing (window smaller than the crop) keeps the geometry too.
-    grown = truth_in_crop(truth, (40, 20, 80, 60), 80)
+    grown = mask_in_crop(truth, (40, 20, 80, 60), 80)
     assert grown.all()
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfmask.dlib_models import model_file
 from dfmask.errors import DfmaskError
 from dfmask.params import EmbedParams
 
@@ -98,21 +99,6 @@ def _precheck(face: FaceCrop, min_face_px: int) -> str | None:
     return None
 
 
-def dlib_model_file(name: str) -> Path:
-    """A model file shipped in ``face_recognition_models`` (located without importing it:
-    its ``__init__`` imports the deprecated ``pkg_resources``)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise DfmaskError(
-            "face_recognition_models is not installed; it ships dlib's face models "
-            "(pip install face_recognition_models, see requirements.in)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
-    if not path.is_file():
-        raise DfmaskError(f"{path}: dlib model file missing; reinstall face_recognition_models")
-    return path
-
-
 class DlibEncoder:
     """dlib ResNet face encoder, aligned by dlib's 5-point shape predictor.
 
@@ -129,8 +115,8 @@ class DlibEncoder:
 
         self._dlib = dlib
         self.params = params
-        self._predictor = dlib.shape_predictor(str(dlib_model_file("shape_predictor_5_face_landmarks.dat")))
-        self._model = dlib.face_recognition_model_v1(str(dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")))
+        self._predictor = dlib.shape_predictor(str(model_file("shape_predictor_5_face_landmarks.dat")))
+        self._model = dlib.face_recognition_model_v1(str(model_file("dlib_face_recognition_resnet_model_v1.dat")))
 
     def _eye_shift(self, shape: Any, landmarks: np.ndarray) -> float:
         """Distance between dlib's and MTCNN's eye centres, in inter-ocular distances."""

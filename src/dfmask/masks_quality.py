@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from dfmask.errors import DfmaskError
-from dfmask.faces.crops import cut_window
+from dfmask.faces.crops import mask_in_crop
 from dfmask.faces.schema import FACES
 from dfmask.masks import MASKS, mask_pair
 from dfmask.params import MasksParams, load_section, to_dict
@@ -53,21 +53,6 @@ class QualityItem:
     truth: np.ndarray  # (S, S) uint8 0/1: the true mask in the crop
     mask: np.ndarray  # (S, S) uint8 0/1: the stage's stored mask
     valid: bool  # the stage's stored valid flag
-
-
-def truth_in_crop(truth: np.ndarray, crop_box: Sequence[float], size: int) -> np.ndarray:
-    """The full-frame 0/1 mask ``truth`` (H, W) seen through a crop window, uint8 0/1.
-
-    Cut like the crop (`cut_window`, zero outside the frame), resized to ``size`` like
-    the crop (area when shrinking, bilinear when growing) as float, thresholded at 0.5.
-    """
-    window = np.rint(np.asarray(crop_box, np.float64)).astype(np.int64)
-    patch = cut_window(truth.astype(np.float32), window)
-    side = patch.shape[0]
-    if side != size:
-        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        patch = cv2.resize(patch, (size, size), interpolation=interp)
-    return (patch >= 0.5).astype(np.uint8)
 
 
 def iou_dice(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -130,7 +115,7 @@ def load_items(masks_root: Path, faces_root: Path, ground_truth: Path, parts: It
             mask = (decode_png(cell["bytes"], grey=True) > 0).astype(np.uint8)
             if (v, f) not in decoded_truth:
                 decoded_truth = {(v, f): decode_png(truth_png[(v, f)], grey=True) > 0}
-            truth = truth_in_crop(decoded_truth[(v, f)], box, mask.shape[0])
+            truth = mask_in_crop(decoded_truth[(v, f)], box, mask.shape[0])
             items.append(QualityItem(v, f, t, kind_of[v], real_png, fake_png, truth, mask, bool(valid)))
     if not items:
         raise DfmaskError(f"{masks_root}: no mask rows of sample fakes found for parts {list(parts)}")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dfmask.faces.crops import crop_face
+from dfmask.faces.crops import crop_face, mask_in_crop
 from dfmask.model.data import join_crops
 from dfmask.model.predict import NO_FACE_SCORE, confident_score, predict_images, video_scores
-from dfmask.model.segeval import counterfactual, crop_true_mask, fit_mean_mask, seg_vs_masks
+from dfmask.model.segeval import counterfactual, fit_mean_mask, seg_vs_masks
 from dfmask.model.uynet import UYNetConfig, build_model
 
 
@@ -34,17 +34,17 @@ def test_confident_rule() -> None:
     assert confident_score(np.array([])) == NO_FACE_SCORE
 
 
-def test_crop_true_mask_matches_the_crop_geometry() -> None:
+def test_mask_in_crop_matches_the_crop_geometry() -> None:
     """A frame mask cut through crop_box lands where crop_face puts the same pixels."""
     frame = np.zeros((60, 80, 3), np.uint8)
     frame[10:30, 50:70] = 255  # a white square
     mask = (frame[..., 0] > 0).astype(np.uint8) * 255
     window = np.array([40, -10, 90, 40])  # extends past the right and top borders
     crop = crop_face(frame, window, 25)
-    true = crop_true_mask(mask, window.astype(np.float32), 25)
+    true = mask_in_crop(mask, window.astype(np.float32), 25)
     assert np.array_equal(true.astype(bool), crop[..., 0] >= 128)
     # entirely outside the frame: empty
-    assert not crop_true_mask(mask, np.array([200, 200, 230, 230]), 10).any()
+    assert not mask_in_crop(mask, np.array([200, 200, 230, 230]), 10).any()
 
 
 def test_mean_mask_baseline_and_seg_scores(tables: dict[str, Any]) -> None:

@@ -12,29 +12,14 @@ without importing it (its ``__init__`` needs ``pkg_resources``).
 from __future__ import annotations
 
 import functools
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dfmask.dlib_models import model_file
 from dfmask.errors import DfmaskError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
-
-
-def predictor_path() -> Path:
-    """Path of dlib's 68-point shape predictor inside ``face_recognition_models``."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise DfmaskError(
-            "package face-recognition-models is not installed (it ships the dlib landmark "
-            "model); run `make setup` or pip install face-recognition-models==0.3.0"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
-    if not path.exists():
-        raise DfmaskError(f"{path}: missing from face-recognition-models; reinstall it")
-    return path
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,7 +28,7 @@ def _models() -> tuple[Any, Any]:
         import dlib
     except ImportError as err:
         raise DfmaskError("dlib is not installed; pip install dlib-bin==20.0.1.post1") from err
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(predictor_path()))
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_file(PREDICTOR_FILE)))
 
 
 def detect_landmarks(image: np.ndarray, upsample: int = 1) -> list[np.ndarray]:

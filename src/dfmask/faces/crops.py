@@ -12,6 +12,7 @@ shrinking, bilinear when growing). Because the window is stored exactly, a crop 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -53,3 +54,21 @@ def crop_face(frame: np.ndarray, window: np.ndarray, size: int) -> np.ndarray:
         return patch
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interp)
+
+
+def mask_in_crop(frame_mask: np.ndarray, crop_box: Sequence[float] | np.ndarray, size: int) -> np.ndarray:
+    """A full-frame mask (H, W; > 0 = manipulated) seen through a crop window, (size, size)
+    uint8 0/1.
+
+    Cut and resized exactly like the crop (`crop_face`: zero outside the frame, area when
+    shrinking, bilinear when growing) as a float 0/1 image, then thresholded at 0.5: a
+    crop pixel is manipulated when at least half of what it covers is. This is how the
+    ground truth's full-frame swap masks are compared with crop masks everywhere.
+    """
+    window = np.rint(np.asarray(crop_box, np.float64)).astype(np.int64)
+    patch = cut_window((np.asarray(frame_mask) > 0).astype(np.float32), window)
+    side = patch.shape[0]
+    if side != size:
+        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        patch = cv2.resize(patch, (size, size), interpolation=interp)
+    return (patch >= 0.5).astype(np.uint8)

@@ -27,8 +27,8 @@ import numpy as np
 
 from dfmask import metrics
 from dfmask.errors import DfmaskError
-from dfmask.faces.crops import cut_window
-from dfmask.model.data import CropIndex, binary_mask
+from dfmask.faces.crops import mask_in_crop
+from dfmask.model.data import CropIndex
 from dfmask.model.predict import predict_images
 from dfmask.model.uynet import UYNet
 from dfmask.tables import decode_png
@@ -40,13 +40,6 @@ def upsample_prob(prob: np.ndarray, size: int) -> np.ndarray:
     if prob.shape[0] == size:
         return prob
     return cv2.resize(prob, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def crop_true_mask(frame_mask: np.ndarray, crop_box: np.ndarray, size: int) -> np.ndarray:
-    """A full-frame mask (H, W; > 0 = manipulated) in crop coordinates: (size, size) 0/1."""
-    window = np.rint(np.asarray(crop_box, np.float64)).astype(np.int64)
-    patch = cut_window((frame_mask > 0).astype(np.uint8) * 255, window)
-    return binary_mask(patch, size)
 
 
 def fit_mean_mask(index: CropIndex, rows: np.ndarray, size: int) -> tuple[np.ndarray, float]:
@@ -145,7 +138,7 @@ class GroundTruthMasks:
         cell = self.cells[(video_id, frame_idx)]
         if cell is None:
             return np.zeros((size, size), np.uint8)
-        return crop_true_mask(decode_png(cell, grey=True), crop_box, size)
+        return mask_in_crop(decode_png(cell, grey=True), crop_box, size)
 
 
 def original_rows(index: CropIndex) -> Mapping[tuple[str, int, int], int]:
