@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 import pytest
 
-from dfmask.video import encode_video, probe, read_frames, sample_indices
+from dfmask import video
+from dfmask.video import encode_video, iter_frames, iter_frames_at, probe, read_frames, sample_indices
 
 
 def _frames(n: int) -> list[np.ndarray]:
@@ -40,3 +43,80 @@ def test_encode_is_byte_deterministic_and_probed(tmp_path: Path) -> None:
     assert (p.frames, p.width, p.height, p.codec, p.error) == (6, 48, 32, "h264", None)
     with pytest.raises(ValueError, match="even"):
         encode_video([np.zeros((31, 48, 3), np.uint8)], tmp_path / "odd.mp4", fps=10)
+
+
+def _textured_clip(path: Path, n: int = 60) -> Path:
+    """A moving noise texture: x264 (preset medium) codes it with B-frames, half of them
+    non-reference, which is what the skipping decode leaves out."""
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (96, 160, 3), np.uint8)
+    return encode_video([base[i % 24 : i % 24 + 64, i % 48 : i % 48 + 96] for i in range(n)], path, fps=25)
+
+
+def _plan(path: Path) -> video._Plan | None:
+    with av.open(str(path)) as c:
+        return video._skip_plan(c, c.streams.video[0])
+
+
+@pytest.mark.parametrize(
+    "indices", [[0], [1, 2, 3], sample_indices(60, 8).tolist(), list(range(0, 60, 5)), [59], [58, 100], list(range(60))]
+)
+def test_skipping_decode_is_bit_identical_to_a_full_decode(tmp_path: Path, indices: list[int]) -> None:
+    path = _textured_clip(tmp_path / "b.mp4")
+    plan = _plan(path)
+    assert plan is not None and sum(plan.disposable) >= 10  # the skip path is exercised
+    full = list(iter_frames(path))
+    frames, got = read_frames(path, indices)
+    assert got == [i for i in sorted(set(indices)) if i < len(full)]
+    assert all(np.array_equal(f, full[i]) for f, i in zip(frames, got, strict=True))
+    streamed = list(iter_frames_at(path, indices))
+    assert [i for i, _ in streamed] == got and all(np.array_equal(f, frames[k]) for k, (_, f) in enumerate(streamed))
+    # and it did skip: the non-reference frames not asked for are never decoded
+    sent = video._packets_to_send(plan, set(indices))
+    skipped = [i for i in range(len(plan.packets)) if plan.disposable[i] and plan.index[i] not in set(indices)]
+    assert not set(sent) & set(skipped)
+
+
+def test_skip_plan_ranks_packets_by_pts_in_display_order(tmp_path: Path) -> None:
+    path = _textured_clip(tmp_path / "b.mp4", 30)
+    plan = _plan(path)
+    assert plan is not None
+    assert sorted(plan.index) == list(range(30)) and plan.index[0] == 0
+    assert plan.index != sorted(plan.index)  # B-frames: decode order is not display order
+    # every non-reference frame comes after a later-displayed reference frame
+    assert all(plan.index[i] < max(plan.index[:i]) for i in range(1, 30) if plan.disposable[i])
+
+
+def test_other_codecs_are_decoded_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "m.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for image in _frames(10):
+            for p in stream.encode(av.VideoFrame.from_ndarray(image, "rgb24")):
+                out.mux(p)
+        for p in stream.encode():
+            out.mux(p)
+    assert _plan(path) is None
+    frames, got = read_frames(path, [7, 2])
+    full = list(iter_frames(path))
+    assert got == [2, 7] and np.array_equal(frames, np.stack([full[2], full[7]]))
+
+
+def test_a_skipping_decode_that_gives_up_midway_falls_back_without_repeating_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _textured_clip(tmp_path / "b.mp4", 30)
+    real = video._decode_skipping
+
+    def gives_up(stream: Any, plan: Any, want: set[int]) -> Any:
+        for n, item in enumerate(real(stream, plan, want)):
+            if n == 2:
+                raise video._Fallback("test")
+            yield item
+
+    monkeypatch.setattr(video, "_decode_skipping", gives_up)
+    wanted = [1, 4, 9, 16, 25]
+    frames, got = read_frames(path, wanted)
+    full = list(iter_frames(path))
+    assert got == wanted and all(np.array_equal(f, full[i]) for f, i in zip(frames, got, strict=True))

@@ -1,7 +1,11 @@
 """Video I/O with PyAV: probing, frame sampling and decoding, H.264 encoding.
 
 All frame indices are 0-based indices into the *decoded* stream (the order frames
-come out of the decoder), which is what DESIGN.md calls a frame index. Frames are
+come out of the decoder), which is what DESIGN.md calls a frame index. `read_frames`
+may leave frames out of the decode (H.264 non-reference frames nobody asked for, see
+`dfmask.h264`); it then numbers frames by the rank of their packet's pts, which is
+the decoder's output order for the streams it does this on, and it checks that every
+frame the decoder returns is the one expected, else decodes everything. Frames are
 RGB ``uint8`` arrays of shape (H, W, 3) with the display rotation NOT applied (the
 DFDC clips carry none; `probe` reports it so a consumer can).
 """
@@ -16,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from dfmask import h264
 from dfmask.errors import DfmaskError
 
 
@@ -147,40 +152,183 @@ def _iter_av_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[
         yield from container.decode(stream)
 
 
+class _Fallback(Exception):
+    """The skipping decode met something it cannot vouch for: decode everything instead."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The packets of a stream in decode order with each one's display index."""
+
+    packets: list[av.Packet]
+    index: list[int]
+    disposable: list[bool]
+
+
+def _skip_plan(container: av.container.InputContainer, stream: av.VideoStream) -> _Plan | None:
+    """Demux every packet and rank it by pts; None when frames must not be skipped.
+
+    Skipping needs an avcC H.264 stream that `dfmask.h264.stream_info` accepts, a first
+    packet that is an IDR frame, and a unique pts on every packet (the display index of
+    a packet is the rank of its pts; the decoder outputs frames in that order). Holds the
+    compressed stream in memory (a few MB for a 10 s 1080p clip).
+    """
+    if stream.codec_context.name != "h264":
+        return None
+    info = h264.stream_info(stream.codec_context.extradata)
+    if info is None:
+        return None
+    packets: list[av.Packet] = []
+    pts: list[int] = []
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue  # the demuxer's end-of-stream marker
+        if packet.pts is None or packet.is_discard or packet.is_corrupt:
+            return None
+        packets.append(packet)
+        pts.append(int(packet.pts))
+    if not packets or len(set(pts)) != len(pts) or not h264.is_idr(bytes(packets[0]), info.length_size):
+        return None
+    if min(pts) != pts[0]:
+        return None  # a frame displayed before the IDR: not a clean start
+    rank = {t: r for r, t in enumerate(sorted(pts))}
+    index = [rank[t] for t in pts]
+    disposable = [h264.is_disposable(bytes(p), info.length_size) for p in packets]
+    return _Plan(packets, index, disposable)
+
+
+def _packets_to_send(plan: _Plan, want: set[int]) -> list[int]:
+    """Positions (decode order) of the packets the wanted frames need: up to the last
+    wanted frame in decode order, all but the disposable packets of unwanted frames."""
+    present = [i for i, k in enumerate(plan.index) if k in want]
+    if not present:
+        return []
+    return [i for i in range(max(present) + 1) if not plan.disposable[i] or plan.index[i] in want]
+
+
+def _decode_skipping(stream: av.VideoStream, plan: _Plan, want: set[int]) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Decode only what the wanted frames need; yield ``(index, frame)`` for the wanted ones.
+
+    A disposable packet (non-reference picture, see `dfmask.h264.is_disposable`) of an
+    unwanted frame is never sent to the decoder; nothing after the last wanted frame (in
+    decode order) is sent either. Every frame the decoder returns must be the next sent
+    one in display order, else `_Fallback` is raised before anything wrong is yielded.
+    """
+    send = _packets_to_send(plan, want)
+    if not send:
+        return
+    expected = iter(sorted(plan.index[i] for i in send))
+    index_of_pts = {plan.packets[i].pts: plan.index[i] for i in send}
+    pending = sum(1 for i in send if plan.index[i] in want)
+
+    def take(frames: list[av.VideoFrame]) -> Iterator[tuple[int, av.VideoFrame]]:
+        nonlocal pending
+        for frame in frames:
+            k = index_of_pts.get(frame.pts) if frame.pts is not None else None
+            if k is None or k != next(expected, None):
+                raise _Fallback(f"decoder returned pts {frame.pts} out of the expected order")
+            if k in want:
+                pending -= 1
+                yield k, frame
+
+    for i in send:
+        yield from take(plan.packets[i].decode())
+    yield from take(stream.codec_context.decode(None))  # drain the frames still held for reordering
+    if pending:
+        raise _Fallback(f"{pending} wanted frames were not returned by the decoder")
+
+
+def _iter_wanted(path: str | os.PathLike[str], wanted: list[int], threads: int) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(index, frame)`` for each wanted index that decodes, in increasing order.
+
+    Tries `_decode_skipping`; when it cannot be used or gives up (`_Fallback`, or FFmpeg
+    fails), decodes sequentially from the start and keeps the wanted frames not yet
+    yielded, exactly as before skipping existed.
+    """
+    want = set(wanted)
+    done = -1
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as err:
+        raise DfmaskError(f"{path}: cannot open video: {err}") from err
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        try:
+            plan = _skip_plan(container, stream)
+            if plan is not None:
+                for k, frame in _decode_skipping(stream, plan, want):
+                    done = k
+                    yield k, frame
+                return
+        except (_Fallback, av.error.FFmpegError, ValueError):
+            pass  # the sequential decode below decides; its errors are the caller's
+    last = wanted[-1]
+    for i, frame in enumerate(_iter_av_frames(path, threads)):
+        if i in want and i > done:
+            yield i, frame
+        if i >= last:
+            break
+
+
 def read_frames(
     path: str | os.PathLike[str], indices: Sequence[int] | np.ndarray, threads: int = 0
 ) -> tuple[np.ndarray, list[int]]:
-    """Decode the frames at ``indices`` by decoding sequentially and keeping those.
+    """Decode the frames at ``indices`` in one pass from the start, keeping those.
 
-    Sequential decode beats per-frame seeking for DFDC-like clips (sparse keyframes):
-    see docs/benchmarks.md. Decoding stops after the last wanted index.
+    A single pass beats per-frame seeking for DFDC-like clips (sparse keyframes): see
+    docs/benchmarks.md. For H.264 it also skips what the wanted frames do not need:
+    unwanted non-reference frames (most B-frames) are never sent to the decoder and
+    nothing after the last wanted frame is; the frames returned are bit-identical to
+    a full decode's (tests/test_video.py). Other codecs, Annex-B streams and any
+    stream the skipping pass cannot vouch for are decoded in full (`_iter_wanted`).
+    Only the kept frames are converted to RGB. (On a damaged stream whose full decode
+    stops at a corrupt non-reference frame the skipping pass may return more frames;
+    ingest already marks such videos as failed.)
 
     Returns:
         ``(frames, got)``: frames stacked as (N, H, W, 3) uint8, and the indices
-        actually decoded (a truncated video returns only those that exist).
+        actually decoded (a truncated video returns only those that exist; a decode
+        error after some frames returns those).
     """
+    return _stack(iter_frames_at(path, indices, threads), len({int(i) for i in indices}))
+
+
+def iter_frames_at(
+    path: str | os.PathLike[str], indices: Sequence[int] | np.ndarray, threads: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, RGB frame)`` for each of ``indices`` that decodes, in increasing order:
+    `read_frames` one frame at a time (a caller that crops each frame as it comes never
+    holds the whole stack). Same decoding, same errors: `DfmaskError` when the video
+    cannot be opened or fails before any wanted frame; a later failure ends the
+    iteration early (the caller sees which indices it got)."""
     wanted = sorted({int(i) for i in indices})
     if not wanted:
-        return np.zeros((0, 0, 0, 3), np.uint8), []
-    want = set(wanted)
-    last = wanted[-1]
-    frames: list[np.ndarray] = []
-    got: list[int] = []
+        return
+    yielded = False
     try:
-        # Only the kept frames are converted to RGB: the YUV→RGB conversion of the
-        # skipped ones would cost about as much as decoding them.
-        for i, frame in enumerate(_iter_av_frames(path, threads)):
-            if i in want:
-                frames.append(frame.to_ndarray(format="rgb24"))
-                got.append(i)
-            if i >= last:
-                break
+        for k, frame in _iter_wanted(path, wanted, threads):
+            yielded = True
+            yield k, frame.to_ndarray(format="rgb24")
     except (av.error.FFmpegError, ValueError) as err:
-        if not frames:
+        if not yielded:
             raise DfmaskError(f"{path}: decode failed: {err}") from err
-    if not frames:
+
+
+def _stack(frames: Iterator[tuple[int, np.ndarray]], n_max: int) -> tuple[np.ndarray, list[int]]:
+    """Copy frames into one preallocated (N, H, W, 3) array (no list + `np.stack` copy)."""
+    out: np.ndarray | None = None
+    got: list[int] = []
+    for k, rgb in frames:
+        if out is None:
+            out = np.empty((n_max, *rgb.shape), rgb.dtype)
+        out[len(got)] = rgb
+        got.append(k)
+    if out is None:
         return np.zeros((0, 0, 0, 3), np.uint8), []
-    return np.stack(frames), got
+    return out[: len(got)], got
 
 
 def encode_video(

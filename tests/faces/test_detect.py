@@ -91,3 +91,16 @@ def test_boxes_come_back_in_full_resolution(frames: np.ndarray) -> None:
     w = frames.shape[2]
     mirrored = np.array([w - full[1].boxes[0, 2], full[1].boxes[0, 1], w - full[1].boxes[0, 0], full[1].boxes[0, 3]])
     assert iou_matrix(full[0].boxes[:1], mirrored[None])[0, 0] > 0.85
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_list_of_frames_detects_exactly_like_their_stack(frames: np.ndarray, scale: float) -> None:
+    """The stage passes an original's frames as a list (no full-resolution stack copy):
+    the detections must be bit-identical to the stacked input's."""
+    det = FaceDetector(FacesParams(device="cpu", batch_size=1))
+    stacked = det.detect(frames, scale=scale)
+    listed = det.detect([f.copy() for f in frames], scale=scale)
+    for a, b in zip(stacked, listed, strict=True):
+        assert len(a) >= 1
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.probs, b.probs)
+        assert np.array_equal(a.landmarks, b.landmarks)

@@ -11,6 +11,7 @@ The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +67,12 @@ def detector_min_face(scale: float, params: FacesParams) -> int:
     return max(_MIN_DETECTOR_FACE, round(params.min_face_size * scale))
 
 
-def rescale_frames(frames: np.ndarray, scale: float) -> np.ndarray:
-    """Resize a (N, H, W, 3) uint8 stack by ``scale`` (area when shrinking, linear when growing)."""
+def rescale_frames(frames: np.ndarray | Sequence[np.ndarray], scale: float) -> np.ndarray:
+    """Resize a (N, H, W, 3) uint8 stack (or N equal-size frames) by ``scale`` (area when
+    shrinking, linear when growing) into a new stack."""
     if scale == 1.0:
-        return frames
-    n, h, w = frames.shape[:3]
+        return frames if isinstance(frames, np.ndarray) else np.stack(frames)
+    n, (h, w) = len(frames), frames[0].shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     out = np.empty((n, size[1], size[0], 3), np.uint8)
@@ -124,8 +126,9 @@ class FaceDetector:
             ).eval()
         return self._nets[min_face]
 
-    def detect(self, frames: np.ndarray, scale: float | None = None) -> list[FrameFaces]:
-        """Detect every face in a (N, H, W, 3) RGB uint8 stack of one video's frames.
+    def detect(self, frames: np.ndarray | Sequence[np.ndarray], scale: float | None = None) -> list[FrameFaces]:
+        """Detect every face in a (N, H, W, 3) RGB uint8 stack of one video's frames (or
+        a sequence of N equal-size (H, W, 3) frames: no full-resolution stack needed).
 
         Args:
             scale: rescale factor; default from `detection_scale` for the frame size.
@@ -134,7 +137,7 @@ class FaceDetector:
 
         if len(frames) == 0:
             return []
-        h, w = frames.shape[1:3]
+        h, w = frames[0].shape[:2]
         if scale is None:
             scale = detection_scale(w, h, self.params)
         mtcnn = self._mtcnn(detector_min_face(scale, self.params))

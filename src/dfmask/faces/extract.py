@@ -1,8 +1,9 @@
 """Per-video face extraction: originals are detected and tracked, fakes reuse their boxes.
 
-An original's sampled frames are decoded once, sequentially (`dfmask.video.read_frames`),
+An original's sampled frames are decoded once, in one pass (`dfmask.video.iter_frames_at`),
 detected in batches, linked into tracks and cropped. A fake is never detected: its
-frames at the original's crop frame indices are cut at the original's ``crop_box``es,
+frames at the original's crop frame indices are cut at the original's ``crop_box``es
+as they come out of the decoder (`dfmask.video.iter_frames_at`, no frame stack),
 so a fake crop and its original's crop at the same (frame_idx, track_id) are
 pixel-aligned. Each function returns a `VideoFaces`: the video's FACES rows plus its
 status row (see `dfmask.faces.schema` for the status values).
@@ -27,7 +28,7 @@ from dfmask.faces.schema import FACES
 from dfmask.faces.tracks import track_faces
 from dfmask.params import FacesParams
 from dfmask.tables import encode_png
-from dfmask.video import read_frames, sample_indices
+from dfmask.video import iter_frames_at, sample_indices
 
 _STATUS_KEY = b"dfmask_faces_status"
 
@@ -128,11 +129,17 @@ def _rows_table(
     )
 
 
-def _decode(path: Path, indices: np.ndarray, threads: int) -> tuple[np.ndarray, list[int], str | None]:
+def _decode(path: Path, indices: np.ndarray, threads: int) -> tuple[list[np.ndarray], list[int], str | None]:
+    """The frames at ``indices`` as a list (`dfmask.video.iter_frames_at`: no copy into a
+    (N, H, W, 3) stack), the indices got, and why nothing decoded (None if something did)."""
+    frames: list[np.ndarray] = []
+    got: list[int] = []
     try:
-        frames, got = read_frames(path, indices, threads)
+        for i, frame in iter_frames_at(path, indices, threads):
+            frames.append(frame)
+            got.append(i)
     except DfmaskError as err:
-        return np.zeros((0, 0, 0, 3), np.uint8), [], str(err)
+        return [], [], str(err)
     if not got:
         return frames, got, f"{path}: no frame decoded at the sampled indices"
     return frames, got, None
@@ -148,6 +155,8 @@ def process_original(
     frames, got, error = _decode(corpus_root / str(row["path"]), indices, params.decode_threads)
     if error is not None:
         return _failed(row, "decode_failed", error, frames_sampled=len(indices))
+    if len({f.shape for f in frames}) > 1:
+        return _failed(row, "decode_failed", "frame size changes within the video", frames_sampled=len(indices))
     faces = detector.detect(frames)
     tracked = track_faces(faces, params.track_iou, params.track_max_gap, params.smooth_window)
     got_arr = np.asarray(got, np.int64)
@@ -201,26 +210,38 @@ def process_fake(
     n_frames = int(row["frames"] or 0)
     wanted = wanted_all[wanted_all < n_frames]
     beyond = len(wanted_all) - len(wanted)
-    frames, got, error = _decode(corpus_root / str(row["path"]), wanted, params.decode_threads)
     counts = {"frames_sampled": len(wanted), "frames_beyond_end": beyond}
-    if error is not None:
-        return _failed(row, "decode_failed", error, **counts)
-    if frames.shape[1:3] != (osize[1], osize[0]):
-        return _failed(
-            row,
-            "resolution_mismatch",
-            f"fake decodes at {frames.shape[2]}x{frames.shape[1]}, original {osize[0]}x{osize[1]}",
-            **counts,
-        )
-    position = {f: i for i, f in enumerate(got)}
+    # Crop each frame as it is decoded (no (N, H, W, 3) stack is ever held): the crops
+    # of every original row at that frame, keyed by the row's position in ``orig``.
+    boxes_all = np.array(orig.column("crop_box").to_pylist(), np.int64).reshape(-1, 4)
+    rows_at: dict[int, list[int]] = {}
+    for r, f in enumerate(orig_idx.tolist()):
+        rows_at.setdefault(f, []).append(r)
+    crop_of: dict[int, bytes] = {}
+    got: list[int] = []
+    path = corpus_root / str(row["path"])
+    try:
+        for f, frame in iter_frames_at(path, wanted, params.decode_threads):
+            if frame.shape[:2] != (osize[1], osize[0]):
+                return _failed(
+                    row,
+                    "resolution_mismatch",
+                    f"fake decodes at {frame.shape[1]}x{frame.shape[0]}, original {osize[0]}x{osize[1]}",
+                    **counts,
+                )
+            for r in rows_at[f]:
+                crop_of[r] = encode_png(crop_face(frame, boxes_all[r], params.size))
+            got.append(f)
+    except DfmaskError as err:
+        return _failed(row, "decode_failed", str(err), **counts)
+    if not got:
+        return _failed(row, "decode_failed", f"{path}: no frame decoded at the sampled indices", **counts)
+    position = set(got)
     keep = np.array([f in position for f in orig_idx], bool)
     sel = orig.filter(pa.array(keep))
-    crop_boxes = np.array(sel.column("crop_box").to_pylist(), np.int64).reshape(-1, 4)
+    crop_boxes = boxes_all[keep]
     frame_idx = np.asarray(sel.column("frame_idx").to_numpy(), np.int64)
-    crops = [
-        encode_png(crop_face(frames[position[int(f)]], w, params.size))
-        for f, w in zip(frame_idx, crop_boxes, strict=True)
-    ]
+    crops = [crop_of[r] for r in np.flatnonzero(keep).tolist()]
     prob = np.array([np.nan if p is None else p for p in sel.column("prob").to_pylist()], np.float32)
     rows = _rows_table(
         row,
