@@ -73,10 +73,11 @@ bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → re
 bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
 	$(BIN)/python -m dfmask.bench.masks --out reports/bench_masks.json
 
-eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth
+eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
 	$(BIN)/python -m dfmask.faces.quality
 	$(BIN)/python -m dfmask.splits quality
 	$(BIN)/python -m dfmask.masks quality
+	$(BIN)/python -m dfmask.forensics
 
 eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
 	$(BIN)/python -m dfmask.model.seeds --out reports/eval_seeds.json
