@@ -219,14 +219,38 @@ class AugmentParams:
 
 
 @dataclass(frozen=True)
+class SelfBlendParams:
+    """``train.self_blend``: self-blended extra fakes from real crops (dfmask.model.selfblend)."""
+
+    frac: float = 0.5  # share of the FAKE half of each epoch drawn as self-blended reals (0 = off)
+    region_p: tuple[float, float, float] = (0.5, 0.35, 0.15)  # P(face ellipse, inner hull, mouth)
+    rgb_shift: float = 20.0  # per-channel shift, ± U(this) grey levels
+    hue_shift: float = 0.03  # hue shift, ± U(this) of the colour circle
+    sat_shift: float = 0.3  # saturation scale 1 ± U(this)
+    val_shift: float = 0.3  # value scale 1 ± U(this)
+    brightness: float = 0.1  # brightness scale 1 ± U(this)
+    contrast: float = 0.1  # contrast scale 1 ± U(this)
+    frequency_p: float = 0.5  # P(downscale-and-back or sharpen the changed copy)
+    downscale: tuple[float, float] = (0.3, 0.8)  # shrink factor range
+    sharpen: tuple[float, float] = (0.3, 1.5)  # unsharp-mask amount range
+    scale: float = 0.05  # source scale 1 ± U(this)
+    shift: float = 0.03  # source shift ± U(this) of the crop side
+    deform: float = 0.04  # mask displacement up to U(0, this) of the crop side
+    feather: tuple[float, float] = (0.01, 0.06)  # mask blur sigma range, fraction of the crop side
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # blend ratio factors (drawn uniformly)
+    mask_threshold: float = 0.3  # seg target = feathered region >= this
+
+
+@dataclass(frozen=True)
 class TrainParams:
     """``train``: the U-YNet model and its Lightning training run (dfmask.model.train)."""
 
     seed: int = 0  # seeds torch/numpy/python, the sampler and DataLoader workers
-    input_size: int = 64  # crops are resized to this side, px (multiple of stem_stride * 2**depth)
+    input_size: int = 128  # crops are resized to this side, px (multiple of stem_stride * 2**depth)
     base_width: int = 16  # channels of the first UNet level (doubles per level)
     depth: int = 3  # number of 2x downsamplings (bottleneck = input_size / 2**depth)
-    stem_stride: int = 1  # 1 or 2: stride of the first conv (2: net runs at input_size / 2)
+    stem_stride: int = 2  # 1 or 2: stride of the first conv (2: net runs at input_size / 2)
+    cls_input: Literal["bottleneck", "joint"] = "bottleneck"  # cls head pools the bottleneck, or + last decoder map
     activation: Literal["relu", "leaky_relu"] = "relu"
     upsample: Literal["transpose", "nearest"] = "transpose"  # decoder upsampling op
     batch_size: int = 32  # crops per optimiser step
@@ -234,7 +258,7 @@ class TrainParams:
     samples_per_epoch: int | None = None  # crops drawn per epoch (null = size of the train split)
     limit_train_batches: int | None = None  # cap on train batches per epoch (null = no cap; CI)
     limit_val_batches: int | None = None  # cap on val batches per epoch (null = no cap)
-    lr: float = 0.003  # AdamW peak learning rate (one-cycle schedule)
+    lr: float = 0.002  # AdamW peak learning rate (one-cycle schedule)
     weight_decay: float = 0.0001  # AdamW decoupled weight decay
     w_cls: float = 1.0  # weight of the classification BCE
     w_seg: float = 1.0  # weight of the segmentation BCE + Dice
@@ -249,6 +273,7 @@ class TrainParams:
     val_crops_per_video: int | None = 4  # val crops per video per epoch, evenly spaced (null = all)
     init_checkpoint: str | None = None  # optional local checkpoint to initialise from (null = scratch)
     augment: AugmentParams = field(default_factory=AugmentParams)
+    self_blend: SelfBlendParams = field(default_factory=SelfBlendParams)
 
 
 @dataclass(frozen=True)
@@ -288,6 +313,10 @@ class QuantizeParams:
     eval_max_crops: int | None = 2000  # test crops for parity (seeded subset; null = all)
     cpu_format: Literal["qdq", "qoperator"] = "qdq"  # ORT static format (QDQ measured faster here)
     reduce_range: bool = True  # 7-bit weights: avoids u8*s8 saturation on x86 without VNNI
+    # ORT int8 only: fold the full-res restore ConvTranspose+Relu+seg head to half-res convs
+    # (exact in fp32; ORT CPU has no int8 ConvTranspose; dfmask.deploy.cpu_graph)
+    cpu_fold_restore: bool = True
+    cpu_fp32_first_conv: bool = True  # ORT int8 only: keep the conv reading the 3-channel image in fp32
     max_auc_drop: float = 0.01  # target: fp32 AUC - int8 AUC
     max_dice_drop: float = 0.02  # target: fp32 Dice - int8 Dice
     threads: int = 1  # ORT intra-op threads for the parity evaluation

@@ -49,10 +49,11 @@ def toy_batch(n: int, seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarr
     return images, masks, is_fake
 
 
-def train_tiny(steps: int = 200, seed: int = 0) -> nn.Module:
+def train_tiny(steps: int = 200, seed: int = 0, **overrides: object) -> nn.Module:
+    """`tiny_uynet` (with config ``overrides``, e.g. ``stem_stride=2``) trained on the toy task."""
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    model = tiny_uynet()
+    model = tiny_uynet(**overrides)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     bce = nn.BCEWithLogitsLoss()
     seg_bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0))

@@ -12,7 +12,7 @@ from deploy_toy import SIZE, TINY_CONFIG, toy_batch
 from torch import nn
 
 from dfmask.deploy.bench_report import write_bench_reports
-from dfmask.deploy.benchmark import run_benchmark
+from dfmask.deploy.benchmark import interleaved_times, run_benchmark
 from dfmask.deploy.calib import LabelledCrops
 from dfmask.deploy.compile import compile_cpu
 from dfmask.deploy.estimate import model_cost
@@ -64,3 +64,29 @@ def test_cpu_pipeline_benchmark_on_tiny_model(tiny_model: nn.Module, tmp_path: P
     md = (tmp_path / "bench" / "bench.md").read_text()
     assert "ESTIMATE" in md and "ORT int8" in md
     assert (tmp_path / "bench" / "bench.png").stat().st_size > 1000
+
+
+class _Recorder:
+    """A fake runner that logs its calls and sleeps ``seconds`` per call."""
+
+    def __init__(self, name: str, seconds: float, log: list[str]) -> None:
+        self.name, self.seconds, self.log = name, seconds, log
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import time
+
+        self.log.append(self.name)
+        time.sleep(self.seconds)
+        return images, images[:, 0, 0, 0]
+
+
+def test_interleaved_times_takes_turns_and_times_each_call() -> None:
+    log: list[str] = []
+    runners = [_Recorder("fast", 0.001, log), _Recorder("slow", 0.004, log), _Recorder("mid", 0.002, log)]
+    times = interleaved_times(runners, np.zeros((1, 3, 2, 2), np.float32), warmup=1, runs=6)  # type: ignore[arg-type]
+    timed = log[3:]  # after one warmup call each
+    # every round of 3 calls runs each backend once: no backend is timed in a block
+    assert [sorted(timed[i : i + 3]) for i in range(0, 18, 3)] == [["fast", "mid", "slow"]] * 6
+    assert {k: len(v) for k, v in times.items()} == {"fast": 6, "slow": 6, "mid": 6}
+    assert np.median(times["fast"]) < np.median(times["mid"]) < np.median(times["slow"])
+    assert min(times["slow"]) >= 0.004

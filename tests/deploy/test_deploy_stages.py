@@ -46,6 +46,8 @@ def synthetic_index(n_per_split: int = 48) -> CropIndex:
         is_fake=is_fake,
         split=np.array(["train", "val", "test"] * n_per_split, dtype=object),
         crop_box=np.zeros((n, 4), np.float32),
+        box=np.zeros((n, 4), np.float32),
+        landmarks=np.full((n, 5, 2), np.nan),
         has_mask_row=is_fake.copy(),
         mask_valid=is_fake.copy(),
         crop_png=pa.array(crops, pa.binary()),
@@ -89,6 +91,7 @@ def test_deploy_stages_end_to_end_on_cpu(
     report = run_quantize(QuantizeParams(calib_crops=32, eval_max_crops=None), onnx_dir, int8, 0, tables)
     assert report["test_crops"] == 48 and report["calib_crops"] == 32
     assert set(report["int8"]) == {"quark_xint8", "ort_int8"}
+    assert report["int8"]["ort_int8"]["restore_folds"] == 0  # cpu_fold_restore on, but stem 1 has no restore block
     with np.load(int8 / "calib.npz") as calib:
         assert calib["images"].shape == (32, SIZE, SIZE, 3) and calib["images"].dtype == np.uint8
 

@@ -41,14 +41,17 @@ def test_opcheck_rejects_bilinear_resize_and_unfolded_bn() -> None:
     assert bad == {("Resize", "up"), ("BatchNormalization", "bn")}
 
 
-@pytest.mark.parametrize("upsample", ["transpose", "nearest"])
-def test_uynet_exports_to_dpu_ops_only_with_bn_folded(upsample: str) -> None:
-    model = tiny_uynet(upsample=upsample).eval()
+@pytest.mark.parametrize(
+    "overrides",
+    [{"upsample": "transpose"}, {"upsample": "nearest"}, {"stem_stride": 2, "cls_input": "joint"}],
+)
+def test_uynet_exports_to_dpu_ops_only_with_bn_folded(overrides: dict) -> None:
+    model = tiny_uynet(**overrides).eval()
     proto = to_onnx(model, SIZE, opset=17)
     ops = {n.op_type for n in proto.graph.node}
     assert not find_violations(proto)
     assert "BatchNormalization" not in ops  # folded into the convs
-    assert "Gather" not in ops  # flatten(1)[:, 0] became a Squeeze
+    assert "Gather" not in ops  # the cls head ends in a shape-only Reshape
     assert proto.opset_import[0].version >= 17
     assert [o.name for o in proto.graph.output] == ["seg_logits", "cls_logit"]
 

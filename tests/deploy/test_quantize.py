@@ -55,11 +55,15 @@ def test_int8_models_keep_accuracy_on_toy_task(quantized: tuple[dict, object]) -
         assert entry["auc_drop"] <= 0.01 and entry["dice_drop"] <= 0.02, (key, entry)
         assert entry["seg_cosine"] > 0.98 and entry["cls_cosine"] > 0.98, (key, entry)
         assert entry["meets_targets"]
-        # Every conv weight is stored as int8 (not fp32 with fake-quant around it).
+        # Every conv weight is stored as int8 (not fp32 with fake-quant around it), except, in the
+        # ORT model, the first conv (quantize.cpu_fp32_first_conv: it reads the 3-channel image).
         model = onnx.load(entry["path"])
         int8_weights = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
         convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-        assert len(int8_weights) == len(convs) > 0, key
+        fp32_convs = [n.name for n in convs if n.input[0] == "image"]
+        assert len(fp32_convs) == (1 if key == "ort_int8" else 0), (key, fp32_convs)
+        assert entry.get("fp32_nodes", []) == fp32_convs
+        assert len(int8_weights) == len(convs) - len(fp32_convs) > 0, key
 
 
 def test_power_of_two_detection() -> None:

@@ -29,7 +29,14 @@ from dfmask.params import DeployParams
 VAI_DIR = Path("src/dfmask/deploy/vai")
 
 
-@pytest.mark.parametrize("overrides", [{}, {"upsample": "nearest", "activation": "leaky_relu", "depth": 3}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"upsample": "nearest", "activation": "leaky_relu", "depth": 3},
+        {"stem_stride": 2, "cls_input": "joint"},
+    ],
+)
 def test_py38_model_is_output_identical_to_uynet(overrides: dict, tmp_path: Path) -> None:
     torch.manual_seed(1)
     real = tiny_uynet(**overrides)
@@ -52,6 +59,8 @@ def test_py38_model_is_output_identical_to_uynet(overrides: dict, tmp_path: Path
 def test_py38_model_rejects_unknown_config() -> None:
     with pytest.raises(ValueError, match="unknown keys"):
         UYNetVai({**TINY_CONFIG, "width": 3})
+    with pytest.raises(ValueError, match="stem_stride 3"):
+        UYNetVai({**TINY_CONFIG, "stem_stride": 3})
 
 
 def test_vai_entry_points_are_python38_clean_and_self_contained() -> None:

@@ -17,6 +17,21 @@ import pyarrow as pa
 from dfmask.tables import encode_png
 
 
+def _face_box(crop_box: list[float], margin: float = 0.3) -> list[float]:
+    """The face box a faces-stage crop window with ``margin`` per side was cut around."""
+    x0, y0, x1, y1 = crop_box
+    pad = (x1 - x0) * margin / (1 + 2 * margin)
+    return [x0 + pad, y0 + pad, x1 - pad, y1 - pad]
+
+
+def _landmarks(box: list[float]) -> list[float]:
+    """5 MTCNN-style points (eyes, nose, mouth corners) at typical places in ``box``."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    rel = [(0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.35, 0.75), (0.65, 0.75)]
+    return [v for rx, ry in rel for v in (x0 + rx * w, y0 + ry * h)]
+
+
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     noise = rng.normal(0, 1, (size // 4, size // 4, 3)).astype(np.float32)
     img = cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -53,6 +68,7 @@ def synthetic_tables(videos_per_split: int = 6, frames: int = 3, size: int = 32,
                 swapped = cv2.GaussianBlur(real, (0, 0), 2.0).astype(np.int16) + np.array([40, -20, 10])
                 fake[mask > 0] = np.clip(swapped, 0, 255).astype(np.uint8)[mask > 0]
                 box = [10.0 + n, 20.0, 10.0 + n + 2 * size, 20.0 + 2 * size]
+                face = _face_box(box)
                 for vid, img, is_fake, orig in ((real_id, real, False, None), (fake_id, fake, True, real_id)):
                     faces.append(
                         {
@@ -63,6 +79,8 @@ def synthetic_tables(videos_per_split: int = 6, frames: int = 3, size: int = 32,
                             "frame_idx": f * 5,
                             "track_id": 0,
                             "crop_box": box,
+                            "box": face,
+                            "landmarks": _landmarks(face),
                             "crop": {"bytes": encode_png(img), "path": None},
                         }
                     )
@@ -89,6 +107,8 @@ def synthetic_tables(videos_per_split: int = 6, frames: int = 3, size: int = 32,
             ("frame_idx", pa.int32()),
             ("track_id", pa.int32()),
             ("crop_box", pa.list_(pa.float32(), 4)),
+            ("box", pa.list_(pa.float32(), 4)),
+            ("landmarks", pa.list_(pa.float32(), 10)),
             ("crop", image),
         ]
     )
@@ -142,8 +162,6 @@ def write_synthetic_corpus(
     t = synthetic_tables(videos_per_split, frames, size, seed)
     faces, masks, splits = t["faces"], t["masks"], t["splits"]
     n = faces.num_rows
-    faces = faces.append_column("box", faces["crop_box"])
-    faces = faces.append_column("landmarks", pa.array([[0.0] * 10] * n, pa.list_(pa.float32(), 10)))
     faces = faces.append_column("prob", pa.array([0.99] * n, pa.float32()))
     masks = masks.append_column("original_id", pa.array(["r" + v[1:] for v in masks["video_id"].to_pylist()]))
     m = masks.num_rows

@@ -13,7 +13,7 @@ import torch
 from dfmask.errors import DfmaskError
 from dfmask.model.augment import augment_pair
 from dfmask.model.data import CropDataModule, CropDataset, balanced_weights, binary_mask, join_crops
-from dfmask.params import AugmentParams, TrainParams
+from dfmask.params import AugmentParams, SelfBlendParams, TrainParams
 
 
 def test_join_counts_and_targets(tables: dict[str, Any]) -> None:
@@ -71,9 +71,52 @@ def test_sampler_draws_balanced_classes_from_imbalanced_data(tables: dict[str, A
     dm = CropDataModule(index, params, seed=0)
     sampler = dm.train_dataloader().sampler
     drawn = np.fromiter(iter(sampler), np.int64)  # type: ignore[arg-type]
-    frac_fake = index.is_fake[dm.train_rows[drawn]].mean()
-    assert index.is_fake[dm.train_rows].mean() > 0.8
-    assert 0.4 < frac_fake < 0.6
+    corpus_rows = ~dm.train_blended
+    assert index.is_fake[dm.train_rows[corpus_rows]].mean() > 0.8
+    is_real = ~index.is_fake[dm.train_rows[drawn]] & ~dm.train_blended[drawn]
+    blended = dm.train_blended[drawn]
+    assert 0.4 < is_real.mean() < 0.6
+    # default train.self_blend.frac = 0.5: a quarter of the draws are self-blended reals
+    assert params.self_blend.frac == 0.5 and 0.17 < blended.mean() < 0.33
+    # without self-blending every draw is a corpus crop, still balanced
+    plain = CropDataModule(index, dataclasses.replace(params, self_blend=SelfBlendParams(frac=0.0)), seed=0)
+    drawn = np.fromiter(iter(plain.train_dataloader().sampler), np.int64)  # type: ignore[arg-type]
+    assert not plain.train_blended.any()
+    assert 0.4 < index.is_fake[plain.train_rows[drawn]].mean() < 0.6
+
+
+def test_balanced_weights_split_the_fake_half_with_blended_rows() -> None:
+    is_fake = np.array([False] * 4 + [True] * 6 + [False] * 4)
+    blended = np.array([False] * 10 + [True] * 4)
+    w = balanced_weights(is_fake, np.ones(14, bool), blended, 0.3)
+    assert w[:4].sum() == pytest.approx(0.5)
+    assert w[4:10].sum() == pytest.approx(0.35) and w[10:].sum() == pytest.approx(0.15)
+    # no corpus fakes: the blended rows take the whole fake half
+    w = balanced_weights(np.zeros(8, bool), np.ones(8, bool), np.r_[np.zeros(4, bool), np.ones(4, bool)], 0.3)
+    assert w[4:].sum() == pytest.approx(0.5)
+
+
+def test_blended_item_is_a_fake_with_a_mask(tables: dict[str, Any]) -> None:
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    reals = np.flatnonzero(~index.is_fake)[:4]
+    ds = CropDataset(index, np.r_[reals, reals], 32, None, self_blend=SelfBlendParams(), blended=[0] * 4 + [1] * 4)
+    torch.manual_seed(0)
+    for k in range(4):
+        plain, blended = ds[k], ds[k + 4]
+        assert plain["is_fake"] == 0 and not plain["mask"].any() and not plain["blended"]
+        assert blended["is_fake"] == 1 and blended["seg_w"] == 1 and blended["cls_w"] == 1 and blended["blended"]
+        assert 0 < float(blended["mask"].mean()) < 1
+        assert not torch.equal(plain["image"], blended["image"])
+    fakes = np.flatnonzero(index.is_fake)[:1]
+    with pytest.raises(ValueError, match="real rows only"):
+        CropDataset(index, fakes, 32, None, self_blend=SelfBlendParams(), blended=[True])
+
+
+def test_self_blend_frac_out_of_range_names_the_key(tables: dict[str, Any]) -> None:
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    params = dataclasses.replace(TrainParams(), input_size=16, self_blend=SelfBlendParams(frac=1.0))
+    with pytest.raises(DfmaskError, match=r"train\.self_blend\.frac"):
+        CropDataModule(index, params, seed=0)
 
 
 def test_binary_mask_area_rule() -> None:

@@ -52,6 +52,8 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     # train split: 4 real + 4 fake videos x 2 frames, minus the failed fake's 2 crops (no seg
     # target, and cls_on_invalid is false) = 14 crops → 1 full batch of 8 per epoch, 2 epochs
     assert doc["train_crops"] == 14
+    # the 8 real train crops are also drawn as self-blended fakes (default frac 0.5)
+    assert doc["self_blend_sources"] == 8 and doc["self_blend_frac"] == 0.5
     assert doc["epoch_crops_per_s"] > 0 and doc["train_crops_seen"] == 2 * 1 * 8
     assert doc["data"]["fake_crops_invalid_mask"] == 6
     assert (a.report_dir / "metrics.json").exists()  # DVCLive summary

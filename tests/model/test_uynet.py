@@ -64,6 +64,25 @@ def test_cls_head_is_gap_then_1x1_conv_on_bottleneck() -> None:
     assert model.cls_head.in_channels == cfg.widths()[-1] == 32
 
 
+def test_joint_cls_head_reads_the_pooled_bottleneck_and_decoder_map() -> None:
+    torch.manual_seed(0)
+    cfg = UYNetConfig(base_width=4, depth=2, input_size=32, stem_stride=2, cls_input="joint")
+    model = build_model(cfg).eval()
+    assert model.cls_head.in_channels == cfg.widths()[-1] + cfg.widths()[0]
+    assert cfg.to_dict()["cls_input"] == "joint" and "cls_input" not in UYNetConfig().to_dict()
+    x = torch.rand(2, 3, 32, 32)
+    seen: dict[str, torch.Tensor] = {}
+    model.down[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("bottleneck", o))
+    model.restore.register_forward_hook(lambda m, i, o: seen.__setitem__("decoder", o))
+    with torch.no_grad():
+        _, cls = model(x)
+        pooled = torch.cat([seen["bottleneck"].mean((2, 3)), seen["decoder"].mean((2, 3))], 1)
+        expected = pooled @ model.cls_head.weight.flatten(1).T + model.cls_head.bias
+    assert torch.allclose(cls, expected[:, 0], atol=1e-6)
+    with pytest.raises(DfmaskError, match="cls_input"):
+        UYNetConfig(cls_input="seg")  # type: ignore[arg-type]
+
+
 def test_default_model_is_small() -> None:
     n = count_parameters(build_model(UYNetConfig()))
     assert 300_000 <= n <= 1_000_000

@@ -9,10 +9,11 @@ row is an ESTIMATE from GOPs and the model-zoo anchors (`dfmask.deploy.estimate`
 
 Method (docs/deploy.md): ``threads`` intra-op threads for torch and every ORT session
 (same `ort_options`); ``warmup`` untimed runs; p50/p99 of ``latency_runs`` batch-1
-runs (ms, wall clock); throughput = images / wall time over ``throughput_runs``
-batch-``batch`` runs. Accuracy: AUC and Dice on the same seeded test subset for
+runs (ms, wall clock); throughput = ``batch`` / the median wall time of
+``throughput_runs`` batch-``batch`` runs (images/s). Accuracy: AUC and Dice on the same seeded test subset for
 every backend. The machine is shared: numbers carry that noise, so the ratio ORT
-int8 / ORT fp32 comes from one interleaved run (`measure` alternates backends).
+int8 / ORT fp32 comes from one run in which the backends take turns call by call
+(`interleaved_times`), so load changes hit them alike.
 """
 
 from __future__ import annotations
@@ -40,30 +41,33 @@ from dfmask.params import BenchmarkParams, DeployParams
 BENCH_VART = Path("src/dfmask/deploy/vai/bench_vart.py")
 
 
-def latency_ms(runner: Runner, image: np.ndarray, warmup: int, runs: int) -> dict[str, float]:
-    """p50/p99/mean wall-clock latency (ms) of ``runner`` on one batch."""
-    for _ in range(warmup):
-        runner.run(image)
-    times = []
+def interleaved_times(
+    runners: list[Runner], images: np.ndarray, warmup: int, runs: int, seed: int = 0
+) -> dict[str, list[float]]:
+    """Wall-clock seconds of ``runs`` calls per runner on ``images``, round robin.
+
+    Each round runs every runner once, in a seeded shuffled order, so a load spike on a
+    shared machine hits every backend alike instead of whichever one was being timed
+    in a long block; the int8/fp32 ratio is then stable from run to run.
+    """
+    for runner in runners:
+        for _ in range(warmup):
+            runner.run(images)
+    rng = np.random.default_rng(seed)
+    times: dict[str, list[float]] = {runner.name: [] for runner in runners}
     for _ in range(runs):
-        start = time.perf_counter()
-        runner.run(image)
-        times.append((time.perf_counter() - start) * 1e3)
-    return {
-        "p50": float(np.percentile(times, 50)),
-        "p99": float(np.percentile(times, 99)),
-        "mean": float(np.mean(times)),
-    }
+        for index in rng.permutation(len(runners)):
+            runner = runners[int(index)]
+            start = time.perf_counter()
+            runner.run(images)
+            times[runner.name].append(time.perf_counter() - start)
+    return times
 
 
-def throughput(runner: Runner, batch: np.ndarray, warmup: int, runs: int) -> float:
-    """Images per second of ``runner`` on repeated ``batch`` runs."""
-    for _ in range(max(1, warmup // 2)):
-        runner.run(batch)
-    start = time.perf_counter()
-    for _ in range(runs):
-        runner.run(batch)
-    return len(batch) * runs / (time.perf_counter() - start)
+def latency_stats(seconds: list[float]) -> dict[str, float]:
+    """p50/p99/mean latency in ms of batch-1 call times (s)."""
+    ms = np.asarray(seconds) * 1e3
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(np.mean(ms))}
 
 
 def accuracy(preds: Predictions, test: LabelledCrops) -> dict[str, float | None]:
@@ -107,15 +111,18 @@ def cpu_runners(onnx_dir: Path, int8_dir: Path, params: BenchmarkParams) -> list
 def measure(
     runners: list[tuple[Runner, dict[str, Any]]], test: LabelledCrops, params: BenchmarkParams, size: int
 ) -> dict[str, dict[str, Any]]:
-    """Latency, throughput and accuracy per runner (interleaved: latency of all, then throughput of all)."""
+    """Latency, throughput and accuracy per runner (`interleaved_times`: one call per runner per round)."""
     rng = np.random.default_rng(0)
     one = rng.random((1, 3, size, size), dtype=np.float32)
     batch = np.resize(test.images, (params.batch, 3, size, size)).astype(np.float32)
     rows: dict[str, dict[str, Any]] = {r.name: dict(meta) for r, meta in runners}
-    for runner, _ in runners:
-        rows[runner.name]["latency_ms_b1"] = latency_ms(runner, one, params.warmup, params.latency_runs)
-    for runner, _ in runners:
-        rows[runner.name]["throughput_ips"] = throughput(runner, batch, params.warmup, params.throughput_runs)
+    only = [runner for runner, _ in runners]
+    for name, seconds in interleaved_times(only, one, params.warmup, params.latency_runs).items():
+        rows[name]["latency_ms_b1"] = latency_stats(seconds)
+    warm = max(1, params.warmup // 2)
+    for name, seconds in interleaved_times(only, batch, warm, params.throughput_runs, seed=1).items():
+        # the median call: one load spike on the shared machine must not decide the ratio
+        rows[name]["throughput_ips"] = len(batch) / float(np.median(seconds))
     for runner, _ in runners:
         rows[runner.name]["accuracy"] = accuracy(predict(runner, test.images, params.batch), test)
     return rows

@@ -102,45 +102,8 @@ def to_onnx(model: nn.Module, input_size: int, opset: int) -> onnx.ModelProto:
             dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
             do_constant_folding=True,
         )
-    proto = squeeze_unit_gathers(onnx.load_from_string(buffer.getvalue()))
+    proto = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(proto, full_check=True)
-    return proto
-
-
-def squeeze_unit_gathers(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Rewrite ``Gather(x, 0, axis=a)`` on a size-1 axis ``a`` as ``Squeeze(x, [a])``.
-
-    ``logits.flatten(1)[:, 0]`` exports as a Gather, which is not a DPU op although it
-    only drops a unit axis; as a Squeeze it is a shape-only op. Other Gathers are
-    left alone (and fail the op check).
-    """
-    inferred = onnx.shape_inference.infer_shapes(proto)
-    shapes = {
-        vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
-        for vi in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)
-    }
-    consts = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
-    for node in proto.graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            consts[node.output[0]] = onnx.numpy_helper.to_array(node.attribute[0].t)
-    for pos, node in enumerate(proto.graph.node):
-        if node.op_type != "Gather":
-            continue
-        index = consts.get(node.input[1])
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-        shape = shapes.get(node.input[0])
-        if index is None or index.ndim != 0 or int(index) != 0 or not shape or shape[axis] != 1:
-            continue
-        axes = onnx.helper.make_tensor(f"{node.name}_axes", onnx.TensorProto.INT64, [1], [axis])
-        proto.graph.initializer.append(axes)
-        squeeze = onnx.helper.make_node(
-            "Squeeze", [node.input[0], axes.name], list(node.output), name=f"{node.name}_squeeze"
-        )
-        proto.graph.node.remove(node)
-        proto.graph.node.insert(pos, squeeze)
-    used = {name for node in proto.graph.node for name in node.input} | {o.name for o in proto.graph.output}
-    for node in [n for n in proto.graph.node if n.op_type == "Constant" and n.output[0] not in used]:
-        proto.graph.node.remove(node)  # the Gather's index, now unused
     return proto
 
 

@@ -73,6 +73,8 @@ class CropIndex:
     is_fake: np.ndarray  # bool
     split: np.ndarray  # object array of 'train' | 'val' | 'test'
     crop_box: np.ndarray  # (N, 4) float, full-res px
+    box: np.ndarray  # (N, 4) float, face box, full-res px
+    landmarks: np.ndarray  # (N, 5, 2) float, full-res px (NaN where the table has none)
     has_mask_row: np.ndarray  # bool
     mask_valid: np.ndarray  # bool
     crop_png: pa.Array  # binary
@@ -94,6 +96,15 @@ class CropIndex:
 
     def crop(self, i: int) -> np.ndarray:
         return decode_png(self.crop_png[i].as_py())
+
+    def face_geometry(self, i: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Face box (4,) and landmarks (5, 2) of crop i in the pixels of a ``size`` crop
+        (landmarks None when the faces table has none for this row)."""
+        from dfmask.model.selfblend import crop_coords
+
+        box = crop_coords(self.box[i].reshape(2, 2), self.crop_box[i], size).reshape(4)
+        points = self.landmarks[i]
+        return box, None if np.isnan(points).any() else crop_coords(points, self.crop_box[i], size)
 
     def mask(self, i: int, size: int) -> np.ndarray:
         """The 0/1 target mask of crop i at ``size`` (zeros for reals / missing masks)."""
@@ -157,6 +168,10 @@ def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
     taken = pa.array(np.where(has_mask, mask_row, 0), pa.int64(), mask=~has_mask)
     joined = faces
     boxes = np.asarray(joined["crop_box"].to_pylist(), np.float64).reshape(-1, 4)
+    face_boxes = np.asarray(joined["box"].to_pylist(), np.float64).reshape(-1, 4)
+    landmarks = np.asarray(
+        [[np.nan] * 10 if v is None else v for v in joined["landmarks"].to_pylist()], np.float64
+    ).reshape(-1, 5, 2)
     return CropIndex(
         part=joined["part"].to_numpy(zero_copy_only=False).astype(np.int64),
         video_id=np.asarray(joined["video_id"].to_pylist(), object),
@@ -166,6 +181,8 @@ def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
         is_fake=is_fake,
         split=split_values[split_row],
         crop_box=boxes,
+        box=face_boxes,
+        landmarks=landmarks,
         has_mask_row=has_mask,
         mask_valid=valid,
         crop_png=_png_bytes(joined["crop"]),
@@ -174,7 +191,18 @@ def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
     )
 
 
-FACE_COLUMNS = ("part", "video_id", "original_id", "is_fake", "frame_idx", "track_id", "crop_box", "crop")
+FACE_COLUMNS = (
+    "part",
+    "video_id",
+    "original_id",
+    "is_fake",
+    "frame_idx",
+    "track_id",
+    "crop_box",
+    "box",
+    "landmarks",
+    "crop",
+)
 MASK_COLUMNS = ("part", "video_id", "frame_idx", "track_id", "mask", "valid")
 
 
@@ -222,9 +250,14 @@ class CropDataset(Dataset[dict[str, Any]]):
     """Crops of ``rows`` of a `CropIndex`, resized to ``input_size``, optionally augmented.
 
     Each item: ``image`` (3, S, S) float32 in [0, 1]; ``mask`` (1, S, S) float32 0/1;
-    ``is_fake`` float32; ``seg_w`` / ``cls_w`` float32 0/1 loss weights; ``index`` int.
-    Augmentation randomness comes from torch's RNG, which Lightning seeds per worker
-    (``seed_everything(workers=True)``), so runs are reproducible.
+    ``is_fake`` float32; ``seg_w`` / ``cls_w`` float32 0/1 loss weights; ``index`` int;
+    ``blended`` bool.
+
+    ``blended[k]`` (real rows only) turns item k into a self-blended fake of that real
+    crop (`dfmask.model.selfblend`, settings ``self_blend``): label FAKE, the blend
+    region as its mask, both losses on. Randomness (self-blend and augmentation) comes
+    from torch's RNG, which Lightning seeds per worker (``seed_everything(workers=True)``),
+    so runs are reproducible.
     """
 
     def __init__(
@@ -234,11 +267,19 @@ class CropDataset(Dataset[dict[str, Any]]):
         input_size: int,
         augment: Any | None = None,
         cls_on_invalid: bool = True,
+        self_blend: Any | None = None,
+        blended: Sequence[bool] | np.ndarray | None = None,
     ) -> None:
         self.index = index
         self.rows = np.asarray(rows, np.int64)
         self.input_size = input_size
         self.augment = augment
+        self.self_blend = self_blend
+        self.blended = np.zeros(len(self.rows), bool) if blended is None else np.asarray(blended, bool)
+        if len(self.blended) != len(self.rows):
+            raise ValueError(f"CropDataset: {len(self.blended)} blended flags for {len(self.rows)} rows")
+        if self.blended.any() and (self_blend is None or index.is_fake[self.rows[self.blended]].any()):
+            raise ValueError("CropDataset: self-blending needs self_blend params and real rows only")
         self.seg_ok = index.seg_ok
         self.cls_ok = index.cls_ok(cls_on_invalid)
 
@@ -247,20 +288,32 @@ class CropDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         i = int(self.rows[k])
+        blended = bool(self.blended[k])
         image = resize_crop(self.index.crop(i), self.input_size)
-        mask = self.index.mask(i, self.input_size)
+        rng = None
+        if blended or self.augment is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        if blended:
+            from dfmask.model.selfblend import self_blend
+
+            assert rng is not None
+            box, landmarks = self.index.face_geometry(i, self.input_size)
+            image, mask = self_blend(image, box, landmarks, self.self_blend, rng)
+        else:
+            mask = self.index.mask(i, self.input_size)
         if self.augment is not None:
             from dfmask.model.augment import augment_pair
 
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-            image, mask = augment_pair(image, mask, self.augment, np.random.default_rng(seed))
+            assert rng is not None
+            image, mask = augment_pair(image, mask, self.augment, rng)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0,
             "mask": torch.from_numpy(mask[None].astype(np.float32)),
-            "is_fake": torch.tensor(float(self.index.is_fake[i])),
-            "seg_w": torch.tensor(float(self.seg_ok[i])),
-            "cls_w": torch.tensor(float(self.cls_ok[i])),
+            "is_fake": torch.tensor(1.0 if blended else float(self.index.is_fake[i])),
+            "seg_w": torch.tensor(1.0 if blended else float(self.seg_ok[i])),
+            "cls_w": torch.tensor(1.0 if blended else float(self.cls_ok[i])),
             "index": i,
+            "blended": blended,
         }
 
 
@@ -277,13 +330,28 @@ def spaced_rows(index: CropIndex, rows: np.ndarray, per_video: int | None) -> np
     return np.asarray(sorted(keep), np.int64)
 
 
-def balanced_weights(is_fake: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """Per-row sampling weights giving reals and fakes equal total mass (0 for unusable rows)."""
+def balanced_weights(
+    is_fake: np.ndarray, usable: np.ndarray, blended: np.ndarray | None = None, blend_frac: float = 0.0
+) -> np.ndarray:
+    """Per-row sampling weights giving reals and fakes equal total mass (0 for unusable rows).
+
+    With ``blended`` rows (self-blended fakes made from reals), the FAKE half is split:
+    ``blend_frac`` of it goes to the blended rows, the rest to the corpus's fakes (all of
+    it to whichever group is present when the other is empty).
+    """
     w = np.zeros(len(is_fake), np.float64)
-    for cls in (False, True):
-        sel = (is_fake == cls) & usable
+    blended = np.zeros(len(is_fake), bool) if blended is None else blended
+    groups = [
+        (~is_fake.astype(bool) & ~blended & usable, 0.5),
+        (is_fake & ~blended & usable, 0.5 * (1.0 - blend_frac)),
+        (blended & usable, 0.5 * blend_frac),
+    ]
+    if not groups[1][0].any() or not groups[2][0].any():
+        groups[1] = (groups[1][0], 0.5)
+        groups[2] = (groups[2][0], 0.5)
+    for sel, mass in groups:
         if sel.any():
-            w[sel] = 0.5 / sel.sum()
+            w[sel] = mass / sel.sum()
     return w
 
 
@@ -299,9 +367,25 @@ class CropDataModule(L.LightningDataModule):
         if not len(train_rows):
             raise DfmaskError("splits: the train split has no face crops; check the split stage report")
         usable = index.seg_ok | index.cls_ok(params.cls_on_invalid)
-        self.train_rows = train_rows[usable[train_rows]]
+        rows = train_rows[usable[train_rows]]
+        frac = params.self_blend.frac
+        if not 0.0 <= frac < 1.0:
+            raise DfmaskError(f"params: train.self_blend.frac: expected 0 <= frac < 1, got {frac}")
+        reals = rows[~index.is_fake[rows]] if frac > 0 else rows[:0]
+        # self-blended fakes: a second entry for every real train crop, flagged ``blended``
+        self.train_rows = np.concatenate([rows, reals])
+        self.train_blended = np.r_[np.zeros(len(rows), bool), np.ones(len(reals), bool)]
+        self.blend_frac = frac
         self.val_rows = spaced_rows(index, index.rows("val"), params.val_crops_per_video)
-        self.train_set = CropDataset(index, self.train_rows, params.input_size, params.augment, params.cls_on_invalid)
+        self.train_set = CropDataset(
+            index,
+            self.train_rows,
+            params.input_size,
+            params.augment,
+            params.cls_on_invalid,
+            self_blend=params.self_blend,
+            blended=self.train_blended,
+        )
         self.val_set = CropDataset(index, self.val_rows, params.input_size, None, params.cls_on_invalid)
 
     def _loader_kwargs(self) -> dict[str, Any]:
@@ -314,13 +398,13 @@ class CropDataModule(L.LightningDataModule):
         }
 
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:
-        n = self.params.samples_per_epoch or len(self.train_rows)
+        n = self.params.samples_per_epoch or int((~self.train_blended).sum())
         generator = torch.Generator().manual_seed(self.seed)
         # drop a ragged last batch (BatchNorm needs > 1 sample) unless it is the only one
         drop_last = n > self.params.batch_size
         if self.params.balance:
             is_fake = self.index.is_fake[self.train_rows]
-            weights = balanced_weights(is_fake, np.ones(len(is_fake), bool))
+            weights = balanced_weights(is_fake, np.ones(len(is_fake), bool), self.train_blended, self.blend_frac)
             sampler: Any = WeightedRandomSampler(weights.tolist(), n, replacement=True, generator=generator)
             return DataLoader(self.train_set, sampler=sampler, drop_last=drop_last, **self._loader_kwargs())
         return DataLoader(

@@ -65,6 +65,7 @@ def model_config(params: TrainParams) -> UYNetConfig:
         upsample=params.upsample,
         input_size=params.input_size,
         stem_stride=params.stem_stride,
+        cls_input=params.cls_input,
     )
 
 
@@ -212,7 +213,10 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
         "model_config": config.to_dict(),
         "parameters": count_parameters(lit.model),
         "epochs": trainer.current_epoch,
-        "train_crops": len(data.train_rows),
+        "train_crops": int((~data.train_blended).sum()),
+        # real train crops that are also drawn as self-blended fakes (train.self_blend.frac)
+        "self_blend_sources": int(data.train_blended.sum()),
+        "self_blend_frac": params.self_blend.frac,
         "val_crops": len(data.val_rows),
         "monitor": "val/loss" if has_val else "last epoch",
         "best_val_loss": float(best) if best is not None else None,

@@ -60,6 +60,11 @@ class UYNetConfig:
         input_size: crop side in px the model was trained at (metadata for
             preprocessing and export; the network itself is size-agnostic).
         stem_stride: 1 (plain UNet) or 2 (stride-2 stem, see module docstring).
+        cls_input: what the classification head pools. ``bottleneck``: global
+            average pooling of the bottleneck only (the original U-YNet). ``joint``:
+            the pooled bottleneck concatenated with the pooled last decoder features
+            (the map the seg head reads), so the class logit can use the same
+            localised evidence as the mask; still GAP → concat → 1x1 conv, all DPU ops.
     """
 
     in_channels: int = 3
@@ -69,6 +74,7 @@ class UYNetConfig:
     upsample: Literal["transpose", "nearest"] = "transpose"
     input_size: int = 96
     stem_stride: int = 1
+    cls_input: Literal["bottleneck", "joint"] = "bottleneck"
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.base_width < 1 or self.depth < 1:
@@ -79,6 +85,8 @@ class UYNetConfig:
             raise DfmaskError(f"UYNetConfig.upsample: unknown {self.upsample!r}")
         if self.stem_stride not in (1, 2):
             raise DfmaskError(f"UYNetConfig.stem_stride: must be 1 or 2, got {self.stem_stride}")
+        if self.cls_input not in ("bottleneck", "joint"):
+            raise DfmaskError(f"UYNetConfig.cls_input: unknown {self.cls_input!r} (bottleneck | joint)")
         factor = self.stem_stride * 2**self.depth
         if self.input_size % factor:
             raise DfmaskError(
@@ -91,11 +99,13 @@ class UYNetConfig:
         return [self.base_width * 2**i for i in range(self.depth + 1)]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; ``stem_stride`` is left out when 1, so a plain UNet's config has
-        exactly the keys of the first config version (readers that pin the key set keep working)."""
+        """JSON-able dict; keys added after the first config version (``stem_stride``,
+        ``cls_input``) are left out at their defaults, so a plain UNet's config has exactly
+        the first version's keys (readers that pin the key set keep working)."""
         doc = dataclasses.asdict(self)
-        if doc["stem_stride"] == 1:
-            del doc["stem_stride"]
+        for key, default in (("stem_stride", 1), ("cls_input", "bottleneck")):
+            if doc[key] == default:
+                del doc[key]
         return doc
 
     @classmethod
@@ -141,7 +151,8 @@ class Up(nn.Module):
 
 
 class UYNet(nn.Module):
-    """UNet encoder–decoder + seg head (1-channel logits) + cls head (GAP → 1x1 conv)."""
+    """UNet encoder–decoder + seg head (1-channel logits) + cls head (GAP → 1x1 conv;
+    ``cls_input: joint`` pools the last decoder features too)."""
 
     def __init__(self, config: UYNetConfig) -> None:
         super().__init__()
@@ -155,24 +166,30 @@ class UYNet(nn.Module):
         self.up = nn.ModuleList(Up(w[i + 1], w[i], config.upsample, act) for i in reversed(range(config.depth)))
         self.restore: nn.Module | None = None  # no Identity module: nothing to export
         if config.stem_stride == 2:
-            self.restore = nn.Sequential(
-                nn.ConvTranspose2d(w[0], w[0], 2, stride=2, bias=False), nn.BatchNorm2d(w[0]), _act(act)
-            )
+            # no BN after the transposed conv: the ONNX exporter folds BN into Conv only,
+            # and a stand-alone BatchNormalization is not a DPU op
+            self.restore = nn.Sequential(nn.ConvTranspose2d(w[0], w[0], 2, stride=2), _act(act))
         self.seg_head = nn.Conv2d(w[0], 1, 1)
         self.cls_pool = nn.AdaptiveAvgPool2d(1)
-        self.cls_head = nn.Conv2d(w[-1], 1, 1)
+        self.joint = config.cls_input == "joint"
+        self.cls_head = nn.Conv2d(w[-1] + (w[0] if self.joint else 0), 1, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         skips = [self.stem(x)]
         for down in self.down:
             skips.append(down(skips[-1]))
         bottleneck = skips.pop()
-        cls_logits = self.cls_head(self.cls_pool(bottleneck)).flatten(1)[:, 0]
         y = bottleneck
         for up in self.up:
             y = up(y, skips.pop())
         if self.restore is not None:
             y = self.restore(y)
+        pooled = self.cls_pool(bottleneck)
+        if self.joint:
+            pooled = torch.cat([pooled, self.cls_pool(y)], dim=1)
+        # (N, 1, 1, 1) -> (N,): exports as one Reshape to [-1] (shape-only); indexing such as
+        # flatten(1)[:, 0] would export as Gather and flatten() as Shape/Slice, none DPU ops
+        cls_logits = self.cls_head(pooled).reshape(-1)
         return self.seg_head(y), cls_logits
 
 
