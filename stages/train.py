@@ -30,10 +30,11 @@ def main() -> str:
 
     paths = TrainPaths(Path(args.faces), Path(args.masks), Path(args.splits), Path(args.models), Path(args.report))
     r = train(params, paths, corpus.parts)
-    loss = "n/a" if r["best_val_loss"] is None else f"{r['best_val_loss']:.4f}"
+    value = r["best_val_loss"] if r["best_val_loss"] is not None else r["last_val_loss"]
+    loss = "n/a" if value is None else f"{value:.4f}"
     return (
         f"{r['epochs']} epochs on {r['train_crops']} crops ({r['parameters']:,} params, {r['device']}), "
-        f"best val loss {loss}, {r['epoch_crops_per_s']} crops/s; {paths.checkpoint} "
+        f"kept {r['monitor']} (val loss {loss}), {r['epoch_crops_per_s']} crops/s; {paths.checkpoint} "
         f"(see {paths.report_dir}/train.json)"
     )
 

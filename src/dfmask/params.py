@@ -272,6 +272,7 @@ class TrainParams:
     #                   CPU and makes CPU results independent of the core count
     val_crops_per_video: int | None = 4  # val crops per video per epoch, evenly spaced (null = all)
     init_checkpoint: str | None = None  # optional local checkpoint to initialise from (null = scratch)
+    checkpoint: Literal["last", "best_val_loss"] = "last"  # weights kept: last epoch, or lowest val/loss
     augment: AugmentParams = field(default_factory=AugmentParams)
     self_blend: SelfBlendParams = field(default_factory=SelfBlendParams)
 
@@ -343,7 +344,7 @@ class BenchmarkParams:
     batch: int = 16  # batch size for the throughput measurement
     warmup: int = 5  # untimed runs before each measurement
     latency_runs: int = 50  # timed batch-1 runs (p50/p99 latency, ms)
-    throughput_runs: int = 10  # timed batch-N runs (images/s)
+    throughput_runs: int = 40  # timed batch-N calls per backend, interleaved (images/s from the median)
     eval_max_crops: int | None = 1000  # test crops for accuracy (seeded subset; null = all)
     use_cuda: bool = True  # also time ORT on the CUDA EP when onnxruntime has it
     vart_threads: int = 4  # VART runners in parallel (VCK5000 throughput)

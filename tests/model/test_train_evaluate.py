@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from model_synthetic import write_synthetic_corpus
@@ -63,6 +64,25 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     assert cfg.base_width == 4 and report["parameters"] > 0
     for (name, wa), (_, wb) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
         assert torch.equal(wa, wb), name
+
+
+def _val_losses(report_dir: Path) -> list[float]:
+    lines = (report_dir / "plots/metrics/val/loss.tsv").read_text().splitlines()[1:]
+    return [float(line.split("\t")[1]) for line in lines]
+
+
+def test_checkpoint_keeps_last_epoch_or_lowest_val_loss(corpus: Path) -> None:
+    params = dataclasses.replace(TINY, max_epochs=3, limit_val_batches=2)
+    last = _paths(corpus, "last")
+    doc = train(params, last, (0, 1))
+    assert doc["monitor"] == "last epoch" and doc["best_val_loss"] is None
+    assert torch.load(last.checkpoint, weights_only=False)["epoch"] == 2
+    best = _paths(corpus, "best")
+    doc = train(dataclasses.replace(params, checkpoint="best_val_loss"), best, (0, 1))
+    losses = _val_losses(best.report_dir)
+    assert doc["monitor"] == "val/loss" and len(losses) == 3
+    assert doc["best_val_loss"] == pytest.approx(min(losses), rel=1e-6)
+    assert torch.load(best.checkpoint, weights_only=False)["epoch"] == int(np.argmin(losses))
 
 
 def test_init_checkpoint_missing_is_a_clear_error(corpus: Path) -> None:

@@ -10,7 +10,7 @@ Loss = ``w_cls`` · BCE(cls logit, is_fake) + ``w_seg`` · (BCE + soft Dice)(seg
 
 Validation logs frame-level AUC and log loss, video-level AUC (mean of frame
 probabilities) and the Dice of predicted vs SSIM masks on valid fakes. ``val/loss`` is
-the monitored quantity for checkpointing.
+the monitored quantity when ``train.checkpoint: best_val_loss``.
 """
 
 from __future__ import annotations

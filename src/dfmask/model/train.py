@@ -1,8 +1,13 @@
 """The ``train`` stage: fit U-YNet on the train split, checkpoint the best on val.
 
 Outputs (the stage owns both folders):
-* ``models/train/uynet.ckpt`` — Lightning checkpoint (best ``val/loss``; the last epoch
-  when there is no val split), carrying the model config (`load_checkpoint`).
+* ``models/train/uynet.ckpt`` — Lightning checkpoint of the last epoch
+  (``train.checkpoint: last``, the default: the one-cycle schedule has annealed the LR to
+  ~0 there) or of the best ``val/loss`` (``best_val_loss``; the last epoch when there is
+  no val split), carrying the model config (`load_checkpoint`). Why ``last``: on the
+  sample corpus, val/loss (78 videos, dominated by the cls BCE) picked epoch 1 of 3 for
+  seed 1, whose seg head did not fire yet (val Dice 0.0, test Dice 0.0 vs 0.86–0.87 for
+  the other seeds).
 * ``models/train/uynet_config.json`` — the same config as plain JSON, for tools that
   load a bare ``state_dict`` (the Vitis AI entry point).
 * ``reports/train/`` — DVCLive metrics and plots (``dvcyaml=False``: dvc.yaml declares
@@ -167,10 +172,11 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
 
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     has_val = len(data.val_rows) > 0
+    monitor = "val/loss" if has_val and params.checkpoint == "best_val_loss" else None
     checkpoint = ModelCheckpoint(
         dirpath=paths.model_dir,
         filename=CKPT_NAME,
-        monitor="val/loss" if has_val else None,
+        monitor=monitor,
         mode="min",
         save_top_k=1,
         auto_insert_metric_name=False,
@@ -218,12 +224,18 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
         "self_blend_sources": int(data.train_blended.sum()),
         "self_blend_frac": params.self_blend.frac,
         "val_crops": len(data.val_rows),
-        "monitor": "val/loss" if has_val else "last epoch",
+        "monitor": monitor or "last epoch",
         "best_val_loss": float(best) if best is not None else None,
+        "last_val_loss": _metric(trainer, "val/loss"),
         "fit_seconds": round(wall, 2),
         "data": index.counts,
         **throughput.report(),
     }
+
+
+def _metric(trainer: L.Trainer, name: str) -> float | None:
+    value = trainer.callback_metrics.get(name)
+    return None if value is None else float(value)
 
 
 def train(
