@@ -11,6 +11,8 @@ The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,20 +105,24 @@ class FaceDetector:
 
     def __init__(self, params: FacesParams):
         import torch
-        from facenet_pytorch import MTCNN
 
         self.params = params
         self.device = resolve_device(params.device)
         if params.threads:
             torch.set_num_threads(params.threads)
-        self._mtcnn_cls = MTCNN
         self._nets: dict[int, Any] = {}
+        # facenet-pytorch pulls in torchvision and torch._dynamo (seconds): import it on
+        # a thread while the caller decodes the first video; `_mtcnn` waits for it (a
+        # failed import is raised again there, by the normal import).
+        threading.Thread(target=importlib.import_module, args=("facenet_pytorch",), daemon=True).start()
 
     def _mtcnn(self, min_face: int) -> Any:
         # MTCNN carries min_face_size as an attribute; one instance per size keeps
         # the (shared, read-only) weights and avoids mutating state mid-run.
         if min_face not in self._nets:
-            self._nets[min_face] = self._mtcnn_cls(
+            from facenet_pytorch import MTCNN
+
+            self._nets[min_face] = MTCNN(
                 min_face_size=min_face,
                 thresholds=list(self.params.thresholds),
                 factor=self.params.pyramid_factor,

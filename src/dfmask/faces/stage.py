@@ -7,7 +7,9 @@ The shards are always assembled from the work items, so a resumed run writes exa
 the bytes of an uninterrupted one. The report counts reused vs computed videos.
 
 Order: originals in ``video_id`` order, each followed by its fakes, so an original's
-boxes are in memory when its fakes are cut.
+boxes are in memory when its fakes are cut. Originals run on the calling thread (the
+detector), fakes on one background thread, so a fake is decoded and cut while the
+next original is decoded and detected.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,27 +120,44 @@ def run_part(
     detector: FaceDetector | None = None
     last_original: tuple[str, VideoFaces] | None = None
     order = ordered_videos(videos)
-    for v in progress(order, desc=f"faces part={part}", unit="video"):
-        vid = v["video_id"]
-        if vid in done_before:
-            continue
-        if v["is_fake"]:
-            oid = v.get("original_id")
-            orow = by_id.get(oid) if oid is not None else None
-            original = None
-            if orow is not None and not orow["is_fake"]:
-                if last_original is None or last_original[0] != oid:
-                    last_original = (str(oid), VideoFaces.from_item(work.load(item_name(str(oid)))))
-                original = last_original[1]
-            else:
-                orow = None
-            result = process_fake(v, orow, original, corpus_root, params)
-        else:
-            if detector is None:
-                detector = FaceDetector(params)
-            result = process_original(v, corpus_root, detector, params)
-            last_original = (vid, result)
-        work.save(item_name(vid), result.to_item())
+    # Fakes (decode + crop + PNG, no detection) run on one background thread while this
+    # thread decodes and detects the next original: decoding and OpenCV release the GIL,
+    # so on 2 cores the two overlap (docs/benchmarks.md, "faces"). Each video's result
+    # depends only on its inputs, so the bytes written do not depend on the timing.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces-fakes") as fakes:
+        pending: list[Future[None]] = []
+        try:
+            # the bar counts videos dispatched; the last fakes finish after it
+            for v in progress(order, desc=f"faces part={part}", unit="video"):
+                vid = v["video_id"]
+                if vid in done_before:
+                    continue
+                if v["is_fake"]:
+                    oid = v.get("original_id")
+                    orow = by_id.get(oid) if oid is not None else None
+                    original = None
+                    if orow is not None and not orow["is_fake"]:
+                        if last_original is None or last_original[0] != oid:
+                            item = work.load(item_name(str(oid)))
+                            last_original = (str(oid), VideoFaces.from_item(item))
+                        original = last_original[1]
+                    else:
+                        orow = None
+                    pending.append(fakes.submit(_fake_job, work, v, orow, original, corpus_root, params))
+                else:
+                    if detector is None:
+                        detector = FaceDetector(params)
+                    result = process_original(v, corpus_root, detector, params)
+                    last_original = (vid, result)
+                    work.save(item_name(vid), result.to_item())
+                for done in [f for f in pending if f.done()]:
+                    done.result()  # a fake's unexpected error stops the stage here
+                    pending.remove(done)
+            for f in pending:
+                f.result()
+        except BaseException:
+            fakes.shutdown(wait=True, cancel_futures=True)
+            raise
     statuses = _assemble(part, order, work, out_dir, params)
     counts = Counter(s.status for s in statuses)
     reused = len(done_before)
@@ -152,6 +172,19 @@ def run_part(
     )
     write_json(report_path, _report(summary, statuses, params))
     return summary
+
+
+def _fake_job(
+    work: WorkDir,
+    row: dict[str, Any],
+    original_row: dict[str, Any] | None,
+    original: VideoFaces | None,
+    corpus_root: Path,
+    params: FacesParams,
+) -> None:
+    """Process one fake and store its work item (runs on the fakes thread)."""
+    result = process_fake(row, original_row, original, corpus_root, params)
+    work.save(item_name(row["video_id"]), result.to_item())
 
 
 def _shard_groups(order: list[dict[str, Any]], work: WorkDir, limit: int) -> Iterator[list[pa.Table]]:
