@@ -14,10 +14,11 @@ mask marks (`dfmask.masks`), which a real detector would not even be given:
 
 For each cue the AUC of "fake vs its own original" is reported (0.5 = the cue carries
 nothing; the direction that separates best is taken, so the AUC is >= 0.5 and an upper
-bound for a detector that relies on that cue alone, with an oracle region). On DFDC-like
-autoencoder fakes the noise/sharpness cues are strong (the face is generated at 64–256 px
-and upscaled); a corpus whose cue AUCs are all near 0.5 gives a from-scratch detector
-little to learn beyond identity, which held-out-identity splits (rightly) do not reward.
+bound for a detector that relies on that cue alone, with an oracle region). Fakes whose
+face was generated at a lower resolution and upscaled (as autoencoder swaps are) should
+score high on the noise/sharpness cues (not measured here: no such corpus is available);
+a corpus whose cue AUCs are all near 0.5 gives a from-scratch detector little to learn
+beyond identity, which held-out-identity splits (rightly) do not reward.
 
 Output: ``reports/forensics.json`` (per cue: mean for reals and fakes, AUC, n).
 """
@@ -35,13 +36,10 @@ import numpy as np
 from dfmask import metrics
 from dfmask.cli import run_stage
 from dfmask.params import CorpusParams, load_section
+from dfmask.ssim import to_grey
 from dfmask.tables import write_json
 
 CUES = ("noise_ratio", "sharpness_ratio", "colour_step")
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
 def region_bands(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -60,7 +58,7 @@ def cue_values(image: np.ndarray, mask: np.ndarray, width: int = 4) -> dict[str,
     core, ring, band_in, band_out = region_bands(mask, width)
     if min(core.sum(), ring.sum(), band_in.sum(), band_out.sum()) < 30:
         return None
-    grey = _grey(image)
+    grey = to_grey(image)
     residual = np.abs(grey.astype(np.float32) - cv2.medianBlur(grey, 3).astype(np.float32))
     laplacian = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F))
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -106,16 +104,14 @@ def corpus_pairs(
     """Up to ``limit`` (original crop, fake crop, SSIM mask) triples of valid fakes, a
     seeded random subset (all of them when there are fewer)."""
     from dfmask.model.data import read_crop_tables
+    from dfmask.model.segeval import original_rows
 
     index = read_crop_tables(faces_dir, masks_dir, splits, parts)
-    row_of = {
-        (index.video_id[i], int(index.frame_idx[i]), int(index.track_id[i])): int(i)
-        for i in np.flatnonzero(~index.is_fake)
-    }
+    row_of = original_rows(index)
     candidates = [
         (int(i), row_of[key])
         for i in np.flatnonzero(index.is_fake & index.mask_valid)
-        if (key := (index.original_id[i], int(index.frame_idx[i]), int(index.track_id[i]))) in row_of
+        if (key := (str(index.original_id[i]), int(index.frame_idx[i]), int(index.track_id[i]))) in row_of
     ]
     rng = np.random.default_rng(seed)
     if len(candidates) > limit:

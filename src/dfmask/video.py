@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,8 +139,12 @@ def iter_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[np.n
         yield frame.to_ndarray(format="rgb24")
 
 
-def _iter_av_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.VideoFrame]:
-    """Decoded PyAV frames in order (not yet converted to RGB)."""
+@contextmanager
+def _open_video(
+    path: str | os.PathLike[str], threads: int
+) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+    """The opened container and its first video stream, set to decode with ``threads``
+    threads (0 = FFmpeg's choice); a file PyAV cannot open is a `DfmaskError`."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:
@@ -149,6 +154,12 @@ def _iter_av_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[
         stream.thread_type = "AUTO"
         if threads:
             stream.codec_context.thread_count = threads
+        yield container, stream
+
+
+def _iter_av_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.VideoFrame]:
+    """Decoded PyAV frames in order (not yet converted to RGB)."""
+    with _open_video(path, threads) as (container, stream):
         yield from container.decode(stream)
 
 
@@ -247,24 +258,16 @@ def _iter_wanted(path: str | os.PathLike[str], wanted: list[int], threads: int) 
     """
     want = set(wanted)
     done = -1
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as err:
-        raise DfmaskError(f"{path}: cannot open video: {err}") from err
-    with container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if threads:
-            stream.codec_context.thread_count = threads
-        try:
-            plan = _skip_plan(container, stream)
-            if plan is not None:
-                for k, frame in _decode_skipping(stream, plan, want):
-                    done = k
-                    yield k, frame
-                return
-        except (_Fallback, av.error.FFmpegError, ValueError):
-            pass  # the sequential decode below decides; its errors are the caller's
+    # A failure of the skipping pass is not reported: the full sequential decode below
+    # re-reads the video from the start and decides (its own failures are the caller's);
+    # frames up to ``done`` were already yielded and are not repeated.
+    with _open_video(path, threads) as (container, stream), suppress(_Fallback, av.error.FFmpegError, ValueError):
+        plan = _skip_plan(container, stream)
+        if plan is not None:
+            for k, frame in _decode_skipping(stream, plan, want):
+                done = k
+                yield k, frame
+            return
     last = wanted[-1]
     for i, frame in enumerate(_iter_av_frames(path, threads)):
         if i in want and i > done:

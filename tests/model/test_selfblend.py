@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dfmask.model.selfblend import REGIONS, crop_coords, region_mask, self_blend
+from dfmask.model.selfblend import REGIONS, region_mask, self_blend
 from dfmask.params import SelfBlendParams
 
 SIZE = 64
@@ -20,12 +20,6 @@ def _image(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = rng.integers(40, 216, (8, 8, 3)).astype(np.uint8)
     return np.kron(base, np.ones((SIZE // 8, SIZE // 8, 1), np.uint8))
-
-
-def test_crop_coords_maps_the_window_corners() -> None:
-    window = np.array([100.0, 50.0, 300.0, 250.0])
-    pts = crop_coords(np.array([[100.0, 50.0], [300.0, 250.0], [200.0, 100.0]]), window, 128)
-    assert np.allclose(pts, [[0, 0], [128, 128], [64, 32]])
 
 
 @pytest.mark.parametrize("kind", REGIONS)

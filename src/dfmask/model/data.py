@@ -32,6 +32,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from dfmask.errors import DfmaskError
+from dfmask.identity import to_crop_coords
+from dfmask.model.augment import augment_pair
+from dfmask.model.selfblend import self_blend
 from dfmask.tables import decode_png, read_tables, shard_paths
 
 _KEY = ["part", "video_id", "frame_idx", "track_id"]
@@ -100,11 +103,9 @@ class CropIndex:
     def face_geometry(self, i: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Face box (4,) and landmarks (5, 2) of crop i in the pixels of a ``size`` crop
         (landmarks None when the faces table has none for this row)."""
-        from dfmask.model.selfblend import crop_coords
-
-        box = crop_coords(self.box[i].reshape(2, 2), self.crop_box[i], size).reshape(4)
+        box = to_crop_coords(self.box[i].reshape(2, 2), self.crop_box[i], size).reshape(4)
         points = self.landmarks[i]
-        return box, None if np.isnan(points).any() else crop_coords(points, self.crop_box[i], size)
+        return box, None if np.isnan(points).any() else to_crop_coords(points, self.crop_box[i], size)
 
     def mask(self, i: int, size: int) -> np.ndarray:
         """The 0/1 target mask of crop i at ``size`` (zeros for reals / missing masks)."""
@@ -294,16 +295,12 @@ class CropDataset(Dataset[dict[str, Any]]):
         if blended or self.augment is not None:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
         if blended:
-            from dfmask.model.selfblend import self_blend
-
             assert rng is not None
             box, landmarks = self.index.face_geometry(i, self.input_size)
             image, mask = self_blend(image, box, landmarks, self.self_blend, rng)
         else:
             mask = self.index.mask(i, self.input_size)
         if self.augment is not None:
-            from dfmask.model.augment import augment_pair
-
             assert rng is not None
             image, mask = augment_pair(image, mask, self.augment, rng)
         return {

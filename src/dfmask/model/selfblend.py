@@ -40,17 +40,6 @@ import numpy as np
 REGIONS = ("face", "inner", "mouth")
 
 
-def crop_coords(points: np.ndarray, crop_box: np.ndarray, size: int) -> np.ndarray:
-    """Full-resolution (x, y) points → pixel coordinates of a ``size`` x ``size`` crop
-    cut from ``crop_box`` = (x0, y0, x1, y1) (a square window, possibly past the frame)."""
-    x0, y0, x1, y1 = (float(v) for v in crop_box)
-    scale = size / max(x1 - x0, 1e-6)
-    out = np.asarray(points, np.float64).reshape(-1, 2).copy()
-    out[:, 0] = (out[:, 0] - x0) * scale
-    out[:, 1] = (out[:, 1] - y0) * (size / max(y1 - y0, 1e-6))
-    return out
-
-
 def region_mask(kind: str, box: np.ndarray, landmarks: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A filled 0/1 float32 mask (size, size) of one region ``kind`` (see `REGIONS`).
 
@@ -142,7 +131,7 @@ def self_blend(
     """A self-blended fake of the RGB uint8 crop ``image`` (S, S, 3) and its 0/1 mask.
 
     ``box`` and ``landmarks`` are the face box and 5 landmarks in crop pixels (see
-    `crop_coords`); without landmarks the region is always the face ellipse.
+    `dfmask.identity.to_crop_coords`); without landmarks the region is always the face ellipse.
     Returns ``(blended uint8 (S, S, 3), mask uint8 (S, S))``.
     """
     size = image.shape[0]
