@@ -118,6 +118,7 @@ class FacesParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
     threads: int = 1  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest here
     decode_threads: int = 0  # FFmpeg decoder threads (0 = FFmpeg's choice)
+    workers: int = 2  # videos processed at once (threads); each 1080p original in flight holds ~0.2 GB of frames
     track_iou: float = 0.3  # min IoU between a track's last box and a detection to link them
     track_max_gap: int = 4  # sampled frames a track may miss and still be continued
     smooth_window: int = 3  # centred moving average over a track's boxes, in sampled frames (1 = off)

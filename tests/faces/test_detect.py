@@ -11,7 +11,7 @@ import torch
 
 from dfmask.corpus.sources import DEFAULT_CACHE
 from dfmask.errors import DfmaskError
-from dfmask.faces.detect import FaceDetector, detection_scale, detector_min_face, resolve_device
+from dfmask.faces.detect import FaceDetector, detection_scale, detector_min_face, no_cuda_driver, resolve_device
 from dfmask.faces.tracks import iou_matrix
 from dfmask.params import FacesParams
 
@@ -51,6 +51,16 @@ def test_bad_scale_params_and_missing_gpu_are_user_errors() -> None:
         with pytest.raises(DfmaskError, match="cuda"):
             resolve_device("cuda")
         assert resolve_device("auto") == "cpu"
+    with pytest.raises(DfmaskError, match="faces.device"):
+        resolve_device("gpu")
+
+
+def test_no_cuda_driver_never_contradicts_torch() -> None:
+    # the torch-free shortcut may only say "no CUDA" where torch agrees
+    if no_cuda_driver():
+        assert not torch.cuda.is_available()
+    if torch.cuda.is_available():
+        assert not no_cuda_driver()
 
 
 @pytest.fixture(scope="module")

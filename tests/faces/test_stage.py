@@ -10,14 +10,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dfmask.faces import FACE_VIDEOS, FACES
 from dfmask.faces.detect import FaceDetector
-from dfmask.faces.stage import STATUS_PATH, run_part
+from dfmask.faces.stage import STATUS_PATH, run_part, work_key
 from dfmask.params import FacesParams
 from dfmask.tables import decode_png, file_sha256, read_table, read_tables, shard_paths
 
 PARAMS = FacesParams(device="cpu", frames=8, shard_rows=40)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +165,22 @@ def test_status_table_reads_as_dataframe(run: dict[str, Any]) -> None:
     assert isinstance(st, pd.DataFrame)
     ok = st[st["status"] == "ok"]
     assert (ok["crops"] > 0).all() and (st[st["status"] != "ok"]["crops"] == 0).all()
+
+
+def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dfmask.faces import stage
+
+    key = work_key(PARAMS, "ingest-sha")
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["faces"]["do"]["deps"]
+    listed = {d.removeprefix("src/dfmask/") for d in deps if d.startswith("src/dfmask/")}
+    assert listed and listed <= set(key["code"])
+    assert key["libraries"]["facenet-pytorch"] != "not installed"
+    # editing a source file gives a new key, so items of the old code are never reused
+    src = tmp_path / "faces" / "crops.py"
+    src.parent.mkdir()
+    src.write_text("A = 1\n")
+    monkeypatch.setattr(stage, "_PACKAGE", tmp_path)
+    monkeypatch.setattr(stage, "_CODE", (src,))
+    before = work_key(PARAMS, "ingest-sha")
+    src.write_text("A = 2\n")
+    assert work_key(PARAMS, "ingest-sha")["code"] != before["code"]

@@ -12,9 +12,11 @@ The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -83,45 +85,71 @@ def rescale_frames(frames: np.ndarray | Sequence[np.ndarray], scale: float) -> n
     return out
 
 
+def no_cuda_driver() -> bool:
+    """True when this machine certainly has no CUDA device, decided without torch.
+
+    CUDA needs the NVIDIA kernel driver: on Linux it shows as ``/proc/driver/nvidia``
+    (``/dev/dxg`` under WSL 2); macOS has no CUDA. Anywhere else the answer is False
+    ("ask torch"). Lets ``auto`` resolve before torch is imported (~3 s here), so the
+    import can overlap the first decode.
+    """
+    if sys.platform == "darwin":
+        return True
+    if sys.platform.startswith("linux"):
+        return not (Path("/proc/driver/nvidia").exists() or Path("/dev/dxg").exists())
+    return False
+
+
 def resolve_device(device: str) -> str:
     """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU fails."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DfmaskError("params: faces.device is 'cuda' but torch sees no CUDA GPU; use auto or cpu")
-    if device not in ("cpu", "cuda"):
+    if device not in ("auto", "cpu", "cuda"):
         raise DfmaskError(f"params: faces.device: expected auto | cpu | cuda, got {device!r}")
+    if device == "cpu":
+        return device
+    if no_cuda_driver():
+        available = False
+    else:
+        import torch
+
+        available = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise DfmaskError("params: faces.device is 'cuda' but torch sees no CUDA GPU; use auto or cpu")
     return device
 
 
 class FaceDetector:
     """Batched MTCNN (``keep_all=True``) with per-video rescaling.
 
-    One detector serves many videos; each `detect` call takes the frames of one video
-    (equal sizes, as batched MTCNN needs) and returns one `FrameFaces` per frame.
+    One detector serves many videos, on any number of threads at once (the nets are
+    only run, never changed); each `detect` call takes the frames of one video (equal
+    sizes, as batched MTCNN needs) and returns one `FrameFaces` per frame.
     """
 
     def __init__(self, params: FacesParams):
-        import torch
-
         self.params = params
         self.device = resolve_device(params.device)
-        if params.threads:
-            torch.set_num_threads(params.threads)
         self._nets: dict[int, Any] = {}
-        # facenet-pytorch pulls in torchvision and torch._dynamo (seconds): import it on
-        # a thread while the caller decodes the first video; `_mtcnn` waits for it (a
-        # failed import is raised again there, by the normal import).
+        self._lock = threading.Lock()  # `detect` may run on several threads at once
+        # facenet-pytorch pulls in torch, torchvision and torch._dynamo (seconds here):
+        # import it on a thread while the caller decodes the first video; `_mtcnn`
+        # waits for it (a failed import is raised again there, by the normal import).
         threading.Thread(target=importlib.import_module, args=("facenet_pytorch",), daemon=True).start()
 
     def _mtcnn(self, min_face: int) -> Any:
         # MTCNN carries min_face_size as an attribute; one instance per size keeps
         # the (shared, read-only) weights and avoids mutating state mid-run.
+        with self._lock:
+            return self._mtcnn_locked(min_face)
+
+    def _mtcnn_locked(self, min_face: int) -> Any:
         if min_face not in self._nets:
+            import torch
             from facenet_pytorch import MTCNN
 
+            if self.params.threads and not self._nets:
+                torch.set_num_threads(self.params.threads)
             self._nets[min_face] = MTCNN(
                 min_face_size=min_face,
                 thresholds=list(self.params.thresholds),

@@ -6,10 +6,9 @@ after a crash (even ``kill -9``) reuses finished videos and computes only the re
 The shards are always assembled from the work items, so a resumed run writes exactly
 the bytes of an uninterrupted one. The report counts reused vs computed videos.
 
-Order: originals in ``video_id`` order, each followed by its fakes, so an original's
-boxes are in memory when its fakes are cut. Originals run on the calling thread (the
-detector), fakes on one background thread, so a fake is decoded and cut while the
-next original is decoded and detected.
+Order: ``params.workers`` threads take every original first (detection), then the
+fakes, each of which waits for its original's work item, so both cores are busy from
+the first video to the last (docs/benchmarks.md, "faces").
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,14 @@ from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
-from dfmask.tables import file_sha256, write_json, write_table
+from dfmask.tables import file_sha256, library_versions, write_json, write_table
 from dfmask.workdir import DEFAULT_ROOT, WorkDir
 
 STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
-_NOT_IN_KEY = ("shard_rows", "decode_threads")
+_NOT_IN_KEY = ("shard_rows", "decode_threads", "workers")
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
 
 
@@ -70,15 +69,24 @@ def read_videos(path: Path) -> pa.Table:
     return read_table(path, VIDEOS)
 
 
+#: The source files that shape a video's rows (dvc.yaml's faces deps), by path in dfmask.
+_PACKAGE = Path(__file__).parents[1]
+_CODE = (*sorted(Path(__file__).parent.glob("*.py")), _PACKAGE / "video.py", _PACKAGE / "h264.py")
+
+
 def work_key(params: FacesParams, ingest_sha: str) -> dict[str, Any]:
-    """Everything that shapes a video's rows: params, schema version, input hash and the
-    device ``auto`` resolves to (GPU and CPU boxes differ in the last bits)."""
+    """Everything that shapes a video's rows: params, schema version, input hash, the
+    device ``auto`` resolves to (GPU and CPU boxes differ in the last bits), and the code
+    and library versions: DVC re-runs the stage when the code changes, and items computed
+    by the old code must not be reused then."""
     p = {k: v for k, v in to_dict(params).items() if k not in _NOT_IN_KEY}
     return {
         "faces_version": FACES.version,
         "params": p,
         "device": resolve_device(params.device),
         "ingest_sha256": ingest_sha,
+        "code": {path.relative_to(_PACKAGE).as_posix(): file_sha256(path) for path in _CODE},
+        "libraries": library_versions(),
     }
 
 
@@ -117,46 +125,27 @@ def run_part(
     work.prune_stale()
     by_id = {v["video_id"]: v for v in videos}
     done_before = {v["video_id"] for v in videos if work.done(item_name(v["video_id"]))}
-    detector: FaceDetector | None = None
-    last_original: tuple[str, VideoFaces] | None = None
     order = ordered_videos(videos)
-    # Fakes (decode + crop + PNG, no detection) run on one background thread while this
-    # thread decodes and detects the next original: decoding and OpenCV release the GIL,
-    # so on 2 cores the two overlap (docs/benchmarks.md, "faces"). Each video's result
-    # depends only on its inputs, so the bytes written do not depend on the timing.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces-fakes") as fakes:
-        pending: list[Future[None]] = []
+    todo = [v for v in order if v["video_id"] not in done_before]
+    originals = [v for v in todo if not v["is_fake"]]
+    fakes = [v for v in todo if v["is_fake"]]
+    detector = FaceDetector(params) if originals else None
+    # `params.workers` threads take videos from one FIFO queue: every original first,
+    # then the fakes, so both cores detect at the start and cut fakes at the end (the
+    # detector, decoding and OpenCV release the GIL). A fake waits for its original's
+    # work item, which FIFO order guarantees is already being computed. Each video's
+    # result depends only on its inputs, so the bytes written do not depend on timing.
+    with ThreadPoolExecutor(max_workers=max(1, params.workers), thread_name_prefix="faces") as pool:
+        computed: dict[str, Future[None]] = {
+            v["video_id"]: pool.submit(_original_job, work, v, corpus_root, detector, params) for v in originals
+        }
+        jobs = list(computed.values())
+        jobs += [pool.submit(_fake_job, work, v, by_id, computed, corpus_root, params) for v in fakes]
         try:
-            # the bar counts videos dispatched; the last fakes finish after it
-            for v in progress(order, desc=f"faces part={part}", unit="video"):
-                vid = v["video_id"]
-                if vid in done_before:
-                    continue
-                if v["is_fake"]:
-                    oid = v.get("original_id")
-                    orow = by_id.get(oid) if oid is not None else None
-                    original = None
-                    if orow is not None and not orow["is_fake"]:
-                        if last_original is None or last_original[0] != oid:
-                            item = work.load(item_name(str(oid)))
-                            last_original = (str(oid), VideoFaces.from_item(item))
-                        original = last_original[1]
-                    else:
-                        orow = None
-                    pending.append(fakes.submit(_fake_job, work, v, orow, original, corpus_root, params))
-                else:
-                    if detector is None:
-                        detector = FaceDetector(params)
-                    result = process_original(v, corpus_root, detector, params)
-                    last_original = (vid, result)
-                    work.save(item_name(vid), result.to_item())
-                for done in [f for f in pending if f.done()]:
-                    done.result()  # a fake's unexpected error stops the stage here
-                    pending.remove(done)
-            for f in pending:
-                f.result()
+            for job in progress(as_completed(jobs), total=len(jobs), desc=f"faces part={part}", unit="video"):
+                job.result()  # a video's unexpected error stops the stage here
         except BaseException:
-            fakes.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
     statuses = _assemble(part, order, work, out_dir, params)
     counts = Counter(s.status for s in statuses)
@@ -174,16 +163,37 @@ def run_part(
     return summary
 
 
+def _original_job(
+    work: WorkDir, row: dict[str, Any], corpus_root: Path, detector: FaceDetector | None, params: FacesParams
+) -> None:
+    """Detect, track and crop one original; store its work item (runs on a worker)."""
+    assert detector is not None  # created whenever an original is to be computed
+    work.save(item_name(row["video_id"]), process_original(row, corpus_root, detector, params).to_item())
+
+
 def _fake_job(
     work: WorkDir,
     row: dict[str, Any],
-    original_row: dict[str, Any] | None,
-    original: VideoFaces | None,
+    by_id: dict[str, dict[str, Any]],
+    computed: dict[str, Future[None]],
     corpus_root: Path,
     params: FacesParams,
 ) -> None:
-    """Process one fake and store its work item (runs on the fakes thread)."""
-    result = process_fake(row, original_row, original, corpus_root, params)
+    """Cut one fake at its original's windows; store its work item (runs on a worker).
+
+    The original's rows come from its work item: computed by this run (wait for it) or
+    by an earlier one.
+    """
+    oid = row.get("original_id")
+    orow = by_id.get(oid) if oid is not None else None
+    original = None
+    if orow is not None and not orow["is_fake"]:
+        if oid in computed:
+            computed[oid].result()
+        original = VideoFaces.from_item(work.load(item_name(str(oid))))
+    else:
+        orow = None
+    result = process_fake(row, orow, original, corpus_root, params)
     work.save(item_name(row["video_id"]), result.to_item())
 
 
