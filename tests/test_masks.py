@@ -193,3 +193,18 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
     assert (tmp_path / "clean" / "reports" / "part=0.json").read_bytes() == (
         tmp_path / "killed" / "reports" / "part=0.json"
     ).read_bytes()
+
+
+def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_path: Path) -> None:
+    from dfmask.masks import work_key
+
+    shard = tmp_path / "faces-00000.parquet"
+    shard.write_bytes(b"faces v1")
+    params = MasksParams()
+    key = work_key(params, [shard])
+    assert set(key["code"]) == {"masks.py", "ssim.py"}
+    assert key["libraries"]["opencv-python-headless"] != "not installed"
+    assert work_key(dataclasses.replace(params, workers=7), [shard]) == key
+    assert work_key(dataclasses.replace(params, threshold=params.threshold + 0.01), [shard]) != key
+    shard.write_bytes(b"faces v2")
+    assert work_key(params, [shard]) != key

@@ -46,6 +46,7 @@ from dfmask.tables import (
     encode_png,
     field,
     file_sha256,
+    library_versions,
     read_metadata,
     read_tables,
     shard_paths,
@@ -331,7 +332,8 @@ def shaping_params(params: MasksParams) -> dict[str, Any]:
 
 def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     """Everything that shapes a video's mask rows: params (not ``workers`` or
-    ``shard_rows``), the faces shards, and the source of this module and `dfmask.ssim`."""
+    ``shard_rows``), the faces shards, the source of this module and `dfmask.ssim`, and
+    the library versions (OpenCV, numpy, ...)."""
     code = [Path(__file__), Path(__file__).with_name("ssim.py")]
     return {
         "table": MASKS.name,
@@ -341,6 +343,7 @@ def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
         "code": {p.name: file_sha256(p) for p in code},
         "params": {k: v for k, v in shaping_params(params).items() if k != "shard_rows"},
         "faces": {p.name: file_sha256(p) for p in shards},
+        "libraries": library_versions(),
     }
 
 
