@@ -90,7 +90,8 @@ def no_cuda_driver() -> bool:
 
     CUDA needs the NVIDIA kernel driver: on Linux it shows as ``/proc/driver/nvidia``
     (``/dev/dxg`` under WSL 2); macOS has no CUDA. Anywhere else the answer is False
-    ("ask torch"). Lets ``auto`` resolve before torch is imported (~3 s here), so the
+    ("ask torch"). Lets ``auto`` resolve before torch is imported (with torchvision and
+    facenet-pytorch, ~5 s here), so the
     import can overlap the first decode.
     """
     if sys.platform == "darwin":

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from dfmask.cli import progress
+from dfmask.errors import DfmaskError
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
@@ -118,6 +119,8 @@ def run_part(
     work_root: str | Path = DEFAULT_ROOT,
 ) -> PartSummary:
     """Extract the faces of part ``part``; write shards, status table and report."""
+    if params.workers < 1:
+        raise DfmaskError(f"params: faces.workers must be >= 1 (threads), got {params.workers}")
     corpus_root, out_dir = Path(corpus_root), Path(out_dir)
     videos_table = read_videos(Path(videos_path))
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
@@ -135,7 +138,7 @@ def run_part(
     # detector, decoding and OpenCV release the GIL). A fake waits for its original's
     # work item, which FIFO order guarantees is already being computed. Each video's
     # result depends only on its inputs, so the bytes written do not depend on timing.
-    with ThreadPoolExecutor(max_workers=max(1, params.workers), thread_name_prefix="faces") as pool:
+    with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="faces") as pool:
         computed: dict[str, Future[None]] = {
             v["video_id"]: pool.submit(_original_job, work, v, corpus_root, detector, params) for v in originals
         }
