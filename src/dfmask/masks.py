@@ -46,13 +46,12 @@ from dfmask.tables import (
     encode_png,
     field,
     file_sha256,
-    library_versions,
     read_metadata,
     read_tables,
     shard_paths,
     write_table,
 )
-from dfmask.workdir import WorkDir
+from dfmask.workdir import WorkDir, code_and_libraries
 
 MASKS = TableSpec(
     name="masks",
@@ -334,16 +333,13 @@ def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     """Everything that shapes a video's mask rows: params (not ``workers`` or
     ``shard_rows``), the faces shards, the source of this module and `dfmask.ssim`, and
     the library versions (OpenCV, numpy, ...)."""
-    code = [Path(__file__), Path(__file__).with_name("ssim.py")]
+    here = Path(__file__)
     return {
         "table": MASKS.name,
         "version": MASKS.version,
-        # The code too: DVC re-runs the stage when these files change, and stale items
-        # computed by the old code must not be reused then.
-        "code": {p.name: file_sha256(p) for p in code},
+        **code_and_libraries([here, here.with_name("ssim.py")], here.parent),
         "params": {k: v for k, v in shaping_params(params).items() if k != "shard_rows"},
         "faces": {p.name: file_sha256(p) for p in shards},
-        "libraries": library_versions(),
     }
 
 

@@ -19,12 +19,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from dfmask.tables import file_sha256, library_versions
 
 DEFAULT_ROOT = Path("data/.work")
 
@@ -33,6 +35,17 @@ def fingerprint(doc: Mapping[str, Any]) -> str:
     """A short stable hash of a JSON-able document."""
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def code_and_libraries(files: Sequence[Path], base: Path) -> dict[str, Any]:
+    """The part of a work key that follows the code: the sha256 of each source file
+    (named by its path under ``base``) and the versions of the libraries that shape
+    outputs. DVC re-runs a stage when its code changes; with these in the key, items
+    computed by the old code or libraries are never reused then."""
+    return {
+        "code": {Path(f).relative_to(base).as_posix(): file_sha256(f) for f in files},
+        "libraries": library_versions(),
+    }
 
 
 class WorkDir:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
 import platform
 import subprocess
@@ -42,7 +41,7 @@ import yaml
 
 from dfmask.errors import DfmaskError
 from dfmask.params import FacesParams, load_section, read_params_file, to_dict
-from dfmask.tables import write_json, write_table
+from dfmask.tables import file_sha256, write_json, write_table
 from dfmask.video import read_frames, sample_indices
 
 REPO = Path(__file__).resolve().parents[3]
@@ -175,14 +174,10 @@ def run_stage(work: Path, root: Path, videos_table: Path, params_doc: dict[str, 
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "summary": out.strip()}
 
 
-def _outputs_sha256(work: Path) -> str:
-    """One hash over the stage's shards, status table and report (names and bytes)."""
-    digest = hashlib.sha256()
-    shards = sorted((work / "data/interim/faces/part=0").rglob("*.parquet"))
-    for path in [*shards, work / "reports/faces/part=0.json"]:
-        digest.update(str(path.relative_to(work)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _outputs(work: Path) -> dict[str, str]:
+    """sha256 of each of the stage's shards, status table and report, by path."""
+    files = [*sorted((work / "data/interim/faces/part=0").rglob("*.parquet")), work / "reports/faces/part=0.json"]
+    return {path.relative_to(work).as_posix(): file_sha256(path) for path in files}
 
 
 def bench(
@@ -207,10 +202,11 @@ def bench(
     if not videos:
         raise DfmaskError(f"{corpus}: no usable video in dfdc_train_part_0")
     originals = sum(1 for v in videos if not v["is_fake"])
-    runs, sequential, hashes = [], [], set()
-    for r in range(max(1, repeats)):
+    repeats = max(1, repeats)
+    runs, sequential, outputs = [], [], []
+    for r in range(repeats):
         runs.append(run_stage(scratch / f"stage{r}", corpus, videos_table, doc))
-        hashes.add(_outputs_sha256(scratch / f"stage{r}"))
+        outputs.append(_outputs(scratch / f"stage{r}"))
         sequential.append(_decode_s(corpus, videos, params, seek=False))
     wall = float(np.median([x["wall_s"] for x in runs]))
     stage = {
@@ -218,7 +214,7 @@ def bench(
         "wall_s_runs": [x["wall_s"] for x in runs],
         "videos_per_min": round(60 * len(rows) / wall, 2),
         "peak_rss_mb": max(x["peak_rss_mb"] for x in runs),
-        "outputs_identical_across_runs": len(hashes) == 1,
+        "outputs_identical_across_runs": all(o == outputs[0] for o in outputs),
         "summary": runs[0]["summary"],
     }
     faces = load_faces([scratch / "stage0" / "data/interim/faces/part=0"])
@@ -239,7 +235,7 @@ def bench(
             "frames_per_video": sorted({int(v["frames"]) for v in videos}),
         },
         "params": to_dict(params),
-        "repeats": max(1, repeats),
+        "repeats": repeats,
         "stage": stage,
         "naive": naive,
         "decode_floor": floor,

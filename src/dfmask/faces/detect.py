@@ -91,8 +91,7 @@ def no_cuda_driver() -> bool:
     CUDA needs the NVIDIA kernel driver: on Linux it shows as ``/proc/driver/nvidia``
     (``/dev/dxg`` under WSL 2); macOS has no CUDA. Anywhere else the answer is False
     ("ask torch"). Lets ``auto`` resolve before torch is imported (with torchvision and
-    facenet-pytorch, ~5 s here), so the
-    import can overlap the first decode.
+    facenet-pytorch, ~5 s here), so the import can overlap the first decode.
     """
     if sys.platform == "darwin":
         return True
@@ -142,24 +141,21 @@ class FaceDetector:
         # MTCNN carries min_face_size as an attribute; one instance per size keeps
         # the (shared, read-only) weights and avoids mutating state mid-run.
         with self._lock:
-            return self._mtcnn_locked(min_face)
+            if min_face not in self._nets:
+                import torch
+                from facenet_pytorch import MTCNN
 
-    def _mtcnn_locked(self, min_face: int) -> Any:
-        if min_face not in self._nets:
-            import torch
-            from facenet_pytorch import MTCNN
-
-            if self.params.threads and not self._nets:
-                torch.set_num_threads(self.params.threads)
-            self._nets[min_face] = MTCNN(
-                min_face_size=min_face,
-                thresholds=list(self.params.thresholds),
-                factor=self.params.pyramid_factor,
-                keep_all=True,
-                post_process=False,
-                device=self.device,
-            ).eval()
-        return self._nets[min_face]
+                if self.params.threads and not self._nets:
+                    torch.set_num_threads(self.params.threads)
+                self._nets[min_face] = MTCNN(
+                    min_face_size=min_face,
+                    thresholds=list(self.params.thresholds),
+                    factor=self.params.pyramid_factor,
+                    keep_all=True,
+                    post_process=False,
+                    device=self.device,
+                ).eval()
+            return self._nets[min_face]
 
     def detect(self, frames: np.ndarray | Sequence[np.ndarray], scale: float | None = None) -> list[FrameFaces]:
         """Detect every face in a (N, H, W, 3) RGB uint8 stack of one video's frames (or

@@ -31,8 +31,8 @@ from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
-from dfmask.tables import file_sha256, library_versions, write_json, write_table
-from dfmask.workdir import DEFAULT_ROOT, WorkDir
+from dfmask.tables import file_sha256, write_json, write_table
+from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries
 
 STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
@@ -86,8 +86,7 @@ def work_key(params: FacesParams, ingest_sha: str) -> dict[str, Any]:
         "params": p,
         "device": resolve_device(params.device),
         "ingest_sha256": ingest_sha,
-        "code": {path.relative_to(_PACKAGE).as_posix(): file_sha256(path) for path in _CODE},
-        "libraries": library_versions(),
+        **code_and_libraries(_CODE, _PACKAGE),
     }
 
 
@@ -132,16 +131,17 @@ def run_part(
     todo = [v for v in order if v["video_id"] not in done_before]
     originals = [v for v in todo if not v["is_fake"]]
     fakes = [v for v in todo if v["is_fake"]]
-    detector = FaceDetector(params) if originals else None
     # `params.workers` threads take videos from one FIFO queue: every original first,
     # then the fakes, so both cores detect at the start and cut fakes at the end (the
     # detector, decoding and OpenCV release the GIL). A fake waits for its original's
     # work item, which FIFO order guarantees is already being computed. Each video's
     # result depends only on its inputs, so the bytes written do not depend on timing.
     with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="faces") as pool:
-        computed: dict[str, Future[None]] = {
-            v["video_id"]: pool.submit(_original_job, work, v, corpus_root, detector, params) for v in originals
-        }
+        computed: dict[str, Future[None]] = {}
+        if originals:
+            detector = FaceDetector(params)
+            for v in originals:
+                computed[v["video_id"]] = pool.submit(_original_job, work, v, corpus_root, detector, params)
         jobs = list(computed.values())
         jobs += [pool.submit(_fake_job, work, v, by_id, computed, corpus_root, params) for v in fakes]
         try:
@@ -167,10 +167,9 @@ def run_part(
 
 
 def _original_job(
-    work: WorkDir, row: dict[str, Any], corpus_root: Path, detector: FaceDetector | None, params: FacesParams
+    work: WorkDir, row: dict[str, Any], corpus_root: Path, detector: FaceDetector, params: FacesParams
 ) -> None:
     """Detect, track and crop one original; store its work item (runs on a worker)."""
-    assert detector is not None  # created whenever an original is to be computed
     work.save(item_name(row["video_id"]), process_original(row, corpus_root, detector, params).to_item())
 
 
