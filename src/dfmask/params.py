@@ -69,6 +69,11 @@ class SampleSizeParams:
     seconds: float = 2.0  # video length in s (frames = round(seconds * fps))
     crf: int = 18  # H.264 constant rate factor (both real and fake use the same)
     preset: str = "medium"  # x264 preset (both real and fake use the same); faster = bigger files
+    # Positive control, off by default (null): render every donor face at this face height
+    # in px (landmark extent) before the warp scales it to the target, like an
+    # autoencoder's fixed output size (DFDC: 64-256 px). Below the target's face height
+    # (~120 px in `default`) the swapped face is upsampled, i.e. blurrier than its frame.
+    render_px: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
 from dfmask.corpus.plan import make_plan
 from dfmask.corpus.sample import _Generator, generate
+from dfmask.errors import DfmaskError
 from dfmask.params import SampleParams, SampleSizeParams, load_section
 from dfmask.tables import decode_png
 from dfmask.video import iter_frames, probe
@@ -219,6 +220,49 @@ def test_raw_fake_frames_equal_original_outside_true_mask(tmp_path) -> None:
             checked.add((type(plan.item), fake.kind))
     assert {k for _, k in checked} == {"full", "mouth", "failed"}
     assert {t for t, _ in checked} == {Still, Clip, Composite}
+
+
+def _detail_inside(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """Mean squared Laplacian of the grey frames over the masked pixels."""
+    import cv2
+
+    total, count = 0.0, 0
+    for frame, mask in zip(frames, masks, strict=True):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        lap = cv2.Laplacian(grey, cv2.CV_32F)
+        inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+        total += float((lap[inside] ** 2).sum())
+        count += int(inside.sum())
+    return total / max(count, 1)
+
+
+@needs_sources
+def test_render_px_blurs_the_swapped_face_only(tmp_path) -> None:
+    """The positive-control setting renders donor faces small and upsamples them: the
+    same fakes lose high-frequency detail inside the true mask, the masks do not move,
+    and the pixels outside the mask still equal the original's."""
+    size = replace(TINY, width=320, height=192)
+    plans = [p for p in make_plan(size, seed=7) if any(f.kind == "full" for f in p.fakes)][:3]
+    sharp_gen = _Generator(FACES_CACHE, size, 7)
+    soft_gen = _Generator(FACES_CACHE, replace(size, render_px=24), 7)
+    ratios = []
+    for plan in plans:
+        rendered = sharp_gen.original(plan)
+        for fake in (f for f in plan.fakes if f.kind == "full"):
+            sharp, sharp_masks = sharp_gen.fake(plan, fake, rendered)
+            soft, soft_masks = soft_gen.fake(plan, fake, rendered)
+            for a, b in zip(sharp_masks, soft_masks, strict=True):
+                assert np.array_equal(a, b)
+            for orig, out, mask in zip(rendered.frames, soft, soft_masks, strict=True):
+                assert np.array_equal(out[mask == 0], orig[mask == 0])
+            ratios.append(_detail_inside(soft, soft_masks) / _detail_inside(sharp, sharp_masks))
+    assert ratios and max(ratios) < 0.8, ratios
+
+
+def test_render_px_below_16_is_a_param_error(tmp_path) -> None:
+    params = replace(tiny_params(tmp_path / "s"), ci=replace(TINY, render_px=8))
+    with pytest.raises(DfmaskError, match=r"sample\.ci\.render_px"):
+        generate(params, str(tmp_path / "s" / "corpus"), (0, 1), 7, tmp_path / "preview.png")
 
 
 @needs_sources

@@ -92,6 +92,11 @@ def generate(
         preview.placeholder(preview_path, f"no sample generated: corpus.root = {corpus_root}")
         return Summary(False, corpus, reason=reason)
     size = params.size()
+    if size.render_px is not None and size.render_px < 16:
+        raise DfmaskError(
+            f"params: sample.{params.profile}.render_px = {size.render_px}: must be null or >= 16 "
+            "(px of face height the donor face is rendered at)"
+        )
     bad = [p for p in corpus_parts if not 0 <= p < size.parts]
     if bad:
         raise DfmaskError(
@@ -318,7 +323,7 @@ class _Generator:
             for frame in rendered.frames:
                 yield frame, empty
             return
-        donor, donor_points = _shrink(donor, donor_points, rendered.faces[0].landmarks)
+        donor, donor_points = _shrink(donor, donor_points, rendered.faces[0].landmarks, self.size.render_px)
         kind: SwapKind = "mouth" if fake.kind == "mouth" else "full"
         tris = triangles(donor_points)
         for frame, points in zip(rendered.frames, rendered.faces[0].landmarks, strict=True):
@@ -360,13 +365,26 @@ class _Generator:
         return cells, (kept[0] if kept else None)
 
 
-def _shrink(donor: np.ndarray, points: np.ndarray, track: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Area-downscale a donor photo whose face is much larger than the target's, so the
-    swap's bilinear warp does not alias."""
-    sizes = [float(np.ptp(p[:, 1])) for p in track if p is not None]
-    if not sizes:
-        return donor, points
-    scale = 1.3 * max(sizes) / max(1.0, float(np.ptp(points[:, 1])))
+def _shrink(
+    donor: np.ndarray, points: np.ndarray, track: list[np.ndarray | None], render_px: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Area-downscale the donor image before the swap warps it onto the target.
+
+    By default (``render_px`` None) only a donor face much larger than the target's is
+    shrunk (to 1.3x the target's face height), so the bilinear warp does not alias and
+    the swapped face is as sharp as its frame. With ``render_px`` (the `sample` positive
+    control) the donor face is shrunk to ``render_px`` px of landmark height, like an
+    autoencoder's fixed output size; the warp then upsamples it to the target's face.
+    A donor face already smaller than that is left as it is.
+    """
+    face_h = max(1.0, float(np.ptp(points[:, 1])))
+    if render_px is not None:
+        scale = render_px / face_h
+    else:
+        sizes = [float(np.ptp(p[:, 1])) for p in track if p is not None]
+        if not sizes:
+            return donor, points
+        scale = 1.3 * max(sizes) / face_h
     if scale >= 1.0:
         return donor, points
     h, w = donor.shape[:2]
