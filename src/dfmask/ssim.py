@@ -4,11 +4,13 @@
 ``skimage.metrics.structural_similarity(im1, im2, full=True, ...)`` (mean over colour
 channels when ``channel_axis`` is used), but with OpenCV's SIMD separable filters:
 
-* **Two filter calls per strip.** The five moment images (x, y, x², y², xy; RGB
-  interleaved as in the input) are stacked into one ``(H, 5, W, C)`` array and blurred
-  by one vertical and one horizontal `cv2.filter2D` call (see `separable_blur`),
-  instead of scikit-image's 5·C separate `scipy.ndimage` filters in float64, in strips
-  of `STRIP_ROWS` rows that stay in cache.
+* **Contiguous float32 planes, in strips.** The five moment images (x, y, x², y², xy;
+  RGB interleaved as in the input) are five contiguous planes, each blurred by one
+  vertical and one horizontal `cv2.filter2D` call (see `separable_blur`), instead of
+  scikit-image's 5·C separate `scipy.ndimage` filters in float64, in strips of
+  `STRIP_ROWS` rows that stay in cache. (An earlier layout interleaved the planes row
+  by row so that all five took only two calls; numpy's arithmetic on those strided
+  planes was ~2x slower, and the strip 1.2x slower overall.)
 * **Same kernel, same border.** The 1-D kernel is built exactly as
   ``scipy.ndimage`` builds it (Gaussian: ``exp(-x²/2σ²)`` normalised over
   ``|x| <= int(truncate·σ + 0.5)`` with ``truncate = 3.5``, i.e. 11 taps at σ = 1.5;
@@ -160,20 +162,16 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def separable_blur(planes: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Blur every (H, W, C) image of a contiguous (H, P, W, C) stack with ``kernel`` ⊗ ``kernel``.
+def separable_blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Blur a contiguous (H, W, C) image with ``kernel`` ⊗ ``kernel``, per channel.
 
-    The trick that makes all P images cost two OpenCV calls: the same memory read as an
-    (H, P·W·C) single-channel image has independent *columns*, so a vertical 1-D filter
-    on it filters every image along H (reflect border at the top and bottom of each);
-    read as an (H·P, W) image with C interleaved channels it has independent *rows*, so a
-    horizontal filter filters every image along W, per channel. No copies, and the
-    planes stay row-contiguous for the numpy arithmetic that follows.
+    Vertical pass first, on the same memory read as an (H, W·C) single-channel image
+    (its columns are independent, so every channel is filtered along H), then the
+    horizontal pass on the (H, W, C) image. Border: reflect (scipy's ``mode="reflect"``).
     """
-    h, p, w, c = planes.shape
-    vertical = cv2.filter2D(planes.reshape(h, p * w * c), -1, kernel.reshape(-1, 1), borderType=cv2.BORDER_REFLECT)
-    both = cv2.filter2D(vertical.reshape(h * p, w, c), -1, kernel.reshape(1, -1), borderType=cv2.BORDER_REFLECT)
-    return both.reshape(h, p, w, c)
+    h, w, c = image.shape
+    vertical = cv2.filter2D(image.reshape(h, w * c), -1, kernel.reshape(-1, 1), borderType=cv2.BORDER_REFLECT)
+    return cv2.filter2D(vertical.reshape(h, w, c), -1, kernel.reshape(1, -1), borderType=cv2.BORDER_REFLECT)
 
 
 #: Rows of output computed per strip: the strip's planes (5·C·(rows + 2·radius)·W floats,
@@ -228,17 +226,17 @@ def _ssim_strip(
     """The channel-mean SSIM of two contiguous (H, W, C) images (reflect border at both ends)."""
     h, w, c = im1.shape
     offset = dtype.type(cfg.data_range / 2.0)
-    # Images x, y, x², y², xy (centred pixels), laid out (H, 5, W·C): each row of each
-    # image is contiguous, with the colour channels interleaved as in the input.
-    stack = np.empty((h, 5, w * c), dtype)
-    x, y = stack[:, 0], stack[:, 1]
+    # Images x, y, x², y², xy (centred pixels), laid out (5, H, W·C): every image is
+    # contiguous (numpy arithmetic on contiguous planes runs ~2x faster than on planes
+    # interleaved row by row), with the colour channels interleaved as in the input.
+    stack = np.empty((5, h, w * c), dtype)
+    x, y = stack[0], stack[1]
     np.subtract(im1.reshape(h, w * c), offset, out=x, dtype=dtype, casting="unsafe")
     np.subtract(im2.reshape(h, w * c), offset, out=y, dtype=dtype, casting="unsafe")
-    np.multiply(x, x, out=stack[:, 2])
-    np.multiply(y, y, out=stack[:, 3])
-    np.multiply(x, y, out=stack[:, 4])
-    blurred = separable_blur(stack.reshape(h, 5, w, c), kernel).reshape(h, 5, w * c)
-    ux, uy, uxx, uyy, uxy = (blurred[:, i] for i in range(5))
+    np.multiply(x, x, out=stack[2])
+    np.multiply(y, y, out=stack[3])
+    np.multiply(x, y, out=stack[4])
+    ux, uy, uxx, uyy, uxy = (separable_blur(plane.reshape(h, w, c), kernel).reshape(h, w * c) for plane in stack)
 
     n = cfg.window**2
     cov_norm = dtype.type(n / (n - 1.0) if cfg.use_sample_covariance else 1.0)
