@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -224,8 +225,6 @@ def test_raw_fake_frames_equal_original_outside_true_mask(tmp_path) -> None:
 
 def _detail_inside(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
     """Mean squared Laplacian of the grey frames over the masked pixels."""
-    import cv2
-
     total, count = 0.0, 0
     for frame, mask in zip(frames, masks, strict=True):
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
