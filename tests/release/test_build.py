@@ -174,6 +174,9 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     _release(root, tmp_path / "dfdc", corpus_root="/data/dfdc")
     dfdc = (tmp_path / "dfdc/DATASHEET.md").read_text()
     assert "DFDC terms" in dfdc and "no licence for the images" not in dfdc
+    # the sample's mask-vs-truth report is quoted for the sample only
+    assert "reports/masks_quality.json" in text and "mean_iou" in text
+    assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc
     assert datasheet.corpus_kind("data/sample/corpus", "data/sample") == "sample"
     assert datasheet.corpus_kind("/mnt/dfdc", "data/sample") == "dfdc"
     assert one_line(summary, Path("data/release")).startswith("18 crops (train 8 / val 4 / test 6), pixels=true")

@@ -17,9 +17,18 @@ from dfmask.release.build import ReleaseSummary, build_release
 from dfmask.release.inputs import ReleaseInputs, upstream_metadata
 
 
-def _reports(inputs: ReleaseInputs) -> dict[str, dict[str, Any]]:
-    """Mask QA and split reports present under ``reports/``, by path relative to it."""
-    names = [f"masks/part={p}.json" for p in inputs.parts] + ["split.json", "masks_quality.json"]
+def _reports(inputs: ReleaseInputs, kind: str) -> dict[str, dict[str, Any]]:
+    """Mask QA and split reports present under ``reports/``, by path relative to it.
+
+    ``masks_quality.json`` (masks against the true swap masks) exists only for the
+    generated sample, so it is quoted only when ``kind`` is ``"sample"``: a DFDC
+    release must not carry the sample's figures. It is written by hand
+    (``python -m dfmask.masks_quality``), not by a stage, so it is not a DVC dependency
+    of ``release``: after the masks change, re-run it before ``dvc repro -f release``.
+    """
+    names = [f"masks/part={p}.json" for p in inputs.parts] + ["split.json"]
+    if kind == "sample":
+        names.append("masks_quality.json")
     found = {}
     for name in names:
         path = inputs.reports / name
@@ -49,7 +58,7 @@ def run_release(
         corpus=to_dict(corpus),
         kind=kind,
         upstream=upstream_metadata(inputs),
-        reports=_reports(inputs),
+        reports=_reports(inputs, kind),
     )
     (out / "DATASHEET.md").write_text(text)
     manifest.write_sums(out)
