@@ -90,10 +90,39 @@ def extreme_pairs(shape=(64, 80, 3)):
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_float32_parity_on_extreme_images(name):
     """float32 stays within 1e-4 where E[v²] − E[v]² cancels most: flat and saturated
-    regions, grey included (the five-moment form reached 1.2e-4 on these, grey)."""
+    regions, grey included (the five-moment form reached 1.6e-4 on these, grey)."""
     cfg = CONFIGS[name]
     worst = max(parity(a, b, cfg, cfg, np.float32)[1] for a, b in extreme_pairs())
     assert worst <= 1e-4
+
+
+def level_offset_pairs(shape=(48, 56, 3)):
+    """Near-flat pairs whose levels differ by 100+: where var(x − y) cancels in float32."""
+    rng = np.random.default_rng(7)
+    levels = (0, 20, 60, 75, 128, 180, 230, 254, 255)
+    return [
+        (
+            np.clip(a + rng.integers(-2, 3, shape), 0, 255).astype(np.uint8),
+            np.clip(b + rng.integers(-2, 3, shape), 0, 255).astype(np.uint8),
+        )
+        for a in levels
+        for b in levels
+        if abs(a - b) >= 100
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_float32_on_level_offsets_is_bounded_and_masks_agree(name):
+    """The known float32 weak spot, held to its documented bound (dfmask.ssim docstring):
+    flat regions 100+ levels apart reach 1.4e-4 in grey (S ~0.4–0.7 there), and the
+    masks still agree everywhere."""
+    cfg = CONFIGS[name]
+    worst = 0.0
+    for im1, im2 in level_offset_pairs():
+        _, anywhere, _, agree = parity(im1, im2, cfg, cfg, np.float32)
+        worst = max(worst, anywhere)
+        assert agree == 1.0
+    assert worst <= (2e-4 if not cfg.colour else 1e-4)
 
 
 @pytest.mark.parametrize(

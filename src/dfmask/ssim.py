@@ -11,24 +11,28 @@ channels when ``channel_axis`` is used), but with OpenCV's SIMD separable filter
   ``1 − var(x − y)/(σx² + σy² + C2)`` (each variance scaled by the sample-covariance
   factor when it is used). So the filters blur x, y, x² + y² and (x − y)², four
   images where scikit-image blurs five per channel (x, y, x², y², xy).
-* **float32 without cancellation.** A variance ``E[v²] − E[v]²`` in float32 loses about
-  ``eps·E[v²]`` to cancellation: with raw 8-bit values (v² up to 65,025) ~4e-3, which
-  against ``C2 = (0.03·255)² ≈ 58.5`` in flat regions is ~1e-4 of SSIM, the whole
-  parity budget. Two things keep it far below: the pixels are centred on
-  ``data_range/2`` (variances are shift-invariant; the luminance factor adds the offset
-  back), which cuts v² fourfold; and the factored form only feeds the large
-  ``σx² + σy²`` into a denominator whose numerator, ``var(x − y)``, is computed from the
-  small differences x − y and is itself small wherever the images agree. Against
-  scikit-image's float64 map, the float32 error is 3–20x smaller than the five-moment
-  form's (max 1.3e-5 against 7.0e-5 on 256² colour face pairs, 4.3e-5 against 1.2e-4
-  in grey, where the five-moment form broke the 1e-4 budget); ``tests/test_ssim.py``
-  holds it to 1e-4 on flat, saturated, random and face images, colour and grey.
+* **float32 and cancellation.** A variance ``E[v²] − E[v]²`` in float32 loses about
+  ``eps·E[v²]`` (a few times that after the filter's sums): with raw 8-bit values (v²
+  up to 65,025) ~4e-3, which against ``C2 = (0.03·255)² ≈ 58.5`` in flat regions is
+  ~1e-4 of SSIM, the whole parity budget. Centring the pixels on ``data_range/2``
+  (variances are shift-invariant; the luminance factor adds the offset back) cuts x²
+  and y² fourfold. In the factored form the error of ``σx² + σy²`` only enters through
+  the denominator, scaled by the deficit ``var(x − y)/(…)``, which is small wherever
+  the images agree; and where they agree ``x − y`` is small, so ``var(x − y)`` is
+  accurate. Where the local means differ by ~100 levels or more, ``(x − y)²`` is large
+  and ``var(x − y)`` cancels like any variance: on flat regions with such offsets the
+  float32 error reaches 1.4e-4 in grey (8.6e-5 in colour; the five-moment form: 1.1e-4
+  / 6.3e-5). S is ~0.4–0.7 there, far from any mask threshold, so masks are unchanged
+  (tested). Elsewhere the factored form is 3–25x more exact than the five-moment form
+  (flat or saturated regions at one level: 6.7e-6 against 1.6e-4 in grey; 48 synthetic
+  256² face pairs: 2.8e-5 against 7.6e-5; 64 real crop pairs: 1.7e-5 against 5.8e-5).
+  For 1e-6 everywhere, use ``dtype=np.float64``.
 * **Contiguous float32 planes, in strips.** The four planes (RGB interleaved as in the
   input) are contiguous, each blurred by one vertical and one horizontal
   `cv2.filter2D` call (see `separable_blur`), instead of scikit-image's 5·C separate
-  `scipy.ndimage` filters in float64, in strips of `STRIP_ROWS` rows. A strip's
-  vertical pass reads ``radius`` halo rows above and below; the horizontal pass and the
-  arithmetic run on the strip's own rows only.
+  `scipy.ndimage` filters in float64, in strips of `STRIP_ROWS` rows. A strip's planes
+  and vertical pass include ``radius`` halo rows above and below; the horizontal pass
+  and the arithmetic after the blur run on the strip's own rows only.
 * **Same kernel, same border.** The 1-D kernel is built exactly as
   ``scipy.ndimage`` builds it (Gaussian: ``exp(-x²/2σ²)`` normalised over
   ``|x| <= int(truncate·σ + 0.5)`` with ``truncate = 3.5``, i.e. 11 taps at σ = 1.5;
@@ -210,7 +214,9 @@ def ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.
     The map is computed in horizontal strips of `STRIP_ROWS` rows, each with ``radius``
     halo rows above and below, so the vertical filter sees real rows everywhere except
     at the image's own top and bottom (where the reflect border is the right one): the
-    result is bit-identical to the whole-image computation.
+    result is bit-identical to the whole-image computation (for kernels under 50 taps,
+    σ below ~7; OpenCV filters longer ones through a DFT, whose rounding differs by
+    ~1e-16 between strip sizes).
 
     Args:
         im1, im2: same-shape images (any real dtype; uint8 in the pipeline).
