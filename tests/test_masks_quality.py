@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -112,3 +114,51 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     sweep = (tmp_path / "sweep.md").read_text()
     assert sweep.count("(default)") == 4 and "| threshold | 0.2 |" in sweep
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def _run_stage(tmp_path, params: str):
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text(params)
+    repo = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, str(repo / "stages" / "masks_quality.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_stage_on_a_real_corpus_writes_a_not_applicable_report(tmp_path):
+    proc = _run_stage(tmp_path, "corpus: {root: /data/dfdc, parts: [0]}\nsample: {out: data/sample}\n")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
+    assert report["applicable"] is False and "/data/dfdc" in report["reason"]
+    assert cv2.imread(str(tmp_path / "reports/masks_preview.png")) is not None
+
+
+def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
+    size = 96
+    sample = tmp_path / "data/sample"
+    truths = write_synthetic_faces(
+        tmp_path / "data/interim/faces/part=0", 0, originals=2, fakes_per_original=3, frames=4, size=size
+    )
+    params = MasksParams(workers=1, threshold=0.1, dilate_px=0)
+    masks_part(
+        tmp_path / "data/interim/faces/part=0", 0, params, tmp_path / "data/processed/masks/part=0", tmp_path / "w"
+    )
+    text = (
+        "corpus: {root: data/sample/corpus, parts: [0]}\nsample: {out: data/sample}\n"
+        "masks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
+    )
+    proc = _run_stage(tmp_path, text)  # no ground truth yet: one line naming the file
+    assert proc.returncode == 2 and "data/sample/ground_truth.parquet: no ground truth" in proc.stderr
+    _ground_truth(sample / "ground_truth.parquet", truths, size)
+    proc = _run_stage(tmp_path, text)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
+    assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
+    assert report["ours"]["full"]["mean_iou"] >= 0.6 and report["ours"]["failed_swap_crops_valid"] == 0
+    assert (tmp_path / "reports/masks_preview.png").stat().st_size > 1000

@@ -2,8 +2,11 @@
 
 ``python -m dfmask.masks_quality`` → ``reports/masks_quality.json`` and
 ``reports/masks_preview.png`` (real | fake | diff | our mask | true mask);
-``--sweep`` also writes ``reports/masks_sweep.md``. Never part of the pipeline: the
-truth exists only for the generated sample (``data/sample/ground_truth.parquet``).
+``--sweep`` also writes ``reports/masks_sweep.md``. The ``masks_quality`` stage
+(``stages/masks_quality.py``) runs `measure` on every ``dvc repro``; the truth exists
+only for the generated sample (``data/sample/ground_truth.parquet``), so on a real
+corpus the stage writes a not-applicable report instead (`not_applicable`). The sweep
+is a hand run (it re-computes every mask once per swept value).
 
 * **Truth in the crop.** The true full-frame mask (255 = manipulated) is cut with the
   crop's exact ``crop_box`` (zero outside the frame, as the crop's padding) and resized
@@ -292,6 +295,46 @@ def write_sweep(items: Sequence[QualityItem], params: MasksParams, path: Path) -
     return path
 
 
+def measure(
+    params: MasksParams,
+    parts: Iterable[int],
+    masks_root: Path,
+    faces_root: Path,
+    ground_truth: Path,
+    out: Path,
+    preview: Path,
+    sweep: Path | None = None,
+) -> str:
+    """Score the stored masks of ``parts`` against the truth; write the report, the
+    preview (and the sweep); return a one-line summary."""
+    items = load_items(masks_root, faces_root, ground_truth, parts)
+    if not items:
+        raise DfmaskError(f"{masks_root}: no fake crop with a mask row in parts {list(parts)}: nothing to score")
+    report = quality_report(items, params)
+    write_json(out, report)
+    write_preview(items, params, preview)
+    if sweep is not None:
+        write_sweep(items, params, sweep)
+    t = report["targets"]
+    return (
+        f"{len(items)} fake crops: mean IoU {t['mean_iou']:.3f} (baseline margin "
+        f"{t['margin_over_best_baseline']:+.3f}), valid agreement "
+        f"{report['ours']['valid_agreement']['rate']:.3f}, failed swaps valid "
+        f"{report['ours']['failed_swap_crops_valid']} (see {out})"
+    )
+
+
+def not_applicable(out: Path, preview: Path, reason: str) -> str:
+    """The report of a corpus without ground truth: ``{"applicable": false, "reason"}``
+    and a preview image that says so (both are declared DVC outputs of the stage)."""
+    write_json(out, {"applicable": False, "reason": reason})
+    image = np.zeros((40, 640, 3), np.uint8)
+    cv2.putText(image, "no mask quality: " + reason[:60], (6, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+    preview.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(preview), image)
+    return f"not applicable: {reason} (see {out})"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="mask quality against the sample's true swap masks")
     ap.add_argument("--params", default="params.yaml")
@@ -309,18 +352,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     def run() -> str:
         params = load_section(MasksParams, "masks", args.params)
         parts = args.parts if args.parts is not None else list(load_section(CorpusParams, "corpus", args.params).parts)
-        items = load_items(Path(args.masks), Path(args.faces), Path(args.ground_truth), parts)
-        report = quality_report(items, params)
-        write_json(args.out, report)
-        write_preview(items, params, Path(args.preview))
-        if args.sweep:
-            write_sweep(items, params, Path(args.sweep))
-        t = report["targets"]
-        return (
-            f"{len(items)} fake crops: mean IoU {t['mean_iou']:.3f} (baseline margin "
-            f"{t['margin_over_best_baseline']:+.3f}), valid agreement "
-            f"{report['ours']['valid_agreement']['rate']:.3f}, failed swaps valid "
-            f"{report['ours']['failed_swap_crops_valid']} (see {args.out})"
+        return measure(
+            params,
+            parts,
+            Path(args.masks),
+            Path(args.faces),
+            Path(args.ground_truth),
+            Path(args.out),
+            Path(args.preview),
+            Path(args.sweep) if args.sweep else None,
         )
 
     run_stage("masks quality", run)

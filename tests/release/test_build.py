@@ -15,9 +15,10 @@ import pytest
 from release_fixtures import spec_for, write_params, write_upstream
 
 from dfmask import tables
+from dfmask.corpus import corpus_kind
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, ReleaseParams
-from dfmask.release import datasheet, manifest
+from dfmask.release import manifest
 from dfmask.release.build import iter_shards
 from dfmask.release.inputs import ReleaseInputs
 from dfmask.release.png import png_size
@@ -177,8 +178,8 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     # the sample's mask-vs-truth report is quoted for the sample only
     assert "reports/masks_quality.json" in text and "mean_iou" in text
     assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc
-    assert datasheet.corpus_kind("data/sample/corpus", "data/sample") == "sample"
-    assert datasheet.corpus_kind("/mnt/dfdc", "data/sample") == "dfdc"
+    assert corpus_kind("data/sample/corpus", "data/sample") == "sample"
+    assert corpus_kind("/mnt/dfdc", "data/sample") == "dfdc"
     assert one_line(summary, Path("data/release")).startswith("18 crops (train 8 / val 4 / test 6), pixels=true")
 
 

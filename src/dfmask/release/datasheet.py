@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dfmask import tables
@@ -50,12 +49,6 @@ DFDC_TERMS = (
     "variant (`release.pixels: false`: masks, boxes, landmarks, ids, splits, QA) and check the "
     "DFDC terms you accepted before publishing even that, since masks are derived data too."
 )
-
-
-def corpus_kind(corpus_root: str, sample_out: str) -> str:
-    """``"sample"`` when ``corpus.root`` lies inside the sample stage's folder, else ``"dfdc"``."""
-    root, sample = Path(corpus_root).resolve(), Path(sample_out).resolve()
-    return "sample" if root == sample or sample in root.parents else "dfdc"
 
 
 def _versions() -> dict[str, str]:
@@ -101,7 +94,7 @@ def render(
         artifact: the DVC artifact name (tags are ``<artifact>@vX.Y.Z``).
         params: the ``release`` params section as plain data.
         corpus: the ``corpus`` params section (root, parts).
-        kind: `corpus_kind` of the corpus.
+        kind: `dfmask.corpus.corpus_kind` of the corpus.
         upstream: `inputs.upstream_metadata` (params + libraries per upstream table).
         reports: report file name → parsed JSON (mask QA, split report), as present.
     """

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dfmask import tables
+from dfmask.corpus import corpus_kind
 from dfmask.params import CorpusParams, ReleaseParams, to_dict
 from dfmask.release import datasheet, manifest
 from dfmask.release.build import ReleaseSummary, build_release
@@ -22,9 +23,8 @@ def _reports(inputs: ReleaseInputs, kind: str) -> dict[str, dict[str, Any]]:
 
     ``masks_quality.json`` (masks against the true swap masks) exists only for the
     generated sample, so it is quoted only when ``kind`` is ``"sample"``: a DFDC
-    release must not carry the sample's figures. It is written by hand
-    (``python -m dfmask.masks_quality``), not by a stage, so it is not a DVC dependency
-    of ``release``: after the masks change, re-run it before ``dvc repro -f release``.
+    release must not carry the sample's figures. It is the ``masks_quality`` stage's
+    output and a declared dependency of ``release``, so it is never stale.
     """
     names = [f"masks/part={p}.json" for p in inputs.parts] + ["split.json"]
     if kind == "sample":
@@ -50,7 +50,7 @@ def run_release(
     """Build ``out`` (the release folder) from the upstream tables; return its summary."""
     summary = build_release(inputs, out, params)
     manifest.write_schema(out, params.pixels)
-    kind = datasheet.corpus_kind(corpus.root, sample_out)
+    kind = corpus_kind(corpus.root, sample_out)
     text = datasheet.render(
         summary,
         artifact=params.artifact,
