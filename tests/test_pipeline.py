@@ -57,6 +57,16 @@ def test_reports_count_every_video(pipeline_repo: Path) -> None:
         assert sum(report["by_status"].values()) == len(rows)
 
 
+def test_masks_quality_stage_scores_the_ci_corpus_and_the_datasheet_quotes_it(pipeline_repo: Path) -> None:
+    report = json.loads((pipeline_repo / "reports/masks_quality.json").read_text())
+    masks = [json.loads(p.read_text()) for p in sorted((pipeline_repo / "reports/masks").glob("part=*.json"))]
+    assert report["crops"] == sum(m["masks"] for m in masks) > 0  # every mask row is scored
+    assert report["ours"]["failed_swap_crops_valid"] == 0 and report["ours"]["valid_agreement"]["rate"] == 1.0
+    assert report["targets"]["mean_iou"] >= 0.6
+    datasheet = (pipeline_repo / "data/release/DATASHEET.md").read_text()
+    assert "reports/masks_quality.json" in datasheet
+
+
 def test_second_repro_does_nothing_and_status_is_clean(pipeline_repo: Path) -> None:
     status = run(["dvc", "status", "--json"], pipeline_repo)
     assert json.loads(status.stdout or "{}") == {}
