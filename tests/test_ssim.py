@@ -34,10 +34,17 @@ def parity(im1, im2, ours_cfg, ref_cfg, dtype, morph=MORPH):
     return float(diff[inner].max()), float(diff.max()), abs(ours.ssim_mean - ref.ssim_mean), agree
 
 
+def jitter(base, amp, rng, shape=None):
+    """``base`` (a uint8 image, or a grey level filled to ``shape``) plus uniform integer
+    noise in [-amp, amp], clipped to uint8."""
+    base = np.broadcast_to(np.asarray(base, dtype=int), shape if shape is not None else np.shape(base))
+    return np.clip(base + rng.integers(-amp, amp + 1, base.shape), 0, 255).astype(np.uint8)
+
+
 def random_pairs(seed=0, shape=(64, 80, 3)):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 256, shape, dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-40, 41, shape), 0, 255).astype(np.uint8)
+    b = jitter(a, 40, rng)
     flat = np.full(shape, 200, np.uint8)  # flat areas: the worst case for float32 variances
     flat_b = flat.copy()
     flat_b[10:30, 20:50] += 3
@@ -78,12 +85,12 @@ def extreme_pairs(shape=(64, 80, 3)):
     pairs = []
     for level in (0, 1, 128, 254, 255):
         flat = np.full(shape, level, np.uint8)
-        noisy = np.clip(flat.astype(int) + rng.integers(-3, 4, shape), 0, 255).astype(np.uint8)
+        noisy = jitter(flat, 3, rng)
         pairs += [(flat, noisy), (flat, rng.integers(0, 256, shape, dtype=np.uint8)), (flat, 255 - flat)]
     stripes = np.zeros(shape, np.uint8)
     stripes[:, ::2] = 255
     pairs.append((stripes, 255 - stripes))
-    pairs.append((stripes, np.clip(stripes.astype(int) + rng.integers(-20, 21, shape), 0, 255).astype(np.uint8)))
+    pairs.append((stripes, jitter(stripes, 20, rng)))
     return pairs
 
 
@@ -100,15 +107,7 @@ def level_offset_pairs(shape=(48, 56, 3)):
     """Near-flat pairs whose levels differ by 100+: where var(x − y) cancels in float32."""
     rng = np.random.default_rng(7)
     levels = (0, 20, 60, 75, 128, 180, 230, 254, 255)
-    return [
-        (
-            np.clip(a + rng.integers(-2, 3, shape), 0, 255).astype(np.uint8),
-            np.clip(b + rng.integers(-2, 3, shape), 0, 255).astype(np.uint8),
-        )
-        for a in levels
-        for b in levels
-        if abs(a - b) >= 100
-    ]
+    return [(jitter(a, 2, rng, shape), jitter(b, 2, rng, shape)) for a in levels for b in levels if abs(a - b) >= 100]
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -220,7 +219,7 @@ def test_strips_are_bit_identical_to_whole_image(monkeypatch, rows):
 
     rng = np.random.default_rng(5)
     im1 = rng.integers(0, 256, (131, 40, 3), dtype=np.uint8)
-    im2 = np.clip(im1.astype(int) + rng.integers(-30, 31, im1.shape), 0, 255).astype(np.uint8)
+    im2 = jitter(im1, 30, rng)
     for cfg in (WANG, CONFIGS["uniform9_grey"]):
         monkeypatch.setattr(ssim_module, "STRIP_ROWS", 10**6)
         whole = ssim_map(im1, im2, cfg)

@@ -297,7 +297,7 @@ def write_sweep(items: Sequence[QualityItem], params: MasksParams, path: Path) -
 
 def measure(
     params: MasksParams,
-    parts: Iterable[int],
+    parts: Sequence[int],
     masks_root: Path,
     faces_root: Path,
     ground_truth: Path,

@@ -21,11 +21,12 @@ channels when ``channel_axis`` is used), but with OpenCV's SIMD separable filter
   the images agree; and where they agree ``x − y`` is small, so ``var(x − y)`` is
   accurate. Where the local means differ by ~100 levels or more, ``(x − y)²`` is large
   and ``var(x − y)`` cancels like any variance: on flat regions with such offsets the
-  float32 error reaches 1.4e-4 in grey (8.6e-5 in colour; the five-moment form: 1.1e-4
-  / 6.3e-5). S is ~0.4–0.7 there, far from any mask threshold, so masks are unchanged
-  (tested). Elsewhere the factored form is 3–25x more exact than the five-moment form
-  (flat or saturated regions at one level: 6.7e-6 against 1.6e-4 in grey; 48 synthetic
-  256² face pairs: 2.8e-5 against 7.6e-5; 64 real crop pairs: 1.7e-5 against 5.8e-5).
+  float32 error reaches 1.4e-4 in grey and 8.6e-5 in colour with the Wang settings
+  (the five-moment form: 1.1e-4 / 6.3e-5), up to ~1.6e-4 in grey at σ = 3. S is
+  ~0.4–0.7 there, far from any mask threshold, so masks are unchanged (tested).
+  Elsewhere the factored form is 3–25x more exact than the five-moment form (flat or
+  saturated regions at one level: 6.7e-6 against 1.6e-4 in grey; 48 synthetic 256²
+  face pairs: 2.8e-5 against 7.6e-5; 64 real crop pairs: 1.7e-5 against 5.8e-5).
   For 1e-6 everywhere, use ``dtype=np.float64``.
 * **Contiguous float32 planes, in strips.** The four planes (RGB interleaved as in the
   input) are contiguous, each blurred by one vertical and one horizontal
@@ -272,7 +273,6 @@ def _ssim_strip(
     squares += y * y
     ux, uy, usq, udiff2 = (separable_blur(plane.reshape(h, w, c), kernel, own).reshape(-1, w * c) for plane in stack)
 
-    n = cfg.window**2
     c1 = dtype.type((cfg.k1 * cfg.data_range) ** 2)
     c2 = dtype.type((cfg.k2 * cfg.data_range) ** 2)
 
@@ -283,6 +283,7 @@ def _ssim_strip(
     usq -= ux * ux
     usq -= uy * uy  # σx² + σy²
     if cfg.use_sample_covariance:
+        n = cfg.window**2
         cov_norm = dtype.type(n / (n - 1.0))
         udiff2 *= cov_norm
         usq *= cov_norm
