@@ -91,8 +91,9 @@ ISSUE_CASES = [
     ("faces", {"workers": 0}, r"faces\.workers: must be >= 1, got 0$"),  # threads: no 0 = auto here
     ("faces", {"shard_rows": 0}, r"faces\.shard_rows: must be >= 1, got 0$"),
     ("masks", {"win_size": 4}, r"masks\.win_size: must be odd, got 4$"),
-    ("masks", {"win_size": 1}, r"masks\.win_size: must be >= 3, got 1$"),
-    ("masks", {"sigma": 0}, r"masks\.sigma: must be > 0, got 0\.0$"),
+    ("masks", {"win_size": 1}, r"masks\.win_size: must be in \[3, 31\], got 1$"),
+    ("masks", {"win_size": 33}, r"masks\.win_size: must be in \[3, 31\], got 33$"),
+    ("masks", {"sigma": 0}, r"masks\.sigma: must be in \(0, 4\], got 0\.0$"),
     ("masks", {"data_range": 0}, r"masks\.data_range: must be > 0, got 0\.0$"),
     ("masks", {"threshold": -1}, r"masks\.threshold: must be in \[0, 1\), got -1\.0$"),
     ("masks", {"open_px": -3}, r"masks\.open_px: must be >= 0, got -3$"),

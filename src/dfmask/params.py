@@ -376,10 +376,13 @@ class MasksParams:
     """
 
     gaussian_weights: bool = True  # Gaussian-weighted window (True) or uniform box (False)
-    sigma: float = param(1.5, "> 0")  # Gaussian window standard deviation, crop px
-    # odd window side, crop px (a centred window; skimage refuses even sides);
-    # null = skimage default (7 / 11 at σ=1.5)
-    win_size: int | None = param(None, ">= 3", ODD)
+    # Gaussian window standard deviation, crop px; its window has 2·int(3.5σ + 0.5) + 1
+    # taps, so σ <= 4 keeps it within 31 px, like win_size
+    sigma: float = param(1.5, "(0, 4]")
+    # odd window side, crop px (a centred window; skimage refuses even sides), at most
+    # 31 so that it fits the smallest crop faces.size allows (32 px; skimage refuses a
+    # window larger than the image); null = skimage default (7 / 11 at σ=1.5)
+    win_size: int | None = param(None, "[3, 31]", ODD)
     use_sample_covariance: bool = False  # N−1 (True) or N (False, Wang et al.) covariance normaliser
     colour: bool = True  # SSIM per RGB channel then averaged (True) or on 8-bit grey (False)
     data_range: float = param(255.0, "> 0")  # pixel value range of the 8-bit crops
