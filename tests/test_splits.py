@@ -249,8 +249,7 @@ def test_assignment_fails_clearly_when_impossible() -> None:
     groups = _groups(2) + _groups(5, "r", fakes=False)
     with pytest.raises(DfmaskError, match="only 7 with real and 2 with fake"):
         assign_groups(groups, (0.7, 0.15, 0.15), 2)
-    with pytest.raises(DfmaskError, match="split.ratios"):
-        assign_groups(_groups(9), (0.7, 0.2, 0.2), 2)
+    # (split.ratios that do not sum to 1 fail at load: tests/test_params.py)
 
 
 def test_adding_a_part_moves_no_unchanged_group() -> None:

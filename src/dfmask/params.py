@@ -1,9 +1,18 @@
-"""Typed schemas of params.yaml.
+"""Typed schemas of params.yaml, with a declared range for every number.
 
 One frozen dataclass per params.yaml section. `load_section` validates a section
-against its dataclass: an unknown key, a missing key or a value of the wrong type
-fails with a `DfmaskError` naming the full key path (``faces.batch_size``) and the
-expected type, before any work starts.
+against its dataclass before any work starts, and fails with a one-line `DfmaskError`
+naming the full key path (``faces.batch_size``) when
+
+- a key is unknown or missing, or its value has the wrong type;
+- a number is outside its declared range or choices. Each field declares them beside
+  its default, ``frames: int = param(32, ">= 1")``: a range string (``">= 1"``,
+  ``"> 0"``, ``"[0, 1]"``, ``"(0, 0.95]"``) or a `Check` (`OneOf`, `ODD`, `EVEN`,
+  ``INCREASING``, ...). On a list param, item checks apply to every item and list
+  checks (`Increasing`, `SumsTo`, `DISTINCT`) to the whole list; null skips them. A
+  `Rule` in a section's ``RULES`` ties two of its fields together. Non-finite floats
+  (``.inf``, ``.nan``) are refused everywhere;
+- the file names a section that has no dataclass (``fcaes:``), or repeats a key.
 
 Stage scripts read only their own section (plus ``base`` and ``corpus``), and
 dvc.yaml declares granular params (``faces.size``, not all of ``faces``), so that a
@@ -13,12 +22,16 @@ change re-runs only the stages it affects.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import itertools
+import math
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
@@ -28,6 +41,141 @@ T = TypeVar("T")
 
 DEFAULT_PARAMS = Path("params.yaml")
 
+#: Seeds go to numpy, torch and Lightning; Lightning's ``seed_everything`` replaces a
+#: seed outside uint32 by a random one (a silently unreproducible run).
+SEED = "[0, 4294967295]"
+
+
+# ============================================================================ checks
+
+
+class Check:
+    """One declared constraint on a param. ``each``: checked on every item of a list
+    param (``True``) or on the whole list (``False``)."""
+
+    each: ClassVar[bool] = True
+
+    def problem(self, value: Any) -> str | None:
+        """None when ``value`` satisfies the check, else what it must be ("must be ...")."""
+        raise NotImplementedError
+
+
+_RANGE = re.compile(
+    r"^\s*(?:(?P<op>>=|>|<=|<)\s*(?P<bound>\S+)"
+    r"|(?P<lb>[\[(])\s*(?P<lo>[^,\s]+)\s*,\s*(?P<hi>[^,\s]+)\s*(?P<rb>[\])]))\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Range(Check):
+    """An interval, written as in maths: ``">= 1"``, ``"> 0"``, ``"[0, 1]"``, ``"(0, 0.95]"``."""
+
+    text: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Range:
+        m = _RANGE.match(text)
+        if not m:
+            raise ValueError(f"bad range {text!r}")
+        if m["op"]:
+            bound = float(m["bound"])
+            if m["op"].startswith(">"):
+                return cls(text, lo=bound, lo_open=m["op"] == ">")
+            return cls(text, hi=bound, hi_open=m["op"] == "<")
+        return cls(text, float(m["lo"]), float(m["hi"]), m["lb"] == "(", m["rb"] == ")")
+
+    def problem(self, value: Any) -> str | None:
+        above = self.lo is None or (value > self.lo if self.lo_open else value >= self.lo)
+        below = self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
+        if above and below:
+            return None
+        return f"must be {self.text}" if self.text[0] in "<>" else f"must be in {self.text}"
+
+
+@dataclass(frozen=True)
+class OneOf(Check):
+    """One of a few allowed values."""
+
+    values: tuple[Any, ...]
+
+    def problem(self, value: Any) -> str | None:
+        return None if value in self.values else f"must be one of {', '.join(map(str, self.values))}"
+
+
+@dataclass(frozen=True)
+class Parity(Check):
+    """An odd (window sides) or even (H.264 4:2:0 frame sides) integer."""
+
+    odd: bool
+
+    def problem(self, value: Any) -> str | None:
+        return None if value % 2 == self.odd else f"must be {'odd' if self.odd else 'even'}"
+
+
+@dataclass(frozen=True)
+class Increasing(Check):
+    """A list whose items increase (``strict``) or never decrease (a ``[min, max]`` pair)."""
+
+    each: ClassVar[bool] = False
+    strict: bool = True
+
+    def problem(self, value: Any) -> str | None:
+        if all(a < b if self.strict else a <= b for a, b in itertools.pairwise(value)):
+            return None
+        return "must be increasing" if self.strict else "must be [min, max] with min <= max"
+
+
+@dataclass(frozen=True)
+class SumsTo(Check):
+    """A list of shares or probabilities that sums to ``total`` (within 1e-6)."""
+
+    each: ClassVar[bool] = False
+    total: float = 1.0
+
+    def problem(self, value: Any) -> str | None:
+        return None if abs(math.fsum(value) - self.total) <= 1e-6 else f"must sum to {self.total:g}"
+
+
+@dataclass(frozen=True)
+class Distinct(Check):
+    """A non-empty list without repeats."""
+
+    each: ClassVar[bool] = False
+
+    def problem(self, value: Any) -> str | None:
+        if not value:
+            return "must not be empty"
+        return None if len(set(value)) == len(value) else "must not repeat an entry"
+
+
+ODD, EVEN = Parity(True), Parity(False)
+INCREASING, MIN_MAX, DISTINCT = Increasing(), Increasing(strict=False), Distinct()
+
+
+def param(default: Any, *checks: str | Check) -> Any:
+    """A dataclass field with ``default`` and its declared checks (range strings or `Check`s)."""
+    parsed = tuple(Range.parse(c) if isinstance(c, str) else c for c in checks)
+    return field(default=default, metadata={"checks": parsed})
+
+
+def checks_of(f: dataclasses.Field[Any]) -> tuple[Check, ...]:
+    """The checks declared on dataclass field ``f`` (empty when none)."""
+    return tuple(f.metadata.get("checks", ()))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check across fields of one section: ``holds(section)`` must be true, else
+    ``params: <section>.<key>: <text>, got <value of key>``."""
+
+    key: str
+    holds: Callable[[Any], bool]
+    text: str
+
 
 # ============================================================================ sections
 
@@ -36,7 +184,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 class BaseParams:
     """``base``: settings shared by every stage."""
 
-    seed: int = 0  # global seed; every stage derives its own RNG streams from it
+    seed: int = param(0, SEED)  # global seed; every stage derives its own RNG streams from it
 
 
 @dataclass(frozen=True)
@@ -49,31 +197,55 @@ class CorpusParams:
     """
 
     root: str = "data/sample/corpus"
-    parts: tuple[int, ...] = (0, 1)
+    parts: tuple[int, ...] = param((0, 1), ">= 0", DISTINCT)  # a repeated part would be processed twice
+
+
+#: x264's presets, fastest to slowest.
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 @dataclass(frozen=True)
 class SampleSizeParams:
     """Counts and video format of a generated sample corpus (see dfmask.corpus.sample)."""
 
-    actors: int = 20  # max identities: whole donor groups are taken in catalogue order (20 exist)
-    parts: int = 2  # dfdc_train_part_<N> folders, N = 0..parts-1
-    originals_per_actor: int = 4  # real videos per actor (>= 2: grouping by original leaks)
-    fakes_per_original: tuple[int, int] = (1, 3)  # inclusive range of fakes per original
-    mouth_only_frac: float = 0.2  # share of fakes that swap only the mouth region (>= 1 if > 0)
-    failed_swap_count: int = 1  # fakes whose swap "fails" (frames identical to the original)
-    width: int = 480  # landscape width in px (portrait videos swap width/height); even
-    height: int = 272  # landscape height in px; even
-    portrait_frac: float = 0.25  # share of photo-based originals rendered portrait (>= 1 if > 0)
-    fps: int = 15  # frames per second of every video
-    seconds: float = 2.0  # video length in s (frames = round(seconds * fps))
-    crf: int = 18  # H.264 constant rate factor (both real and fake use the same)
-    preset: str = "medium"  # x264 preset (both real and fake use the same); faster = bigger files
+    # max identities: whole donor groups are taken in catalogue order (20 exist); the
+    # smallest group has 2 actors
+    actors: int = param(20, ">= 2")
+    parts: int = param(2, ">= 1")  # dfdc_train_part_<N> folders, N = 0..parts-1
+    originals_per_actor: int = param(4, ">= 1")  # real videos per actor (>= 2: grouping by original leaks)
+    fakes_per_original: tuple[int, int] = param((1, 3), ">= 1", MIN_MAX)  # inclusive range of fakes per original
+    mouth_only_frac: float = param(0.2, "[0, 1]")  # share of fakes that swap only the mouth region (>= 1 if > 0)
+    failed_swap_count: int = param(1, ">= 0")  # fakes whose swap "fails" (frames identical to the original)
+    # landscape width/height in px (portrait videos swap them); even for H.264 4:2:0, and
+    # >= 64 so that a face above faces.min_face_size (40 px) fits in the frame
+    width: int = param(480, "[64, 4096]", EVEN)
+    height: int = param(272, "[64, 4096]", EVEN)
+    portrait_frac: float = param(0.25, "[0, 1]")  # share of photo-based originals rendered portrait (>= 1 if > 0)
+    fps: int = param(15, "[1, 120]")  # frames per second of every video
+    seconds: float = param(2.0, "(0, 600]")  # video length in s (frames = round(seconds * fps), >= 1)
+    crf: int = param(18, "[0, 51]")  # H.264 constant rate factor (both real and fake use the same); x264's range
+    preset: str = param("medium", OneOf(X264_PRESETS))  # x264 preset (real and fake alike); faster = bigger files
     # Positive control, off by default (null): render every donor face at this face height
     # in px (landmark extent) before the warp scales it to the target, like an
     # autoencoder's fixed output size (DFDC: 64-256 px). Below the target's face height
     # (~120 px in `default`) the swapped face is upsampled, i.e. blurrier than its frame.
-    render_px: int | None = None
+    # Below 16 px the donor's landmarks no longer give a usable face.
+    render_px: int | None = param(None, ">= 16")
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("seconds", lambda s: round(s.seconds * s.fps) >= 1, "must give round(seconds * fps) >= 1 frame"),
+    )
 
 
 @dataclass(frozen=True)
@@ -111,23 +283,38 @@ class FacesParams:
     always in full-resolution pixels.
     """
 
-    frames: int = 32  # frames sampled per original (linspace over the decodable range)
-    size: int = 128  # side of the square crop PNGs, px
-    margin: float = 0.3  # added on EACH side of the face box, as a fraction of its longer side
-    scale_limits: tuple[int, ...] = (299, 1000, 1900)  # longer-side limits (px, inclusive)
-    scale_factors: tuple[float, ...] = (2.0, 1.0, 0.5, 0.33)  # factor per limit, + one above all
-    min_face_size: int = 40  # smallest face searched, full-resolution px (scaled for detection)
-    thresholds: tuple[float, float, float] = (0.85, 0.95, 0.95)  # MTCNN P/R/O-net thresholds
-    pyramid_factor: float = 0.709  # MTCNN image-pyramid scale step
-    batch_size: int = 8  # frames per MTCNN call (RSS: 32 at 1080p peaked at 4.6 GB, 8 at 1.3 GB, same speed)
+    frames: int = param(32, ">= 1")  # frames sampled per original (linspace over the decodable range)
+    # side of the square crop PNGs, px: below 32 no SSIM window (11 px) and morphology
+    # (13 px dilation) fit a face's features; each crop is size² · 3 bytes in memory
+    size: int = param(128, "[32, 1024]")
+    # added on EACH side of the face box, as a fraction of its longer side; 2 already
+    # gives a crop 5x the face, and a negative margin shrinks the window below the face
+    margin: float = param(0.3, "[0, 2]")
+    scale_limits: tuple[int, ...] = param((299, 1000, 1900), ">= 1", INCREASING)  # longer-side limits (px, inclusive)
+    # factor per limit, + one above all; above 4 the upscaled frame only costs memory
+    scale_factors: tuple[float, ...] = param((2.0, 1.0, 0.5, 0.33), "(0, 4]")
+    min_face_size: int = param(40, ">= 1")  # smallest face searched, full-resolution px (scaled for detection)
+    thresholds: tuple[float, float, float] = param((0.85, 0.95, 0.95), "(0, 1)")  # MTCNN P/R/O-net thresholds
+    # MTCNN image-pyramid scale step: the pyramid has log(12 / side) / log(factor)
+    # levels, so a factor near 1 explodes it (1.5 never ends: 21 GB RSS, OOM-killed)
+    pyramid_factor: float = param(0.709, "(0, 0.95]")
+    batch_size: int = param(8, ">= 1")  # frames per MTCNN call (RSS: 32 at 1080p peaked at 4.6 GB, 8 at 1.3 GB)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
-    threads: int = 1  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest here
-    decode_threads: int = 0  # FFmpeg decoder threads (0 = FFmpeg's choice)
-    workers: int = 2  # videos processed at once (threads); each 1080p original in flight holds ~0.2 GB of frames
-    track_iou: float = 0.3  # min IoU between a track's last box and a detection to link them
-    track_max_gap: int = 4  # sampled frames a track may miss and still be continued
-    smooth_window: int = 3  # centred moving average over a track's boxes, in sampled frames (1 = off)
-    shard_rows: int = 8192  # max crops per shard (cut at video boundaries)
+    threads: int = param(1, ">= 0")  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest
+    decode_threads: int = param(0, ">= 0")  # FFmpeg decoder threads (0 = FFmpeg's choice)
+    workers: int = param(2, ">= 1")  # videos processed at once (threads; no auto); each 1080p original holds ~0.2 GB
+    track_iou: float = param(0.3, "[0, 1]")  # min IoU between a track's last box and a detection to link them
+    track_max_gap: int = param(4, ">= 0")  # sampled frames a track may miss and still be continued
+    smooth_window: int = param(3, ">= 1")  # centred moving average over a track's boxes, in sampled frames (1 = off)
+    shard_rows: int = param(8192, ">= 1")  # max crops per shard (cut at video boundaries)
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "scale_factors",
+            lambda p: len(p.scale_factors) == len(p.scale_limits) + 1,
+            "must have one entry more than scale_limits (one factor per limit, + one above all)",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -140,25 +327,27 @@ class EmbedParams:
 
     model: Literal["dlib", "facenet"] = "dlib"  # dlib ResNet (128-d) or InceptionResnetV1 (512-d)
     weights_path: str | None = None  # facenet only: local vggface2 state_dict (.pt); no download
-    crops_per_track: int = 3  # crops embedded per ORIGINAL track (spread over the track's frames)
-    fake_crops_per_track: int = 2  # crops embedded per FAKE track (the donor's face)
-    min_face_px: int = 20  # face boxes smaller than this in the crop (px) get status face_too_small
-    max_landmark_shift: float = 0.5  # dlib vs MTCNN eye centres, in inter-ocular distances
-    threads: int = 0  # torch intra-op threads for facenet (0 = torch default)
+    crops_per_track: int = param(3, ">= 1")  # crops embedded per ORIGINAL track (spread over the track's frames)
+    fake_crops_per_track: int = param(2, ">= 0")  # crops embedded per FAKE track (the donor's face; 0 = none)
+    min_face_px: int = param(20, ">= 0")  # face boxes smaller than this in the crop (px) get status face_too_small
+    max_landmark_shift: float = param(0.5, "> 0")  # dlib vs MTCNN eye centres, in inter-ocular distances
+    threads: int = param(0, ">= 0")  # torch intra-op threads for facenet (0 = torch default)
 
 
 @dataclass(frozen=True)
 class SplitParams:
     """``split``: identity clusters, groups, stable train/val/test assignment (dfmask.splits)."""
 
-    distance_threshold: float = 0.5  # max average-linkage distance inside one identity (dlib
-    #                                   euclidean; dlib's same-person cut is 0.6, facenet ~1.0)
+    # max average-linkage distance inside one identity (dlib euclidean; dlib's
+    # same-person cut is 0.6, facenet ~1.0); embeddings are unit-length, so <= 2
+    distance_threshold: float = param(0.5, "(0, 2]")
     linkage: Literal["average", "complete", "single"] = "average"  # agglomerative linkage
     donor_aware: bool = True  # merge a fake's donor identity into its group (no donor leaks)
-    donor_min_cosine: float = 0.4  # cosine(fake - original, identity - original), see DonorMatch
-    donor_min_shift: float = 0.1  # |fake - original| track embedding shift below = "unchanged"
-    ratios: tuple[float, float, float] = (0.70, 0.15, 0.15)  # train / val / test target shares
-    min_groups_per_split: int = 2  # groups each split must hold, where the corpus has enough
+    donor_min_cosine: float = param(0.4, "[-1, 1]")  # cosine(fake - original, identity - original), see DonorMatch
+    donor_min_shift: float = param(0.1, ">= 0")  # |fake - original| track embedding shift below = "unchanged"
+    # train / val / test target shares: each split gets some, and they partition [0, 1)
+    ratios: tuple[float, float, float] = param((0.70, 0.15, 0.15), "(0, 1)", SumsTo(1.0))
+    min_groups_per_split: int = param(2, ">= 0")  # groups each split must hold, where the corpus has enough
 
 
 @dataclass(frozen=True)
@@ -173,7 +362,7 @@ class ReleaseParams:
 
     artifact: str = "masks"  # artifact name in dvc.yaml `artifacts:`; release tags are <artifact>@vX.Y.Z
     pixels: bool = True  # include the RGB face crops (false: pixel-free variant, masks stay)
-    shard_mb: int = 256  # target Parquet shard size in MB (DESIGN: 64-512 MB per shard)
+    shard_mb: int = param(256, ">= 1")  # target Parquet shard size in MB (DESIGN: 64-512 MB per shard)
 
 
 @dataclass(frozen=True)
@@ -187,146 +376,168 @@ class MasksParams:
     """
 
     gaussian_weights: bool = True  # Gaussian-weighted window (True) or uniform box (False)
-    sigma: float = 1.5  # Gaussian window standard deviation, crop px
-    win_size: int | None = None  # odd window side, crop px; null = skimage default (7 / 11 at σ=1.5)
+    # Gaussian window standard deviation, crop px; its window has 2·int(3.5σ + 0.5) + 1
+    # taps, so σ <= 4 keeps it within 31 px, like win_size
+    sigma: float = param(1.5, "(0, 4]")
+    # odd window side, crop px (a centred window; skimage refuses even sides), at most
+    # 31 so that it fits the smallest crop faces.size allows (32 px; skimage refuses a
+    # window larger than the image); null = skimage default (7 / 11 at σ=1.5)
+    win_size: int | None = param(None, "[3, 31]", ODD)
     use_sample_covariance: bool = False  # N−1 (True) or N (False, Wang et al.) covariance normaliser
     colour: bool = True  # SSIM per RGB channel then averaged (True) or on 8-bit grey (False)
-    data_range: float = 255.0  # pixel value range of the 8-bit crops
+    data_range: float = param(255.0, "> 0")  # pixel value range of the 8-bit crops
     dtype: Literal["float32", "float64"] = "float32"  # SSIM arithmetic precision
-    threshold: float = 0.05  # manipulated where 1 − SSIM > threshold (unitless)
-    open_px: int = 3  # elliptical opening element side, crop px (0 = off): removes speckle
-    close_px: int = 7  # elliptical closing element side, crop px (0 = off): fills holes
-    dilate_px: int = 13  # elliptical dilation element side, crop px (0 = off): covers the swap's
-    #                      feathered edge, where blended pixels differ too little for SSIM
-    min_area: int = 64  # drop mask components smaller than this, crop px² (0 = keep all)
+    # manipulated where 1 − SSIM > threshold (unitless); below 0 every pixel is masked,
+    # and 1 − SSIM > 1 only where real and fake are anti-correlated
+    threshold: float = param(0.05, "[0, 1)")
+    open_px: int = param(3, ">= 0")  # elliptical opening element side, crop px (0 = off): removes speckle
+    close_px: int = param(7, ">= 0")  # elliptical closing element side, crop px (0 = off): fills holes
+    dilate_px: int = param(13, ">= 0")  # elliptical dilation element side, crop px (0 = off): covers the swap's
+    #                                     feathered edge, where blended pixels differ too little for SSIM
+    min_area: int = param(64, ">= 0")  # drop mask components smaller than this, crop px² (0 = keep all)
     fill_hull: bool = False  # replace the kept components by their joint convex hull
-    valid_min_pixels: int = 32  # a fake crop is valid if MORE than this many pixels ...
-    valid_diff_level: int = 20  # ... have an 8-bit dissimilarity (1 − SSIM)·255 above this level
+    valid_min_pixels: int = param(32, ">= 0")  # a fake crop is valid if MORE than this many pixels ...
+    valid_diff_level: int = param(20, "[0, 255)")  # ... have an 8-bit dissimilarity (1 − SSIM)·255 above this level
     store_diff: bool = False  # also store the raw 8-bit dissimilarity PNG (column diff)
-    workers: int = 0  # worker processes (0 = one per core, 1 per 1,000 pairs at most); output does not depend on it
-    shard_rows: int = 65536  # max mask rows per Parquet shard (cut at video boundaries)
+    # worker processes (0 = one per core, 1 per 1,000 pairs at most); output does not depend on it
+    workers: int = param(0, ">= 0")
+    shard_rows: int = param(65536, ">= 1")  # max mask rows per Parquet shard (cut at video boundaries)
 
 
 @dataclass(frozen=True)
 class AugmentParams:
-    """``train.augment``: training augmentations (dfmask.model.augment); p = per-crop probability."""
+    """``train.augment``: training augmentations (dfmask.model.augment); p = per-crop probability.
 
-    hflip_p: float = 0.5  # horizontal flip of crop AND mask
-    jitter_p: float = 0.8  # colour jitter
-    brightness: float = 0.2  # brightness scale 1 ± U(this)
-    contrast: float = 0.2  # contrast scale 1 ± U(this), around the mean grey
-    saturation: float = 0.2  # saturation scale 1 ± U(this)
-    downscale_p: float = 0.2  # shrink and enlarge back
-    downscale: tuple[float, float] = (0.5, 0.9)  # shrink factor range
-    blur_p: float = 0.2  # Gaussian blur
-    blur_sigma: tuple[float, float] = (0.3, 1.2)  # blur std range, px at train.input_size
-    jpeg_p: float = 0.3  # JPEG recompression
-    jpeg_quality: tuple[int, int] = (60, 95)  # JPEG quality range (inclusive)
+    Amounts drawn as ``1 ± U(a)`` stay below 1, so a scale never turns negative."""
+
+    hflip_p: float = param(0.5, "[0, 1]")  # horizontal flip of crop AND mask
+    jitter_p: float = param(0.8, "[0, 1]")  # colour jitter
+    brightness: float = param(0.2, "[0, 1)")  # brightness scale 1 ± U(this)
+    contrast: float = param(0.2, "[0, 1)")  # contrast scale 1 ± U(this), around the mean grey
+    saturation: float = param(0.2, "[0, 1)")  # saturation scale 1 ± U(this)
+    downscale_p: float = param(0.2, "[0, 1]")  # shrink and enlarge back
+    downscale: tuple[float, float] = param((0.5, 0.9), "(0, 1]", MIN_MAX)  # shrink factor range
+    blur_p: float = param(0.2, "[0, 1]")  # Gaussian blur
+    blur_sigma: tuple[float, float] = param((0.3, 1.2), "> 0", MIN_MAX)  # blur std range, px at train.input_size
+    jpeg_p: float = param(0.3, "[0, 1]")  # JPEG recompression
+    jpeg_quality: tuple[int, int] = param((60, 95), "[1, 100]", MIN_MAX)  # JPEG quality range (inclusive)
 
 
 @dataclass(frozen=True)
 class SelfBlendParams:
     """``train.self_blend``: self-blended extra fakes from real crops (dfmask.model.selfblend)."""
 
-    frac: float = 0.5  # share of the FAKE half of each epoch drawn as self-blended reals (0 = off)
-    region_p: tuple[float, float, float] = (0.5, 0.35, 0.15)  # P(face ellipse, inner hull, mouth)
-    rgb_shift: float = 20.0  # per-channel shift, ± U(this) grey levels
-    hue_shift: float = 0.03  # hue shift, ± U(this) of the colour circle
-    sat_shift: float = 0.3  # saturation scale 1 ± U(this)
-    val_shift: float = 0.3  # value scale 1 ± U(this)
-    brightness: float = 0.1  # brightness scale 1 ± U(this)
-    contrast: float = 0.1  # contrast scale 1 ± U(this)
-    frequency_p: float = 0.5  # P(downscale-and-back or sharpen the changed copy)
-    downscale: tuple[float, float] = (0.3, 0.8)  # shrink factor range
-    sharpen: tuple[float, float] = (0.3, 1.5)  # unsharp-mask amount range
-    scale: float = 0.05  # source scale 1 ± U(this)
-    shift: float = 0.03  # source shift ± U(this) of the crop side
-    deform: float = 0.04  # mask displacement up to U(0, this) of the crop side
-    feather: tuple[float, float] = (0.01, 0.06)  # mask blur sigma range, fraction of the crop side
-    ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # blend ratio factors (drawn uniformly)
-    mask_threshold: float = 0.3  # seg target = feathered region >= this
+    # share of the FAKE half of each epoch drawn as self-blended reals (0 = off; 1 would
+    # leave no real fake in the FAKE half)
+    frac: float = param(0.5, "[0, 1)")
+    # P(face ellipse, inner hull, mouth)
+    region_p: tuple[float, float, float] = param((0.5, 0.35, 0.15), "[0, 1]", SumsTo(1.0))
+    rgb_shift: float = param(20.0, "[0, 255]")  # per-channel shift, ± U(this) grey levels
+    hue_shift: float = param(0.03, "[0, 0.5]")  # hue shift, ± U(this) of the colour circle (0.5 = half-way round)
+    sat_shift: float = param(0.3, "[0, 1)")  # saturation scale 1 ± U(this)
+    val_shift: float = param(0.3, "[0, 1)")  # value scale 1 ± U(this)
+    brightness: float = param(0.1, "[0, 1)")  # brightness scale 1 ± U(this)
+    contrast: float = param(0.1, "[0, 1)")  # contrast scale 1 ± U(this)
+    frequency_p: float = param(0.5, "[0, 1]")  # P(downscale-and-back or sharpen the changed copy)
+    downscale: tuple[float, float] = param((0.3, 0.8), "(0, 1]", MIN_MAX)  # shrink factor range
+    sharpen: tuple[float, float] = param((0.3, 1.5), ">= 0", MIN_MAX)  # unsharp-mask amount range
+    scale: float = param(0.05, "[0, 1)")  # source scale 1 ± U(this)
+    shift: float = param(0.03, "[0, 0.5]")  # source shift ± U(this) of the crop side
+    deform: float = param(0.04, "[0, 0.5]")  # mask displacement up to U(0, this) of the crop side
+    feather: tuple[float, float] = param((0.01, 0.06), "[0, 1]", MIN_MAX)  # mask blur sigma range, fraction of the side
+    ratios: tuple[float, ...] = param((0.25, 0.5, 0.75, 1.0, 1.0, 1.0), "(0, 1]")  # blend ratio factors (uniform draw)
+    mask_threshold: float = param(0.3, "(0, 1]")  # seg target = feathered region >= this
 
 
 @dataclass(frozen=True)
 class TrainParams:
     """``train``: the U-YNet model and its Lightning training run (dfmask.model.train)."""
 
-    seed: int = 0  # seeds torch/numpy/python, the sampler and DataLoader workers
-    input_size: int = 128  # crops are resized to this side, px (multiple of stem_stride * 2**depth)
-    base_width: int = 16  # channels of the first UNet level (doubles per level)
-    depth: int = 3  # number of 2x downsamplings (bottleneck = input_size / 2**depth)
-    stem_stride: int = 2  # 1 or 2: stride of the first conv (2: net runs at input_size / 2)
+    seed: int = param(0, SEED)  # seeds torch/numpy/python, the sampler and DataLoader workers
+    input_size: int = param(128, "[8, 2048]")  # crops are resized to this side, px (multiple of stem_stride * 2**depth)
+    base_width: int = param(16, ">= 1")  # channels of the first UNet level (doubles per level)
+    depth: int = param(3, "[1, 8]")  # number of 2x downsamplings (bottleneck = input_size / 2**depth)
+    stem_stride: int = param(2, OneOf((1, 2)))  # 1 or 2: stride of the first conv (2: net runs at input_size / 2)
     cls_input: Literal["bottleneck", "joint"] = "bottleneck"  # cls head pools the bottleneck, or + last decoder map
     activation: Literal["relu", "leaky_relu"] = "relu"
     upsample: Literal["transpose", "nearest"] = "transpose"  # decoder upsampling op
-    batch_size: int = 32  # crops per optimiser step
-    max_epochs: int = 3  # passes of samples_per_epoch crops
-    samples_per_epoch: int | None = None  # crops drawn per epoch (null = size of the train split)
-    limit_train_batches: int | None = None  # cap on train batches per epoch (null = no cap; CI)
-    limit_val_batches: int | None = None  # cap on val batches per epoch (null = no cap)
-    lr: float = 0.002  # AdamW peak learning rate (one-cycle schedule)
-    weight_decay: float = 0.0001  # AdamW decoupled weight decay
-    w_cls: float = 1.0  # weight of the classification BCE
-    w_seg: float = 1.0  # weight of the segmentation BCE + Dice
+    batch_size: int = param(32, ">= 1")  # crops per optimiser step
+    max_epochs: int = param(3, ">= 1")  # passes of samples_per_epoch crops
+    samples_per_epoch: int | None = param(None, ">= 1")  # crops drawn per epoch (null = size of the train split)
+    limit_train_batches: int | None = param(None, ">= 1")  # cap on train batches per epoch (null = no cap; CI)
+    limit_val_batches: int | None = param(None, ">= 1")  # cap on val batches per epoch (null = no cap)
+    lr: float = param(0.002, "> 0")  # AdamW peak learning rate (one-cycle schedule)
+    weight_decay: float = param(0.0001, ">= 0")  # AdamW decoupled weight decay
+    w_cls: float = param(1.0, ">= 0")  # weight of the classification BCE
+    w_seg: float = param(1.0, ">= 0")  # weight of the segmentation BCE + Dice
     cls_on_invalid: bool = False  # invalid fakes (no visible manipulation) also count as FAKE for cls
     balance: bool = True  # draw reals and fakes with equal probability each epoch
-    num_workers: int = 0  # DataLoader worker processes (0 = decode in the main process)
-    accelerator: str = "auto"  # Lightning accelerator: auto | cpu | gpu
+    num_workers: int = param(0, ">= 0")  # DataLoader worker processes (0 = decode in the main process)
+    accelerator: str = param("auto", OneOf(("auto", "cpu", "gpu", "cuda")))  # Lightning accelerator (cuda = gpu)
     precision: Literal["auto", "32-true", "16-mixed", "bf16-mixed"] = "auto"  # auto: AMP on GPU, fp32 on CPU
     channels_last: bool = False  # NHWC memory format (faster convs with AMP on GPU)
-    threads: int = 1  # torch intra-op CPU threads (0 = torch default); 1 is fastest on a shared
-    #                   CPU and makes CPU results independent of the core count
-    val_crops_per_video: int | None = 4  # val crops per video per epoch, evenly spaced (null = all)
+    threads: int = param(1, ">= 0")  # torch intra-op CPU threads (0 = torch default); 1 is fastest on a shared
+    #                                  CPU and makes CPU results independent of the core count
+    val_crops_per_video: int | None = param(4, ">= 1")  # val crops per video per epoch, evenly spaced (null = all)
     init_checkpoint: str | None = None  # optional local checkpoint to initialise from (null = scratch)
     checkpoint: Literal["last", "best_val_loss"] = "last"  # weights kept: last epoch, or lowest val/loss
     augment: AugmentParams = field(default_factory=AugmentParams)
     self_blend: SelfBlendParams = field(default_factory=SelfBlendParams)
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "input_size",
+            lambda t: t.input_size % (t.stem_stride * 2**t.depth) == 0,
+            "must be a multiple of stem_stride * 2**depth (the net halves it depth times after the stem)",
+        ),
+        Rule("w_seg", lambda t: t.w_cls + t.w_seg > 0, "must be > 0 when w_cls is 0 (nothing would be learnt)"),
+    )
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
     """``evaluate``: metrics of the trained model on val and test (dfmask.model.evaluate)."""
 
-    splits: tuple[str, ...] = ("val", "test")  # splits evaluated
-    batch_size: int = 64  # crops per forward pass
-    threshold: float = 0.5  # p(FAKE) >= this ⇒ FAKE, for accuracy/precision/recall/F1
-    mask_threshold: float = 0.5  # predicted mask = sigmoid(seg logit) >= this
+    splits: tuple[str, ...] = param(("val", "test"), OneOf(("train", "val", "test")), DISTINCT)  # splits evaluated
+    batch_size: int = param(64, ">= 1")  # crops per forward pass
+    threshold: float = param(0.5, "[0, 1]")  # p(FAKE) >= this ⇒ FAKE, for accuracy/precision/recall/F1
+    mask_threshold: float = param(0.5, "[0, 1]")  # predicted mask = sigmoid(seg logit) >= this
     aggregation: Literal["mean", "confident"] = "mean"  # video score used for the headline metrics
-    confident_threshold: float = 0.8  # "confident": frames above this count as confident fakes
-    confident_min_frac: float = 0.4  # ... and are averaged alone if they are > this share of frames
-    ece_bins: int = 10  # equal-width bins for ECE and the reliability plot
+    confident_threshold: float = param(0.8, "[0, 1]")  # "confident": frames above this count as confident fakes
+    confident_min_frac: float = param(0.4, "[0, 1]")  # ... and are averaged alone if they are > this share of frames
+    ece_bins: int = param(10, ">= 1")  # equal-width bins for ECE and the reliability plot
     ground_truth: str | None = "data/sample/ground_truth.parquet"  # true swap masks (null: real corpus)
-    overlays: int = 8  # test crops shown in reports/eval/overlays.png
-    threads: int = 1  # torch intra-op CPU threads for inference (0 = torch default)
-    seeds: tuple[int, ...] = (0, 1, 2)  # train.seed values for `make eval-seeds`
+    overlays: int = param(8, ">= 0")  # test crops shown in reports/eval/overlays.png
+    threads: int = param(1, ">= 0")  # torch intra-op CPU threads for inference (0 = torch default)
+    seeds: tuple[int, ...] = param((0, 1, 2), SEED, DISTINCT)  # train.seed values for `make eval-seeds`
 
 
 @dataclass(frozen=True)
 class ExportParams:
     """``export``: fp32 ONNX export of the trained model (dfmask.deploy.export)."""
 
-    opset: int = 17  # ONNX opset (>= 17)
-    input_size: int | None = None  # input side in px; null = the model config's training size
-    parity_atol: float = 1e-4  # max |torch - ORT| per output, in logits, or export fails
-    parity_crops: int = 8  # test crops used for the torch-vs-ORT parity check
+    opset: int = param(17, ">= 17")  # ONNX opset
+    input_size: int | None = param(None, "[8, 2048]")  # input side in px; null = the model config's training size
+    parity_atol: float = param(1e-4, "> 0")  # max |torch - ORT| per output, in logits, or export fails
+    parity_crops: int = param(8, ">= 1")  # test crops used for the torch-vs-ORT parity check
 
 
 @dataclass(frozen=True)
 class QuantizeParams:
     """``quantize``: INT8 models and their parity vs fp32 (dfmask.deploy.quant_report)."""
 
-    calib_crops: int = 256  # train crops used to calibrate (Quark, ORT and nndct)
-    calib_batch: int = 8  # crops per calibration batch
-    eval_max_crops: int | None = 2000  # test crops for parity (seeded subset; null = all)
+    calib_crops: int = param(256, ">= 1")  # train crops used to calibrate (Quark, ORT and nndct)
+    calib_batch: int = param(8, ">= 1")  # crops per calibration batch
+    eval_max_crops: int | None = param(2000, ">= 1")  # test crops for parity (seeded subset; null = all)
     cpu_format: Literal["qdq", "qoperator"] = "qdq"  # ORT static format (QDQ measured faster here)
     reduce_range: bool = True  # 7-bit weights: avoids u8*s8 saturation on x86 without VNNI
     # ORT int8 only: fold the full-res restore ConvTranspose+Relu+seg head to half-res convs
     # (exact in fp32; ORT CPU has no int8 ConvTranspose; dfmask.deploy.cpu_graph)
     cpu_fold_restore: bool = True
     cpu_fp32_first_conv: bool = True  # ORT int8 only: keep the conv reading the 3-channel image in fp32
-    max_auc_drop: float = 0.01  # target: fp32 AUC - int8 AUC
-    max_dice_drop: float = 0.02  # target: fp32 Dice - int8 Dice
-    threads: int = 1  # ORT intra-op threads for the parity evaluation
+    max_auc_drop: float = param(0.01, "[0, 1]")  # target: fp32 AUC - int8 AUC
+    max_dice_drop: float = param(0.02, "[0, 1]")  # target: fp32 Dice - int8 Dice
+    threads: int = param(1, ">= 0")  # ORT intra-op threads for the parity evaluation (0 = ORT default)
 
 
 @dataclass(frozen=True)
@@ -339,38 +550,105 @@ class DeployParams:
     conda_env: str = "vitis-ai-pytorch"  # the Vitis AI 3.0 PyTorch conda env (inside the docker)
     docker_image: str = "xilinx/vitis-ai-pytorch-cpu:ubuntu2004-3.0.0.106"  # for launcher=docker
     vai_fast_finetune: bool = False  # nndct fast finetune (AdaQuant-like) during calib
-    vai_eval_crops: int = 256  # test crops nndct's test mode evaluates before export_xmodel
+    vai_eval_crops: int = param(256, ">= 1")  # test crops nndct's test mode evaluates before export_xmodel
 
 
 @dataclass(frozen=True)
 class BenchmarkParams:
     """``benchmark``: latency, throughput and accuracy per backend (dfmask.deploy.benchmark)."""
 
-    threads: int = 1  # intra-op threads for torch and every ORT session (same for all); 1 on a shared box
-    batch: int = 16  # batch size for the throughput measurement
-    warmup: int = 5  # untimed runs before each measurement
-    latency_runs: int = 50  # timed batch-1 runs (p50/p99 latency, ms)
-    throughput_runs: int = 40  # timed batch-N calls per backend, interleaved (images/s from the median)
-    eval_max_crops: int | None = 1000  # test crops for accuracy (seeded subset; null = all)
+    # intra-op threads for torch and every ORT session (same for all); 1 on a shared box;
+    # no 0 = default here: torch.set_num_threads refuses 0
+    threads: int = param(1, ">= 1")
+    batch: int = param(16, ">= 1")  # batch size for the throughput measurement
+    warmup: int = param(5, ">= 0")  # untimed runs before each measurement
+    latency_runs: int = param(50, ">= 1")  # timed batch-1 runs (p50/p99 latency, ms)
+    throughput_runs: int = param(40, ">= 1")  # timed batch-N calls per backend, interleaved (images/s from the median)
+    eval_max_crops: int | None = param(1000, ">= 1")  # test crops for accuracy (seeded subset; null = all)
     use_cuda: bool = True  # also time ORT on the CUDA EP when onnxruntime has it
-    vart_threads: int = 4  # VART runners in parallel (VCK5000 throughput)
-    vart_seconds: float = 10.0  # duration of the VART throughput run, s
+    vart_threads: int = param(4, ">= 1")  # VART runners in parallel (VCK5000 throughput)
+    vart_seconds: float = param(10.0, "> 0")  # duration of the VART throughput run, s
 
 
 # ============================================================================ loading
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml's SafeLoader, but a key given twice in one mapping is an error (PyYAML
+    keeps the last one silently, so a stray second ``frames:`` would win unseen)."""
+
+    source = "params.yaml"
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicates(node, "", self.source, set())
+        return self.construct_document(node)
+
+
+def _refuse_duplicates(node: yaml.Node, path: str, source: str, active: set[int]) -> None:
+    if id(node) in active:  # a recursive alias: yaml itself reports what is wrong with it
+        return
+    active.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, Any], int] = {}
+        for key, value in node.value:
+            if key.tag == _MERGE_TAG:
+                continue
+            name = key.value if isinstance(key, yaml.ScalarNode) else f"<{key.tag}>"
+            child = f"{path}.{name}" if path else str(name)
+            line = key.start_mark.line + 1
+            if (key.tag, name) in first:
+                raise DfmaskError(
+                    f"params: {child}: duplicate key at line {line} of {source} "
+                    f"(first at line {first[(key.tag, name)]}); keep one"
+                )
+            first[(key.tag, name)] = line
+            _refuse_duplicates(value, child, source, active)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicates(item, f"{path}[{i}]", source, active)
+    active.discard(id(node))
+
+
+def _did_you_mean(name: Any, valid: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
 
 def read_params_file(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The raw params.yaml document, with a clear error if it is missing or malformed."""
+    """The raw params.yaml document, with a one-line error if it is missing, unreadable,
+    malformed, repeats a key, or names a section that `SECTIONS` does not know."""
     path = Path(path)
     if not path.exists():
         raise DfmaskError(f"{path}: params file not found (run from the repo root)")
     try:
-        doc = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DfmaskError(f"{path}: not UTF-8 text: {err}") from err
+    except OSError as err:  # a folder, no permission, an I/O error
+        raise DfmaskError(f"{path}: cannot read the params file: {err.strerror or err}") from err
+    loader = _StrictLoader(text)
+    loader.source = str(path)
+    try:
+        doc = loader.get_single_data()
     except yaml.YAMLError as err:
-        raise DfmaskError(f"{path}: not valid YAML: {err}") from err
+        raise DfmaskError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
+    except RecursionError as err:
+        raise DfmaskError(f"{path}: nested too deeply to be a params file") from err
+    finally:
+        loader.dispose()
     if not isinstance(doc, dict):
         raise DfmaskError(f"{path}: expected a mapping of sections, got {type(doc).__name__}")
+    for name in doc:
+        if name not in SECTIONS:
+            raise DfmaskError(
+                f"params: {name}: unknown section in {path}{_did_you_mean(name, SECTIONS)} "
+                f"(valid sections: {', '.join(SECTIONS)})"
+            )
     return doc
 
 
@@ -383,7 +661,8 @@ def load_section(cls: type[T], name: str, path: str | Path = DEFAULT_PARAMS) -> 
 
 
 def from_dict(cls: type[T], value: Any, key: str) -> T:
-    """Build dataclass ``cls`` from ``value``, validating names and types recursively."""
+    """Build dataclass ``cls`` from ``value``, validating names, types and declared
+    checks recursively."""
     return typing.cast(T, _convert(cls, value, key))
 
 
@@ -415,9 +694,21 @@ def _type_name(tp: Any) -> str:
 
 
 def _fail(key: str, tp: Any, value: Any) -> DfmaskError:
-    return DfmaskError(
-        f"params: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
-    )
+    return DfmaskError(f"params: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _check(key: str, value: Any, checks: tuple[Check, ...]) -> None:
+    """Raise the first declared check ``value`` (already type-converted) breaks."""
+    if value is None:  # null means "off" or "default" wherever a type allows it
+        return
+    items = list(enumerate(value)) if isinstance(value, tuple) else None
+    for c in checks:
+        if c.each and items is not None:
+            for i, item in items:
+                if (problem := c.problem(item)) is not None:
+                    raise DfmaskError(f"params: {key}[{i}]: {problem}, got {item!r}")
+        elif (problem := c.problem(value)) is not None:
+            raise DfmaskError(f"params: {key}: {problem}, got {to_dict(value)!r}")
 
 
 def _convert(tp: Any, value: Any, key: str) -> Any:
@@ -426,31 +717,35 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             raise _fail(key, tp, value)
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - set(fields))
+        unknown = sorted(set(value) - set(fields), key=str)
         if unknown:
             raise DfmaskError(
                 f"params: {key}.{unknown[0]}: unknown key; valid keys of '{key}' are "
-                f"{', '.join(sorted(fields))}"
+                f"{', '.join(sorted(fields))}{_did_you_mean(unknown[0], fields)}"
             )
         kwargs = {}
         for name, f in fields.items():
             if name in value:
                 kwargs[name] = _convert(hints[name], value[name], f"{key}.{name}")
+                _check(f"{key}.{name}", kwargs[name], checks_of(f))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise DfmaskError(f"params: {key}.{name}: missing (expected {_type_name(hints[name])})")
-        return tp(**kwargs)
+        obj = tp(**kwargs)
+        for rule in getattr(tp, "RULES", ()):
+            if not rule.holds(obj):
+                raise DfmaskError(f"params: {key}.{rule.key}: {rule.text}, got {to_dict(getattr(obj, rule.key))!r}")
+        return obj
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise _fail(key, tp, value)
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for arg in typing.get_args(tp):
             try:
                 return _convert(arg, value, key)
-            except DfmaskError as err:
-                errors.append(err)
+            except DfmaskError:
+                continue
         raise _fail(key, tp, value)
     if origin is tuple:
         args = typing.get_args(tp)
@@ -481,6 +776,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(key, tp, value)
+        if not math.isfinite(value):
+            raise DfmaskError(f"params: {key}: must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -494,7 +791,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
 # ============================================================================ registry
 
 #: params.yaml section name → its dataclass. Every section must be listed here
-#: (tests/test_params.py checks that the repo's params.yaml validates in full).
+#: (tests/test_params.py checks that the repo's params.yaml validates in full, and
+#: read_params_file refuses a section that is not listed).
 SECTIONS: dict[str, type] = {
     "base": BaseParams,
     "corpus": CorpusParams,

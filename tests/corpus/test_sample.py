@@ -21,7 +21,6 @@ from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
 from dfmask.corpus.plan import make_plan
 from dfmask.corpus.sample import _Generator, generate
-from dfmask.errors import DfmaskError
 from dfmask.params import SampleParams, SampleSizeParams, load_section
 from dfmask.tables import decode_png
 from dfmask.video import iter_frames, probe
@@ -256,12 +255,6 @@ def test_render_px_blurs_the_swapped_face_only(tmp_path) -> None:
                 assert np.array_equal(out[mask == 0], orig[mask == 0])
             ratios.append(_detail_inside(soft, soft_masks) / _detail_inside(sharp, sharp_masks))
     assert ratios and max(ratios) < 0.8, ratios
-
-
-def test_render_px_below_16_is_a_param_error(tmp_path) -> None:
-    params = replace(tiny_params(tmp_path / "s"), ci=replace(TINY, render_px=8))
-    with pytest.raises(DfmaskError, match=r"sample\.ci\.render_px"):
-        generate(params, str(tmp_path / "s" / "corpus"), (0, 1), 7, tmp_path / "preview.png")
 
 
 @needs_sources

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfmask.errors import DfmaskError
 from dfmask.faces import FACE_VIDEOS, FACES
 from dfmask.faces.detect import FaceDetector
 from dfmask.faces.stage import STATUS_PATH, run_part, work_key
@@ -186,10 +184,3 @@ def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monk
     before = work_key(PARAMS, "ingest-sha")
     src.write_text("A = 2\n")
     assert work_key(PARAMS, "ingest-sha")["code"] != before["code"]
-
-
-def test_zero_workers_is_a_param_error_naming_the_key(faces_corpus: Any, tmp_path: Path) -> None:
-    bad = dataclasses.replace(PARAMS, workers=0)
-    with pytest.raises(DfmaskError, match="faces.workers"):
-        run_part(0, faces_corpus.root, faces_corpus.videos, tmp_path / "out", tmp_path / "r.json", bad, tmp_path / "w")
-    assert not (tmp_path / "out").exists()

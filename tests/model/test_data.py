@@ -112,13 +112,6 @@ def test_blended_item_is_a_fake_with_a_mask(tables: dict[str, Any]) -> None:
         CropDataset(index, fakes, 32, None, self_blend=SelfBlendParams(), blended=[True])
 
 
-def test_self_blend_frac_out_of_range_names_the_key(tables: dict[str, Any]) -> None:
-    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
-    params = dataclasses.replace(TrainParams(), input_size=16, self_blend=SelfBlendParams(frac=1.0))
-    with pytest.raises(DfmaskError, match=r"train\.self_blend\.frac"):
-        CropDataModule(index, params, seed=0)
-
-
 def test_binary_mask_area_rule() -> None:
     mask = np.zeros((4, 4), np.uint8)
     mask[:2, :2] = 255  # exactly the top-left quarter

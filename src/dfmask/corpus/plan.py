@@ -79,12 +79,9 @@ def _pick(rng: np.random.Generator, pool: list[int], count: int) -> list[int]:
 
 
 def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
-    """The corpus layout for ``size`` and ``seed`` (see module docstring)."""
+    """The corpus layout for ``size`` and ``seed`` (see module docstring); its ranges are
+    checked when params.yaml is loaded."""
     lo, hi = size.fakes_per_original
-    if not 1 <= lo <= hi:
-        raise DfmaskError(f"params: sample.fakes_per_original: need 1 <= min <= max, got {[lo, hi]}")
-    if size.originals_per_actor < 1 or size.parts < 1:
-        raise DfmaskError("params: sample.originals_per_actor and sample.parts must be >= 1")
     groups = select_groups(size.actors)
     if not groups:
         raise DfmaskError(f"params: sample.actors = {size.actors}: the smallest donor group has 2 actors")

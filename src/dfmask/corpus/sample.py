@@ -92,11 +92,6 @@ def generate(
         preview.placeholder(preview_path, f"no sample generated: corpus.root = {corpus_root}")
         return Summary(False, corpus, reason=reason)
     size = params.size()
-    if size.render_px is not None and size.render_px < 16:
-        raise DfmaskError(
-            f"params: sample.{params.profile}.render_px = {size.render_px}: must be null or >= 16 "
-            "(px of face height the donor face is rendered at)"
-        )
     bad = [p for p in corpus_parts if not 0 <= p < size.parts]
     if bad:
         raise DfmaskError(

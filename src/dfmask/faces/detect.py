@@ -53,12 +53,7 @@ class FrameFaces:
 
 def detection_scale(width: int, height: int, params: FacesParams) -> float:
     """The rescale factor for a ``width`` x ``height`` frame (by its longer side)."""
-    limits, factors = params.scale_limits, params.scale_factors
-    if len(factors) != len(limits) + 1:
-        raise DfmaskError(
-            "params: faces.scale_factors must have one more entry than faces.scale_limits "
-            f"(got {len(factors)} and {len(limits)})"
-        )
+    limits, factors = params.scale_limits, params.scale_factors  # lengths checked at load
     side = max(width, height)
     for limit, factor in zip(limits, factors, strict=False):
         if side <= limit:

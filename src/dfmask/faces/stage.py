@@ -26,7 +26,6 @@ from typing import Any
 import pyarrow as pa
 
 from dfmask.cli import progress
-from dfmask.errors import DfmaskError
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
@@ -118,8 +117,6 @@ def run_part(
     work_root: str | Path = DEFAULT_ROOT,
 ) -> PartSummary:
     """Extract the faces of part ``part``; write shards, status table and report."""
-    if params.workers < 1:
-        raise DfmaskError(f"params: faces.workers must be >= 1 (threads), got {params.workers}")
     corpus_root, out_dir = Path(corpus_root), Path(out_dir)
     videos_table = read_videos(Path(videos_path))
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]

@@ -37,7 +37,6 @@ import pyarrow.compute as pc
 import torch
 
 from dfmask import metrics
-from dfmask.errors import DfmaskError
 from dfmask.model import plots
 from dfmask.model.data import CropIndex, read_crop_tables
 from dfmask.model.predict import predict_rows, video_scores
@@ -221,9 +220,6 @@ def evaluate(
     model, config = load_checkpoint(paths.checkpoint)
     index = read_crop_tables(paths.faces, paths.masks, paths.splits, parts)
     videos = split_videos(paths.splits, parts)
-    for split in params.splits:
-        if split not in ("train", "val", "test"):
-            raise DfmaskError(f"evaluate.splits: unknown split {split!r}; use val and/or test")
     train_fakes = index.rows("train")
     train_fakes = train_fakes[index.is_fake[train_fakes] & index.seg_ok[train_fakes]]
     baseline = fit_mean_mask(index, train_fakes, config.input_size)

@@ -36,13 +36,6 @@ def _bounds(ratios: Sequence[float]) -> list[tuple[float, float]]:
     return [(float(edges[i]), float(edges[i + 1])) for i in range(len(ratios))]
 
 
-def check_ratios(ratios: Sequence[float]) -> None:
-    if len(ratios) != 3 or min(ratios) <= 0 or abs(sum(ratios) - 1.0) > 1e-6:
-        raise DfmaskError(
-            f"params: split.ratios: {list(ratios)}: need three positive shares (train, val, test) that sum to 1"
-        )
-
-
 @dataclass(frozen=True)
 class Group:
     group_id: str
@@ -64,9 +57,9 @@ def assign_groups(groups: Sequence[Group], ratios: Sequence[float], min_groups: 
 
     Every split must hold a group with REAL videos, a group with FAKE videos and
     ``min(min_groups, n_groups // 3)`` (at least 1) groups. Raises `DfmaskError` if the
-    groups cannot satisfy that.
+    groups cannot satisfy that. ``ratios``: three positive shares summing to 1
+    (``split.ratios``, checked at load).
     """
-    check_ratios(ratios)
     bounds = dict(zip(SPLIT_NAMES, _bounds(ratios), strict=True))
     target = dict(zip(SPLIT_NAMES, ratios, strict=True))
     need_groups = max(1, min(min_groups, len(groups) // 3))
