@@ -232,6 +232,15 @@ def _hf_nullable_images(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temp file in ``path``'s folder, for a write-then-rename; an unwritable folder is
+    an `OSError` naming ``path`` (not the random temp name)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise type(err)(err.errno, err.strerror, str(path)) from err
+
+
 def write_table(
     table: pa.Table,
     path: str | os.PathLike[str],
@@ -257,7 +266,7 @@ def write_table(
     table = sort_table(table, spec)
     table = _hf_nullable_images(table, spec)
     table = table.replace_schema_metadata(build_metadata(spec, stage, params, extra))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         pq.write_table(
@@ -350,7 +359,7 @@ def write_json(path: str | os.PathLike[str], doc: Any) -> Path:
     """Write a JSON report atomically, with sorted keys (deterministic diffs)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")

@@ -97,10 +97,10 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
     shown = Path(root) / f"dfdc_train_part_{part}"
     if not shown.is_dir():
         raise DfmaskError(f"{shown}: part folder not found (corpus.root={root}, corpus.parts lists {part})")
-    # a symlinked corpus.root or part folder is followed first: data often lives elsewhere
-    base = Path(root).resolve()
-    folder = shown.resolve()
-    entries = validate_part(folder, base)
+    # links inside the part are checked against the resolved corpus.root and part
+    # folder (data often lives on another disk); errors name the path as configured
+    folder = shown
+    entries = validate_part(folder, root)
     rows: list[dict[str, Any]] = []
     for entry in progress(entries, desc=f"ingest part={part}", unit="video"):
         rel = f"{shown.name}/{entry.filename}"
