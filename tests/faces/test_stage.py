@@ -241,3 +241,22 @@ def test_changed_bytes_recompute_that_video_and_its_fakes_only(faces_corpus: Any
     assert outputs["out2"] == outputs["out3"]  # what a clean run on the new bytes writes
     items = list((tmp_path / "work" / "faces" / "part=0").glob("*/*.parquet"))
     assert len(items) == 4  # the old bytes' items are gone
+
+
+def test_report_of_200k_videos_counts_and_samples() -> None:
+    """Reports are git-tracked metrics: per-video lists are sampled, the table has them all."""
+    from dfmask.faces.extract import VideoStatus
+    from dfmask.faces.stage import PartSummary, _report
+
+    reasons = ("no_faces", "decode_failed", "ingest_failed")
+    statuses = [
+        VideoStatus(0, f"{i:08d}{'v' * 40}", None, bool(i % 2), reasons[i % 3] if i % 5 else "ok")
+        for i in range(200_000)
+    ]
+    summary = PartSummary(0, len(statuses), 0, {}, 0, len(statuses), 1)
+    report = _report(summary, statuses, PARAMS)
+    size = len(json.dumps(report, indent=2, sort_keys=True))
+    assert size < 100_000, size
+    problems = report["problem_videos"]
+    assert sum(p["count"] for kind in problems.values() for p in kind.values()) == 160_000
+    assert problems["originals"]["no_faces"]["sample"][0] == statuses[6].video_id  # first even, 3k, not 5k

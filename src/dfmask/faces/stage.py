@@ -35,7 +35,7 @@ from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
-from dfmask.tables import write_json, write_table
+from dfmask.tables import sample_list, write_json, write_table
 from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries
 
 STAGE = "faces"
@@ -284,12 +284,13 @@ def _report(summary: PartSummary, statuses: list[Any], params: FacesParams) -> d
     def by_status(items: list[Any]) -> dict[str, int]:
         return dict(sorted(Counter(s.status for s in items).items()))
 
-    def problems(items: list[Any]) -> dict[str, list[str]]:
+    def problems(items: list[Any]) -> dict[str, dict[str, Any]]:
+        """Per status, a count and a sample of ids (the status table lists them all)."""
         out: dict[str, list[str]] = {}
         for s in items:
             if s.status != "ok":
                 out.setdefault(s.status, []).append(s.video_id)
-        return out
+        return {status: sample_list(ids) for status, ids in sorted(out.items())}
 
     ok_originals = [s for s in originals if s.status == "ok"]
     return {
