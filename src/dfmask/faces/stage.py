@@ -91,7 +91,12 @@ def read_videos(path: Path) -> pa.Table:
 
 #: The source files that shape a video's rows (dvc.yaml's faces deps), by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
-_CODE = (*sorted(Path(__file__).parent.glob("*.py")), _PACKAGE / "video.py", _PACKAGE / "h264.py")
+_CODE = (
+    *sorted(Path(__file__).parent.glob("*.py")),
+    _PACKAGE / "video.py",
+    _PACKAGE / "h264.py",
+    _PACKAGE / "tables.py",  # encode_png shapes the crops' bytes
+)
 
 
 def work_key(params: FacesParams) -> dict[str, Any]:
