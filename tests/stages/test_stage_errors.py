@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from dfmask.video import encode_video
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,3 +110,26 @@ def test_unwritable_output_is_one_line_naming_the_output(
         run_stage("ingest", lambda: str(write_json(out, {})))
     assert exit_.value.code == 2
     assert capsys.readouterr().err == f"ingest: error: {out}: Permission denied\n"
+
+
+def test_same_corpus_at_two_absolute_paths_gives_identical_ingest_bytes(tmp_path: Path) -> None:
+    first = tmp_path / "a" / "corpus"
+    part = first / "dfdc_train_part_0"
+    part.mkdir(parents=True)
+    encode_video([np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)], part / "real.mp4", fps=10)
+    (part / "junk.mp4").write_bytes(b"\x00garbage" * 100)
+    (part / "metadata.json").write_text(
+        '{"real.mp4": {"label": "REAL"}, "junk.mp4": {"label": "REAL"}, "gone.mp4": {"label": "REAL"}}'
+    )
+    second = tmp_path / "b" / "elsewhere" / "corpus"
+    shutil.copytree(first, second)
+    outputs = []
+    for root in (first, second):
+        work = root.parent / "work"
+        work.mkdir()
+        proc = _run_ingest(work, {"corpus": {"root": str(root), "parts": [0]}, "ingest": {"probe_decode": True}})
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(
+            [(work / f).read_bytes() for f in ("data/interim/videos/part=0.parquet", "reports/ingest/part=0.json")]
+        )
+    assert outputs[0] == outputs[1]
