@@ -196,8 +196,10 @@ def test_colliding_names_get_a_status_on_every_entry(tmp_path: Path, clip: Path)
         "b.mp4": {"label": "REAL"},
         "fa.mp4": {"label": "FAKE", "original": "a.mp4"},
         "solo.mp4": {"label": "REAL"},
+        "x.mp4.mp4": {"label": "REAL"},  # its id 'x.mp4' is the name of a duplicate
+        "fx.mp4": {"label": "FAKE", "original": "x.mp4.mp4"},
     }
-    files = {n: clip for n in ("a.mp4", "a.MP4", "x", "x.mp4", "B.mp4", "b.mp4", "fa.mp4", "solo.mp4")}
+    files = {n: clip for n in (*meta, "a.MP4")}
     _part(tmp_path, 0, meta, files)
     rows = {r["filename"]: r for r in ingest_part(tmp_path, 0).table.to_pylist()}
     status = {name: r["status"] for name, r in rows.items()}
@@ -210,11 +212,15 @@ def test_colliding_names_get_a_status_on_every_entry(tmp_path: Path, clip: Path)
         "b.mp4": "duplicate_name",
         "fa.mp4": "original_unusable",
         "solo.mp4": "ok",
+        "x.mp4.mp4": "duplicate_name",
+        "fx.mp4": "original_unusable",
     }
     assert "'a.MP4'" in rows["a.mp4"]["status_detail"] and "'a.mp4'" in rows["a.MP4"]["status_detail"]
-    # no two usable rows share a video id
-    ok_ids = [r["video_id"].casefold() for r in rows.values() if r["status"] == "ok"]
-    assert len(ok_ids) == len(set(ok_ids))
+    # video_id stays unique (the table's promise; release joins on it): duplicates carry their name
+    ids = [r["video_id"] for r in rows.values()]
+    assert len(ids) == len(set(ids))
+    assert all(r["video_id"] == name for name, r in rows.items() if r["status"] == "duplicate_name")
+    assert rows["solo.mp4"]["video_id"] == "solo"
 
 
 def test_duplicate_keys_in_metadata_are_a_status_not_last_wins(tmp_path: Path, clip: Path) -> None:

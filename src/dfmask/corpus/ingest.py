@@ -30,7 +30,12 @@ VIDEOS = TableSpec(
     schema=pa.schema(
         [
             field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "file name without .mp4; unique across the corpus", nullable=False),
+            field(
+                "video_id",
+                pa.string(),
+                "file name without .mp4 (the whole name for duplicate_name rows); unique across the corpus",
+                nullable=False,
+            ),
             field(
                 "filename", pa.string(), "file name as listed in metadata.json (or found, if unlisted)", nullable=False
             ),
@@ -137,9 +142,34 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
                 # PyAV quotes the path it opened: name the file relative to corpus.root
                 row["status_detail"] = p.error.replace(str(file), rel)
         rows.append(row)
+    _unique_ids(rows)
     _mark_unusable_originals(rows)
     table = pa.Table.from_pylist(rows, schema=VIDEOS.schema)
     return IngestResult(table, _report(part, rows))
+
+
+def _unique_ids(rows: list[dict[str, Any]]) -> None:
+    """Keep ``video_id`` unique within the part, as the table promises.
+
+    Rows that share a video id (``duplicate_name``, found by `validate_part`) carry
+    their full file name as id instead, which is unique in a folder; a row whose id then
+    equals such a name (``x.mp4.mp4`` next to ``x``/``x.mp4``) joins them, until none
+    clash. Downstream stages skip these rows like any non-ok status.
+    """
+    while True:
+        count = Counter(r["video_id"] for r in rows)
+        clash = [
+            r
+            for r in rows
+            if r["video_id"] != r["filename"] and (count[r["video_id"]] > 1 or r["status"] == "duplicate_name")
+        ]
+        if not clash:
+            return
+        for row in clash:
+            if row["status"] not in ("bad_name", "duplicate_name"):
+                row["status"] = "duplicate_name"
+                row["status_detail"] = f"its video id {row['video_id']!r} is another file's name in this part"
+            row["video_id"] = row["filename"]
 
 
 def _mark_unusable_originals(rows: list[dict[str, Any]]) -> None:
@@ -148,7 +178,10 @@ def _mark_unusable_originals(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["status"] == "ok" and row["is_fake"]:
             orig = by_id.get(row["original_id"])
-            if orig is not None and orig["status"] != "ok":
+            if orig is None:  # its original became a duplicate_name row (`_unique_ids`)
+                row["status"] = "original_unusable"
+                row["status_detail"] = f"original {row['original_id']}.mp4 has status duplicate_name"
+            elif orig["status"] != "ok":
                 row["status"] = "original_unusable"
                 row["status_detail"] = f"original {orig['filename']} has status {orig['status']}"
 
