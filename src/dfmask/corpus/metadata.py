@@ -103,9 +103,11 @@ class _Listing(dict[str, object]):
 
 def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     """``object_pairs_hook``: a dict that remembers keys listed more than once."""
-    out = _Listing(pairs)
-    counts = Counter(k for k, _ in pairs)
-    out.duplicates = {k: n for k, n in counts.items() if n > 1}
+    plain = dict(pairs)
+    if len(plain) == len(pairs):
+        return plain  # the common case stays a plain dict (200k entries: no slower)
+    out = _Listing(plain)
+    out.duplicates = {k: n for k, n in Counter(k for k, _ in pairs).items() if n > 1}
     return out
 
 
