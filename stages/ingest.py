@@ -26,7 +26,8 @@ def main() -> str:
         f"{args.out}/part={args.part}.parquet",
         VIDEOS,
         stage=f"ingest@{args.part}",
-        params={"corpus": to_dict(corpus), "ingest": to_dict(params)},
+        # not corpus.root: where the corpus lives does not shape the table (no paths in data)
+        params={"corpus": {"parts": list(corpus.parts)}, "ingest": to_dict(params)},
     )
     write_json(f"{args.report}/part={args.part}.json", result.report)
     return summary_line(result) + f" (see {args.report}/part={args.part}.json)"

@@ -28,7 +28,7 @@ from dfmask.splits import (
 )
 from dfmask.splits.audit import compare_assignments
 from dfmask.splits.build import run_split
-from dfmask.tables import write_table
+from dfmask.tables import read_table, write_table
 
 # ------------------------------------------------------------------------ a synthetic corpus
 
@@ -397,3 +397,26 @@ def test_no_faces_anywhere_groups_by_original_only() -> None:
     assert all(r["identity_id"] is None and r["donor_identity_id"] is None for r in rows)
     split = {r["video_id"]: r["split"] for r in rows}
     assert all(split[f"f{i}"] == split[f"o{i}"] for i in range(9))
+
+
+def test_unknown_label_and_duplicate_names_never_enter_the_split(tmp_path: Path) -> None:
+    """An unlisted file's null label is not REAL; two files of one id are not one video."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 4, "p")
+    _write_inputs(corpus, tmp_path, [0])
+    path = tmp_path / "videos" / "part=0.parquet"
+    extra = [
+        {"part": 0, "video_id": "forgot", "filename": "forgot.mp4", "status": "unlisted_file", "is_fake": None},
+        {"part": 0, "video_id": "twin", "filename": "twin.mp4", "status": "duplicate_name", "is_fake": False},
+        {"part": 0, "video_id": "twin", "filename": "twin.MP4", "status": "duplicate_name", "is_fake": True},
+    ]
+    table = pa.concat_tables([read_table(path, VIDEOS), pa.Table.from_pylist(extra, schema=VIDEOS.schema)])
+    write_table(table, path, VIDEOS, "test")
+    report = run_split(
+        [0], tmp_path / "videos", tmp_path / "emb", tmp_path / "s.parquet", tmp_path / "s.json", SplitParams(), 0,
+        tmp_path / "state",
+    )
+    ids = pq.read_table(tmp_path / "s.parquet").column("video_id").to_pylist()
+    assert "forgot" not in ids and "twin" not in ids and len(ids) == len(corpus.videos)
+    assert report["excluded"]["by_reason"] == {"unknown_label": 1, "duplicate_name": 2}
+    assert report["excluded"]["videos"] == 3 and report["videos"] == len(corpus.videos)

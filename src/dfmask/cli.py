@@ -1,12 +1,15 @@
 """Helpers shared by the thin scripts in ``stages/``.
 
 `run_stage` turns a `DfmaskError` into one line on stderr and exit code 2, so users
-see what to fix instead of a traceback; any other exception is a bug and keeps its
-traceback. `progress` is tqdm that stays quiet when stderr is not a terminal (CI).
+see what to fix instead of a traceback. So does an `OSError` that names a file (a
+read-only or full output folder, a path that is a file where a folder should be): that
+is the machine's state, not a bug, and the line names the path. Any other exception is
+a bug and keeps its traceback. `progress` is tqdm that stays quiet when stderr is not a terminal (CI).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -24,6 +27,14 @@ def run_stage(name: str, main: Callable[[], str | None]) -> None:
         summary = main()
     except DfmaskError as err:
         print(f"{name}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:
+        if err.filename is None:
+            raise
+        where = os.fsdecode(err.filename)
+        if err.filename2 is not None:
+            where += f" -> {os.fsdecode(err.filename2)}"
+        print(f"{name}: error: {where}: {err.strerror or type(err).__name__}", file=sys.stderr)
         raise SystemExit(2) from None
     if summary:
         print(f"{name}: {summary}")

@@ -232,6 +232,15 @@ def _hf_nullable_images(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temp file in ``path``'s folder, for a write-then-rename; an unwritable folder is
+    an `OSError` naming ``path`` (not the random temp name)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise type(err)(err.errno, err.strerror, str(path)) from err
+
+
 def write_table(
     table: pa.Table,
     path: str | os.PathLike[str],
@@ -257,7 +266,7 @@ def write_table(
     table = sort_table(table, spec)
     table = _hf_nullable_images(table, spec)
     table = table.replace_schema_metadata(build_metadata(spec, stage, params, extra))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         pq.write_table(
@@ -316,11 +325,41 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+#: Items of one per-video list that a stage report shows (the rest are only counted).
+REPORT_SAMPLE_ITEMS = 20
+#: Bytes of JSON that the shown items of one list may take.
+REPORT_SAMPLE_BYTES = 4_000
+
+
+def sample_list(
+    items: Sequence[Any], limit: int = REPORT_SAMPLE_ITEMS, max_bytes: int = REPORT_SAMPLE_BYTES
+) -> dict[str, Any]:
+    """A bounded view of a per-video list, for a stage report.
+
+    Reports are git-tracked DVC metrics: they count and sample, they do not list a
+    corpus (200k entries made a 39 MB report). The full per-video lists live in the
+    stage's Parquet status table. Shows the first items, in order, while at most
+    ``limit`` of them fit in ``max_bytes`` of JSON; an item too large to fit ends the
+    sample.
+
+    Returns:
+        ``{"count": len(items), "shown": k, "sample": items[:k]}``.
+    """
+    shown: list[Any] = []
+    size = 0
+    for item in items[:limit]:
+        size += len(json.dumps(item, sort_keys=True, default=_json_default)) + 2
+        if size > max_bytes:
+            break
+        shown.append(item)
+    return {"count": len(items), "shown": len(shown), "sample": shown}
+
+
 def write_json(path: str | os.PathLike[str], doc: Any) -> Path:
     """Write a JSON report atomically, with sorted keys (deterministic diffs)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dfmask.corpus.ingest import VIDEOS, check_corpus, ingest_part
+from dfmask.corpus.ingest import VIDEOS, _report, check_corpus, ingest_part
 from dfmask.corpus.metadata import safe_name, validate_part
 from dfmask.errors import DfmaskError
-from dfmask.tables import read_table, write_table
+from dfmask.tables import file_sha256, read_table, write_json, write_table
 from dfmask.video import encode_video
 
 
@@ -117,7 +117,7 @@ def test_every_validation_case_gets_a_status(tmp_path: Path, clip: Path) -> None
     for r in result.table.to_pylist():
         assert (r["status"] == "ok") == (r["status_detail"] is None), r
     assert sum(result.report["by_status"].values()) == len(status)
-    assert len(result.report["problems"]) == len(status) - 2
+    assert result.report["problems"]["count"] == len(status) - 2
     # a path-traversing name is never turned into a path
     assert all(r["path"] is None for r in result.table.to_pylist() if r["status"] == "bad_name")
 
@@ -185,3 +185,161 @@ def test_table_roundtrip_and_determinism(tmp_path: Path, clip: Path) -> None:
     b = write_table(ingest_part(tmp_path / "c", 0).table, tmp_path / "b.parquet", VIDEOS, "ingest@0")
     assert a.read_bytes() == b.read_bytes()
     assert read_table(a, VIDEOS).num_rows == 1
+
+
+def test_colliding_names_get_a_status_on_every_entry(tmp_path: Path, clip: Path) -> None:
+    meta = {
+        "a.mp4": {"label": "REAL"},
+        "x": {"label": "REAL"},
+        "x.mp4": {"label": "REAL"},
+        "B.mp4": {"label": "REAL"},
+        "b.mp4": {"label": "REAL"},
+        "fa.mp4": {"label": "FAKE", "original": "a.mp4"},
+        "solo.mp4": {"label": "REAL"},
+        "x.mp4.mp4": {"label": "REAL"},  # its id 'x.mp4' is the name of a duplicate
+        "fx.mp4": {"label": "FAKE", "original": "x.mp4.mp4"},
+    }
+    files = {n: clip for n in (*meta, "a.MP4")}
+    _part(tmp_path, 0, meta, files)
+    rows = {r["filename"]: r for r in ingest_part(tmp_path, 0).table.to_pylist()}
+    status = {name: r["status"] for name, r in rows.items()}
+    assert status == {
+        "a.mp4": "duplicate_name",
+        "a.MP4": "duplicate_name",  # unlisted, but it would overwrite a.mp4's crops
+        "x": "duplicate_name",
+        "x.mp4": "duplicate_name",
+        "B.mp4": "duplicate_name",  # one file on a case-insensitive disk
+        "b.mp4": "duplicate_name",
+        "fa.mp4": "original_unusable",
+        "solo.mp4": "ok",
+        "x.mp4.mp4": "duplicate_name",
+        "fx.mp4": "original_unusable",
+    }
+    assert "'a.MP4'" in rows["a.mp4"]["status_detail"] and "'a.mp4'" in rows["a.MP4"]["status_detail"]
+    # video_id stays unique (the table's promise; release joins on it): duplicates carry their name
+    ids = [r["video_id"] for r in rows.values()]
+    assert len(ids) == len(set(ids))
+    assert all(r["video_id"] == name for name, r in rows.items() if r["status"] == "duplicate_name")
+    assert rows["solo.mp4"]["video_id"] == "solo"
+
+
+def test_duplicate_keys_in_metadata_are_a_status_not_last_wins(tmp_path: Path, clip: Path) -> None:
+    text = (
+        '{"d.mp4": {"label": "REAL"}, "d.mp4": {"label": "FAKE", "original": "e.mp4"},'
+        ' "e.mp4": {"label": "REAL", "label": "FAKE"}, "f.mp4": {"label": "REAL"},'
+        ' "g.mp4": {"label": "FAKE", "original": "d.mp4"},'
+        ' "../h.mp4": {"label": "REAL"}, "../h.mp4": {"label": "REAL"}}'
+    )
+    (tmp_path / "h.mp4").write_bytes(clip.read_bytes())
+    _part(tmp_path, 0, text, {n: clip for n in ("d.mp4", "e.mp4", "f.mp4", "g.mp4")})
+    rows = {r["filename"]: r for r in ingest_part(tmp_path, 0).table.to_pylist()}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "d.mp4": "duplicate_key",
+        "e.mp4": "duplicate_key",
+        "f.mp4": "ok",
+        "g.mp4": "original_unusable",
+        "../h.mp4": "bad_name",  # a traversing name stays bad_name: never a path, never read
+    }
+    assert rows["../h.mp4"]["path"] is None and rows["../h.mp4"]["bytes"] is None
+    assert rows["d.mp4"]["status_detail"] == "listed 2 times in metadata.json"
+    assert "'label'" in rows["e.mp4"]["status_detail"]
+    assert rows["d.mp4"]["label"] is None and rows["e.mp4"]["label"] is None  # neither value is kept
+
+
+def test_symlinks_inside_the_corpus_are_followed_others_refused(tmp_path: Path, clip: Path) -> None:
+    disk = tmp_path / "disk"  # the data lives elsewhere; corpus.root is a link to it
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(clip.read_bytes())
+    meta = {
+        "real.mp4": {"label": "REAL"},
+        "inside.mp4": {"label": "REAL"},
+        "away.mp4": {"label": "REAL"},
+        "passwd.mp4": {"label": "REAL"},
+        "gone.mp4": {"label": "REAL"},
+        "fake.mp4": {"label": "FAKE", "original": "away.mp4"},
+    }
+    folder = _part(disk, 0, meta, {"real.mp4": clip, "fake.mp4": clip})
+    _part(disk, 1, {}, {"other.mp4": clip})
+    (folder / "inside.mp4").symlink_to("../dfdc_train_part_1/other.mp4")
+    (folder / "away.mp4").symlink_to(outside)
+    (folder / "passwd.mp4").symlink_to("/etc/passwd")
+    (folder / "gone.mp4").symlink_to(tmp_path / "nothing.mp4")
+    (folder / "loose.mp4").symlink_to(tmp_path / "nothing2.mp4")  # unlisted and dangling
+    (tmp_path / "root").symlink_to(disk)
+    rows = {r["filename"]: r for r in ingest_part(tmp_path / "root", 0).table.to_pylist()}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "real.mp4": "ok",
+        "inside.mp4": "ok",
+        "away.mp4": "link_outside_corpus",
+        "passwd.mp4": "link_outside_corpus",
+        "gone.mp4": "dangling_link",
+        "loose.mp4": "dangling_link",
+        "fake.mp4": "original_unusable",
+    }
+    assert rows["inside.mp4"]["frames"] == 6
+    for name in ("away.mp4", "passwd.mp4", "gone.mp4", "loose.mp4"):  # never opened
+        assert rows[name]["bytes"] is None and rows[name]["sha256"] is None, name
+    assert str(tmp_path) not in json.dumps(list(rows.values()))
+    # a part folder that is itself a link (another disk) may hold links into itself
+    (tmp_path / "root2").mkdir()
+    (tmp_path / "root2" / "dfdc_train_part_0").symlink_to(disk / "dfdc_train_part_1")
+    (disk / "dfdc_train_part_1" / "again.mp4").symlink_to("other.mp4")
+    (disk / "dfdc_train_part_1" / "metadata.json").write_text(json.dumps({"again.mp4": {"label": "REAL"}}))
+    rows2 = {r["filename"]: r["status"] for r in ingest_part(tmp_path / "root2", 0).table.to_pylist()}
+    assert rows2 == {"again.mp4": "ok", "other.mp4": "unlisted_file"}
+
+
+def test_sha256_is_the_file_content_hash(tmp_path: Path, clip: Path) -> None:
+    data = bytearray(clip.read_bytes())
+    _part(tmp_path / "a", 0, {"v.mp4": {"label": "REAL"}}, {"v.mp4": bytes(data)})
+    data[len(data) // 2] ^= 0x01  # same size, same probe
+    _part(tmp_path / "b", 0, {"v.mp4": {"label": "REAL"}}, {"v.mp4": bytes(data)})
+    a, b = (ingest_part(tmp_path / k, 0).table.to_pylist()[0] for k in "ab")
+    assert a["sha256"] == file_sha256(tmp_path / "a" / "dfdc_train_part_0" / "v.mp4")
+    assert a["sha256"] != b["sha256"]
+    assert {k: v for k, v in a.items() if k != "sha256"} == {k: v for k, v in b.items() if k != "sha256"}
+
+
+def test_same_corpus_at_two_paths_gives_the_same_bytes(tmp_path: Path, clip: Path) -> None:
+    meta = {"real.mp4": {"label": "REAL"}, "gone.mp4": {"label": "REAL"}, "junk.mp4": {"label": "REAL"}}
+    files = {"real.mp4": clip, "junk.mp4": b"\x00garbage" * 100}
+    outs = []
+    for where in ("one/corpus", "two/deeper/corpus"):
+        _part(tmp_path / where, 0, meta, files)
+        result = ingest_part(tmp_path / where, 0)
+        out = tmp_path / where.replace("/", "_")
+        table = write_table(result.table, out / "videos.parquet", VIDEOS, "ingest@0")
+        report = write_json(out / "report.json", result.report)
+        outs.append((table.read_bytes(), report.read_bytes()))
+    assert outs[0] == outs[1]
+    assert b"dfdc_train_part_0/gone.mp4" in outs[0][1]
+
+
+@pytest.mark.parametrize("case", ["folder", "deep"])
+def test_unreadable_metadata_is_one_error_naming_the_file(tmp_path: Path, case: str) -> None:
+    folder = tmp_path / "dfdc_train_part_0"
+    folder.mkdir()
+    if case == "folder":
+        (folder / "metadata.json").mkdir()
+    else:
+        (folder / "metadata.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DfmaskError, match="dfdc_train_part_0/metadata.json: "):
+        validate_part(folder)
+
+
+def test_report_of_200k_videos_counts_and_samples() -> None:
+    rows = [
+        {
+            "filename": f"{i:08d}{'x' * 40}.mp4",
+            "status": "corrupt" if i % 2 else "ok",
+            "status_detail": "cannot open container: [Errno 1094995529] Invalid data" if i % 2 else None,
+            "is_fake": bool(i % 3),
+            "frames": 300,
+        }
+        for i in range(200_000)
+    ]
+    report = _report(0, rows)
+    size = len(json.dumps(report, indent=2, sort_keys=True))
+    assert size < 100_000, size
+    assert report["problems"]["count"] == 100_000 and report["by_status"] == {"corrupt": 100_000, "ok": 100_000}
+    assert report["problems"]["sample"][0]["filename"] == rows[1]["filename"]

@@ -170,7 +170,7 @@ def test_status_table_reads_as_dataframe(run: dict[str, Any]) -> None:
 def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dfmask.faces import stage
 
-    key = work_key(PARAMS, "ingest-sha")
+    key = work_key(PARAMS)
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["faces"]["do"]["deps"]
     listed = {d.removeprefix("src/dfmask/") for d in deps if d.startswith("src/dfmask/")}
     assert listed and listed <= set(key["code"])
@@ -181,6 +181,74 @@ def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monk
     src.write_text("A = 1\n")
     monkeypatch.setattr(stage, "_PACKAGE", tmp_path)
     monkeypatch.setattr(stage, "_CODE", (src,))
-    before = work_key(PARAMS, "ingest-sha")
+    before = work_key(PARAMS)
     src.write_text("A = 2\n")
-    assert work_key(PARAMS, "ingest-sha")["code"] != before["code"]
+    assert work_key(PARAMS)["code"] != before["code"]
+
+
+
+def test_changed_bytes_recompute_that_video_and_its_fakes_only(faces_corpus: Any, tmp_path: Path) -> None:
+    """Same size and probe, other bytes: the video and its fake are recomputed, never stale."""
+    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.tables import write_table
+
+    part = tmp_path / "corpus" / "dfdc_train_part_0"
+    part.mkdir(parents=True)
+    meta = {k: v for k, v in faces_corpus.metadata.items() if k[:2] in ("ab", "zb", "ag", "zg")}
+    assert len(meta) == 4
+    for name in meta:
+        (part / name).write_bytes((faces_corpus.root / "dfdc_train_part_0" / name).read_bytes())
+    (part / "metadata.json").write_text(json.dumps(meta))
+
+    def ingest(name: str) -> Path:
+        table = ingest_part(tmp_path / "corpus", 0).table
+        return write_table(table, tmp_path / name / "part=0.parquet", VIDEOS, "ingest@0")
+
+    def faces(videos: Path, out: str, work: str) -> Any:
+        corpus, report = tmp_path / "corpus", tmp_path / f"{out}.json"
+        return run_part(0, corpus, videos, tmp_path / out, report, PARAMS, tmp_path / work)
+
+    before = ingest("v1")
+    first = faces(before, "out1", "work")
+    assert (first.reused, first.computed) == (0, 4)
+    video = part / "aborigsing.mp4"
+    data = bytearray(video.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 20] = bytes(b ^ 0x5A for b in data[mid : mid + 20])
+    video.write_bytes(bytes(data))
+    after = ingest("v2")
+    old_rows = {r["video_id"]: r for r in read_table(before, VIDEOS).to_pylist()}
+    for row in read_table(after, VIDEOS).to_pylist():  # the probe cannot tell
+        old = old_rows[row["video_id"]]
+        changed = {k for k in row if row[k] != old[k]}
+        assert changed == ({"sha256"} if row["video_id"] == "aborigsing" else set()), row["video_id"]
+    second = faces(after, "out2", "work")
+    assert (second.reused, second.computed) == (2, 2)  # agorignone and its fake reused
+    fresh = faces(after, "out3", "fresh_work")
+    assert fresh.computed == 4
+    outputs = {
+        out: {p.name: file_sha256(p) for p in [*shard_paths(tmp_path / out), tmp_path / out / STATUS_PATH]}
+        for out in ("out2", "out3")
+    }
+    assert outputs["out2"] == outputs["out3"]  # what a clean run on the new bytes writes
+    items = list((tmp_path / "work" / "faces" / "part=0").glob("*/*.parquet"))
+    assert len(items) == 4  # the old bytes' items are gone
+
+
+def test_report_of_200k_videos_counts_and_samples() -> None:
+    """Reports are git-tracked metrics: per-video lists are sampled, the table has them all."""
+    from dfmask.faces.extract import VideoStatus
+    from dfmask.faces.stage import PartSummary, _report
+
+    reasons = ("no_faces", "decode_failed", "ingest_failed")
+    statuses = [
+        VideoStatus(0, f"{i:08d}{'v' * 40}", None, bool(i % 2), reasons[i % 3] if i % 5 else "ok")
+        for i in range(200_000)
+    ]
+    summary = PartSummary(0, len(statuses), 0, {}, 0, len(statuses), 1)
+    report = _report(summary, statuses, PARAMS)
+    size = len(json.dumps(report, indent=2, sort_keys=True))
+    assert size < 100_000, size
+    problems = report["problem_videos"]
+    assert sum(p["count"] for kind in problems.values() for p in kind.values()) == 160_000
+    assert problems["originals"]["no_faces"]["sample"][0] == statuses[6].video_id  # first even, 3k, not 5k

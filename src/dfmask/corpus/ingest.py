@@ -19,18 +19,23 @@ from typing import Any
 import pyarrow as pa
 
 from dfmask.cli import progress
-from dfmask.corpus.metadata import validate_part
+from dfmask.corpus.metadata import safe_name, validate_part, video_id
 from dfmask.errors import DfmaskError
-from dfmask.tables import TableSpec, field
+from dfmask.tables import TableSpec, field, file_sha256, sample_list
 from dfmask.video import probe
 
 VIDEOS = TableSpec(
     name="videos",
-    version=1,
+    version=2,
     schema=pa.schema(
         [
             field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "file name without .mp4; unique across the corpus", nullable=False),
+            field(
+                "video_id",
+                pa.string(),
+                "file name without .mp4 (the whole name for duplicate_name rows); unique across the corpus",
+                nullable=False,
+            ),
             field(
                 "filename", pa.string(), "file name as listed in metadata.json (or found, if unlisted)", nullable=False
             ),
@@ -49,6 +54,12 @@ VIDEOS = TableSpec(
             field("duration", pa.float32(), "seconds"),
             field("codec", pa.string(), "video codec name, e.g. h264"),
             field("bytes", pa.int64(), "file size in bytes"),
+            field(
+                "sha256",
+                pa.string(),
+                "sha256 of the file's bytes (hex); keys the faces work items, so a changed video "
+                "is recomputed; null when the file was not read",
+            ),
             field("rotation", pa.int16(), "display rotation in degrees (0/90/180/270)"),
         ]
     ),
@@ -62,8 +73,10 @@ class IngestResult:
     report: dict[str, Any]
 
 
-def _stem(filename: str) -> str:
-    return filename[:-4] if filename.lower().endswith(".mp4") else filename
+_stem = video_id
+
+#: Statuses whose file is never opened: no such file, or a name/link we refuse to follow.
+_NOT_READ = ("bad_name", "missing_file", "dangling_link", "link_outside_corpus")
 
 
 def _probe_status(error: str) -> str:
@@ -86,17 +99,22 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
     Raises:
         DfmaskError: the part folder or its metadata.json is missing or malformed.
     """
-    folder = Path(root) / f"dfdc_train_part_{part}"
-    if not folder.is_dir():
-        raise DfmaskError(f"{folder}: part folder not found (corpus.root={root}, corpus.parts lists {part})")
-    entries = validate_part(folder)
+    shown = Path(root) / f"dfdc_train_part_{part}"
+    if not shown.is_dir():
+        raise DfmaskError(f"{shown}: part folder not found (corpus.root={root}, corpus.parts lists {part})")
+    # links inside the part are checked against the resolved corpus.root and part
+    # folder (data often lives on another disk); errors name the path as configured
+    folder = shown
+    entries = validate_part(folder, root)
     rows: list[dict[str, Any]] = []
     for entry in progress(entries, desc=f"ingest part={part}", unit="video"):
+        rel = f"{shown.name}/{entry.filename}"
+        safe = safe_name(entry.filename) is None  # a traversing name never becomes a path
         row: dict[str, Any] = {
             "part": part,
             "video_id": _stem(entry.filename),
             "filename": entry.filename,
-            "path": f"{folder.name}/{entry.filename}" if entry.status != "bad_name" else None,
+            "path": rel if safe else None,
             "label": entry.label,
             "is_fake": entry.label == "FAKE" if entry.label in ("REAL", "FAKE") else None,
             "original_id": _stem(entry.original) if entry.original else None,
@@ -105,7 +123,7 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
             "status_detail": entry.detail or None,
         }
         file = folder / entry.filename
-        if entry.status not in ("bad_name", "missing_file") and file.is_file():
+        if safe and entry.status not in _NOT_READ and file.is_file():
             p = probe(file, decode=probe_decode)
             row.update(
                 frames=p.frames,
@@ -117,14 +135,41 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
                 codec=p.codec,
                 bytes=p.bytes,
                 rotation=p.rotation,
+                sha256=file_sha256(file),
             )
             if p.error and entry.status == "ok":
                 row["status"] = _probe_status(p.error)
-                row["status_detail"] = p.error
+                # PyAV quotes the path it opened: name the file relative to corpus.root
+                row["status_detail"] = p.error.replace(str(file), rel)
         rows.append(row)
+    _unique_ids(rows)
     _mark_unusable_originals(rows)
     table = pa.Table.from_pylist(rows, schema=VIDEOS.schema)
     return IngestResult(table, _report(part, rows))
+
+
+def _unique_ids(rows: list[dict[str, Any]]) -> None:
+    """Keep ``video_id`` unique within the part, as the table promises.
+
+    Rows that share a video id (``duplicate_name``, found by `validate_part`) carry
+    their full file name as id instead, which is unique in a folder; a row whose id then
+    equals such a name (``x.mp4.mp4`` next to ``x``/``x.mp4``) joins them, until none
+    clash. Downstream stages skip these rows like any non-ok status.
+    """
+    while True:
+        count = Counter(r["video_id"] for r in rows)
+        clash = [
+            r
+            for r in rows
+            if r["video_id"] != r["filename"] and (count[r["video_id"]] > 1 or r["status"] == "duplicate_name")
+        ]
+        if not clash:
+            return
+        for row in clash:
+            if row["status"] not in ("bad_name", "duplicate_name"):
+                row["status"] = "duplicate_name"
+                row["status_detail"] = f"its video id {row['video_id']!r} is another file's name in this part"
+            row["video_id"] = row["filename"]
 
 
 def _mark_unusable_originals(rows: list[dict[str, Any]]) -> None:
@@ -133,7 +178,10 @@ def _mark_unusable_originals(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["status"] == "ok" and row["is_fake"]:
             orig = by_id.get(row["original_id"])
-            if orig is not None and orig["status"] != "ok":
+            if orig is None:  # its original became a duplicate_name row (`_unique_ids`)
+                row["status"] = "original_unusable"
+                row["status_detail"] = f"original {row['original_id']}.mp4 has status duplicate_name"
+            elif orig["status"] != "ok":
                 row["status"] = "original_unusable"
                 row["status_detail"] = f"original {orig['filename']} has status {orig['status']}"
 
@@ -146,6 +194,7 @@ def _report(part: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
         for r in rows
         if r["status"] != "ok"
     ]
+    # a count and a sample: the table has a row per video, with its status and detail
     return {
         "part": part,
         "videos": len(rows),
@@ -153,7 +202,7 @@ def _report(part: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "ok_real": sum(1 for r in ok if not r["is_fake"]),
         "ok_fake": sum(1 for r in ok if r["is_fake"]),
         "by_status": dict(sorted(status.items())),
-        "problems": problems,
+        "problems": sample_list(problems),
         "frames_ok": int(sum(r.get("frames") or 0 for r in ok)),
     }
 

@@ -26,7 +26,17 @@ status                      meaning
                             tells, across all parts, whether it lives in another part)
 ``original_is_fake``        the original is itself labelled FAKE
 ``original_unusable``       the original is listed but has a problem of its own
+``duplicate_key``           the name is listed more than once in metadata.json (JSON
+                            objects keep the last; we keep none)
+``duplicate_name``          two names of the part give the same video id, ignoring case
+                            (``a.mp4``/``a.MP4``, ``x``/``x.mp4``): every one of them
+``dangling_link``           a symlink whose target does not exist
+``link_outside_corpus``     a symlink that leaves the (resolved) corpus root
 ==========================  ============================================================
+
+Symlinks: the corpus root and the part folder are resolved first (data often lives on
+another disk), then every symlink inside the part must resolve inside the resolved root
+or the resolved part folder; see docs/corpus.md.
 
 The probe (`dfmask.video.probe`) adds ``corrupt`` / ``truncated`` / ``empty`` later.
 """
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -84,20 +95,50 @@ def safe_name(name: str) -> str | None:
     return None
 
 
+class _Listing(dict[str, object]):
+    """metadata.json's top-level object, plus the names it lists more than once."""
+
+    duplicates: dict[str, int]
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``object_pairs_hook``: a dict that remembers keys listed more than once."""
+    plain = dict(pairs)
+    if len(plain) == len(pairs):
+        return plain  # the common case stays a plain dict (200k entries: no slower)
+    out = _Listing(plain)
+    out.duplicates = {k: n for k, n in Counter(k for k, _ in pairs).items() if n > 1}
+    return out
+
+
 def read_metadata(path: str | Path) -> dict[str, object]:
-    """Load metadata.json as a dict of entries; malformed files raise `DfmaskError`."""
+    """Load metadata.json as a dict of entries; malformed files raise `DfmaskError`.
+
+    Names listed more than once in the top-level object are in `listed_twice`.
+    """
     path = Path(path)
     if not path.exists():
         raise DfmaskError(f"{path}: metadata.json not found; every DFDC part folder needs one")
+    if not path.is_file():
+        raise DfmaskError(f"{path}: metadata.json is not a regular file (a folder?)")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_pairs)
     except UnicodeDecodeError as err:
         raise DfmaskError(f"{path}: not UTF-8 text: {err}") from err
     except json.JSONDecodeError as err:
         raise DfmaskError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+    except RecursionError:
+        raise DfmaskError(f"{path}: JSON nested too deeply; expected an object of flat entries") from None
+    except OSError as err:
+        raise DfmaskError(f"{path}: cannot read: {err.strerror or err}") from err
     if not isinstance(doc, dict):
         raise DfmaskError(f"{path}: expected a JSON object mapping file names to entries, got {type(doc).__name__}")
     return doc
+
+
+def listed_twice(listing: dict[str, object]) -> dict[str, int]:
+    """Names that `read_metadata`'s file lists more than once, with how often."""
+    return dict(getattr(listing, "duplicates", {}))
 
 
 def _entry(name: str, raw: object) -> Entry:
@@ -106,6 +147,9 @@ def _entry(name: str, raw: object) -> Entry:
         return Entry(name, None, None, None, "bad_name", f"file name {name!r} {why}")
     if not isinstance(raw, dict):
         return Entry(name, None, None, None, "bad_entry", f"entry is {type(raw).__name__}, not an object")
+    twice = sorted(listed_twice(raw))
+    if twice:
+        return Entry(name, None, None, None, "duplicate_key", f"field {twice[0]!r} listed twice in its entry")
     label, split, original = raw.get("label"), raw.get("split"), raw.get("original")
     for key, value in (("label", label), ("split", split), ("original", original)):
         if value is not None and not isinstance(value, str):
@@ -122,30 +166,82 @@ def _entry(name: str, raw: object) -> Entry:
     return Entry(name, label, split, original, "ok")
 
 
-def validate_part(folder: str | Path) -> list[Entry]:
+def video_id(filename: str) -> str:
+    """The video id of a file name: the name without a ``.mp4`` ending (any case)."""
+    return filename[:-4] if filename.lower().endswith(".mp4") else filename
+
+
+def _link_problem(path: Path, allowed: tuple[Path, ...], shown: str) -> tuple[str, str] | None:
+    """(status, detail) for a symlink that dangles or leaves ``allowed``; None if fine."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing target, or a loop of links
+        return "dangling_link", f"{shown} is a symlink to something that does not exist"
+    if not any(target == a or target.is_relative_to(a) for a in allowed):
+        return "link_outside_corpus", f"{shown} is a symlink that leaves the corpus root"
+    return None
+
+
+def validate_part(folder: str | Path, root: str | Path | None = None) -> list[Entry]:
     """Validate one part folder: metadata.json against the files present.
 
     Only this part's folder is read, so ``ingest@N`` depends on nothing else.
 
     Args:
         folder: the ``dfdc_train_part_N`` folder.
+        root: the corpus root (default: ``folder``'s parent). Symlinks inside the part
+            must resolve inside the resolved root or the resolved part folder.
 
     Returns:
         One `Entry` per listed name plus one per unlisted mp4, sorted by file name.
+        Details name files relative to the corpus root, never by absolute path.
     """
     folder = Path(folder)
+    allowed = (Path(root if root is not None else folder.parent).resolve(), folder.resolve())
     listing = read_metadata(folder / "metadata.json")
     entries = {name: _entry(name, raw) for name, raw in listing.items()}
-    present = {p.name for p in folder.iterdir() if p.is_file() and p.name != "metadata.json"}
+    for name, times in listed_twice(listing).items():
+        if entries[name].status == "bad_name":
+            continue  # never turned into a path
+        # which listing is right is unknown: keep no label, no original
+        entries[name] = Entry(name, None, None, None, "duplicate_key", f"listed {times} times in metadata.json")
+    links: dict[str, tuple[str, str]] = {}
+    present = set()
+    for p in folder.iterdir():
+        if p.name == "metadata.json":
+            continue
+        problem = _link_problem(p, allowed, f"{folder.name}/{p.name}")
+        if problem is not None:
+            links[p.name] = problem
+            present.add(p.name)
+        elif p.is_file():
+            present.add(p.name)
 
     for name, entry in list(entries.items()):
         if entry.status == "ok" and name not in present:
-            entries[name] = _with(entry, "missing_file", f"listed in metadata.json but {folder / name} does not exist")
+            entries[name] = _with(
+                entry, "missing_file", f"listed in metadata.json but {folder.name}/{name} does not exist"
+            )
     for name in sorted(present - set(listing)):
         if name.lower().endswith(".mp4"):
             entries[name] = Entry(
                 name, None, None, None, "unlisted_file", "an mp4 in the folder that metadata.json does not list"
             )
+    for name, (status, detail) in links.items():
+        if name in entries and entries[name].status not in ("bad_name", "duplicate_key"):
+            entries[name] = _with(entries[name], status, detail)
+    by_id: dict[str, list[str]] = {}
+    for name in entries:
+        by_id.setdefault(video_id(name).casefold(), []).append(name)
+    for names in by_id.values():
+        if len(names) > 1:
+            for name in names:
+                if entries[name].status == "bad_name":
+                    continue  # never turned into a path
+                others = ", ".join(repr(n) for n in sorted(names) if n != name)
+                entries[name] = _with(entries[name], "duplicate_name", f"same video id as {others} (ignoring case)")
 
     for name, entry in list(entries.items()):
         if entry.status != "ok" or entry.label != "FAKE":

@@ -1,8 +1,11 @@
 """The ``faces@part`` stage: every video of one part → FACES shards + status + report.
 
 Resumable: each finished video is a work item in a `dfmask.workdir.WorkDir` keyed by
-the params that shape crops, the schema version and the ingest table's hash. A rerun
-after a crash (even ``kill -9``) reuses finished videos and computes only the rest.
+the params that shape crops, the schema version and the code (the folder), and by the
+video's own ingest row, content hash included (the item's name; a fake's also follows
+its original's row). A rerun after a crash (even ``kill -9``) reuses finished videos and
+computes only the rest; a video whose bytes changed is recomputed, with its fakes, and
+nothing else is.
 The shards are always assembled from the work items, so a resumed run writes exactly
 the bytes of an uninterrupted one. The report counts reused vs computed videos.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -30,7 +34,7 @@ from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
-from dfmask.tables import file_sha256, write_json, write_table
+from dfmask.tables import sample_list, write_json, write_table
 from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries
 
 STAGE = "faces"
@@ -61,6 +65,21 @@ def item_name(video_id: str) -> str:
     return "h" + hashlib.sha256(video_id.encode()).hexdigest()[:24]
 
 
+def _original_row(row: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """A fake's original's ingest row, if it is a real video of this part."""
+    orow = by_id.get(row["original_id"]) if row["is_fake"] and row.get("original_id") is not None else None
+    return orow if orow is not None and not orow["is_fake"] else None
+
+
+def item_for(row: dict[str, Any], original_row: dict[str, Any] | None) -> str:
+    """The work-item name of one video: its `item_name` plus a digest of its ingest row
+    (the file's sha256 included) and, for a fake, of its original's row. A video whose
+    bytes change gets a new item; so do its fakes, which are cut at its windows."""
+    doc = {"video": row, "original": original_row}
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{item_name(str(row['video_id']))}.{digest}"
+
+
 def read_videos(path: Path) -> pa.Table:
     """The part's ingest table (lead's `dfmask.corpus.ingest.VIDEOS`), version-checked."""
     from dfmask.corpus.ingest import VIDEOS
@@ -71,20 +90,25 @@ def read_videos(path: Path) -> pa.Table:
 
 #: The source files that shape a video's rows (dvc.yaml's faces deps), by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
-_CODE = (*sorted(Path(__file__).parent.glob("*.py")), _PACKAGE / "video.py", _PACKAGE / "h264.py")
+_CODE = (
+    *sorted(Path(__file__).parent.glob("*.py")),
+    _PACKAGE / "video.py",
+    _PACKAGE / "h264.py",
+    _PACKAGE / "tables.py",  # encode_png shapes the crops' bytes
+)
 
 
-def work_key(params: FacesParams, ingest_sha: str) -> dict[str, Any]:
-    """Everything that shapes a video's rows: params, schema version, input hash, the
-    device ``auto`` resolves to (GPU and CPU boxes differ in the last bits), and the code
-    and library versions: DVC re-runs the stage when the code changes, and items computed
-    by the old code must not be reused then."""
+def work_key(params: FacesParams) -> dict[str, Any]:
+    """What shapes every video's rows: params, schema version, the device ``auto``
+    resolves to (GPU and CPU boxes differ in the last bits), and the code and library
+    versions: DVC re-runs the stage when the code changes, and items computed by the old
+    code must not be reused then. Each video's own input is in its item name
+    (`item_for`), so a changed video does not recompute the others."""
     p = {k: v for k, v in to_dict(params).items() if k not in _NOT_IN_KEY}
     return {
         "faces_version": FACES.version,
         "params": p,
         "device": resolve_device(params.device),
-        "ingest_sha256": ingest_sha,
         **code_and_libraries(_CODE, _PACKAGE),
     }
 
@@ -120,10 +144,11 @@ def run_part(
     corpus_root, out_dir = Path(corpus_root), Path(out_dir)
     videos_table = read_videos(Path(videos_path))
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
-    work = WorkDir(STAGE, f"part={part}", work_key(params, file_sha256(videos_path)), work_root)
+    work = WorkDir(STAGE, f"part={part}", work_key(params), work_root)
     work.prune_stale()
     by_id = {v["video_id"]: v for v in videos}
-    done_before = {v["video_id"] for v in videos if work.done(item_name(v["video_id"]))}
+    names = {v["video_id"]: item_for(v, _original_row(v, by_id)) for v in videos}
+    done_before = {v["video_id"] for v in videos if work.done(names[v["video_id"]])}
     order = ordered_videos(videos)
     todo = [v for v in order if v["video_id"] not in done_before]
     originals = [v for v in todo if not v["is_fake"]]
@@ -138,16 +163,17 @@ def run_part(
         if originals:
             detector = FaceDetector(params)
             for v in originals:
-                computed[v["video_id"]] = pool.submit(_original_job, work, v, corpus_root, detector, params)
+                computed[v["video_id"]] = pool.submit(_original_job, work, names, v, corpus_root, detector, params)
         jobs = list(computed.values())
-        jobs += [pool.submit(_fake_job, work, v, by_id, computed, corpus_root, params) for v in fakes]
+        jobs += [pool.submit(_fake_job, work, names, v, by_id, computed, corpus_root, params) for v in fakes]
         try:
             for job in progress(as_completed(jobs), total=len(jobs), desc=f"faces part={part}", unit="video"):
                 job.result()  # a video's unexpected error stops the stage here
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    statuses = _assemble(part, order, work, out_dir, params)
+    statuses = _assemble(part, order, work, names, out_dir, params)
+    _drop_other_items(work, set(names.values()))
     counts = Counter(s.status for s in statuses)
     reused = len(done_before)
     summary = PartSummary(
@@ -163,15 +189,28 @@ def run_part(
     return summary
 
 
+def _drop_other_items(work: WorkDir, keep: set[str]) -> None:
+    """Delete the items of videos no longer in the part, or of their old bytes."""
+    for path in work.path.glob("*.parquet"):
+        if path.stem not in keep:
+            path.unlink()
+
+
 def _original_job(
-    work: WorkDir, row: dict[str, Any], corpus_root: Path, detector: FaceDetector, params: FacesParams
+    work: WorkDir,
+    names: dict[str, str],
+    row: dict[str, Any],
+    corpus_root: Path,
+    detector: FaceDetector,
+    params: FacesParams,
 ) -> None:
     """Detect, track and crop one original; store its work item (runs on a worker)."""
-    work.save(item_name(row["video_id"]), process_original(row, corpus_root, detector, params).to_item())
+    work.save(names[row["video_id"]], process_original(row, corpus_root, detector, params).to_item())
 
 
 def _fake_job(
     work: WorkDir,
+    names: dict[str, str],
     row: dict[str, Any],
     by_id: dict[str, dict[str, Any]],
     computed: dict[str, Future[None]],
@@ -189,19 +228,21 @@ def _fake_job(
     if orow is not None and not orow["is_fake"]:
         if oid in computed:
             computed[oid].result()
-        original = VideoFaces.from_item(work.load(item_name(str(oid))))
+        original = VideoFaces.from_item(work.load(names[str(oid)]))
     else:
         orow = None
     result = process_fake(row, orow, original, corpus_root, params)
-    work.save(item_name(row["video_id"]), result.to_item())
+    work.save(names[row["video_id"]], result.to_item())
 
 
-def _shard_groups(order: list[dict[str, Any]], work: WorkDir, limit: int) -> Iterator[list[pa.Table]]:
+def _shard_groups(
+    order: list[dict[str, Any]], work: WorkDir, names: dict[str, str], limit: int
+) -> Iterator[list[pa.Table]]:
     """Video tables grouped into shards of <= ``limit`` rows, cut at video boundaries."""
     group: list[pa.Table] = []
     rows = 0
     for v in sorted(order, key=lambda v: v["video_id"]):
-        table = VideoFaces.from_item(work.load(item_name(v["video_id"]))).rows
+        table = VideoFaces.from_item(work.load(names[v["video_id"]])).rows
         if table.num_rows == 0:
             continue
         if group and rows + table.num_rows > limit:
@@ -213,13 +254,15 @@ def _shard_groups(order: list[dict[str, Any]], work: WorkDir, limit: int) -> Ite
         yield group
 
 
-def _assemble(part: int, order: list[dict[str, Any]], work: WorkDir, out_dir: Path, params: FacesParams) -> list[Any]:
+def _assemble(
+    part: int, order: list[dict[str, Any]], work: WorkDir, names: dict[str, str], out_dir: Path, params: FacesParams
+) -> list[Any]:
     """Write the FACES shards and the status table from the work items."""
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = to_dict(params)
     written = set()
     n = 0
-    for n, group in enumerate(_shard_groups(order, work, max(1, params.shard_rows))):
+    for n, group in enumerate(_shard_groups(order, work, names, max(1, params.shard_rows))):
         path = out_dir / f"faces-{n:05d}.parquet"
         write_table(pa.concat_tables(group), path, FACES, STAGE, meta, {"part": part})
         written.add(path.name)
@@ -230,7 +273,7 @@ def _assemble(part: int, order: list[dict[str, Any]], work: WorkDir, out_dir: Pa
     for stale in out_dir.glob("faces-*.parquet"):
         if stale.name not in written:
             stale.unlink()
-    statuses = [VideoFaces.from_item(work.load(item_name(v["video_id"]))).status for v in order]
+    statuses = [VideoFaces.from_item(work.load(names[v["video_id"]])).status for v in order]
     status_table = pa.Table.from_pylist([asdict(s) for s in statuses], schema=FACE_VIDEOS.schema)
     write_table(status_table, out_dir / STATUS_PATH, FACE_VIDEOS, STAGE, meta, {"part": part})
     return statuses
@@ -243,12 +286,13 @@ def _report(summary: PartSummary, statuses: list[Any], params: FacesParams) -> d
     def by_status(items: list[Any]) -> dict[str, int]:
         return dict(sorted(Counter(s.status for s in items).items()))
 
-    def problems(items: list[Any]) -> dict[str, list[str]]:
+    def problems(items: list[Any]) -> dict[str, dict[str, Any]]:
+        """Per status, a count and a sample of ids (the status table lists them all)."""
         out: dict[str, list[str]] = {}
         for s in items:
             if s.status != "ok":
                 out.setdefault(s.status, []).append(s.video_id)
-        return out
+        return {status: sample_list(ids) for status, ids in sorted(out.items())}
 
     ok_originals = [s for s in originals if s.status == "ok"]
     return {

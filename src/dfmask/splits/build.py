@@ -210,21 +210,35 @@ def _report(
     }
 
 
-def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], dict[int, str]]:
+#: Ingest rows that never enter the splits table, and why (counted in the report).
+EXCLUDED = {
+    "unknown_label": "no REAL/FAKE label (unlisted file, bad or duplicate entry): an unknown label is not REAL",
+    "duplicate_name": "another file of the part has the same video id (ingest status duplicate_name)",
+}
+
+
+def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], dict[int, str], Counter[str]]:
+    """The videos to split, their tables by part, and the excluded rows by reason."""
     from dfmask.corpus.ingest import VIDEOS
 
     videos: list[Video] = []
     sources: dict[int, str] = {}
+    excluded: Counter[str] = Counter()
     for part in parts:
         path = videos_dir / f"part={part}.parquet"
         sources[part] = str(path)
-        cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake"]).to_pydict()
-        videos.extend(
-            Video(int(p), v, o, bool(f))
-            for p, v, o, f in zip(cols["part"], cols["video_id"], cols["original_id"], cols["is_fake"], strict=True)
-        )
+        cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake", "status"]).to_pydict()
+        for p, v, o, f, status in zip(
+            cols["part"], cols["video_id"], cols["original_id"], cols["is_fake"], cols["status"], strict=True
+        ):
+            if status == "duplicate_name":
+                excluded["duplicate_name"] += 1
+            elif f is None:
+                excluded["unknown_label"] += 1
+            else:
+                videos.append(Video(int(p), v, o, bool(f)))
     check_unique_names(videos, sources)
-    return videos, sources
+    return videos, sources, excluded
 
 
 def run_split(
@@ -242,9 +256,14 @@ def run_split(
     ``state_dir`` keeps a copy of the last written splits table (outside DVC's outs,
     which DVC deletes before a run) so that moves can be reported.
     """
-    videos, _ = _read_videos(parts, Path(videos_dir))
+    videos, _, excluded = _read_videos(parts, Path(videos_dir))
     embeddings = read_tables([Path(embeddings_dir) / f"part={p}.parquet" for p in parts], EMBEDDINGS)
     rows, report, links = build_splits(videos, embeddings, params, seed)
+    report["excluded"] = {
+        "videos": sum(excluded.values()),
+        "by_reason": {k: excluded[k] for k in EXCLUDED},
+        "reason_meaning": EXCLUDED,
+    }
     result = audit(rows, links, donors_count=params.donor_aware)
     report["audit"] = result
     if not result["ok"]:
