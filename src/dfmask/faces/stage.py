@@ -14,8 +14,6 @@ the first video to the last (docs/benchmarks.md, "faces").
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -32,14 +30,13 @@ from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
 from dfmask.tables import file_sha256, write_json, write_table
-from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries
+from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries, item_name
 
 STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
 _NOT_IN_KEY = ("shard_rows", "decode_threads", "workers")
-_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
 
 
 @dataclass(frozen=True)
@@ -53,13 +50,6 @@ class PartSummary:
     reused: int
     computed: int
     shards: int
-
-
-def item_name(video_id: str) -> str:
-    """A work-item file name for ``video_id`` (hashed when it is not a plain name)."""
-    if _PLAIN.fullmatch(video_id):
-        return video_id
-    return "h" + hashlib.sha256(video_id.encode()).hexdigest()[:24]
 
 
 def read_videos(path: Path) -> pa.Table:
