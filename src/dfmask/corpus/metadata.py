@@ -28,7 +28,8 @@ status                      meaning
 ``original_unusable``       the original is listed but has a problem of its own
 ==========================  ============================================================
 
-The probe (`dfmask.video.probe`) adds ``corrupt`` / ``truncated`` / ``empty`` later.
+The probe (`dfmask.video.probe`) adds ``corrupt`` / ``truncated`` / ``empty`` later, and
+ingest ``rotation_mismatch`` (a fake whose display rotation differs from its original's).
 """
 
 from __future__ import annotations
