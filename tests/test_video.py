@@ -139,6 +139,7 @@ def test_frames_are_decoded_as_displayed(tmp_path: Path, rotation: int) -> None:
         upright.append(frame)
     path = encode_rotated(upright, tmp_path / f"r{rotation}.mp4", rotation)
     p = probe(path)
+    assert probe(path, decode=False).rotation == rotation  # ingest.probe_decode: false reads it too
     assert p.rotation == rotation and (p.width, p.height) == ((64, 48) if rotation % 180 else (48, 64))
     full = list(iter_frames(path))
     assert all(f.shape == (64, 48, 3) for f in full)

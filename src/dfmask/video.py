@@ -131,6 +131,9 @@ def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
                 error = "no decodable frames"
             elif declared and frames < declared and error is None:
                 error = f"truncated: {frames} of {declared} declared frames decode"
+        else:  # the display matrix reaches us on decoded frames: decode the first one
+            with suppress(av.error.FFmpegError, ValueError, StopIteration):
+                rotation = _rotation(next(container.decode(stream)))
         if not duration and fps:
             duration = frames / fps
         return Probe(frames, declared, fps, width, height, duration, codec, size, rotation, error)
