@@ -1,6 +1,6 @@
 """Test clips with a display rotation (a phone clip coded sideways, tagged to be turned).
 
-PyAV (>= 15) writes the display matrix with `av.VideoStream.set_display_rotation`, whose
+PyAV 18 (the locked version) writes the display matrix with `VideoStream.set_display_rotation`, whose
 angle is counter-clockwise, as `dfmask.video.probe` reads it back. The sample generator
 never writes one; only tests need such clips.
 """
