@@ -241,6 +241,24 @@ def test_facenet_encoder_with_local_weights(tmp_path: Path, photo_faces: list[di
     torch.save({"conv.weight": torch.zeros(1)}, bad)
     with pytest.raises(DfmaskError, match="not InceptionResnetV1 weights"):
         make_encoder(EmbedParams(model="facenet", weights_path=str(bad)))
+    # a pickle whose __reduce__ would run a command: refused with one line, nothing run
+    marker = tmp_path / "pwned"
+    torch.save({"conv.weight": _RunsCommand(f"touch '{marker}'")}, bad)
+    with pytest.raises(DfmaskError) as caught:
+        make_encoder(EmbedParams(model="facenet", weights_path=str(bad)))
+    assert not marker.exists() and "\n" not in str(caught.value) and "posix.system" in str(caught.value)
+
+
+class _RunsCommand:
+    """Pickles as a call of ``os.system(command)``."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (self.command,))
 
 
 # ------------------------------------------------------------------------ clustering

@@ -208,3 +208,26 @@ def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_p
     assert work_key(dataclasses.replace(params, threshold=params.threshold + 0.01), [shard]) != key
     shard.write_bytes(b"faces v2")
     assert work_key(params, [shard]) != key
+
+
+@pytest.mark.parametrize("name", [".hidden", "x" * 252, "a b/../c", "vidéo ünïcode"])
+def test_any_legal_video_name_is_a_work_item(tmp_path: Path, name: str) -> None:
+    """Video ids are file stems a corpus may legally hold: a leading dot, 252 characters
+    (a 260-byte item file name), odd characters. Each gets its masks and resumes."""
+    rng = np.random.default_rng(3)
+    real = np.clip(synthetic_real(rng, 64), 0, 255).astype(np.uint8)
+    fake = real.copy()
+    fake[16:40, 16:40] = 255 - fake[16:40, 16:40]
+    folder = tmp_path / "faces" / "part=0"
+    rows = [faces_row(0, "orig", None, f, real) for f in range(2)]
+    rows += [faces_row(0, name, "orig", f, fake) for f in range(2)]
+    write_table(pa.Table.from_pylist(rows, schema=FACES.schema), folder / "faces-00000.parquet", FACES, stage="test")
+    first = masks_part(folder, 0, PARAMS, tmp_path / "out", tmp_path / "work")
+    assert first.report["status_counts"]["ok"] == 2
+    assert read_tables(first.shards, MASKS).column("video_id").to_pylist() == [name, name]
+    work = next((tmp_path / "work" / "masks" / "part=0").iterdir())
+    (item,) = work.glob("*.parquet")
+    assert not item.name.startswith(".") and len(item.name) < 255
+    again = masks_part(folder, 0, PARAMS, tmp_path / "out2", tmp_path / "work")  # served from the item
+    assert [p.read_bytes() for p in again.shards] == [p.read_bytes() for p in first.shards]
+    assert item.stat().st_mtime_ns == next(work.glob("*.parquet")).stat().st_mtime_ns

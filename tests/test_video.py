@@ -120,3 +120,35 @@ def test_a_skipping_decode_that_gives_up_midway_falls_back_without_repeating_fra
     frames, got = read_frames(path, wanted)
     full = list(iter_frames(path))
     assert got == wanted and all(np.array_equal(f, full[i]) for f, i in zip(frames, got, strict=True))
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_frames_are_decoded_as_displayed(tmp_path: Path, rotation: int) -> None:
+    """A clip coded sideways with a display rotation decodes upright: the same frames as
+    OpenCV's player-like decode (it applies the display matrix on its own) and, up to
+    coding noise, as the upright clip."""
+    import cv2
+    from rotated_video import encode_rotated
+
+    yy, xx = np.mgrid[0:64, 0:48]
+    upright = []
+    for i in range(6):  # an asymmetric picture (any turn or flip shows), smooth (little coding noise)
+        frame = np.stack([xx * 4 + 3 * i, yy * 3, np.full_like(xx, 40)], -1).astype(np.uint8)
+        frame[4:20, 4:16] = (230, 30, 30)
+        frame[-10:, :, 2] = 220
+        upright.append(frame)
+    path = encode_rotated(upright, tmp_path / f"r{rotation}.mp4", rotation)
+    p = probe(path)
+    assert probe(path, decode=False).rotation == rotation  # ingest.probe_decode: false reads it too
+    assert p.rotation == rotation and (p.width, p.height) == ((64, 48) if rotation % 180 else (48, 64))
+    full = list(iter_frames(path))
+    assert all(f.shape == (64, 48, 3) for f in full)
+    capture = cv2.VideoCapture(str(path))  # auto-orients (CAP_PROP_ORIENTATION_AUTO)
+    for frame in full:
+        ok, bgr = capture.read()
+        assert ok and np.array_equal(bgr[..., ::-1], frame)
+    for frame, truth in zip(full, upright, strict=True):  # upright, up to coding noise
+        assert np.abs(frame.astype(int) - truth).mean() < 3
+        assert np.abs(frame.astype(int) - truth[::-1, ::-1]).mean() > 30  # a half turn would show
+    frames, got = read_frames(path, [1, 4])
+    assert got == [1, 4] and np.array_equal(frames, np.stack([full[1], full[4]]))

@@ -186,7 +186,12 @@ class FacenetEncoder:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for a bad file
-            raise DfmaskError(f"embed.weights_path: {path}: not a torch state_dict: {err}") from err
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+            # one line: torch's refusal opens with advice to load unsafely; keep the line saying why
+            why = next((line for line in lines if "Unsupported" in line or "GLOBAL" in line), lines[0])
+            raise DfmaskError(f"embed.weights_path: {path}: not a torch state_dict: {why[:200]}") from err
+        if not isinstance(state, dict):
+            raise DfmaskError(f"embed.weights_path: {path}: holds a {type(state).__name__}, not a state_dict")
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         model = InceptionResnetV1(pretrained=None, classify=False)
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -370,8 +370,7 @@ def masks_part(
 
     work = WorkDir("masks", f"part={part}", work_key(params, shards), root=Path(work_root))
     work.prune_stale()
-    finished = work.finished()
-    todo = [job for job in jobs if job.video_id not in finished]
+    todo = [job for job in jobs if not work.done(job.video_id)]  # any video id: WorkDir hashes odd names
     workers = worker_count(params.workers, sum(len(job.pairs) for job in todo))
     for video_id, table in progress(
         run_jobs(todo, params, workers), desc=f"masks part={part}", total=len(todo), unit="video"

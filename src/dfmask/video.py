@@ -6,8 +6,10 @@ may leave frames out of the decode (H.264 non-reference frames nobody asked for,
 `dfmask.h264`); it then numbers frames by the rank of their packet's pts, which is
 the decoder's output order for the streams it does this on, and it checks that every
 frame the decoder returns is the one expected, else decodes everything. Frames are
-RGB ``uint8`` arrays of shape (H, W, 3) with the display rotation NOT applied (the
-DFDC clips carry none; `probe` reports it so a consumer can).
+RGB ``uint8`` arrays of shape (H, W, 3) AS DISPLAYED: the display rotation (the stream's
+display matrix, e.g. a phone clip coded sideways with a 90° tag) is applied, so H and W
+are the displayed height and width and every pixel coordinate downstream (face boxes,
+crop windows) is in the displayed frame. `probe` reports the coded size and the rotation.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class Probe:
             declared count when ``decode=False``.
         declared_frames: the frame count the container header declares (0 if unknown).
         fps: average frame rate (frames/s).
-        width, height: coded frame size in pixels.
+        width, height: coded frame size in pixels (the displayed size is
+            `displayed_size` of these and ``rotation``).
         duration: seconds, from the container (or frames / fps when absent).
         codec: codec name, e.g. ``"h264"``.
         bytes: file size in bytes.
-        rotation: display rotation in degrees from the stream side data (0, 90, 180, 270).
+        rotation: display rotation in degrees counter-clockwise, from the display
+            matrix the decoder attaches to frames (0, 90, 180, 270); the decode functions
+            apply it.
         error: None if the file probed cleanly, else why it did not (truncated, corrupt).
     """
 
@@ -55,11 +60,26 @@ class Probe:
 
 
 def _rotation(frame: av.VideoFrame) -> int:
-    """Display rotation in degrees (0/90/180/270) from a decoded frame's display matrix."""
+    """Display rotation in degrees counter-clockwise (0/90/180/270, the nearest quarter
+    turn) from a decoded frame's display matrix (FFmpeg's convention, as PyAV reads it)."""
     try:
-        return round(float(frame.rotation)) % 360
+        return round(float(frame.rotation) / 90) % 4 * 90
     except (AttributeError, TypeError, ValueError):
         return 0
+
+
+def displayed_size(width: int, height: int, rotation: int) -> tuple[int, int]:
+    """(width, height) of a frame coded at ``width`` x ``height`` once ``rotation`` is applied."""
+    return (height, width) if rotation % 180 == 90 else (width, height)
+
+
+def displayed_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as RGB uint8 (H, W, 3) as it is displayed: rotated by its display
+    matrix's quarter turns (counter-clockwise, `np.rot90`'s sense). Flips in the matrix
+    are not applied (rare; `probe` does not report them either)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = _rotation(frame) // 90
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
@@ -111,6 +131,9 @@ def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
                 error = "no decodable frames"
             elif declared and frames < declared and error is None:
                 error = f"truncated: {frames} of {declared} declared frames decode"
+        else:  # the display matrix reaches us on decoded frames: decode the first one
+            with suppress(av.error.FFmpegError, ValueError, StopIteration):
+                rotation = _rotation(next(container.decode(stream)))
         if not duration and fps:
             duration = frames / fps
         return Probe(frames, declared, fps, width, height, duration, codec, size, rotation, error)
@@ -130,13 +153,13 @@ def sample_indices(n_frames: int, n_samples: int) -> np.ndarray:
 
 
 def iter_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[np.ndarray]:
-    """Decode every frame in order as RGB uint8 (H, W, 3).
+    """Decode every frame in order as RGB uint8 (H, W, 3), as displayed (`displayed_rgb`).
 
     Args:
         threads: decoder threads (0 = FFmpeg's choice).
     """
     for frame in _iter_av_frames(path, threads):
-        yield frame.to_ndarray(format="rgb24")
+        yield displayed_rgb(frame)
 
 
 @contextmanager
@@ -314,7 +337,7 @@ def iter_frames_at(
     try:
         for k, frame in _iter_wanted(path, wanted, threads):
             yielded = True
-            yield k, frame.to_ndarray(format="rgb24")
+            yield k, displayed_rgb(frame)
     except (av.error.FFmpegError, ValueError) as err:
         if not yielded:
             raise DfmaskError(f"{path}: decode failed: {err}") from err

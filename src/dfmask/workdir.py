@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,20 @@ import pyarrow.parquet as pq
 from dfmask.tables import file_sha256, library_versions
 
 DEFAULT_ROOT = Path("data/.work")
+
+#: Names used as-is for an item's file: a letter or digit first (never a hidden file), at
+#: most 101 characters (well under the 255-byte file-name limit), no path separator.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
+
+
+def item_name(name: str) -> str:
+    """A safe work-item file name for ``name`` (a video id): the name itself when it is
+    plain, else ``h`` + 24 hex digits of its sha256. Video ids may be any legal file
+    stem (``.hidden``, 250 characters, spaces, non-ASCII), none of which may become a
+    file name here unchanged. Idempotent: a hashed name is itself plain."""
+    if _PLAIN.fullmatch(name):
+        return name
+    return "h" + hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
 def fingerprint(doc: Mapping[str, Any]) -> str:
@@ -66,15 +81,11 @@ class WorkDir:
         (self.path / "key.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
 
     def _file(self, item: str) -> Path:
-        if "/" in item or item.startswith("."):
-            raise ValueError(f"bad work item name {item!r}")
-        return self.path / f"{item}.parquet"
+        """The file of ``item``: any string is an item name (`item_name` makes it safe)."""
+        return self.path / f"{item_name(item)}.parquet"
 
     def done(self, item: str) -> bool:
         return self._file(item).exists()
-
-    def finished(self) -> set[str]:
-        return {p.stem for p in self.path.glob("*.parquet")}
 
     def save(self, item: str, table: pa.Table) -> None:
         """Store an item's result atomically (temp file + rename)."""

@@ -343,3 +343,34 @@ def test_report_of_200k_videos_counts_and_samples() -> None:
     assert size < 100_000, size
     assert report["problems"]["count"] == 100_000 and report["by_status"] == {"corrupt": 100_000, "ok": 100_000}
     assert report["problems"]["sample"][0]["filename"] == rows[1]["filename"]
+
+
+def test_fake_turned_otherwise_than_its_original_gets_rotation_mismatch(tmp_path: Path) -> None:
+    from rotated_video import encode_rotated
+
+    clips = tmp_path / "clips"
+    files = {
+        "orig.mp4": encode_video(_frames(), clips / "orig.mp4", fps=10),
+        "flip.mp4": encode_rotated(_frames(), clips / "flip.mp4", 180),
+        "same.mp4": encode_video(_frames(seed=1), clips / "same.mp4", fps=10),
+        "side.mp4": encode_rotated(_frames(), clips / "side.mp4", 90),
+        "sidefake.mp4": encode_rotated(_frames(seed=2), clips / "sidefake.mp4", 90),
+    }
+    meta = {
+        "orig.mp4": {"label": "REAL", "split": "train"},
+        "flip.mp4": {"label": "FAKE", "split": "train", "original": "orig.mp4"},
+        "same.mp4": {"label": "FAKE", "split": "train", "original": "orig.mp4"},
+        "side.mp4": {"label": "REAL", "split": "train"},
+        "sidefake.mp4": {"label": "FAKE", "split": "train", "original": "side.mp4"},
+    }
+    _part(tmp_path, 0, meta, files)
+    rows = {r["filename"]: r for r in ingest_part(tmp_path, 0).table.to_pylist()}
+    assert {name: r["status"] for name, r in rows.items()} == {
+        "orig.mp4": "ok",
+        "flip.mp4": "rotation_mismatch",
+        "same.mp4": "ok",
+        "side.mp4": "ok",
+        "sidefake.mp4": "ok",  # turned like its original: pairs in the displayed frame
+    }
+    assert rows["flip.mp4"]["status_detail"] == "fake is displayed rotated 180°, its original orig.mp4 0°"
+    assert (rows["side.mp4"]["rotation"], rows["side.mp4"]["width"], rows["side.mp4"]["height"]) == (90, 48, 64)

@@ -56,6 +56,31 @@ def test_py38_model_is_output_identical_to_uynet(overrides: dict, tmp_path: Path
     assert cls_b.shape == (3, 1, 1, 1)  # the DPU-side head ends on the 1×1 conv
 
 
+class _RunsCommand:
+    """Pickles as a call of ``os.system(command)``."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (self.command,))
+
+
+def test_py38_load_model_refuses_a_pickle_that_runs_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch 1.13 (the Vitis AI env) unpickles anything unless told weights_only=True; the
+    env variable gives this torch the same default, so only an explicit argument protects."""
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "sd.pt"
+    torch.save({"stem.0.weight": _RunsCommand(f"touch '{marker}'")}, evil)
+    with pytest.raises(Exception) as caught:  # its type is checked below, after the marker
+        load_model(str(evil), dict(TINY_CONFIG))
+    assert not marker.exists(), "loading the state_dict ran its command"
+    assert caught.type is ValueError and str(evil) in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_py38_model_rejects_unknown_config() -> None:
     with pytest.raises(ValueError, match="unknown keys"):
         UYNetVai({**TINY_CONFIG, "width": 3})

@@ -8,6 +8,7 @@ has ``valid = false`` with an empty mask (a failed swap).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -218,3 +219,29 @@ def write_synthetic_corpus(
         pa.Table.from_pylist(gt_rows, schema=GROUND_TRUTH.schema), root / "ground_truth.parquet", GROUND_TRUTH, "test"
     )
     return t
+
+
+class _RunsCommand:
+    """Pickles as a call of ``os.system(command)``: unpickling it runs the command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.system, (self.command,))
+
+
+def write_hostile_checkpoint(path: Path, marker: Path) -> None:
+    """A Lightning-shaped ``.ckpt`` whose pickle, when unpickled, creates ``marker``."""
+    import shlex
+
+    import torch
+
+    payload = {
+        "state_dict": {},
+        "hyper_parameters": {"model_config": {"base_width": 4, "depth": 2, "input_size": 32}},
+        "callbacks": _RunsCommand(f"touch {shlex.quote(str(marker))}"),
+    }
+    torch.save(payload, path)

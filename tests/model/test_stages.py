@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from model_synthetic import write_synthetic_corpus
+from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,3 +75,27 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
     )
     assert failed.returncode == 2
     assert "train: error: train.init_checkpoint:" in failed.stderr and "Traceback" not in failed.stderr
+
+    # a checkpoint whose pickle would run a command: refused in one line by train and
+    # evaluate, and the command never runs
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.ckpt"
+    write_hostile_checkpoint(evil, marker)
+    hostile = _params(tmp_path, init_checkpoint=str(evil))
+    refused = [
+        _run(
+            "train.py",
+            "--params",
+            str(hostile),
+            *data,
+            "--models",
+            str(tmp_path / "m3"),
+            "--report",
+            str(tmp_path / "r3"),
+        ),
+        _run("evaluate.py", "--params", str(params), *data, "--checkpoint", str(evil), "--out", str(tmp_path / "e3")),
+    ]
+    assert not marker.exists()
+    for done, script in zip(refused, ("train", "evaluate"), strict=True):
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith(f"{script}: error: ")]
+        assert str(evil) in line and "refused to import" in line

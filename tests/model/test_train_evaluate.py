@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from model_synthetic import write_synthetic_corpus
+from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
 
 from dfmask.errors import DfmaskError
 from dfmask.model.evaluate import EvalPaths, evaluate
 from dfmask.model.train import TrainPaths, train
-from dfmask.model.uynet import load_checkpoint
+from dfmask.model.uynet import load_checkpoint, load_torch_file
 from dfmask.params import EvaluateParams, TrainParams
 
 TINY = dataclasses.replace(
@@ -76,19 +76,30 @@ def test_checkpoint_keeps_last_epoch_or_lowest_val_loss(corpus: Path) -> None:
     last = _paths(corpus, "last")
     doc = train(params, last, (0, 1))
     assert doc["monitor"] == "last epoch" and doc["best_val_loss"] is None
-    assert torch.load(last.checkpoint, weights_only=False)["epoch"] == 2
+    assert load_torch_file(last.checkpoint)["epoch"] == 2
     best = _paths(corpus, "best")
     doc = train(dataclasses.replace(params, checkpoint="best_val_loss"), best, (0, 1))
     losses = _val_losses(best.report_dir)
     assert doc["monitor"] == "val/loss" and len(losses) == 3
     assert doc["best_val_loss"] == pytest.approx(min(losses), rel=1e-6)
-    assert torch.load(best.checkpoint, weights_only=False)["epoch"] == int(np.argmin(losses))
+    assert load_torch_file(best.checkpoint)["epoch"] == int(np.argmin(losses))
 
 
 def test_init_checkpoint_missing_is_a_clear_error(corpus: Path) -> None:
     params = dataclasses.replace(TINY, init_checkpoint=str(corpus / "missing.ckpt"))
     with pytest.raises(DfmaskError, match=r"train.init_checkpoint: .*missing.ckpt does not exist"):
         train(params, _paths(corpus, "c"), (0, 1))
+
+
+def test_init_checkpoint_that_would_run_code_is_refused(corpus: Path, tmp_path: Path) -> None:
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.ckpt"
+    write_hostile_checkpoint(evil, marker)
+    params = dataclasses.replace(TINY, init_checkpoint=str(evil))
+    with pytest.raises(DfmaskError) as caught:
+        train(params, _paths(corpus, "evil"), (0, 1))
+    assert not marker.exists(), "train.init_checkpoint ran the checkpoint's command"
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"train.init_checkpoint: {evil}: ")
 
 
 def test_evaluate_reports_every_group(corpus: Path) -> None:

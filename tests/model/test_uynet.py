@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from model_synthetic import write_hostile_checkpoint
 from torch import nn
 
 from dfmask.errors import DfmaskError
@@ -114,3 +116,52 @@ def test_load_plain_state_dict_with_config(tmp_path: Path) -> None:
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DfmaskError, match="run the train stage"):
         load_checkpoint(tmp_path / "nope.ckpt")
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    """A pickle's __reduce__ can name os.system: loading must refuse it, not run it."""
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    write_hostile_checkpoint(evil, marker)
+    with pytest.raises(DfmaskError) as caught:
+        load_checkpoint(evil)
+    message = str(caught.value)
+    assert not marker.exists(), "unpickling the checkpoint ran its command"
+    assert "\n" not in message and str(evil) in message and "refused to import" in message
+
+
+def _lightning_like(tmp_path: Path) -> Path:
+    cfg = UYNetConfig(base_width=4, depth=2, input_size=32)
+    state = {f"model.{k}": v for k, v in build_model(cfg).state_dict().items()}
+    path = tmp_path / "good.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"model_config": cfg.to_dict()}, "epoch": 1}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda b: b[: len(b) // 2], id="truncated"),
+        pytest.param(lambda b: b"", id="empty"),
+        pytest.param(lambda b: b'{"state_dict": {}}\n', id="json"),
+        pytest.param(lambda b: bytes(range(256)) * 4, id="random"),
+    ],
+)
+def test_bad_checkpoint_file_is_a_one_line_error(tmp_path: Path, damage: Any) -> None:
+    good = _lightning_like(tmp_path)
+    assert load_checkpoint(good)[1] == UYNetConfig(base_width=4, depth=2, input_size=32)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(damage(good.read_bytes()))
+    with pytest.raises(DfmaskError) as caught:
+        load_checkpoint(bad)
+    assert "\n" not in str(caught.value) and str(caught.value).startswith(f"{bad}: ")
+
+
+def test_checkpoint_with_foreign_content_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {"model.x": 3}, "hyper_parameters": {"model_config": {"base_width": 4}}}, path)
+    with pytest.raises(DfmaskError, match="not a dict of named tensors"):
+        load_checkpoint(path)
+    torch.save({"state_dict": {}, "hyper_parameters": {"model_config": {"depth": "x"}}}, path)
+    with pytest.raises(DfmaskError, match="bad model config"):
+        load_checkpoint(path)

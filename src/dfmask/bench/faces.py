@@ -42,7 +42,7 @@ import yaml
 from dfmask.errors import DfmaskError
 from dfmask.params import FacesParams, load_section, read_params_file, to_dict
 from dfmask.tables import file_sha256, write_json, write_table
-from dfmask.video import read_frames, sample_indices
+from dfmask.video import displayed_rgb, read_frames, sample_indices
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -72,7 +72,7 @@ def read_frames_seek(
             container.seek(target, stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
                 if frame.pts is not None and frame.pts >= target:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(displayed_rgb(frame))
                     got.append(i)
                     break
     if not frames:

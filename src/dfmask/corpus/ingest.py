@@ -144,6 +144,7 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
         rows.append(row)
     _unique_ids(rows)
     _mark_unusable_originals(rows)
+    _mark_rotation_mismatch(rows)
     table = pa.Table.from_pylist(rows, schema=VIDEOS.schema)
     return IngestResult(table, _report(part, rows))
 
@@ -184,6 +185,23 @@ def _mark_unusable_originals(rows: list[dict[str, Any]]) -> None:
             elif orig["status"] != "ok":
                 row["status"] = "original_unusable"
                 row["status_detail"] = f"original {orig['filename']} has status {orig['status']}"
+
+
+def _mark_rotation_mismatch(rows: list[dict[str, Any]]) -> None:
+    """A fake displayed at another rotation than its original (a 180° fake of a 0°
+    original): its crops would be cut at windows of a differently turned picture, so it
+    gets ``rotation_mismatch`` instead of being paired. (Frames are decoded as displayed,
+    `dfmask.video.displayed_rgb`; with equal rotations a coded-size difference is a
+    displayed-size difference, which faces reports as ``resolution_mismatch``.)"""
+    by_id = {r["video_id"]: r for r in rows}
+    for row in rows:
+        orig = by_id.get(row["original_id"]) if row["status"] == "ok" and row["is_fake"] else None
+        if orig is None or orig["status"] != "ok":
+            continue
+        rot, orig_rot = int(row.get("rotation") or 0), int(orig.get("rotation") or 0)
+        if rot != orig_rot:
+            row["status"] = "rotation_mismatch"
+            row["status_detail"] = f"fake is displayed rotated {rot}°, its original {orig['filename']} {orig_rot}°"
 
 
 def _report(part: int, rows: list[dict[str, Any]]) -> dict[str, Any]:

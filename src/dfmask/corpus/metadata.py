@@ -38,7 +38,8 @@ Symlinks: the corpus root and the part folder are resolved first (data often liv
 another disk), then every symlink inside the part must resolve inside the resolved root
 or the resolved part folder; see docs/corpus.md.
 
-The probe (`dfmask.video.probe`) adds ``corrupt`` / ``truncated`` / ``empty`` later.
+The probe (`dfmask.video.probe`) adds ``corrupt`` / ``truncated`` / ``empty`` later, and
+ingest ``rotation_mismatch`` (a fake whose display rotation differs from its original's).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dfmask.faces.schema import FACES
 from dfmask.faces.tracks import track_faces
 from dfmask.params import FacesParams
 from dfmask.tables import encode_png
-from dfmask.video import iter_frames_at, sample_indices
+from dfmask.video import displayed_size, iter_frames_at, sample_indices
 
 _STATUS_KEY = b"dfmask_faces_status"
 
@@ -201,7 +201,10 @@ def process_fake(
         return _failed(row, "original_failed", f"original {original_row['video_id']}: {original.status.status}")
     if row["status"] != "ok":
         return _failed(row, "ingest_failed", f"ingest status: {row['status']}")
-    size, osize = (row["width"], row["height"]), (original_row["width"], original_row["height"])
+    # displayed sizes: frames are decoded as displayed (ingest gave rotation_mismatch to a
+    # fake turned otherwise than its original)
+    size = displayed_size(row["width"], row["height"], row.get("rotation") or 0)
+    osize = displayed_size(original_row["width"], original_row["height"], original_row.get("rotation") or 0)
     if size != osize:
         return _failed(row, "resolution_mismatch", f"fake is {size[0]}x{size[1]}, original {osize[0]}x{osize[1]}")
     orig = original.rows

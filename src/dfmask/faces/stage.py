@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -35,14 +34,13 @@ from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
 from dfmask.tables import sample_list, write_json, write_table
-from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries
+from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries, item_name
 
 STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
 _NOT_IN_KEY = ("shard_rows", "decode_threads", "workers")
-_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
 
 
 @dataclass(frozen=True)
@@ -58,13 +56,6 @@ class PartSummary:
     shards: int
 
 
-def item_name(video_id: str) -> str:
-    """A work-item file name for ``video_id`` (hashed when it is not a plain name)."""
-    if _PLAIN.fullmatch(video_id):
-        return video_id
-    return "h" + hashlib.sha256(video_id.encode()).hexdigest()[:24]
-
-
 def _original_row(row: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """A fake's original's ingest row, if it is a real video of this part."""
     orow = by_id.get(row["original_id"]) if row["is_fake"] and row.get("original_id") is not None else None
@@ -77,7 +68,7 @@ def item_for(row: dict[str, Any], original_row: dict[str, Any] | None) -> str:
     bytes change gets a new item; so do its fakes, which are cut at its windows."""
     doc = {"video": row, "original": original_row}
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{item_name(str(row['video_id']))}.{digest}"
+    return f"{item_name(str(row['video_id']))}_{digest}"
 
 
 def read_videos(path: Path) -> pa.Table:
@@ -191,8 +182,9 @@ def run_part(
 
 def _drop_other_items(work: WorkDir, keep: set[str]) -> None:
     """Delete the items of videos no longer in the part, or of their old bytes."""
+    files = {item_name(name) for name in keep}  # the names WorkDir gives the files
     for path in work.path.glob("*.parquet"):
-        if path.stem not in keep:
+        if path.stem not in files:
             path.unlink()
 
 

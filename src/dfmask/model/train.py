@@ -137,7 +137,10 @@ def init_from_checkpoint(lit: LitUYNet, path: str) -> None:
             f"train.init_checkpoint: {path} does not exist; give a local .ckpt path or set it to null "
             "(train from scratch)"
         )
-    source, config = load_checkpoint(path)
+    try:
+        source, config = load_checkpoint(path)  # weights_only: the file's pickle runs nothing
+    except DfmaskError as err:
+        raise DfmaskError(f"train.init_checkpoint: {err}") from err
     if config.to_dict() | {"input_size": 0} != lit.model.config.to_dict() | {"input_size": 0}:
         raise DfmaskError(
             f"train.init_checkpoint: {path} has model config {config.to_dict()}, but train params ask for "

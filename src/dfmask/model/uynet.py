@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -216,36 +217,91 @@ def model_state_from_checkpoint(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]
     return {k[len(STATE_PREFIX) :]: v for k, v in state.items() if k.startswith(STATE_PREFIX)}
 
 
+def _one_line(err: BaseException) -> str:
+    """The gist of a torch/pickle load error on one line (torch's messages span many lines
+    and, for a refused pickle, advise loading it unsafely: that advice is dropped)."""
+    text = str(err)
+    refused = re.search(r"GLOBAL (\S+)", text)
+    if refused:
+        return f"refused to import {refused.group(1)}: a checkpoint may hold only tensors and plain data"
+    noise = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
+    lines = [
+        line.strip().removeprefix("WeightsUnpickler error:").strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith(noise)
+    ]
+    lines = [line for line in lines if line]
+    if isinstance(err, EOFError) or not lines:
+        return "empty or truncated file" if isinstance(err, EOFError) else type(err).__name__
+    gist = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
+    if len(gist) > 120 and ". " in gist:  # torch appends paragraphs of advice after the reason
+        gist = gist[: gist.index(". ")]
+    return gist if len(gist) <= 200 else gist[:197] + "..."
+
+
+def load_torch_file(path: str | Path) -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers/scalars only.
+
+    A checkpoint is a pickle, and unpickling an arbitrary pickle runs code (``__reduce__``
+    can name ``os.system``); ``weights_only`` refuses every global outside torch's tensor
+    allowlist. Everything dfmask saves (Lightning checkpoints of `LitUYNet`, exported
+    ``state_dict`` files) is plain data and loads this way. Any failure (a refused global, a
+    truncated or foreign file) is one-line `DfmaskError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DfmaskError(f"{path}: model checkpoint not found; run the train stage (dvc repro train)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt or hostile file
+        raise DfmaskError(f"{path}: not a loadable torch checkpoint ({_one_line(err)})") from err
+
+
+def _tensor_dict(obj: Any, path: Path, what: str) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise DfmaskError(f"{path}: {what} is not a dict of named tensors; not a dfmask U-YNet checkpoint")
+    return obj
+
+
+def _config(doc: Any, path: Path) -> UYNetConfig:
+    if not isinstance(doc, dict):
+        raise DfmaskError(f"{path}: model config is a {type(doc).__name__}, not a dict")
+    try:
+        return UYNetConfig.from_dict(dict(doc))
+    except (TypeError, ValueError) as err:
+        raise DfmaskError(f"{path}: bad model config {doc}: {err}") from err
+
+
 def load_checkpoint(path: str | Path, config_path: str | Path | None = None) -> tuple[UYNet, UYNetConfig]:
     """Load a trained model (eval mode, CPU).
 
     ``path`` is either a Lightning checkpoint (``models/train/uynet.ckpt``, which
     carries its config) or a plain ``state_dict`` file, in which case ``config_path``
-    names the config JSON (``models/train/uynet_config.json``).
+    names the config JSON (``models/train/uynet_config.json``). Both are read with
+    `load_torch_file` (``weights_only=True``: nothing in the file is executed).
     """
     path = Path(path)
-    if not path.exists():
-        raise DfmaskError(f"{path}: model checkpoint not found; run the train stage (dvc repro train)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise DfmaskError(f"{path}: not a readable torch checkpoint: {err}") from err
+    obj = load_torch_file(path)
     if isinstance(obj, dict) and "state_dict" in obj:
         hp = obj.get("hyper_parameters", {})
-        if CONFIG_KEY not in hp:
+        if not isinstance(hp, dict) or CONFIG_KEY not in hp:
             raise DfmaskError(f"{path}: checkpoint has no '{CONFIG_KEY}' hyper-parameter; not a dfmask U-YNet")
-        config = UYNetConfig.from_dict(dict(hp[CONFIG_KEY]))
-        state = model_state_from_checkpoint(obj)
+        config = _config(hp[CONFIG_KEY], path)
+        state = model_state_from_checkpoint({"state_dict": _tensor_dict(obj["state_dict"], path, "state_dict")})
     else:
         if config_path is None:
             raise DfmaskError(f"{path}: a plain state_dict needs its config JSON (config_path)")
-        config = UYNetConfig.from_dict(json.loads(Path(config_path).read_text()))
-        state = obj
+        try:
+            doc = json.loads(Path(config_path).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise DfmaskError(f"{config_path}: not a readable model config JSON: {err}") from err
+        config = _config(doc, Path(config_path))
+        state = _tensor_dict(obj, path, "the file")
     model = build_model(config)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise DfmaskError(f"{path}: weights do not match config {config}: {err}") from err
+        raise DfmaskError(f"{path}: weights do not match config {config}: {_one_line(err)}") from err
     return model.eval(), config
 
 

@@ -110,6 +110,14 @@ class UYNetVai(nn.Module):
 def load_model(state_dict_path: str, config: dict[str, Any]) -> UYNetVai:
     """The model with the exported weights (strict load), in eval mode on the CPU."""
     model = UYNetVai(config)
-    state = torch.load(state_dict_path, map_location="cpu")
+    # weights_only (torch >= 1.13): tensors and plain data only; unpickling anything else
+    # could run code named by the file (a pickle's __reduce__ can call os.system)
+    try:
+        state = torch.load(state_dict_path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt or hostile file
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        # torch's message opens with advice to load unsafely; the reason is the line naming what was refused
+        reason = next((line for line in lines if "Unsupported" in line or "GLOBAL" in line), lines[0])
+        raise ValueError(f"{state_dict_path}: not a loadable state_dict: {reason[:200]}") from err
     model.load_state_dict(state, strict=True)
     return model.eval()
