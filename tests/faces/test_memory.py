@@ -3,16 +3,13 @@
 Two 4K originals (real faces from the face sources cache, upscaled; 32 frames each, so
 the default 32 samples take every frame) and one fake each, run through
 `dfmask.faces.stage.run_part` with the default params in a child process; the child's
-peak RSS (its ``ru_maxrss`` from ``wait4``) must stay under the bound. A property of the
+own peak RSS (VmHWM) must stay under the bound. A property of the
 code (what it holds at once), not a timing: it does not depend on the machine's speed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,6 @@ BOUND_PER_WORKER_MB = 1536
 _CHILD = """
 import json, sys
 from pathlib import Path
-from typing import Any
 from dfmask.faces.stage import run_part
 from dfmask.params import FacesParams
 root, videos, out, workers = sys.argv[1:5]
@@ -97,17 +93,16 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def run_child(root: Path, videos: Path, out: Path, workers: int) -> tuple[dict[str, Any], float]:
-    """run_part in a fresh Python process: its summary and its peak RSS in MB (the
-    child's own ``ru_maxrss`` from ``wait4``; RUSAGE_CHILDREN would be the max over
-    every child so far)."""
+    """run_part in a fresh Python process: its summary and its own peak RSS in MB
+    (VmHWM, `dfmask.bench.faces.run_with_peak_rss`: wait4's ru_maxrss would include this
+    test process's peak, e.g. from building the 4K corpus)."""
+    from dfmask.bench.faces import run_with_peak_rss
+
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "stdout").open("w") as so, (out / "stderr").open("w") as se:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(root), str(videos), str(out), str(workers)], stdout=so, stderr=se
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, (out / "stderr").read_text()[-2000:]
-    return json.loads((out / "stdout").read_text().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    (out / "child.py").write_text(_CHILD)
+    run = run_with_peak_rss(out / "child.py", [str(root), str(videos), str(out), str(workers)], out)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1]), run.peak_rss_mb
 
 
 @pytest.mark.slow
