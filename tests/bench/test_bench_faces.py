@@ -1,7 +1,8 @@
-"""The faces benchmark's seeking decoder returns exactly the sequential decoder's frames."""
+"""The faces benchmark: the seeking decoder returns the sequential decoder's frames; a child's peak RSS is its own."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,10 @@ def test_seek_decode_matches_sequential_decode(tmp_path: Path) -> None:
 def test_child_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> None:
     """wait4's ru_maxrss of a child starts at the parent's peak RSS (Linux records the
     old address space's high-water mark at exec, and vfork's is the parent's): the bench
-    reported its own peak (e.g. after generating the corpus) as the stage's. The child's
-    own VmHWM does not depend on the parent."""
-    if not Path("/proc/self/status").exists():
-        pytest.skip("needs /proc (Linux)")
+    reported its own peak (e.g. after generating the corpus) as the stage's. Started by a
+    small launcher, the child's figure does not depend on this process."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the exec high-water behaviour is Linux's")
     from dfmask.bench.faces import run_with_peak_rss
 
     big = np.ones(1 << 27)  # 1 GiB, touched: this process peaks at >= 1 GiB
@@ -47,3 +48,4 @@ def test_child_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> Non
     assert run.returncode == 0 and run.stdout.strip() == "['a', 'b']"
     assert run.ru_maxrss_mb >= 1000  # what the bench reported before: the parent's peak
     assert run.peak_rss_mb < 100, run  # a bare Python is ~10 MB
+    assert run.cpu_s < 5

@@ -4,8 +4,8 @@ All measured in one run on the generator's ``bench`` corpus (1920x1080, 10 s, 30
 about 1 original : 5 fakes). Method and targets: docs/benchmarks.md, "faces".
 
 * **(a) stage**: ``stages/faces.py`` run as a subprocess on a fresh work folder
-  (cold: no reused videos), wall time → videos/min; its own peak RSS (VmHWM: see
-  `run_with_peak_rss`, why not ``wait4``'s ru_maxrss).
+  (cold: no reused videos), wall time → videos/min; its own peak RSS (see
+  `run_with_peak_rss`: why not ``wait4``'s ru_maxrss of a direct child).
   Run ``--repeats`` times (default 3), alternated with (c)'s sequential pass; the
   medians count, and the runs' outputs must hash alike.
 * **(b) naive baseline**: what one would write first: facenet-pytorch MTCNN with its
@@ -245,19 +245,15 @@ def naive_baseline(root: Path, videos: list[dict[str, Any]], params: FacesParams
     }
 
 
-#: Runs a script (argv[2:]) in this process and writes the process's own VmHWM (kB) to
-#: argv[1] at exit. See `run_with_peak_rss`.
-_PEAK_WRAPPER = """
-import atexit, runpy, sys
-out = sys.argv.pop(1)
-def _peak():
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    with open(out, "w") as f:
-        f.write(str(kb))
-atexit.register(_peak)
-sys.argv.pop(0)
-runpy.run_path(sys.argv[0], run_name="__main__")
+#: A small launcher: runs argv[2:] as its child and writes the child's ``ru_maxrss`` (kB)
+#: and CPU seconds to argv[1]. See `run_with_peak_rss`.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
 """
 
 
@@ -277,33 +273,36 @@ class ChildRun:
 def run_with_peak_rss(script: Path, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> ChildRun:
     """Run ``python script args`` in ``cwd``; its wall/CPU time and its own peak RSS.
 
-    The peak is the child's ``VmHWM`` (high-water mark of its own address space), written
-    by the child at exit. The child's ``ru_maxrss`` from ``wait4`` is not its own: Linux
-    starts a child with ``max(child, parent's peak RSS)``, since at ``exec`` it records the
-    old address space's high-water mark, and with ``vfork`` (which subprocess uses) that
-    address space is the parent's. The bench process peaks at GBs when it generated the
-    bench corpus first (a fresh clone) or held decoded frames for (c), so ``ru_maxrss``
-    reported that instead of the stage (kept as ``ru_maxrss_mb``). Off Linux (no
-    /proc), ``peak_rss_mb`` falls back to ``ru_maxrss``.
+    A child's ``ru_maxrss`` from ``wait4`` is not its own on Linux: at ``exec`` the
+    kernel records the old address space's high-water mark, and with ``vfork`` (which
+    subprocess uses) that address space is the parent's, so the child starts at the
+    parent's peak RSS. The bench process peaks at GBs when it generates the bench corpus
+    first (a fresh clone), and that was reported as the stage's. So the script is started
+    by a small launcher process (``python -c``, ~10 MB, `_LAUNCHER`) that waits for it and
+    writes its ``ru_maxrss``: that one starts at the launcher's peak, not ours. The
+    launcher's own ``ru_maxrss`` (which does include ours) is kept as ``ru_maxrss_mb``.
     """
     cwd.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="peak_rss_") as tmp:
         peak_file, out_file, err_file = Path(tmp) / "peak", Path(tmp) / "out", Path(tmp) / "err"
-        cmd = [sys.executable, "-c", _PEAK_WRAPPER, str(peak_file), str(script), *args]
+        cmd = [sys.executable, "-c", _LAUNCHER, str(peak_file), sys.executable, str(script), *args]
         t = time.perf_counter()
         with out_file.open("w") as so, err_file.open("w") as se:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=so, stderr=se, text=True, env=env)
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
-        own = int(peak_file.read_text()) / 1024 if peak_file.exists() else None
         maxrss = usage.ru_maxrss / 1024
+        own, cpu = maxrss, usage.ru_utime + usage.ru_stime
+        if peak_file.exists():
+            kb, cpu_s = peak_file.read_text().split()
+            own, cpu = int(kb) / 1024, float(cpu_s)
         return ChildRun(
             returncode=os.waitstatus_to_exitcode(status),
             stdout=out_file.read_text(),
             stderr=err_file.read_text(),
             wall_s=wall,
-            cpu_s=usage.ru_utime + usage.ru_stime,
-            peak_rss_mb=round(own if own is not None else maxrss, 1),
+            cpu_s=cpu,
+            peak_rss_mb=round(own, 1),
             ru_maxrss_mb=round(maxrss, 1),
         )
 
