@@ -173,9 +173,10 @@ def process_original(
 ) -> VideoFaces:
     """Detect, track and crop the faces of one original video.
 
-    The sampled frames are decoded once, in one pass (`dfmask.video.iter_frames_at`),
-    and detected as they come (`dfmask.faces.detect.DetectionRun`); full-resolution
-    frames are kept for cropping only while they fit ``keep_bytes`` (`KEEP_FRAMES_BYTES`).
+    The sampled frames are decoded once, in one pass (`dfmask.video.iter_frames_at`).
+    When they all fit ``keep_bytes`` (`KEEP_FRAMES_BYTES`) they are kept, detected after
+    the decode and cut from; otherwise each is rescaled and detected as it comes
+    (`dfmask.faces.detect.DetectionRun`) and dropped, and `_crop_again` cuts the crops.
     """
     if row["status"] != "ok":
         return _failed(row, "ingest_failed", f"ingest status: {row['status']}")
@@ -201,15 +202,19 @@ def process_original(
                 kept = None
         elif frame.shape != shape:
             return _failed(row, "decode_failed", "frame size changes within the video", frames_sampled=len(indices))
-        run.add(frame)
         got.append(i)
         if kept is not None:
             kept.append(frame)
+        else:
+            run.add(frame)
         del frame, item
     if run is None:
         return _failed(
             row, "decode_failed", f"{path}: no frame decoded at the sampled indices", frames_sampled=len(indices)
         )
+    if kept is not None:  # detected once the decoder is closed: its buffers and a batch never coexist
+        for frame in kept:
+            run.add(frame)
     faces = run.finish()
     tracked = track_faces(faces, params.track_iou, params.track_max_gap, params.smooth_window)
     got_arr = np.asarray(got, np.int64)
