@@ -26,14 +26,14 @@ REPO = Path(__file__).resolve().parents[2]
 def run(faces_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("faces_run")
     calls: list[int] = []
-    original_detect = FaceDetector.detect
+    original_batch = FaceDetector._detect_batch
 
-    def counting_detect(self: FaceDetector, frames: np.ndarray, scale: float | None = None) -> Any:
-        calls.append(len(frames))
-        return original_detect(self, frames, scale)
+    def counting_batch(self: FaceDetector, batch: np.ndarray, scale: float) -> Any:
+        calls.append(len(batch))
+        return original_batch(self, batch, scale)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(FaceDetector, "detect", counting_detect)
+    mp.setattr(FaceDetector, "_detect_batch", counting_batch)
     summary = run_part(
         0, faces_corpus.root, faces_corpus.videos, base / "out", base / "report.json", PARAMS, base / "work"
     )
@@ -79,7 +79,7 @@ def test_every_planted_case_gets_its_status(run: dict[str, Any]) -> None:
 
 
 def test_only_decodable_originals_are_detected(run: dict[str, Any]) -> None:
-    # 7 decodable originals (incl. the faceless one), 8 frames each; fakes never detected
+    # 7 decodable originals (incl. the faceless one), one batch of 8 frames each; fakes never detected
     assert sorted(run["calls"]) == [8] * 7
 
 

@@ -28,6 +28,20 @@ from dfmask.params import FacesParams
 #: MTCNN's smallest usable min_face_size (its P-Net window is 12 px).
 _MIN_DETECTOR_FACE = 12
 
+#: The most rescaled-frame pixels per MTCNN call. MTCNN's P-Net holds float32 feature
+#: maps of the whole batch at each pyramid level (~10x the batch's RGB bytes at the first
+#: level), so memory grows with batch x area: ``faces.batch_size`` frames per call as
+#: long as they fit here (8 at 1080p's 634x356 and anything smaller), fewer at larger
+#: sizes (1 at 4096x2160's 1352x713 instead of ~0.7 GB per call and worker for 8).
+MAX_BATCH_PIXELS = 8 * 640 * 360
+
+
+def batch_frames(width: int, height: int, scale: float, params: FacesParams) -> int:
+    """Frames per MTCNN call for ``width`` x ``height`` frames detected at ``scale``:
+    ``faces.batch_size``, lowered so a call stays within `MAX_BATCH_PIXELS` (at least 1)."""
+    pixels = max(1, round(width * scale)) * max(1, round(height * scale))
+    return max(1, min(params.batch_size, MAX_BATCH_PIXELS // pixels))
+
 
 @dataclass(frozen=True)
 class FrameFaces:
@@ -66,6 +80,20 @@ def detector_min_face(scale: float, params: FacesParams) -> int:
     return max(_MIN_DETECTOR_FACE, round(params.min_face_size * scale))
 
 
+def _interp(scale: float) -> int:
+    return cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+
+
+def rescale_frame(frame: np.ndarray, scale: float) -> np.ndarray:
+    """One (H, W, 3) uint8 frame resized by ``scale`` (area when shrinking, linear when
+    growing): exactly what `rescale_frames` does to each frame of a stack."""
+    h, w = frame.shape[:2]
+    if scale == 1.0:
+        return frame
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(frame, size, interpolation=_interp(scale))
+
+
 def rescale_frames(frames: np.ndarray | Sequence[np.ndarray], scale: float) -> np.ndarray:
     """Resize a (N, H, W, 3) uint8 stack (or N equal-size frames) by ``scale`` (area when
     shrinking, linear when growing) into a new stack."""
@@ -73,10 +101,9 @@ def rescale_frames(frames: np.ndarray | Sequence[np.ndarray], scale: float) -> n
         return frames if isinstance(frames, np.ndarray) else np.stack(frames)
     n, (h, w) = len(frames), frames[0].shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     out = np.empty((n, size[1], size[0], 3), np.uint8)
     for i in range(n):
-        out[i] = cv2.resize(frames[i], size, interpolation=interp)
+        out[i] = rescale_frame(frames[i], scale)
     return out
 
 
@@ -152,6 +179,13 @@ class FaceDetector:
                 ).eval()
             return self._nets[min_face]
 
+    def start(self, width: int, height: int, scale: float | None = None) -> DetectionRun:
+        """A `DetectionRun` for one video's ``width`` x ``height`` frames, fed one frame at a
+        time (scale: default from `detection_scale`)."""
+        if scale is None:
+            scale = detection_scale(width, height, self.params)
+        return DetectionRun(self, scale, batch_frames(width, height, scale, self.params))
+
     def detect(self, frames: np.ndarray | Sequence[np.ndarray], scale: float | None = None) -> list[FrameFaces]:
         """Detect every face in a (N, H, W, 3) RGB uint8 stack of one video's frames (or
         a sequence of N equal-size (H, W, 3) frames: no full-resolution stack needed).
@@ -159,29 +193,66 @@ class FaceDetector:
         Args:
             scale: rescale factor; default from `detection_scale` for the frame size.
         """
-        import torch
-
         if len(frames) == 0:
             return []
         h, w = frames[0].shape[:2]
-        if scale is None:
-            scale = detection_scale(w, h, self.params)
+        run = self.start(w, h, scale)
+        for frame in frames:
+            run.add(frame)
+        return run.finish()
+
+    def _detect_batch(self, batch: np.ndarray, scale: float) -> list[FrameFaces]:
+        """MTCNN on a (B, h, w, 3) stack of rescaled frames; boxes back in full-res px."""
+        import torch
+
         mtcnn = self._mtcnn(detector_min_face(scale, self.params))
+        with torch.inference_mode():
+            boxes, probs, points = mtcnn.detect(batch, landmarks=True)
         out: list[FrameFaces] = []
-        bs = max(1, self.params.batch_size)
-        for start in range(0, len(frames), bs):
-            batch = rescale_frames(frames[start : start + bs], scale)
-            with torch.inference_mode():
-                boxes, probs, points = mtcnn.detect(batch, landmarks=True)
-            for b, p, lm in zip(boxes, probs, points, strict=True):
-                if b is None or len(b) == 0:
-                    out.append(FrameFaces.empty())
-                    continue
-                out.append(
-                    FrameFaces(
-                        (np.asarray(b, np.float64) / scale).astype(np.float32),
-                        np.asarray(p, np.float32),
-                        (np.asarray(lm, np.float64) / scale).astype(np.float32),
-                    )
+        for b, p, lm in zip(boxes, probs, points, strict=True):
+            if b is None or len(b) == 0:
+                out.append(FrameFaces.empty())
+                continue
+            out.append(
+                FrameFaces(
+                    (np.asarray(b, np.float64) / scale).astype(np.float32),
+                    np.asarray(p, np.float32),
+                    (np.asarray(lm, np.float64) / scale).astype(np.float32),
                 )
+            )
         return out
+
+
+class DetectionRun:
+    """One video's detection, fed frame by frame as they are decoded.
+
+    Each full-resolution frame is rescaled as it arrives (`rescale_frame`) and not kept:
+    only the rescaled copies of the current batch (``batch`` frames, `batch_frames`) are
+    held, and a batch is detected as soon as it is full. The batches are the same
+    consecutive groups of frames as `FaceDetector.detect` on the whole list, so the
+    faces are too.
+    """
+
+    def __init__(self, detector: FaceDetector, scale: float, batch: int):
+        self.detector = detector
+        self.scale = scale
+        self._batch: list[np.ndarray] = []
+        self._size = max(1, batch)
+        self._faces: list[FrameFaces] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        """Take the next (H, W, 3) RGB uint8 frame; may run a batch."""
+        self._batch.append(rescale_frame(frame, self.scale))
+        if len(self._batch) == self._size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            batch = np.stack(self._batch)
+            self._batch = []
+            self._faces.extend(self.detector._detect_batch(batch, self.scale))
+
+    def finish(self) -> list[FrameFaces]:
+        """Detect what is left; one `FrameFaces` per frame added, in order."""
+        self._flush()
+        return self._faces

@@ -1,7 +1,9 @@
 """Per-video face extraction: originals are detected and tracked, fakes reuse their boxes.
 
-An original's sampled frames are decoded once, in one pass (`dfmask.video.iter_frames_at`),
-detected in batches, linked into tracks and cropped. A fake is never detected: its
+An original's sampled frames are decoded in one pass (`dfmask.video.iter_frames_at`),
+rescaled and detected in batches as they come, linked into tracks and cropped (from the
+kept frames, or from a second decode when the full-resolution frames would not fit
+`KEEP_FRAMES_BYTES`). A fake is never detected: its
 frames at the original's crop frame indices are cut at the original's ``crop_box``es
 as they come out of the decoder (`dfmask.video.iter_frames_at`, no frame stack),
 so a fake crop and its original's crop at the same (frame_idx, track_id) are
@@ -23,7 +25,7 @@ import pyarrow as pa
 
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import crop_face, crop_window
-from dfmask.faces.detect import FaceDetector
+from dfmask.faces.detect import DetectionRun, FaceDetector
 from dfmask.faces.schema import FACES
 from dfmask.faces.tracks import track_faces
 from dfmask.params import FacesParams
@@ -129,43 +131,105 @@ def _rows_table(
     )
 
 
-def _decode(path: Path, indices: np.ndarray, threads: int) -> tuple[list[np.ndarray], list[int], str | None]:
-    """The frames at ``indices`` as a list (`dfmask.video.iter_frames_at`: no copy into a
-    (N, H, W, 3) stack), the indices got, and why nothing decoded (None if something did)."""
-    frames: list[np.ndarray] = []
-    got: list[int] = []
+#: The most bytes of full-resolution RGB frames an original keeps for cropping. The
+#: sampled frames are rescaled for detection as they are decoded; when all of them fit
+#: here (32 x 6.2 MB at 1080p) they are also kept and cut once the tracks are known;
+#: when not (32 x 26.5 MB at 4096x2160), none is kept and the frames with faces are
+#: decoded a second time and cut as they come (`_crop_again`): memory per worker is
+#: then bounded by one full frame plus one batch of rescaled frames whatever the
+#: resolution. Both ways cut the same decoded pixels (decoding is deterministic), so the
+#: crops are byte-identical; the second pass costs a decode of the original.
+KEEP_FRAMES_BYTES = 256 * 2**20
+
+
+def _crop_again(
+    path: Path, frame_idx: np.ndarray, windows: np.ndarray, shape: tuple[int, ...], params: FacesParams
+) -> list[bytes] | str:
+    """Decode the frames at ``frame_idx`` again and cut ``windows[r]`` from frame
+    ``frame_idx[r]`` for every row r; the crops, or why the second pass failed."""
+    rows_at: dict[int, list[int]] = {}
+    for r, f in enumerate(frame_idx.tolist()):
+        rows_at.setdefault(f, []).append(r)
+    crops: list[bytes | None] = [None] * len(frame_idx)
     try:
-        for i, frame in iter_frames_at(path, indices, threads):
-            frames.append(frame)
-            got.append(i)
+        for f, frame in iter_frames_at(path, frame_idx, params.decode_threads):
+            if frame.shape != shape:
+                return f"{path}: frame {f} decodes at another size in the second pass"
+            for r in rows_at.pop(f, []):
+                crops[r] = encode_png(crop_face(frame, windows[r], params.size))
     except DfmaskError as err:
-        return [], [], str(err)
-    if not got:
-        return frames, got, f"{path}: no frame decoded at the sampled indices"
-    return frames, got, None
+        return f"{path}: second decode pass: {err}"
+    if rows_at:
+        return f"{path}: second decode pass did not return frames {sorted(rows_at)[:5]}"
+    return [c for c in crops if c is not None]
 
 
 def process_original(
-    row: Mapping[str, Any], corpus_root: Path, detector: FaceDetector, params: FacesParams
+    row: Mapping[str, Any],
+    corpus_root: Path,
+    detector: FaceDetector,
+    params: FacesParams,
+    keep_bytes: int = KEEP_FRAMES_BYTES,
 ) -> VideoFaces:
-    """Detect, track and crop the faces of one original video."""
+    """Detect, track and crop the faces of one original video.
+
+    The sampled frames are decoded once, in one pass (`dfmask.video.iter_frames_at`).
+    When they all fit ``keep_bytes`` (`KEEP_FRAMES_BYTES`) they are kept, detected after
+    the decode and cut from; otherwise each is rescaled and detected as it comes
+    (`dfmask.faces.detect.DetectionRun`) and dropped, and `_crop_again` cuts the crops.
+    """
     if row["status"] != "ok":
         return _failed(row, "ingest_failed", f"ingest status: {row['status']}")
     indices = sample_indices(int(row["frames"] or 0), params.frames)
-    frames, got, error = _decode(corpus_root / str(row["path"]), indices, params.decode_threads)
-    if error is not None:
-        return _failed(row, "decode_failed", error, frames_sampled=len(indices))
-    if len({f.shape for f in frames}) > 1:
-        return _failed(row, "decode_failed", "frame size changes within the video", frames_sampled=len(indices))
-    faces = detector.detect(frames)
+    path = corpus_root / str(row["path"])
+    kept: list[np.ndarray] | None = []
+    got: list[int] = []
+    run: DetectionRun | None = None
+    shape: tuple[int, ...] = ()
+    frames = iter_frames_at(path, indices, params.decode_threads)
+    while True:
+        try:  # only the decoder's errors are the video's; the detector's are the stage's
+            item = next(frames, None)
+        except DfmaskError as err:
+            return _failed(row, "decode_failed", str(err), frames_sampled=len(indices))
+        if item is None:
+            break
+        i, frame = item
+        if run is None:
+            shape = frame.shape
+            run = detector.start(frame.shape[1], frame.shape[0])
+            if frame.nbytes * len(indices) > keep_bytes:
+                kept = None
+        elif frame.shape != shape:
+            return _failed(row, "decode_failed", "frame size changes within the video", frames_sampled=len(indices))
+        got.append(i)
+        if kept is not None:
+            kept.append(frame)
+        else:
+            run.add(frame)
+        del frame, item
+    if run is None:
+        return _failed(
+            row, "decode_failed", f"{path}: no frame decoded at the sampled indices", frames_sampled=len(indices)
+        )
+    if kept is not None:  # detected once the decoder is closed: its buffers and a batch never coexist
+        for frame in kept:
+            run.add(frame)
+    faces = run.finish()
     tracked = track_faces(faces, params.track_iou, params.track_max_gap, params.smooth_window)
     got_arr = np.asarray(got, np.int64)
     counts = {"frames_sampled": len(indices), "frames_decoded": len(got)}
     if len(tracked) == 0:
         return _failed(row, "no_faces", f"no face in {len(got)} sampled frames", **counts)
     windows = np.stack([crop_window(b, params.margin) for b in tracked.box])
-    crops = [encode_png(crop_face(frames[p], w, params.size)) for p, w in zip(tracked.pos, windows, strict=True)]
     frame_idx = got_arr[tracked.pos]
+    if kept is not None:
+        crops = [encode_png(crop_face(kept[p], w, params.size)) for p, w in zip(tracked.pos, windows, strict=True)]
+    else:
+        again = _crop_again(path, frame_idx, windows, shape, params)
+        if isinstance(again, str):
+            return _failed(row, "decode_failed", again, **counts)
+        crops = again
     rows = _rows_table(row, frame_idx, tracked.track_id, tracked.box, windows, tracked.landmarks, tracked.prob, crops)
     status = _status(
         row,
