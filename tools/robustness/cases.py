@@ -126,6 +126,19 @@ GROUPS = {
     "checkpoint": "a checkpoint whose pickle would create a marker file",
 }
 
+#: Groups of per-video cases: each must end in a ``status:``, never a stage-wide error.
+PER_VIDEO_GROUPS = (
+    "files",
+    "names",
+    "legal_names",
+    "long_name",
+    "name_twin",
+    "links",
+    "dangling_link",
+    "split",
+    "stale",
+)
+
 FILES = [
     Case("empty_file", "files", "handled", "0-byte mp4", {"empty.mp4": status("empty")}),
     Case("truncated", "files", "handled", "first 60% of an original's bytes", {"truncated.mp4": status("truncated")}),
