@@ -114,7 +114,7 @@ GROUPS = {
     "names": "names that collide in one part, a name listed twice",
     "legal_names": "legal but unusual file names (fakes that must get masks)",
     "long_name": "a 255-character file name (its own run: it crashed masks before the fix)",
-    "name_twin": "a name equal to another video's hashed work-item name",
+    "name_twin": "a name equal to another video's hashed work-item name; a unicode name with a space",
     "links": "symlinks in a part whose corpus root is itself a symlink (data on another disk)",
     "dangling_link": "a dangling symlink in a part (its own run: under dvc repro it stopped the part before the fix)",
     "split": "videos of unknown label, run on to embed and split (with the rest of the sample's part 0, "
@@ -241,7 +241,7 @@ LEGAL_NAMES = [
     ),
     Case(
         "unicode_name",
-        "legal_names",
+        "name_twin",
         "handled",
         "'sp ace é.mp4': F2 copied, a fake of O2",
         {"sp ace é.mp4": OK},

@@ -270,7 +270,6 @@ LONG_NAME = "l" * 251 + ".mp4"
 def build_legal_names(ws: Workspace, base: Base, tmp: Path) -> dict[str, str]:
     n, f = base.names, base.files
     ws.add(".hidden.mp4", f["F1"], "FAKE", n["O1"])
-    ws.add("sp ace é.mp4", f["F2"], "FAKE", n["O2"])
     return {}
 
 
@@ -284,6 +283,7 @@ def build_name_twin(ws: Workspace, base: Base, tmp: Path) -> dict[str, str]:
     twin = _item_name("a b") + ".mp4"
     ws.add("a b.mp4", f["F2"], "FAKE", n["O2"])
     ws.add(twin, f["F1"], "FAKE", n["O1"])
+    ws.add("sp ace é.mp4", f["F2"], "FAKE", n["O2"])
     return {"<twin>": twin}
 
 

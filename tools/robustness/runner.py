@@ -143,9 +143,11 @@ def run_command(
 
 
 def sanitise(text: str, tmp_root: Path) -> str:
-    """One line, without the temp folder's absolute path or object addresses."""
+    """One line, without the temp folder's absolute path, random temp file names or
+    object addresses, so the report is the same from run to run."""
     text = text.replace(str(tmp_root.resolve()), "<tmp>").replace(str(tmp_root), "<tmp>")
     text = text.replace(str(REPO), "<repo>")
+    text = re.sub(r"\.[a-z0-9_]{8}\.tmp\b", ".<random>.tmp", text)  # tempfile names
     return re.sub(r"0x[0-9a-f]{6,}", "0x…", text).strip()
 
 
