@@ -422,7 +422,8 @@ NOT_RUN = [
         "14.11",
         "two 4096x2160 originals x 32 frames: <= 1.5 GB RSS per faces worker",
         {},
-        covered_by="the faces memory test of the issue-14 faces fix (tests/faces/), too slow and memory-hungry here",
+        covered_by="tests/faces/test_memory.py::test_faces_peak_rss_at_4k_is_bounded_per_worker (slow; the faces "
+        "fix's branch), too slow and memory-hungry for this catalogue",
     ),
 ]
 
