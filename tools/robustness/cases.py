@@ -116,7 +116,8 @@ GROUPS = {
     "long_name": "a 255-character file name (its own run: it crashed masks before the fix)",
     "name_twin": "a name equal to another video's hashed work-item name; a unicode name with a space",
     "links": "symlinks in a part whose corpus root is itself a symlink (data on another disk)",
-    "dangling_link": "a dangling symlink in a part (its own run: under dvc repro it stopped the part before the fix)",
+    "dangling_link": "a dangling symlink in a part, stages run directly",
+    "dangling_link_dvc": "a dangling symlink in a part, ingest under dvc repro (DVC hashes the part folder itself)",
     "split": "videos of unknown label, run on to embed and split (with the rest of the sample's part 0, "
     "so that three groups hold fakes)",
     "stale": "a video whose bytes change after a first run, probe unchanged",
@@ -135,6 +136,7 @@ PER_VIDEO_GROUPS = (
     "name_twin",
     "links",
     "dangling_link",
+    "dangling_link_dvc",
     "split",
     "stale",
 )
@@ -299,7 +301,15 @@ LINKS = [
         "link_dangling",
         "dangling_link",
         "14.5",
-        "a dangling symlink, listed REAL: one status, not the whole part",
+        "a dangling symlink, listed REAL, stages run directly: one status, not the whole part",
+        {"gone.mp4": NonOk("dangling_link")},
+    ),
+    Case(
+        "link_dangling_dvc",
+        "dangling_link_dvc",
+        "14.5",
+        "the same under `dvc repro` (DVC hashes the part folder itself and stops on the link): "
+        "the issue asks for one status, not the part",
         {"gone.mp4": NonOk("dangling_link")},
     ),
 ]

@@ -26,7 +26,7 @@ from tools.robustness.runner import PART, REPO, StageRun, Workspace, run_command
 
 PIPELINE = ("ingest", "faces", "masks")
 #: Groups whose corpus root is a symlink and whose ingest runs under `dvc repro`.
-DVC_GROUPS = ("links", "dangling_link")
+DVC_GROUPS = ("links", "dangling_link_dvc")
 REPORT_LIMIT = 100_000  # bytes, issue 14.12
 
 
@@ -329,6 +329,7 @@ GROUP_BUILDERS: dict[str, tuple[Callable[[Workspace, Base, Path], dict[str, str]
     "name_twin": (build_name_twin, PIPELINE),
     "links": (build_links, PIPELINE),
     "dangling_link": (build_dangling_link, PIPELINE),
+    "dangling_link_dvc": (build_dangling_link, PIPELINE),
     "split": (build_split, (*PIPELINE, "embed", "split")),
 }
 
