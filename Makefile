@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools faces-sources repro test test-fast lint lock \
-        bench bench-faces bench-masks eval-sample eval-seeds release clean
+        bench bench-faces bench-masks eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,9 +51,10 @@ test: setup ## run the whole test suite (unit + slow integration tests)
 test-fast: setup ## run only the fast tests (-m "not slow")
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff + mypy on src/, and the Vitis AI entry point checked as Python 3.8
-	$(BIN)/ruff check src stages tests
+lint: $(STAMP) ## ruff + mypy on src/ and tools/, and the Vitis AI entry point checked as Python 3.8
+	$(BIN)/ruff check src stages tests tools
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases tools
 	$(BIN)/ruff check --target-version py38 --select E,F,UP,B src/dfmask/deploy/vai
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the network)
@@ -81,6 +82,9 @@ eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's
 
 eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
 	$(BIN)/python -m dfmask.model.seeds --out reports/eval_seeds.json
+
+robustness: setup ## hostile-input catalogue: real stages on broken/odd inputs → reports/robustness.json (fails if a case does)
+	$(BIN)/python -m tools.robustness --out reports/robustness.json
 
 release: $(STAMP) ## tag masks@vVERSION + dvc push data/release (VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1] [PUSH_ALL=1])
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1]" >&2; exit 2; }
