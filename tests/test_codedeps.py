@@ -98,6 +98,23 @@ def test_no_stage_depends_on_all_of_the_library() -> None:
         assert not {"src", "src/", "src/dfmask", "src/dfmask/"} & set(map(str, stage.get("deps", []))), name
 
 
+def test_hand_declared_reads_are_named_by_their_reader_and_cover_every_data_file() -> None:
+    """`codedeps.READS` is the one hand-kept list: each file it names is named in its
+    reader's source, and every non-Python file in the package is in it (or is a marker)."""
+    for reader, reads in codedeps.READS.items():
+        text = (codedeps.PACKAGE_DIR / reader).read_text()
+        for rel in reads:
+            assert (codedeps.PACKAGE_DIR / rel).is_file(), rel
+            assert Path(rel).name in text, f"{reader} does not mention {rel}: is READS stale?"
+    declared = {r for reads in codedeps.READS.values() for r in reads}
+    data = {
+        p.relative_to(codedeps.PACKAGE_DIR).as_posix()
+        for p in codedeps.PACKAGE_DIR.rglob("*")
+        if p.is_file() and p.suffix not in {".py", ".pyc", ".typed"} and "__pycache__" not in p.parts
+    }
+    assert data <= declared, f"data files in src/dfmask with no reader in codedeps.READS: {sorted(data - declared)}"
+
+
 # --- the walk's rules, on a small package of our own -------------------------------
 
 
