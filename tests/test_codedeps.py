@@ -149,7 +149,6 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         (pkg / rel).write_text(text)
     monkeypatch.setattr(codedeps, "PACKAGE_DIR", pkg.resolve())
     monkeypatch.setattr(codedeps, "READS", {"reads.py": ("data.json", "apart.py")})
-    monkeypatch.setattr(codedeps, "_RUN_APART", frozenset({pkg.resolve() / "data.json", pkg.resolve() / "apart.py"}))
     codedeps._walk.cache_clear()
     codedeps._direct.cache_clear()
     yield tmp_path

@@ -49,10 +49,6 @@ READS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: `READS` files: programs run apart (their own imports are theirs) or data.
-_RUN_APART = frozenset(PACKAGE_DIR / r for reads in READS.values() for r in reads)
-
-
 class CodeDepsError(ValueError):
     """An import of a ``dfmask`` module that names no file (``file:line: ...``)."""
 
@@ -182,6 +178,8 @@ def _direct(path: Path, as_main: bool) -> tuple[Path, ...]:
 
 @functools.cache
 def _walk(entry: Path, as_main: bool) -> tuple[Path, ...]:
+    # READS files are data, or programs run apart whose own imports are their own
+    run_apart = {PACKAGE_DIR / r for reads in READS.values() for r in reads}
     seen: set[Path] = set()
     todo = [entry]
     while todo:
@@ -189,7 +187,7 @@ def _walk(entry: Path, as_main: bool) -> tuple[Path, ...]:
         if path in seen:
             continue
         seen.add(path)
-        if path.suffix != ".py" or (path != entry and path in _RUN_APART):
+        if path.suffix != ".py" or (path != entry and path in run_apart):
             continue
         todo.extend(_direct(path, as_main and path == entry))
     return tuple(sorted(seen))
