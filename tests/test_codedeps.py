@@ -7,6 +7,7 @@ when that code changes); a stage that lists code it never runs re-runs for nothi
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def deps_mismatches(dvc_yaml: dict[str, Any], root: Path = REPO) -> dict[str, tu
         covered = {f for d in declared for f in _files_under(d, root)}
         missing = sorted(runs - covered)
         extra = [d for d in declared if not set(_files_under(d, root)) <= runs or not (root / d).exists()]
+        extra += [d for d, n in Counter(declared).items() if n > 1 and d not in extra]  # merge leftovers
         if missing or extra:
             out[name] = (missing, extra)
     return out
@@ -64,7 +66,7 @@ def describe(mismatches: dict[str, tuple[list[str], list[str]]]) -> str:
             lines.append(f"stage {name}: add to deps (the stage runs them):")
             lines += [f"  - {f}" for f in missing]
         if extra:
-            lines.append(f"stage {name}: remove from deps (code the stage does not run, or a folder holding some):")
+            lines.append(f"stage {name}: remove from deps (not run, a folder holding such code, or listed twice):")
             lines += [f"  - {f}" for f in extra]
     return "\n".join(lines)
 
@@ -82,10 +84,12 @@ def test_a_missing_or_an_unused_code_dep_is_caught_and_named() -> None:
     faces = doc["stages"]["faces"]["do"]  # a foreach stage
     faces["deps"].remove("src/dfmask/faces/detect.py")
     faces["deps"].append("src/dfmask/faces")  # a folder dep: also covers quality.py, which faces never runs
+    doc["stages"]["masks"]["do"]["deps"].append("src/dfmask/ssim.py")  # twice, as a merge may leave it
     mismatches = deps_mismatches(doc)
     assert mismatches == {
         "quantize": (["src/dfmask/model/data.py"], ["src/dfmask/metrics.py"]),
         "faces": ([], ["src/dfmask/faces"]),
+        "masks": ([], ["src/dfmask/ssim.py"]),
     }
     message = describe(mismatches)
     assert "stage quantize: add to deps (the stage runs them):\n  - src/dfmask/model/data.py" in message
