@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import yaml
 
 from dfmask.bench.masks import faces_row, synthetic_real, write_synthetic_faces
 from dfmask.errors import DfmaskError
@@ -20,6 +21,8 @@ from dfmask.faces.schema import FACES
 from dfmask.masks import MASKS, mask_pair, masks_part
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, read_tables, write_table
+
+REPO = Path(__file__).resolve().parents[1]
 
 # The synthetic swaps have hard edges (no feathered blend like the sample generator's),
 # so no dilation margin and the 1st place's-like threshold; the defaults are tuned on the
@@ -202,7 +205,12 @@ def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_p
     shard.write_bytes(b"faces v1")
     params = MasksParams()
     key = work_key(params, [shard])
-    assert set(key["code"]) == {"masks.py", "ssim.py"}
+    # one list: the library files the masks stage runs, as dvc.yaml's masks deps name them
+    # (tests/test_codedeps.py holds those to the stage's imports)
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["masks"]["do"]["deps"]
+    assert set(key["code"]) == {d.removeprefix("src/dfmask/") for d in deps if d.startswith("src/dfmask/")}
+    assert {"masks.py", "ssim.py", "faces/schema.py"} <= set(key["code"])
+    assert "masks_quality.py" not in key["code"]  # only `python -m dfmask.masks quality` runs it
     assert key["libraries"]["opencv-python-headless"] != "not installed"
     assert work_key(dataclasses.replace(params, workers=7), [shard]) == key
     assert work_key(dataclasses.replace(params, threshold=params.threshold + 0.01), [shard]) != key

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfmask.cli import progress
+from dfmask.codedeps import source_files
 from dfmask.errors import DfmaskError
 from dfmask.faces.schema import FACES
 from dfmask.params import MasksParams, to_dict
@@ -331,13 +332,13 @@ def shaping_params(params: MasksParams) -> dict[str, Any]:
 
 def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     """Everything that shapes a video's mask rows: params (not ``workers`` or
-    ``shard_rows``), the faces shards, the source of this module and `dfmask.ssim`, and
-    the library versions (OpenCV, numpy, ...)."""
-    here = Path(__file__)
+    ``shard_rows``), the faces shards, the source files this module runs
+    (`dfmask.codedeps`, the list dvc.yaml's masks deps are checked against), and the
+    library versions (OpenCV, numpy, ...)."""
     return {
         "table": MASKS.name,
         "version": MASKS.version,
-        **code_and_libraries([here, here.with_name("ssim.py")], here.parent),
+        **code_and_libraries(source_files("dfmask.masks"), Path(__file__).parent),
         "params": {k: v for k, v in shaping_params(params).items() if k != "shard_rows"},
         "faces": {p.name: file_sha256(p) for p in shards},
     }

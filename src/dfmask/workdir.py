@@ -58,7 +58,7 @@ def code_and_libraries(files: Sequence[Path], base: Path) -> dict[str, Any]:
     outputs. DVC re-runs a stage when its code changes; with these in the key, items
     computed by the old code or libraries are never reused then."""
     return {
-        "code": {Path(f).relative_to(base).as_posix(): file_sha256(f) for f in files},
+        "code": {Path(f).resolve().relative_to(Path(base).resolve()).as_posix(): file_sha256(f) for f in files},
         "libraries": library_versions(),
     }
 

@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from dfmask.cli import progress
+from dfmask.codedeps import source_files
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
@@ -79,14 +80,10 @@ def read_videos(path: Path) -> pa.Table:
     return read_table(path, VIDEOS)
 
 
-#: The source files that shape a video's rows (dvc.yaml's faces deps), by path in dfmask.
+#: The source files that run in this stage (`dfmask.codedeps`, the list that
+#: tests/test_codedeps.py holds dvc.yaml's faces deps to), named by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
-_CODE = (
-    *sorted(Path(__file__).parent.glob("*.py")),
-    _PACKAGE / "video.py",
-    _PACKAGE / "h264.py",
-    _PACKAGE / "tables.py",  # encode_png shapes the crops' bytes
-)
+_CODE = tuple(source_files("dfmask.faces.stage"))
 
 
 def work_key(params: FacesParams) -> dict[str, Any]:
