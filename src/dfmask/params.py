@@ -121,6 +121,7 @@ class FacesParams:
     pyramid_factor: float = 0.709  # MTCNN image-pyramid scale step
     batch_size: int = 8  # frames per MTCNN call (RSS: 32 at 1080p peaked at 4.6 GB, 8 at 1.3 GB, same speed)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
+    precision: Literal["float64", "float32"] = "float64"  # MTCNN arithmetic; float32: faster, CPU-dependent last bits
     threads: int = 1  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest here
     decode_threads: int = 0  # FFmpeg decoder threads (0 = FFmpeg's choice)
     workers: int = 2  # videos processed at once (threads); each 1080p original in flight holds ~0.2 GB of frames
