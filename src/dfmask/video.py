@@ -338,8 +338,8 @@ def _stack(frames: Iterator[tuple[int, np.ndarray]], n_max: int) -> tuple[np.nda
 # floating-point macroblock-tree kernels (mbtree_propagate_cost / _list, used by every
 # preset's default mb-tree rate control): their SSE4/AVX2 and AVX-512 builds round
 # differently from the C code, and the AVX-512 build reads uninitialised memory past a
-# row of macroblocks when the width is not a multiple of 256 px, so the bytes followed
-# the heap's contents (measured with MALLOC_PERTURB_, docs/architecture.md,
+# row of macroblocks (96, 160 and 192 px wide frames were hit, 256 px not), so the bytes
+# followed the heap's contents (measured with MALLOC_PERTURB_, docs/architecture.md,
 # "Reproducibility"). x264's `cpu-independent` option uses the C code for exactly those
 # kernels ("ensure exact reproducibility across different cpus"); mb-tree, CRF and the
 # preset are unchanged, encoding costs ~3 % more.
