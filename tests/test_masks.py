@@ -239,3 +239,45 @@ def test_any_legal_video_name_is_a_work_item(tmp_path: Path, name: str) -> None:
     again = masks_part(folder, 0, PARAMS, tmp_path / "out2", tmp_path / "work")  # served from the item
     assert [p.read_bytes() for p in again.shards] == [p.read_bytes() for p in first.shards]
     assert item.stat().st_mtime_ns == next(work.glob("*.parquet")).stat().st_mtime_ns
+
+
+#: OpenCV without AVX/AVX2 (what a machine without them runs), set before cv2 is imported.
+_NO_AVX = {"OPENCV_CPU_DISABLE": "AVX512F,AVX512BW,AVX512CD,AVX512DQ,AVX512VL,AVX2,FMA3,FP16,AVX,POPCNT"}
+
+_MASK_PAIRS = """
+import hashlib, sys
+import cv2, numpy as np
+from dfmask.bench.masks import synthetic_real
+from dfmask.masks import mask_pair
+from dfmask.params import MasksParams, load_section
+params = load_section(MasksParams, "masks", sys.argv[1])
+if len(sys.argv) > 2:
+    params = MasksParams(dtype=sys.argv[2])
+digest = hashlib.sha256()
+for seed in range(24):
+    rng = np.random.default_rng(seed)
+    real = np.clip(synthetic_real(rng, 128), 0, 255).astype(np.uint8)
+    fake = real.copy()
+    y, x = rng.integers(20, 70, 2)
+    fake[y : y + 40, x : x + 40] = cv2.GaussianBlur(real, (0, 0), 2)[y : y + 40, x : x + 40]
+    pm = mask_pair(real, fake, params)
+    digest.update(pm.mask.tobytes() + pm.diff.tobytes() + np.float32(pm.ssim_mean).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def _mask_pairs(env: dict[str, str], *dtype: str) -> str:
+    """sha256 of 24 pairs' stored mask, diff and ssim_mean, computed by a fresh interpreter."""
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env}
+    argv = [sys.executable, "-c", _MASK_PAIRS, str(Path(__file__).parents[1] / "params.yaml"), *dtype]
+    done = subprocess.run(argv, env=full, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_masks_do_not_depend_on_the_cpu():
+    """The pipeline's masks params (params.yaml) give the same stored bytes with OpenCV's
+    AVX/AVX2 kernels and without them; the float32 control shows that the switch does
+    change the arithmetic (docs/architecture.md, "Reproducibility")."""
+    assert _mask_pairs({}) == _mask_pairs(_NO_AVX)
+    assert _mask_pairs({}, "float32") != _mask_pairs(_NO_AVX, "float32")

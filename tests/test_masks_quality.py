@@ -16,7 +16,7 @@ from dfmask.faces.crops import mask_in_crop
 from dfmask.masks import masks_part
 from dfmask.masks_quality import iou_dice, main
 from dfmask.params import MasksParams
-from dfmask.tables import encode_png, write_table
+from dfmask.tables import decode_png, encode_png, write_table
 
 
 def test_mask_in_crop_follows_the_crop_window_and_padding():
@@ -162,3 +162,28 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
     assert report["ours"]["full"]["mean_iou"] >= 0.6 and report["ours"]["failed_swap_crops_valid"] == 0
     assert (tmp_path / "reports/masks_preview.png").stat().st_size > 1000
+
+
+def test_preview_shows_the_stage_diff(tmp_path):
+    """The preview's diff panel is the masks stage's own diff (`mask_pair`, in the params'
+    dtype), not a float32 recomputation that follows the CPU's SIMD path."""
+    from dfmask.bench.masks import synthetic_real
+    from dfmask.masks import mask_pair
+    from dfmask.masks_quality import QualityItem, write_preview
+
+    params = MasksParams(dtype="float64")
+    items, diffs = [], []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        real = np.clip(synthetic_real(rng, 64), 0, 255).astype(np.uint8)
+        fake = real.copy()
+        fake[16:48, 16:48] = cv2.GaussianBlur(real, (0, 0), 2)[16:48, 16:48]
+        pm = mask_pair(real, fake, params)
+        zero = np.zeros((64, 64), np.uint8)
+        items.append(QualityItem(f"v{seed}", 0, 0, "full", encode_png(real), encode_png(fake), zero, zero, True))
+        diffs.append(pm.diff)
+    path = write_preview(items, params, tmp_path / "preview.png", per_kind=12)
+    sheet = decode_png(path.read_bytes())
+    for i, diff in enumerate(diffs):
+        panel = sheet[i * 64 + 16 : (i + 1) * 64, 128:192, 0]  # below the caption
+        assert np.array_equal(panel, diff[16:]), i

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,61 @@ def test_encode_is_byte_deterministic_and_probed(tmp_path: Path) -> None:
     assert (p.frames, p.width, p.height, p.codec, p.error) == (6, 48, 32, "h264", None)
     with pytest.raises(ValueError, match="even"):
         encode_video([np.zeros((31, 48, 3), np.uint8)], tmp_path / "odd.mp4", fps=10)
+
+
+# Widths whose count of 16-px macroblocks is not a multiple of 16 (160, 96, 192 px): the
+# AVX-512 build of x264's macroblock-tree kernels read past the end of such a row, so
+# before `encode_video` pinned those kernels the bytes followed the heap's contents.
+_ODD_ROW_SIZES = ((160, 96), (96, 160), (192, 256))
+
+_ENCODE_SCRIPT = """
+import hashlib, sys
+import cv2, numpy as np
+from dfmask.video import encode_video
+out, cpu = sys.argv[1], (sys.argv[2] or None)
+digest = hashlib.sha256()
+for w, h in {sizes}:
+    rng = np.random.default_rng(w)
+    base = cv2.GaussianBlur(rng.integers(0, 256, (2 * h, 2 * w, 3), dtype=np.uint8), (0, 0), 3)
+    frames = [np.ascontiguousarray(base[3 * i : 3 * i + h, 2 * i : 2 * i + w]) for i in range(6)]
+    path = encode_video(frames, f"{{out}}/{{w}}x{{h}}.mp4", fps=10, cpu=cpu)
+    digest.update(path.read_bytes())
+print(digest.hexdigest())
+"""
+
+
+def _encode_in_subprocess(out: Path, env: dict[str, str], cpu: str = "") -> str:
+    """sha256 of the `_ODD_ROW_SIZES` clips encoded by a fresh interpreter with ``env``."""
+    out.mkdir()
+    script = _ENCODE_SCRIPT.format(sizes=_ODD_ROW_SIZES)
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env}
+    done = subprocess.run([sys.executable, "-c", script, str(out), cpu], env=full, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_encode_bytes_do_not_depend_on_memory_contents(tmp_path: Path) -> None:
+    """glibc fills every fresh allocation with the MALLOC_PERTURB_ byte: two different
+    bytes must give the same mp4 bytes (no uninitialised memory reaches the stream)."""
+    a = _encode_in_subprocess(tmp_path / "a", {"MALLOC_PERTURB_": "85"})
+    b = _encode_in_subprocess(tmp_path / "b", {"MALLOC_PERTURB_": "170"})
+    assert a == b
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x264 CPU names are x86's")
+@pytest.mark.parametrize("cpu", ["none", "SSE2", "AVX2"])
+def test_encode_bytes_do_not_depend_on_the_cpu(tmp_path: Path, cpu: str) -> None:
+    """x264 restricted to an older instruction set (what another machine would use) gives
+    the same bytes as x264 with everything this machine has."""
+    here = encode_video(_frames(6), tmp_path / "here.mp4", fps=10)
+    other = encode_video(_frames(6), tmp_path / "other.mp4", fps=10, cpu=cpu)
+    assert here.read_bytes() == other.read_bytes()
+    for w, h in _ODD_ROW_SIZES:
+        rng = np.random.default_rng(w)
+        frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)]
+        here = encode_video(frames, tmp_path / f"h{w}.mp4", fps=10)
+        other = encode_video(frames, tmp_path / f"o{w}.mp4", fps=10, cpu=cpu)
+        assert here.read_bytes() == other.read_bytes(), (w, h)
 
 
 def _textured_clip(path: Path, n: int = 60) -> Path:

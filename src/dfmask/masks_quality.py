@@ -233,7 +233,7 @@ def write_preview(items: Sequence[QualityItem], params: MasksParams, path: Path,
     rows = []
     for it in chosen:
         real, fake = decode_png(it.real_png), decode_png(it.fake_png)
-        diff = diff8(ssim_map(real, fake, ssim_config(params)).ssim)
+        diff = diff8(ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype)).ssim)  # the stage's
         grey = [np.repeat(g[:, :, None], 3, axis=2) for g in (diff, it.mask * 255, it.truth * 255)]
         row = np.hstack([real, fake, *grey]).astype(np.uint8)
         cv2.putText(

@@ -300,6 +300,7 @@ class FacesParams:
     pyramid_factor: float = param(0.709, "(0, 0.95]")
     batch_size: int = param(8, ">= 1")  # frames per MTCNN call (RSS: 32 at 1080p peaked at 4.6 GB, 8 at 1.3 GB)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
+    precision: Literal["float64", "float32"] = "float64"  # MTCNN arithmetic; float32: faster, CPU-dependent last bits
     threads: int = param(1, ">= 0")  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest
     decode_threads: int = param(0, ">= 0")  # FFmpeg decoder threads (0 = FFmpeg's choice)
     workers: int = param(2, ">= 1")  # videos processed at once (threads; no auto); each 1080p original holds ~0.2 GB

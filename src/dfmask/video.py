@@ -357,17 +357,38 @@ def _stack(frames: Iterator[tuple[int, np.ndarray]], n_max: int) -> tuple[np.nda
     return out[: len(got)], got
 
 
+# x264 picks its SIMD kernels by CPU. All of them give the C code's bytes except the two
+# floating-point macroblock-tree kernels (mbtree_propagate_cost / _list, used by every
+# preset's default mb-tree rate control): their SSE4/AVX2 and AVX-512 builds round
+# differently from the C code, and the AVX-512 build reads uninitialised memory past a
+# row of macroblocks (96, 160 and 192 px wide frames were hit, 256 px not), so the bytes
+# followed the heap's contents (measured with MALLOC_PERTURB_, docs/architecture.md,
+# "Reproducibility"). x264's `cpu-independent` option uses the C code for exactly those
+# kernels ("ensure exact reproducibility across different cpus"); mb-tree, CRF and the
+# preset are unchanged, encoding costs ~3 % more.
+X264_PARAMS = "cpu-independent=1"
+
+
 def encode_video(
     frames: Iterable[np.ndarray],
     path: str | os.PathLike[str],
     fps: int,
     crf: int = 18,
     preset: str = "medium",
+    *,
+    cpu: str | None = None,
 ) -> Path:
     """Encode RGB uint8 frames as H.264 yuv420p mp4, deterministically.
 
-    Single-threaded x264 with fixed options, so the same frames give the same bytes
-    (the container gets no creation time). Width and height must be even.
+    Single-threaded x264 with fixed options and `X264_PARAMS`, so the same frames give
+    the same bytes on any x86-64 CPU, whatever the heap held before (the container gets
+    no creation time). Width and height must be even.
+
+    Args:
+        crf, preset: x264's constant rate factor and speed preset.
+        cpu: restrict x264 to these instruction sets (its ``asm`` names, e.g. ``"SSE2"``,
+            ``"AVX2"``, or ``"none"`` for its C code) as an older CPU would; None uses what
+            this CPU has. The bytes do not depend on it (tests/test_video.py holds that).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +397,14 @@ def encode_video(
     try:
         stream = container.add_stream("libx264", rate=fps)
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "flags": "+bitexact"}
+        x264_params = X264_PARAMS if cpu is None else f"{X264_PARAMS}:asm={'0' if cpu == 'none' else cpu}"
+        stream.options = {
+            "crf": str(crf),
+            "preset": preset,
+            "threads": "1",
+            "flags": "+bitexact",
+            "x264-params": x264_params,
+        }
         stream.codec_context.thread_count = 1
         first = True
         for image in frames:

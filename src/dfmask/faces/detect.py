@@ -6,6 +6,14 @@ detected on a 0.33x copy (DFDC 1st place did the same) and a tiny one on a 2x co
 the frame, so ``min_face_size`` keeps meaning full-resolution pixels whatever the
 video's size. Boxes and landmarks come back divided by the factor.
 
+Why float64 (``faces.precision``): in float32 the boxes, landmarks and confidences
+come out a few ulps different (up to 6e-5 px, measured) under another oneDNN/MKL
+instruction set (another CPU) or another thread count, and those values are stored and
+place the crops. In float64 those differences are ~1e-13 px, far below the float32 the
+values are stored in, so every CPU and thread count stores the same bytes (measured:
+docs/architecture.md, "Reproducibility"). It costs 1.7x (480x272) to 3x (1080p)
+detection time; ``float32`` is the fast, machine-dependent choice.
+
 The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 """
 
@@ -169,14 +177,17 @@ class FaceDetector:
 
                 if self.params.threads and not self._nets:
                     torch.set_num_threads(self.params.threads)
-                self._nets[min_face] = MTCNN(
+                net = MTCNN(
                     min_face_size=min_face,
                     thresholds=list(self.params.thresholds),
                     factor=self.params.pyramid_factor,
                     keep_all=True,
                     post_process=False,
                     device=self.device,
-                ).eval()
+                )
+                if self.params.precision == "float64":
+                    net = net.double()  # facenet-pytorch casts the frames to the nets' dtype
+                self._nets[min_face] = net.eval()
             return self._nets[min_face]
 
     def start(self, width: int, height: int, scale: float | None = None) -> DetectionRun:

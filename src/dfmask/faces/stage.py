@@ -16,7 +16,6 @@ the first video to the last (docs/benchmarks.md, "faces").
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -42,6 +41,9 @@ STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
 _NOT_IN_KEY = ("shard_rows", "decode_threads", "workers")
+#: How the stage runs, not what it writes (with ``precision`` float64 no byte depends on
+#: them): left out of the shards' metadata and the report, so outputs match across machines.
+_EXECUTION = ("threads", "decode_threads", "workers")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ def read_videos(path: Path) -> pa.Table:
 #: tests/test_codedeps.py holds dvc.yaml's faces deps to), named by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
 _CODE = tuple(source_files("dfmask.faces.stage"))
+
+
+def written_params(params: FacesParams) -> dict[str, Any]:
+    """The params recorded in the outputs: all but the `_EXECUTION` ones."""
+    return {k: v for k, v in to_dict(params).items() if k not in _EXECUTION}
 
 
 def work_key(params: FacesParams) -> dict[str, Any]:
@@ -248,7 +255,7 @@ def _assemble(
 ) -> list[Any]:
     """Write the FACES shards and the status table from the work items."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = to_dict(params)
+    meta = written_params(params)
     written = set()
     n = 0
     for n, group in enumerate(_shard_groups(order, work, names, max(1, params.shard_rows))):
@@ -309,5 +316,5 @@ def _report(summary: PartSummary, statuses: list[Any], params: FacesParams) -> d
         },
         "resume": {"reused_videos": summary.reused, "computed_videos": summary.computed},
         "status_table": str(STATUS_PATH),
-        "params": dataclasses.asdict(params),
+        "params": written_params(params),
     }
