@@ -75,7 +75,9 @@ def test_sideways_phone_clip_gives_the_upright_crops(run: dict[str, Any]) -> Non
         side_box, side_crop = sideways[key]
         # windows in the displayed (upright, 320x180) frame, within a pixel or two of coding noise
         assert np.abs(np.array(side_box) - box).max() <= 3, key
-        assert side_crop.shape == crop.shape and np.abs(side_crop - crop).mean() < 6, key
+        # two separate encodes (coding noise) cut at windows up to 3 px apart: measured
+        # 6.5 levels at worst; a crop of the unrotated frame differs by tens of levels
+        assert side_crop.shape == crop.shape and np.abs(side_crop - crop).mean() < 10, key
 
 
 def test_fake_at_the_same_rotation_pairs_and_aligns(run: dict[str, Any]) -> None:
