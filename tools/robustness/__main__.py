@@ -27,12 +27,15 @@ def main() -> int:
     )
     for case in report["cases"]:
         mark = {True: "pass", False: "FAIL", None: "----"}[case["pass"]]
+        if case.get("known_limit") and case["pass"] is False:
+            mark = "LIMIT"  # fails for a tool's own limit, listed apart (docs/robustness.md)
         lost = "  LOST: " + "; ".join(case["lost"]) if case["lost"] else ""
         print(f"{mark}  {case['case']:<24} expected {case['expected']}\n{'':30}actual   {case['actual']}{lost}")
     s = report["summary"]
     print(
         f"robustness: {s['pass']}/{s['cases']} cases pass; crash: {', '.join(s['crash']) or 'none'}; "
-        f"lost: {', '.join(s['lost']) or 'none'} (see {args.out})"
+        f"lost: {', '.join(s['lost']) or 'none'}; known limits: "
+        f"{', '.join(f'{k} ({v})' for k, v in s['known_limit'].items()) or 'none'} (see {args.out})"
     )
     return 0 if s["fail"] == 0 else 1
 

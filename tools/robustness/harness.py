@@ -652,6 +652,7 @@ def _case_entry(
         "actual": actuals[0] if len(actuals) == 1 else " | ".join(actuals),
         "pass": all(v["pass"] for v in videos.values()) and not lost,
         "lost": lost,
+        "known_limit": case.known_limit,
         "videos": videos,
     }
 
@@ -723,7 +724,8 @@ def run_catalogue(
                 "covered_by": case.covered_by,
             }
         )
-    ran = [e for e in entries if e["pass"] is not None]
+    ran = [e for e in entries if e["pass"] is not None and not e.get("known_limit")]
+    limited = [e for e in entries if e["pass"] is not None and e.get("known_limit")]
     return {
         "about": "Hostile-input catalogue of issue 14 (docs/robustness.md): per case the expected outcome, "
         "the actual one and whether rows of the clean base videos were lost. Rebuild: make robustness.",
@@ -735,6 +737,7 @@ def run_catalogue(
             "crash": sorted(e["case"] for e in ran if "crash" in e["actual"].split(" | ")),
             "lost": sorted(e["case"] for e in ran if e["lost"]),
             "not_run": sorted(e["case"] for e in entries if e["pass"] is None),
+            "known_limit": {e["case"]: "pass" if e["pass"] else "fail" for e in limited},
         },
         "groups": groups,
         "cases": entries,
