@@ -302,7 +302,11 @@ class FacesParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
     precision: Literal["float64", "float32"] = "float64"  # MTCNN arithmetic; float32: faster, CPU-dependent last bits
     threads: int = param(1, ">= 0")  # torch intra-op threads (0 = torch default); MTCNN is many small ops: 1 is fastest
-    decode_threads: int = param(0, ">= 0")  # FFmpeg decoder threads (0 = FFmpeg's choice)
+    # FFmpeg decoder threads (0 = FFmpeg's choice). Intact streams decode bit-exactly with any
+    # count; on a damaged stream FFmpeg's threaded error concealment varies from run to run
+    # (4 of 15 decodes of one damaged clip differed with 0), so 1 is the default and the
+    # value is part of the faces work key and metadata
+    decode_threads: int = param(1, ">= 0")
     workers: int = param(2, ">= 1")  # videos processed at once (threads; no auto); each 1080p original holds ~0.2 GB
     track_iou: float = param(0.3, "[0, 1]")  # min IoU between a track's last box and a detection to link them
     track_max_gap: int = param(4, ">= 0")  # sampled frames a track may miss and still be continued

@@ -34,14 +34,19 @@ DEFAULT_ROOT = Path("data/.work")
 #: Names used as-is for an item's file: a letter or digit first (never a hidden file), at
 #: most 101 characters (well under the 255-byte file-name limit), no path separator.
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
+#: The form of a hashed name: a video id of this form is hashed too, so that no plain id
+#: can take the file of another id's hash (found by `make robustness`, hashed_name_twin).
+_HASHED = re.compile(r"h[0-9a-f]{24}")
 
 
 def item_name(name: str) -> str:
     """A safe work-item file name for ``name`` (a video id): the name itself when it is
     plain, else ``h`` + 24 hex digits of its sha256. Video ids may be any legal file
     stem (``.hidden``, 250 characters, spaces, non-ASCII), none of which may become a
-    file name here unchanged. Idempotent: a hashed name is itself plain."""
-    if _PLAIN.fullmatch(name):
+    file name here unchanged. One-to-one (up to sha256 collisions): an id that looks
+    like a hashed name is hashed as well, so it never shares a file with the id whose
+    hash it spells."""
+    if _PLAIN.fullmatch(name) and not _HASHED.fullmatch(name):
         return name
     return "h" + hashlib.sha256(name.encode()).hexdigest()[:24]
 

@@ -256,3 +256,18 @@ def test_report_of_200k_videos_counts_and_samples() -> None:
     problems = report["problem_videos"]
     assert sum(p["count"] for kind in problems.values() for p in kind.values()) == 160_000
     assert problems["originals"]["no_faces"]["sample"][0] == statuses[6].video_id  # first even, 3k, not 5k
+
+
+def test_decode_threads_is_one_keyed_and_recorded() -> None:
+    """FFmpeg's threaded decode is bit-exact on intact streams only: on a damaged stream
+    its error concealment varied from run to run (`make robustness`, case stale_crops).
+    So the default is 1, and the value is part of the work key and of the faces params in
+    dvc.yaml (a change must re-run, never reuse items)."""
+    import dataclasses
+
+    repo = Path(__file__).resolve().parents[2]
+    assert yaml.safe_load((repo / "params.yaml").read_text())["faces"]["decode_threads"] == 1
+    other = dataclasses.replace(PARAMS, decode_threads=0)
+    assert work_key(other) != work_key(PARAMS)
+    faces = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["faces"]["do"]["params"]
+    assert "faces.decode_threads" in faces

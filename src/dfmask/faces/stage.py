@@ -40,9 +40,11 @@ STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
-_NOT_IN_KEY = ("shard_rows", "decode_threads", "workers")
-#: How the stage runs, not what it writes (with ``precision`` float64 no byte depends on
-#: them): left out of the shards' metadata and the report, so outputs match across machines.
+_NOT_IN_KEY = ("shard_rows", "workers")
+#: How the stage runs, not what it writes: left out of the shards' metadata and the report,
+#: so outputs match across machines. With ``precision`` float64 no byte depends on threads
+#: or workers; decode_threads (1 by default) changes the pixels of damaged streams only, so
+#: it is in the work key and dvc.yaml's faces params, not in the written metadata.
 _EXECUTION = ("threads", "decode_threads", "workers")
 
 
