@@ -258,7 +258,7 @@ def test_report_of_200k_videos_counts_and_samples() -> None:
     assert problems["originals"]["no_faces"]["sample"][0] == statuses[6].video_id  # first even, 3k, not 5k
 
 
-def test_decode_threads_is_one_keyed_and_recorded() -> None:
+def test_decode_threads_is_one_and_keyed() -> None:
     """FFmpeg's threaded decode is bit-exact on intact streams only: on a damaged stream
     its error concealment varied from run to run (`make robustness`, case stale_crops).
     So the default is 1, and the value is part of the work key and of the faces params in
