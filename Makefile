@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools faces-sources repro test test-fast lint lock \
-        bench bench-faces bench-masks eval-sample eval-seeds robustness release clean
+        sync-deps bench bench-faces bench-masks eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,19 +66,22 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the network)
 	  | sed -E 's/^(torch|torchvision)==([0-9.]+)\+.*/\1==\2/' ) > requirements.lock
 	rm -rf .lock-venv
 
+sync-deps: $(STAMP) ## rewrite dvc.yaml's code deps to the files each stage imports (tests/test_codedeps.py checks them)
+	$(BIN)/python -m tools.sync_deps
+
 bench: bench-faces bench-masks ## all benchmarks (results in reports/)
 
 bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
-	$(BIN)/python -m dfmask.bench.faces --out reports/bench_faces.json
+	$(BIN)/python -m tools.bench.faces --out reports/bench_faces.json
 
 bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
-	$(BIN)/python -m dfmask.bench.masks --out reports/bench_masks.json
+	$(BIN)/python -m tools.bench.masks --out reports/bench_masks.json
 
 eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
 	$(BIN)/python -m dfmask.faces.quality
 	$(BIN)/python -m dfmask.splits quality
-	$(BIN)/python -m dfmask.masks quality
-	$(BIN)/python -m dfmask.forensics
+	$(BIN)/python -m dfmask.masks.quality
+	$(BIN)/python -m tools.forensics
 
 eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
 	$(BIN)/python -m dfmask.model.seeds --out reports/eval_seeds.json

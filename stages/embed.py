@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dfmask.cli import run_stage
-from dfmask.embeddings import run_embed
+from dfmask.identity.embed import run_embed
 from dfmask.params import EmbedParams, load_section
 
 

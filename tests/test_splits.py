@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dfmask.corpus.ingest import VIDEOS
-from dfmask.embeddings import EMBEDDINGS
 from dfmask.errors import DfmaskError
+from dfmask.identity.embed import EMBEDDINGS
 from dfmask.params import SplitParams
 from dfmask.splits import (
     SPLIT_NAMES,

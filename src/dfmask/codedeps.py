@@ -7,7 +7,7 @@ transitively. What counts, and why:
 
 * imports inside functions and methods count: a lazy import still runs when the stage
   calls that function, so its code shapes the output;
-* ``importlib.import_module("dfmask.x")`` with a literal name counts (embeddings does it);
+* ``importlib.import_module("dfmask.x")`` with a literal name counts (identity.embed does it);
 * package ``__init__.py`` files count: importing ``dfmask.a.b`` executes
   ``dfmask/__init__.py`` and ``dfmask/a/__init__.py`` first;
 * ``from dfmask.a import b`` counts ``dfmask/a/b.py`` when ``b`` is a submodule;
@@ -16,7 +16,7 @@ transitively. What counts, and why:
   an output (its ``else`` branch does count);
 * the body of ``if __name__ == "__main__":`` counts only in the entry file itself (a
   stage script is run as ``__main__``; a library module's main block, e.g. the
-  ``python -m dfmask.masks quality`` alias, never runs inside a stage).
+  ``python -m dfmask.masks.quality`` entry, never runs inside a stage).
 
 Files that a module reads or runs without importing them (a JSON manifest beside it,
 a Python 3.8 entry point run in the Vitis AI env) are declared by hand in `READS`,

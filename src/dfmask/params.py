@@ -152,7 +152,20 @@ class Distinct(Check):
         return None if len(set(value)) == len(value) else "must not repeat an entry"
 
 
+@dataclass(frozen=True)
+class InRepo(Check):
+    """A path inside the repository: relative, no ``..``, not empty (DVC tracks only
+    paths under the repo; an absolute or escaping out would write elsewhere)."""
+
+    def problem(self, value: Any) -> str | None:
+        path = Path(str(value))
+        if not str(value).strip() or path.is_absolute() or ".." in path.parts:
+            return "must be a relative path inside the repository (no leading /, no ..)"
+        return None
+
+
 ODD, EVEN = Parity(True), Parity(False)
+IN_REPO = InRepo()
 INCREASING, MIN_MAX, DISTINCT = Increasing(), Increasing(strict=False), Distinct()
 
 
@@ -198,6 +211,33 @@ class CorpusParams:
 
     root: str = "data/sample/corpus"
     parts: tuple[int, ...] = param((0, 1), ">= 0", DISTINCT)  # a repeated part would be processed twice
+
+
+@dataclass(frozen=True)
+class PathsParams:
+    """``paths``: the one owner of the pipeline's data, model and report locations.
+
+    dvc.yaml templates them into each stage's ``cmd``, ``deps`` and ``outs``
+    (``${paths.faces}/part=${item}``), and the stage scripts receive them as
+    arguments; the library has no path defaults. Per-part tables and folders sit
+    under their root as ``part=N`` (``videos/part=N.parquet``, ``faces/part=N/``).
+    All are relative to the repository (DVC tracks nothing outside it).
+    """
+
+    sample: str = param("data/sample", IN_REPO)  # the generated demo corpus and its truth (sample stage)
+    videos: str = param("data/interim/videos", IN_REPO)  # ingest: part=N.parquet
+    faces: str = param("data/interim/faces", IN_REPO)  # faces: part=N/ shards
+    embeddings: str = param("data/interim/embeddings", IN_REPO)  # embed: part=N.parquet
+    splits: str = param("data/interim/splits.parquet", IN_REPO)  # split: one row per video
+    masks: str = param("data/processed/masks", IN_REPO)  # masks: part=N/ shards
+    release: str = param("data/release", IN_REPO)  # release: the published mask dataset
+    train: str = param("models/train", IN_REPO)  # train: checkpoint + model config
+    onnx: str = param("models/onnx", IN_REPO)  # export: fp32 ONNX
+    int8: str = param("models/int8", IN_REPO)  # quantize: int8 ONNX models + calibration set
+    vai: str = param("models/vai", IN_REPO)  # quantize_vai: Vitis AI quantizer outputs
+    compiled: str = param("models/compiled", IN_REPO)  # compile: deployable model for deploy.target
+    reports: str = param("reports", IN_REPO)  # every stage's report lives under <reports>/<stage>
+    work: str = param("data/.work", IN_REPO)  # resumable per-video progress, outside DVC's outs
 
 
 #: x264's presets, fastest to slowest.
@@ -372,7 +412,7 @@ class ReleaseParams:
 
 @dataclass(frozen=True)
 class MasksParams:
-    """``masks``: SSIM(real crop, fake crop) → binary manipulation mask (dfmask.masks).
+    """``masks``: SSIM(real crop, fake crop) → binary manipulation mask (dfmask.masks.stage).
 
     SSIM settings use scikit-image's names; Wang et al. is ``gaussian_weights: true,
     sigma: 1.5, use_sample_covariance: false``. The mask is ``1 − SSIM > threshold``
@@ -800,6 +840,7 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
 #: read_params_file refuses a section that is not listed).
 SECTIONS: dict[str, type] = {
     "base": BaseParams,
+    "paths": PathsParams,
     "corpus": CorpusParams,
     "sample": SampleParams,
     "ingest": IngestParams,

@@ -3,7 +3,7 @@
 Two 4K originals (real faces from the face sources cache, upscaled; 32 frames each, so
 the default 32 samples take every frame) and one fake each, run through
 `dfmask.faces.stage.run_part` with the default params in a child process; the child's
-own peak RSS (`dfmask.bench.faces.run_with_peak_rss`) must stay under the bound. A property of the
+own peak RSS (`tools.bench.faces.run_with_peak_rss`) must stay under the bound. A property of the
 code (what it holds at once), not a timing: it does not depend on the machine's speed.
 """
 
@@ -94,9 +94,9 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def run_child(root: Path, videos: Path, out: Path, workers: int) -> tuple[dict[str, Any], float]:
     """run_part in a fresh Python process: its summary and its own peak RSS in MB
-    (`dfmask.bench.faces.run_with_peak_rss`: wait4's ru_maxrss of a direct child would
+    (`tools.bench.faces.run_with_peak_rss`: wait4's ru_maxrss of a direct child would
     include this test process's peak, e.g. from building the 4K corpus)."""
-    from dfmask.bench.faces import run_with_peak_rss
+    from tools.bench.faces import run_with_peak_rss
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "child.py").write_text(_CHILD)

@@ -176,7 +176,7 @@ def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monk
     # one list: the key hashes exactly the library files dvc.yaml's faces deps name
     # (tests/test_codedeps.py holds those to the stage's imports), lazy imports included
     assert set(key["code"]) == listed
-    assert {"faces/detect.py", "video.py", "corpus/ingest.py"} <= listed
+    assert {"faces/detect.py", "video/__init__.py", "corpus/ingest.py"} <= listed
     assert "faces/quality.py" not in listed  # QA tool the stage never runs
     assert key["libraries"]["facenet-pytorch"] != "not installed"
     # editing a source file gives a new key, so items of the old code are never reused

@@ -155,7 +155,7 @@ def write_synthetic_corpus(
 
     from dfmask.corpus.groundtruth import GROUND_TRUTH
     from dfmask.faces import FACES
-    from dfmask.masks import MASKS
+    from dfmask.masks.stage import MASKS
     from dfmask.splits import SPLITS
     from dfmask.tables import write_table
 

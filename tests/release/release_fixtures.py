@@ -84,7 +84,7 @@ CONTRACT = {
 # (module, attribute) candidates for each real spec.
 REAL = {
     "faces": [("dfmask.faces.schema", "FACES"), ("dfmask.faces", "FACES")],
-    "masks": [("dfmask.masks", "MASKS")],
+    "masks": [("dfmask.masks.stage", "MASKS")],
     "splits": [("dfmask.splits.build", "SPLITS"), ("dfmask.splits", "SPLITS")],
     "videos": [("dfmask.corpus.ingest", "VIDEOS")],
 }

@@ -72,3 +72,13 @@ def mask_in_crop(frame_mask: np.ndarray, crop_box: Sequence[float] | np.ndarray,
         interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
         patch = cv2.resize(patch, (size, size), interpolation=interp)
     return (patch >= 0.5).astype(np.uint8)
+
+
+def to_crop_coords(points: np.ndarray, crop_box: Sequence[float], size: int) -> np.ndarray:
+    """Map full-resolution frame points (..., 2) into the ``size``-px crop of ``crop_box``."""
+    x0, y0, x1, y1 = (float(v) for v in crop_box)
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    out = np.empty_like(pts)
+    out[:, 0] = (pts[:, 0] - x0 + 0.5) * size / (x1 - x0) - 0.5
+    out[:, 1] = (pts[:, 1] - y0 + 0.5) * size / (y1 - y0) - 0.5
+    return out

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from dfmask.errors import DfmaskError
-from dfmask.identity import to_crop_coords
+from dfmask.faces.crops import to_crop_coords
 from dfmask.model.augment import augment_pair
 from dfmask.model.selfblend import self_blend
 from dfmask.tables import decode_png, read_tables, shard_paths
@@ -218,7 +218,7 @@ def read_crop_tables(
     name and schema version are checked against the producing module's `TableSpec`.
     """
     from dfmask.faces import FACES
-    from dfmask.masks import MASKS
+    from dfmask.masks.stage import MASKS
     from dfmask.splits import SPLITS
 
     faces_dir, masks_dir = Path(faces_dir), Path(masks_dir)

@@ -131,7 +131,7 @@ def self_blend(
     """A self-blended fake of the RGB uint8 crop ``image`` (S, S, 3) and its 0/1 mask.
 
     ``box`` and ``landmarks`` are the face box and 5 landmarks in crop pixels (see
-    `dfmask.identity.to_crop_coords`); without landmarks the region is always the face ellipse.
+    `dfmask.faces.crops.to_crop_coords`); without landmarks the region is always the face ellipse.
     Returns ``(blended uint8 (S, S, 3), mask uint8 (S, S))``.
     """
     size = image.shape[0]

@@ -5,7 +5,7 @@ donor). A split by ``original`` alone lets a face seen in training reappear in t
 So the unit of assignment is a *group*: a connected component of
 
 * fake → original links (from metadata.json),
-* original → identity links (face tracks clustered by `dfmask.identity`), and
+* original → identity links (face tracks clustered by `dfmask.identity.cluster`), and
 * with ``split.donor_aware``: fake → donor identity links (fake crops matched to the
   identities), so a donor's face never crosses splits either.
 

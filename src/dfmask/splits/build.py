@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dfmask.embeddings import EMBEDDINGS
 from dfmask.errors import DfmaskError
-from dfmask.identity import track_means
+from dfmask.identity.cluster import track_means
+from dfmask.identity.embed import EMBEDDINGS
 from dfmask.params import SplitParams, to_dict
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit, compare_assignments

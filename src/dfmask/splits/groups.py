@@ -1,6 +1,6 @@
 """Identities, donor matches and groups: who may not be separated from whom.
 
-Identities are agglomerative clusters of ORIGINAL face tracks (`dfmask.identity`). A
+Identities are agglomerative clusters of ORIGINAL face tracks (`dfmask.identity.cluster`). A
 fake track's mean embedding is matched to the nearest identity centroid: that is the
 donor whose face the fake shows. Groups are the connected components (union-find) of
 fake → original links and video → identity links (target identities, plus donor
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dfmask.errors import DfmaskError
-from dfmask.identity import Tracks, cluster_identities
+from dfmask.identity.cluster import Tracks, cluster_identities
 
 # ============================================================================ identities
 

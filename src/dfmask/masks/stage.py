@@ -2,7 +2,7 @@
 
 For every fake crop of a part, the original's crop of the same (frame_idx, track_id) is
 looked up; faces cuts both with the original's boxes, so the pair is pixel-aligned.
-The mask is ``1 − SSIM > threshold`` cleaned by morphology (`dfmask.ssim`), stored as an
+The mask is ``1 − SSIM > threshold`` cleaned by morphology (`dfmask.masks.ssim`), stored as an
 8-bit grey PNG with 255 = manipulated (docs/architecture.md, "Masks in tables").
 
 * **Real crops have no mask rows.** Readers treat a real crop's mask as all zeros.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from dfmask.cli import progress
 from dfmask.codedeps import source_files
 from dfmask.errors import DfmaskError
 from dfmask.faces.schema import FACES
+from dfmask.masks.ssim import MorphConfig, SsimConfig, diff8, mask_from_ssim, ssim_map
 from dfmask.params import MasksParams, to_dict
-from dfmask.ssim import MorphConfig, SsimConfig, diff8, mask_from_ssim, ssim_map
 from dfmask.tables import (
     IMAGE,
     TableSpec,
@@ -338,7 +337,7 @@ def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     return {
         "table": MASKS.name,
         "version": MASKS.version,
-        **code_and_libraries(source_files("dfmask.masks"), Path(__file__).parent),
+        **code_and_libraries(source_files("dfmask.masks.stage"), Path(__file__).parents[1]),
         "params": {k: v for k, v in shaping_params(params).items() if k != "shard_rows"},
         "faces": {p.name: file_sha256(p) for p in shards},
     }
@@ -440,11 +439,3 @@ def summary_line(result: MasksResult) -> str:
         f"part={r['part']}: {r['fake_crops']:,} fake crops → {r['valid']:,} valid masks, "
         f"{r['invalid']:,} invalid, {r['unpaired']:,} unpaired"
     )
-
-
-if __name__ == "__main__":  # `python -m dfmask.masks quality [...]` = dfmask.masks_quality
-    if sys.argv[1:2] != ["quality"]:
-        raise SystemExit("usage: python -m dfmask.masks quality [--sweep] [options] (see dfmask.masks_quality)")
-    from dfmask.masks_quality import main
-
-    main(sys.argv[2:])

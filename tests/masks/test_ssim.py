@@ -1,4 +1,4 @@
-"""Parity of the fast SSIM (dfmask.ssim) with scikit-image, and the mask morphology."""
+"""Parity of the fast SSIM (dfmask.masks.ssim) with scikit-image, and the mask morphology."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from dfmask.bench.masks import synthetic_pair
-from dfmask.ssim import MorphConfig, SsimConfig, clean_mask, mask_from_ssim, skimage_ssim_map, ssim_map
+from dfmask.masks.ssim import MorphConfig, SsimConfig, clean_mask, mask_from_ssim, skimage_ssim_map, ssim_map
+from tools.bench.masks import synthetic_pair
 
 WANG = SsimConfig(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
 CONFIGS = {
@@ -112,7 +112,7 @@ def level_offset_pairs(shape=(48, 56, 3)):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_float32_on_level_offsets_is_bounded_and_masks_agree(name):
-    """The known float32 weak spot, held to its documented bound (dfmask.ssim docstring):
+    """The known float32 weak spot, held to its documented bound (dfmask.masks.ssim docstring):
     flat regions 100+ levels apart reach 1.4e-4 in grey (S ~0.4–0.7 there), and the
     masks still agree everywhere."""
     cfg = CONFIGS[name]
@@ -202,7 +202,7 @@ def test_window_larger_than_image_is_an_error():
 def test_parity_on_pipeline_crops(name, pipeline_repo: Path):
     """The same bounds on real (codec-compressed) real/fake crop pairs of the ci corpus,
     from the session's real `dvc repro` (tests/conftest.py)."""
-    from dfmask.bench.masks import real_pairs
+    from tools.bench.masks import real_pairs
 
     pairs = real_pairs(pipeline_repo / "data/interim/faces/part=0", 24)
     assert pairs
@@ -215,7 +215,7 @@ def test_parity_on_pipeline_crops(name, pipeline_repo: Path):
 @pytest.mark.parametrize("rows", [6, 17, 48, 128])
 def test_strips_are_bit_identical_to_whole_image(monkeypatch, rows):
     """Strip-wise computation (halo rows, reflect only at the true borders) changes nothing."""
-    import dfmask.ssim as ssim_module
+    import dfmask.masks.ssim as ssim_module
 
     rng = np.random.default_rng(5)
     im1 = rng.integers(0, 256, (131, 40, 3), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Tests of dfmask.identity and dfmask.embeddings: crop geometry, crop selection,
+"""Tests of dfmask.identity and dfmask.identity.embed: crop geometry, crop selection,
 statuses, real embeddings, and identity clustering."""
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dfmask.embeddings import EMBEDDINGS, embed_faces, select_crops
 from dfmask.errors import DfmaskError
 from dfmask.faces import FACES
-from dfmask.faces.crops import crop_face, crop_window
-from dfmask.identity import cluster_identities, make_encoder, to_crop_coords, track_means
+from dfmask.faces.crops import crop_face, crop_window, to_crop_coords
+from dfmask.identity.cluster import cluster_identities, track_means
+from dfmask.identity.embed import EMBEDDINGS, embed_faces, select_crops
+from dfmask.identity.encoders import make_encoder
 from dfmask.params import EmbedParams, SplitParams
 from dfmask.tables import image_cell
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "faces"
 
 # (package folder, file, person): two packages ship Obama.
@@ -117,7 +118,7 @@ def photo_faces() -> list[dict]:
     MTCNN 5 points, a 128-px crop with 0.3 margin (like the faces stage)."""
     import dlib
 
-    from dfmask.dlib_models import model_file
+    from dfmask.identity.dlib_models import model_file
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
@@ -315,7 +316,7 @@ def test_track_means_average_ok_rows_only() -> None:
 def test_run_embed_over_shards(tmp_path: Path, photo_faces: list[dict], photo_embeddings) -> None:
     """Two faces shards give the same rows as one table, a summed report, and a
     byte-identical file when run again; an empty faces folder gives an empty table."""
-    from dfmask.embeddings import run_embed
+    from dfmask.identity.embed import run_embed
     from dfmask.tables import read_table, write_table
 
     rows = [{k: v for k, v in r.items() if k != "person"} for r in photo_faces]

@@ -10,13 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dfmask.bench.masks import write_synthetic_faces
 from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
-from dfmask.masks import masks_part
-from dfmask.masks_quality import iou_dice, main
+from dfmask.masks.quality import iou_dice, main
+from dfmask.masks.stage import masks_part
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, encode_png, write_table
+from tools.bench.masks import write_synthetic_faces
 
 
 def test_mask_in_crop_follows_the_crop_window_and_padding():
@@ -121,7 +121,7 @@ def _run_stage(tmp_path, params: str):
     import sys
 
     (tmp_path / "params.yaml").write_text(params)
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     return subprocess.run(
         [sys.executable, str(repo / "stages" / "masks_quality.py")],
         cwd=tmp_path,
@@ -167,9 +167,9 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
 def test_preview_shows_the_stage_diff(tmp_path):
     """The preview's diff panel is the masks stage's own diff (`mask_pair`, in the params'
     dtype), not a float32 recomputation that follows the CPU's SIMD path."""
-    from dfmask.bench.masks import synthetic_real
-    from dfmask.masks import mask_pair
-    from dfmask.masks_quality import QualityItem, write_preview
+    from dfmask.masks.quality import QualityItem, write_preview
+    from dfmask.masks.stage import mask_pair
+    from tools.bench.masks import synthetic_real
 
     params = MasksParams(dtype="float64")
     items, diffs = [], []

@@ -1,9 +1,9 @@
-"""How much low-level evidence do a corpus's fakes carry? ``python -m dfmask.forensics``.
+"""How much low-level evidence do a corpus's fakes carry? ``python -m tools.forensics``.
 
 A detector can only learn what the pixels show. This measures three classic forensic
 cues of blending-based swaps on every valid fake crop and on its ORIGINAL's crop at the
 same frame and track (pixel-aligned, `dfmask.faces`), inside the region the fake's SSIM
-mask marks (`dfmask.masks`), which a real detector would not even be given:
+mask marks (`dfmask.masks.stage`), which a real detector would not even be given:
 
 * ``noise_ratio``: high-frequency residual (grey minus its 3x3 median) inside the region
   over the same in a ring around it. A pasted face that lost the frame's sensor noise
@@ -35,8 +35,8 @@ import numpy as np
 
 from dfmask import metrics
 from dfmask.cli import run_stage
+from dfmask.masks.ssim import to_grey
 from dfmask.params import CorpusParams, load_section
-from dfmask.ssim import to_grey
 from dfmask.tables import write_json
 
 CUES = ("noise_ratio", "sharpness_ratio", "colour_step")

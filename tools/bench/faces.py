@@ -1,4 +1,4 @@
-"""Benchmark of the faces stage: ``python -m dfmask.bench.faces`` → reports/bench_faces.json.
+"""Benchmark of the faces stage: ``python -m tools.bench.faces`` → reports/bench_faces.json.
 
 All measured in one run on the generator's ``bench`` corpus (1920x1080, 10 s, 30 fps,
 about 1 original : 5 fakes). Method and targets: docs/benchmarks.md, "faces".
@@ -46,7 +46,7 @@ from dfmask.params import FacesParams, load_section, read_params_file, to_dict
 from dfmask.tables import file_sha256, write_json, write_table
 from dfmask.video import displayed_rgb, read_frames, sample_indices
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def read_frames_seek(

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfmask.forensics import cue_values, measure, separability
+from tools.forensics import cue_values, measure, separability
 
 
 def _pairs(kind: str, n: int = 24) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -15,14 +15,14 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from dfmask.bench.masks import faces_row, synthetic_real, write_synthetic_faces
 from dfmask.errors import DfmaskError
 from dfmask.faces.schema import FACES
-from dfmask.masks import MASKS, mask_pair, masks_part
+from dfmask.masks.stage import MASKS, mask_pair, masks_part
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, read_tables, write_table
+from tools.bench.masks import faces_row, synthetic_real, write_synthetic_faces
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # The synthetic swaps have hard edges (no feathered blend like the sample generator's),
 # so no dilation margin and the 1st place's-like threshold; the defaults are tuned on the
@@ -152,7 +152,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
     write_synthetic_faces(folder, part=0, originals=6, fakes_per_original=3, frames=24, size=128)
     params = tmp_path / "params.yaml"
     params.write_text("masks:\n  workers: 1\n")
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
 
     def cmd(tag):
         return [
@@ -199,7 +199,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
 
 
 def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_path: Path) -> None:
-    from dfmask.masks import work_key
+    from dfmask.masks.stage import work_key
 
     shard = tmp_path / "faces-00000.parquet"
     shard.write_bytes(b"faces v1")
@@ -209,8 +209,8 @@ def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_p
     # (tests/test_codedeps.py holds those to the stage's imports)
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["masks"]["do"]["deps"]
     assert set(key["code"]) == {d.removeprefix("src/dfmask/") for d in deps if d.startswith("src/dfmask/")}
-    assert {"masks.py", "ssim.py", "faces/schema.py"} <= set(key["code"])
-    assert "masks_quality.py" not in key["code"]  # only `python -m dfmask.masks quality` runs it
+    assert {"masks/stage.py", "masks/ssim.py", "faces/schema.py"} <= set(key["code"])
+    assert "masks/quality.py" not in key["code"]  # only the masks_quality stage runs it
     assert key["libraries"]["opencv-python-headless"] != "not installed"
     assert work_key(dataclasses.replace(params, workers=7), [shard]) == key
     assert work_key(dataclasses.replace(params, threshold=params.threshold + 0.01), [shard]) != key
@@ -247,8 +247,8 @@ _NO_AVX = {"OPENCV_CPU_DISABLE": "AVX512F,AVX512BW,AVX512CD,AVX512DQ,AVX512VL,AV
 _MASK_PAIRS = """
 import hashlib, sys
 import cv2, numpy as np
-from dfmask.bench.masks import synthetic_real
-from dfmask.masks import mask_pair
+from tools.bench.masks import synthetic_real
+from dfmask.masks.stage import mask_pair
 from dfmask.params import MasksParams, load_section
 params = load_section(MasksParams, "masks", sys.argv[1])
 if len(sys.argv) > 2:
@@ -269,7 +269,7 @@ print(digest.hexdigest())
 def _mask_pairs(env: dict[str, str], *dtype: str) -> str:
     """sha256 of 24 pairs' stored mask, diff and ssim_mean, computed by a fresh interpreter."""
     full = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env}
-    argv = [sys.executable, "-c", _MASK_PAIRS, str(Path(__file__).parents[1] / "params.yaml"), *dtype]
+    argv = [sys.executable, "-c", _MASK_PAIRS, str(Path(__file__).parents[2] / "params.yaml"), *dtype]
     done = subprocess.run(argv, env=full, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

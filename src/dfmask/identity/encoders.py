@@ -1,4 +1,4 @@
-"""Face-recognition embeddings of face crops, and identity clustering of originals.
+"""Face-recognition encoders: embeddings of face crops (clustered by `dfmask.identity.cluster`).
 
 Why: DFDC has many originals per paid actor, so a split by ``original`` alone leaks
 faces between train and test. The split stage therefore needs to know who is who.
@@ -34,11 +34,9 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from dfmask.dlib_models import model_file
 from dfmask.errors import DfmaskError
+from dfmask.identity.dlib_models import model_file
 from dfmask.params import EmbedParams
 
 #: Per-crop status values of the embeddings table.
@@ -67,16 +65,6 @@ class FaceCrop:
     image: np.ndarray
     box: np.ndarray
     landmarks: np.ndarray | None
-
-
-def to_crop_coords(points: np.ndarray, crop_box: Sequence[float], size: int) -> np.ndarray:
-    """Map full-resolution frame points (..., 2) into the ``size``-px crop of ``crop_box``."""
-    x0, y0, x1, y1 = (float(v) for v in crop_box)
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    out = np.empty_like(pts)
-    out[:, 0] = (pts[:, 0] - x0 + 0.5) * size / (x1 - x0) - 0.5
-    out[:, 1] = (pts[:, 1] - y0 + 0.5) * size / (y1 - y0) - 0.5
-    return out
 
 
 class Encoder(Protocol):
@@ -232,75 +220,3 @@ def make_encoder(params: EmbedParams) -> Encoder:
     if params.model == "facenet":
         return FacenetEncoder(params)
     return DlibEncoder(params)
-
-
-# ============================================================================ clustering
-
-
-@dataclass(frozen=True)
-class Tracks:
-    """Mean embeddings of face tracks, one row per (video, track), sorted by key.
-
-    Attributes:
-        keys: (part, video_id, track_id) per track.
-        is_fake / original_id: the video's label and link.
-        rows: face rows of the track in the faces table (its length).
-        vectors: (n, dim) mean of the track's ``ok`` embeddings.
-    """
-
-    keys: list[tuple[int, str, int]]
-    is_fake: list[bool]
-    original_id: list[str | None]
-    rows: list[int]
-    vectors: np.ndarray
-
-    def select(self, mask: Sequence[bool]) -> Tracks:
-        idx = [i for i, m in enumerate(mask) if m]
-        return Tracks(
-            [self.keys[i] for i in idx],
-            [self.is_fake[i] for i in idx],
-            [self.original_id[i] for i in idx],
-            [self.rows[i] for i in idx],
-            self.vectors[idx] if idx else self.vectors[:0],
-        )
-
-
-def track_means(embeddings: pa.Table) -> Tracks:
-    """Average the ``ok`` embeddings of each (video, track) of an embeddings table."""
-    cols = embeddings.filter(pc.equal(embeddings["status"], "ok")).to_pydict()
-    groups: dict[tuple[int, str, int], list[int]] = {}
-    for i, key in enumerate(zip(cols["part"], cols["video_id"], cols["track_id"], strict=True)):
-        groups.setdefault(key, []).append(i)
-    keys = sorted(groups, key=lambda k: (k[1], k[2], k[0]))
-    dim = len(cols["embedding"][0]) if cols["embedding"] else 0
-    vectors = np.zeros((len(keys), dim), np.float64)
-    for n, key in enumerate(keys):
-        vectors[n] = np.mean([cols["embedding"][i] for i in groups[key]], axis=0)
-    first = [groups[k][0] for k in keys]
-    return Tracks(
-        keys=keys,
-        is_fake=[bool(cols["is_fake"][i]) for i in first],
-        original_id=[cols["original_id"][i] for i in first],
-        rows=[int(cols["track_rows"][i]) for i in first],
-        vectors=vectors,
-    )
-
-
-def cluster_identities(vectors: np.ndarray, threshold: float, linkage: str = "average") -> np.ndarray:
-    """Agglomerative clustering (euclidean) cut at ``threshold``; labels (n,) int.
-
-    Labels are renumbered by first appearance, so the same input order gives the same
-    labels whatever scikit-learn's internal numbering.
-    """
-    from sklearn.cluster import AgglomerativeClustering
-
-    n = len(vectors)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    if n == 1:
-        return np.zeros(1, np.int64)
-    raw = AgglomerativeClustering(
-        n_clusters=None, distance_threshold=threshold, linkage=linkage, metric="euclidean"
-    ).fit_predict(np.asarray(vectors, np.float64))
-    order: dict[int, int] = {}
-    return np.array([order.setdefault(int(lab), len(order)) for lab in raw], np.int64)

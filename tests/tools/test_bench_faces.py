@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfmask.bench.faces import read_frames_seek
 from dfmask.video import encode_video, read_frames
+from tools.bench.faces import read_frames_seek
 
 
 def test_seek_decode_matches_sequential_decode(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_child_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> Non
     small launcher, the child's figure does not depend on this process."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the exec high-water behaviour is Linux's")
-    from dfmask.bench.faces import run_with_peak_rss
+    from tools.bench.faces import run_with_peak_rss
 
     big = np.ones(1 << 27)  # 1 GiB, touched: this process peaks at >= 1 GiB
     del big

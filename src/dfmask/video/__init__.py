@@ -3,7 +3,7 @@
 All frame indices are 0-based indices into the *decoded* stream (the order frames
 come out of the decoder), which is what DESIGN.md calls a frame index. `read_frames`
 may leave frames out of the decode (H.264 non-reference frames nobody asked for, see
-`dfmask.h264`); it then numbers frames by the rank of their packet's pts, which is
+`dfmask.video._h264`); it then numbers frames by the rank of their packet's pts, which is
 the decoder's output order for the streams it does this on, and it checks that every
 frame the decoder returns is the one expected, else decodes everything. Frames are
 RGB ``uint8`` arrays of shape (H, W, 3) AS DISPLAYED: the display rotation (the stream's
@@ -23,8 +23,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dfmask import h264
 from dfmask.errors import DfmaskError
+from dfmask.video import _h264 as h264
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class _Plan:
 def _skip_plan(container: av.container.InputContainer, stream: av.VideoStream) -> _Plan | None:
     """Demux every packet and rank it by pts; None when frames must not be skipped.
 
-    Skipping needs an avcC H.264 stream that `dfmask.h264.stream_info` accepts, a first
+    Skipping needs an avcC H.264 stream that `dfmask.video._h264.stream_info` accepts, a first
     packet that is an IDR frame, and a unique pts on every packet (the display index of
     a packet is the rank of its pts; the decoder outputs frames in that order). Holds the
     compressed stream in memory (a few MB for a 10 s 1080p clip).
@@ -243,7 +243,7 @@ def _packets_to_send(plan: _Plan, want: set[int]) -> list[int]:
 def _decode_skipping(stream: av.VideoStream, plan: _Plan, want: set[int]) -> Iterator[tuple[int, av.VideoFrame]]:
     """Decode only what the wanted frames need; yield ``(index, frame)`` for the wanted ones.
 
-    A disposable packet (non-reference picture, see `dfmask.h264.is_disposable`) of an
+    A disposable packet (non-reference picture, see `dfmask.video._h264.is_disposable`) of an
     unwanted frame is never sent to the decoder; nothing after the last wanted frame (in
     decode order) is sent either. Every frame the decoder returns must be the next sent
     one in display order, else `_Fallback` is raised before anything wrong is yielded.

@@ -1,4 +1,4 @@
-"""Benchmark of the masks stage: ``python -m dfmask.bench.masks`` → reports/bench_masks.json.
+"""Benchmark of the masks stage: ``python -m tools.bench.masks`` → reports/bench_masks.json.
 
 Two measurements in one run (method: docs/benchmarks.md, "masks"):
 
@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 
 from dfmask.faces.schema import FACES
+from dfmask.masks.ssim import mask_from_ssim, skimage_ssim_map, ssim_map
 from dfmask.params import MasksParams, load_section
-from dfmask.ssim import mask_from_ssim, skimage_ssim_map, ssim_map
 from dfmask.tables import decode_png, encode_png, write_json, write_table
 
 SwapKind = Literal["full", "mouth", "failed"]
@@ -122,14 +122,14 @@ _POOL_PARAMS: MasksParams | None = None
 
 
 def _ours_one(params: MasksParams, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-    from dfmask.masks import morph_config, ssim_config
+    from dfmask.masks.stage import morph_config, ssim_config
 
     result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
     return mask_from_ssim(result.ssim, morph_config(params))
 
 
 def _skimage_one(params: MasksParams, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-    from dfmask.masks import morph_config, ssim_config
+    from dfmask.masks.stage import morph_config, ssim_config
 
     result = skimage_ssim_map(real, fake, ssim_config(params))
     return mask_from_ssim(result.ssim, morph_config(params))
@@ -141,7 +141,7 @@ def _pool_init(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksPara
     _POOL_PAIRS = [(np.array(a, copy=True), np.array(b, copy=True)) for a, b in pairs]
     _POOL_PARAMS = params
     cv2.setNumThreads(1)
-    from dfmask.masks import keep_freed_memory
+    from dfmask.masks.stage import keep_freed_memory
 
     keep_freed_memory()
 
@@ -173,7 +173,7 @@ def bench_kernel(
     pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams, workers: int, repeat: int
 ) -> dict[str, Any]:
     """Pairs/s of ours (``workers`` processes) vs scikit-image (one process), same run."""
-    from dfmask.masks import keep_freed_memory, ssim_config
+    from dfmask.masks.stage import keep_freed_memory, ssim_config
 
     keep_freed_memory()  # the same allocator settings for the baseline as for our workers
     cfg = ssim_config(params)
@@ -289,7 +289,7 @@ def bench_end_to_end(params: MasksParams, videos: int, frames: int, size: int) -
 
     import pyarrow.parquet as pq
 
-    from dfmask.masks import keep_freed_memory, mask_pair, masks_part, worker_count
+    from dfmask.masks.stage import keep_freed_memory, mask_pair, masks_part, worker_count
 
     with tempfile.TemporaryDirectory(prefix="dfmask-bench-masks-") as tmp:
         root = Path(tmp)
@@ -333,7 +333,7 @@ def bench_end_to_end(params: MasksParams, videos: int, frames: int, size: int) -
 
 def real_pairs(faces_dir: Path, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Up to ``limit`` decoded (real, fake) crop pairs from a faces part folder."""
-    from dfmask.masks import faces_shards, pair_crops, read_faces
+    from dfmask.masks.stage import faces_shards, pair_crops, read_faces
 
     jobs, _ = pair_crops(read_faces(faces_shards(faces_dir)), 0)
     out = []
@@ -347,7 +347,7 @@ def real_pairs(faces_dir: Path, limit: int) -> list[tuple[np.ndarray, np.ndarray
 
 def real_parity(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams) -> dict[str, Any]:
     """Max |ΔSSIM| and min mask agreement of ours vs scikit-image on real crop pairs."""
-    from dfmask.masks import ssim_config
+    from dfmask.masks.stage import ssim_config
 
     cfg = ssim_config(params)
     errors, agree = [], []
@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--e2e-frames", type=int, default=32)
     ap.add_argument("--faces", default="data/interim/faces/part=0", help="real crops for a parity check")
     args = ap.parse_args(argv)
-    from dfmask.masks import worker_count
+    from dfmask.masks.stage import worker_count
 
     params = load_section(MasksParams, "masks", args.params)
     workers = worker_count(args.workers)

@@ -9,12 +9,12 @@ import av
 import numpy as np
 import pytest
 
-from dfmask import h264
+from dfmask.video import _h264 as h264
 
 
 class _Writer:
     """MSB-first bit writer with exp-Golomb codes and emulation prevention (the inverse
-    of `dfmask.h264._Bits` + `_rbsp`), to build SPSs field by field."""
+    of `dfmask.video._h264._Bits` + `_rbsp`), to build SPSs field by field."""
 
     def __init__(self) -> None:
         self.bits: list[int] = []

@@ -1,7 +1,7 @@
 """The ``embed@part`` stage: embeddings of a few face crops per track, per corpus part.
 
 Reads one part's faces shards (`dfmask.faces.FACES`), picks a few crops per track
-(`select_crops`), embeds them with the model `dfmask.identity.make_encoder` builds and
+(`select_crops`), embeds them with the model `dfmask.identity.encoders.make_encoder` builds and
 writes `EMBEDDINGS` (one row per selected crop, with a status) plus a report. ORIGINAL
 tracks give the identities; FAKE tracks show the donor's face, which `dfmask.splits`
 matches to those identities.
@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from dfmask.errors import DfmaskError
-from dfmask.identity import STATUSES, Encoder, FaceCrop, make_encoder, to_crop_coords
+from dfmask.faces.crops import to_crop_coords
+from dfmask.identity.encoders import STATUSES, Encoder, FaceCrop, make_encoder
 from dfmask.params import EmbedParams, to_dict
 from dfmask.tables import (
     TableSpec,
@@ -44,7 +45,7 @@ EMBEDDINGS = TableSpec(
             field("frame_idx", pa.int32(), "0-based decoded frame index of the crop", False),
             field("track_rows", pa.int32(), "face rows of this track in the faces table", False),
             field("prob", pa.float32(), "MTCNN face probability of the crop's detection"),
-            field("status", pa.string(), "ok or why no embedding (dfmask.identity.STATUSES)", False),
+            field("status", pa.string(), "ok or why no embedding (dfmask.identity.encoders.STATUSES)", False),
             field("embedding", pa.list_(pa.float32()), "face embedding (dlib 128-d / facenet 512-d)"),
         ]
     ),

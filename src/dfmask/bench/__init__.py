@@ -1,1 +1,0 @@
-"""Benchmarks of pipeline stages (python -m dfmask.bench.<stage>)."""
