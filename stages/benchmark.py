@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.deploy.benchmark import run_benchmark_stage, summary
 from dfmask.params import BaseParams, BenchmarkParams, DeployParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.deploy.compile import compile_model
 from dfmask.params import DeployParams, load_section
+from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
 

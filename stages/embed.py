@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.identity.embed import run_embed
 from dfmask.params import EmbedParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.deploy.export import run_export
 from dfmask.params import BaseParams, ExportParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.faces.stage import run_part
 from dfmask.params import CorpusParams, FacesParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -6,9 +6,9 @@ data/processed/masks/part=N/masks-*.parquet and reports/masks/part=N.json.
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.masks.stage import masks_part, summary_line
 from dfmask.params import MasksParams, load_section
+from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
 

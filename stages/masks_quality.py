@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfmask.cli import run_stage
 from dfmask.corpus import corpus_kind
 from dfmask.masks.quality import measure, not_applicable
 from dfmask.params import CorpusParams, MasksParams, SampleParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

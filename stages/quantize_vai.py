@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.deploy.vck5000 import run_quantize_vai
 from dfmask.params import BaseParams, DeployParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfmask.cli import run_stage
 from dfmask.params import CorpusParams, ReleaseParams, SampleParams, load_section
 from dfmask.release.inputs import ReleaseInputs
 from dfmask.release.stage import one_line, run_release
+from dfmask.stage import run_stage
 
 
 def main() -> str:

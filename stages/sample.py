@@ -8,9 +8,9 @@ data/sample/NOT_GENERATED.md and a placeholder preview.
 import argparse
 from pathlib import Path
 
-from dfmask.cli import run_stage
 from dfmask.corpus.sample import generate
 from dfmask.params import BaseParams, CorpusParams, SampleParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from dfmask.cli import run_stage
 from dfmask.params import BaseParams, CorpusParams, SplitParams, load_section
 from dfmask.splits.build import run_split, summary
+from dfmask.stage import run_stage
 
 
 def main() -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfmask.cli import run_stage
 from dfmask.params import CorpusParams, TrainParams, load_section
+from dfmask.stage import run_stage
 
 
 def main() -> str:

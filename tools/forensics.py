@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 
 from dfmask import metrics
-from dfmask.cli import run_stage
 from dfmask.masks.ssim import to_grey
 from dfmask.params import CorpusParams, load_section
+from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
 CUES = ("noise_ratio", "sharpness_ratio", "colour_step")

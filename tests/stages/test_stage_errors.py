@@ -98,7 +98,7 @@ def test_unwritable_output_is_one_line_naming_the_output(
     """The read-only case where the tests run as root: the OS refuses the temp file."""
     import tempfile
 
-    from dfmask.cli import run_stage
+    from dfmask.stage import run_stage
     from dfmask.tables import write_json
 
     def refuse(*args: object, dir: str = "", **kwargs: object) -> tuple[int, str]:

@@ -586,7 +586,7 @@ def run_params(tmp: Path, base: Base, log: Callable[[str], None]) -> dict[str, S
 
 CKPT_LOADER = (
     "import sys\n"
-    "from dfmask.cli import run_stage\n"
+    "from dfmask.stage import run_stage\n"
     "from dfmask.model.uynet import load_checkpoint\n"
     "run_stage('load_checkpoint', lambda: str(load_checkpoint(sys.argv[1])[1]))\n"
 )

@@ -18,9 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from dfmask.cli import progress
 from dfmask.corpus.metadata import safe_name, validate_part, video_id
 from dfmask.errors import DfmaskError
+from dfmask.progress import progress
 from dfmask.tables import TableSpec, field, file_sha256, sample_list
 from dfmask.video import probe
 

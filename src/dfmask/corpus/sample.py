@@ -27,7 +27,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfmask.cli import progress
 from dfmask.corpus import preview, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
@@ -37,6 +36,7 @@ from dfmask.corpus.plan import FakePlan, OriginalPlan, make_plan
 from dfmask.corpus.swap import SwapKind, landmark_box, swap_face, triangles
 from dfmask.errors import DfmaskError
 from dfmask.params import SampleParams, SampleSizeParams, to_dict
+from dfmask.progress import progress
 from dfmask.tables import image_cell, to_table, write_json, write_table
 from dfmask.video import encode_video, probe
 

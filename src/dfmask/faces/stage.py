@@ -27,12 +27,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from dfmask.cli import progress
 from dfmask.codedeps import source_files
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import FacesParams, to_dict
+from dfmask.progress import progress
 from dfmask.tables import sample_list, write_json, write_table
 from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries, item_name
 

@@ -87,7 +87,7 @@ def embed_faces(
     frame_idx, track_id, box, crop_box, landmarks, prob, crop). Every selected crop
     gets a row, with a status; only ``ok`` rows carry an embedding.
     """
-    from dfmask.cli import progress
+    from dfmask.progress import progress
 
     picked = select_crops(faces, params.crops_per_track, params.fake_crops_per_track)
     meta = faces.select(["part", "video_id", "original_id", "is_fake", "track_id", "frame_idx"])

@@ -346,8 +346,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--preview", default="reports/masks_preview.png")
     ap.add_argument("--sweep", nargs="?", const="reports/masks_sweep.md", default=None)
     args = ap.parse_args(argv)
-    from dfmask.cli import run_stage
     from dfmask.params import CorpusParams
+    from dfmask.stage import run_stage
 
     def run() -> str:
         params = load_section(MasksParams, "masks", args.params)

@@ -33,12 +33,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dfmask.cli import progress
 from dfmask.codedeps import source_files
 from dfmask.errors import DfmaskError
 from dfmask.faces.schema import FACES
 from dfmask.masks.ssim import MorphConfig, SsimConfig, diff8, mask_from_ssim, ssim_map
 from dfmask.params import MasksParams, to_dict
+from dfmask.progress import progress
 from dfmask.tables import (
     IMAGE,
     TableSpec,

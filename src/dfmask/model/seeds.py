@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from dfmask.cli import run_stage
 from dfmask.params import CorpusParams, EvaluateParams, TrainParams, load_section, to_dict
+from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
 #: (name, path into the evaluate metrics document) of the figures summarised.

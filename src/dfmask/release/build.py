@@ -38,9 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfmask import tables
-from dfmask.cli import progress
 from dfmask.errors import DfmaskError
 from dfmask.params import ReleaseParams, to_dict
+from dfmask.progress import progress
 from dfmask.release.inputs import ReleaseInputs, index_of, read_part, read_splits, read_upstream
 from dfmask.release.png import ZeroMasks, image_array, png_sizes
 from dfmask.tables import field as tfield

@@ -38,9 +38,9 @@ from urllib.parse import urlparse
 
 import yaml
 
-from dfmask.cli import run_stage
 from dfmask.errors import DfmaskError
 from dfmask.params import ReleaseParams, load_section
+from dfmask.stage import run_stage
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 

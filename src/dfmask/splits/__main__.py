@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from dfmask.cli import run_stage
+from dfmask.stage import run_stage
 
 
 def _main(argv: list[str]) -> None:
