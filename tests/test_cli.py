@@ -107,9 +107,26 @@ def _one_line_error(res: subprocess.CompletedProcess[str], prefix: str) -> str:
 
 def test_missing_input_is_one_line_and_exit_2(tmp_path):
     # The default splits table comes from the params file's paths: section.
-    (tmp_path / "params.yaml").write_text("paths: {splits: elsewhere/splits.parquet}\n")
+    (tmp_path / "params.yaml").write_text(
+        "paths: {splits: elsewhere/splits.parquet}\ncorpus: {root: data/sample/corpus, parts: [0]}\n"
+    )
     line = _one_line_error(dfmask("quality", "splits", cwd=tmp_path), "dfmask quality splits")
     assert "elsewhere/splits.parquet" in line
+
+
+def test_missing_input_folder_is_one_line_and_exit_2(tmp_path):
+    # The default faces folder comes from the params file's paths: section.
+    (tmp_path / "params.yaml").write_text(
+        "paths: {faces: elsewhere/faces}\ncorpus: {root: data/sample/corpus, parts: [3]}\nfaces: {}\n"
+    )
+    line = _one_line_error(dfmask("quality", "faces", cwd=tmp_path), "dfmask quality faces")
+    assert "elsewhere/faces/part=3" in line
+
+
+def test_no_ground_truth_for_a_real_corpus(tmp_path):
+    (tmp_path / "params.yaml").write_text("paths: {sample: data/sample}\ncorpus: {root: /data/dfdc, parts: [0]}\n")
+    line = _one_line_error(dfmask("quality", "splits", "--splits", "s.parquet", cwd=tmp_path), "dfmask quality splits")
+    assert "/data/dfdc" in line and "--ground-truth" in line
 
 
 def test_unverified_sources_and_usage_errors_are_one_line(tmp_path):

@@ -87,8 +87,22 @@ def _params_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _ground_truth(given: Path | None, params: _Params) -> Path:
-    """``--ground-truth``, else the generated sample's truth, ``<paths.sample>/ground_truth.parquet``."""
-    return given if given is not None else Path(params.paths.sample) / "ground_truth.parquet"
+    """``--ground-truth``, else the generated sample's truth. Only the sample corpus has
+    one: with ``corpus.root`` elsewhere (a real DFDC download) an old sample's truth would
+    describe other videos, so the user must name a truth file explicitly."""
+    if given is not None:
+        return given
+    from dfmask.corpus import corpus_kind
+    from dfmask.params import CorpusParams
+
+    corpus = params.section(CorpusParams, "corpus")
+    sample = params.paths.sample
+    if corpus_kind(corpus.root, sample) != "sample":
+        raise DfmaskError(
+            f"corpus.root {corpus.root} is not the generated sample corpus (paths.sample {sample}): "
+            "it has no ground truth; pass --ground-truth FILE"
+        )
+    return Path(sample) / "ground_truth.parquet"
 
 
 def _truth_option(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +112,7 @@ def _truth_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="the sample corpus's ground truth (default: <paths.sample>/ground_truth.parquet of --params, "
-        f"i.e. {_PATHS.sample}/ground_truth.parquet)",
+        f"i.e. {_PATHS.sample}/ground_truth.parquet; only when corpus.root lies inside paths.sample)",
     )
 
 

@@ -190,6 +190,9 @@ def measure(faces_root: Path, ground_truth: Path, parts: Sequence[int], frames: 
     from dfmask.corpus.groundtruth import load_ground_truth
 
     folders = [Path(faces_root) / f"part={n}" for n in parts]
+    for folder in folders:
+        if not folder.is_dir():
+            raise DfmaskError(f"{folder}: no faces folder for part {folder.name[5:]}; run `dvc repro faces`")
     faces = load_faces(folders, with_crops=True)
     truth = load_ground_truth(ground_truth)
     truth = truth[truth["part"].isin(list(parts))]
