@@ -138,6 +138,29 @@ def test_unverified_sources_and_usage_errors_are_one_line(tmp_path):
     _one_line_error(dfmask(), "dfmask")
 
 
+def test_seeds_and_sources_take_their_defaults_from_the_params_file(tmp_path, monkeypatch, capsys):
+    import dfmask.model.seeds as seeds
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "paths: {work: w, reports: r}\ncorpus: {root: data/sample/corpus, parts: [1]}\n"
+        "sample: {sources_cache: my-cache}\ntrain: {}\nevaluate: {}\n"
+    )
+    seen = {}
+
+    def fake_eval_seeds(train, evaluate, parts, work, out, jobs):
+        seen.update(parts=parts, work=work, out=out, jobs=jobs)
+        return {"seeds": [], "summary": {name: {"mean": None, "sd": None} for name in seeds.FIGURES}}
+
+    monkeypatch.setattr(seeds, "eval_seeds", fake_eval_seeds)
+    assert main(["seeds", "--params", str(params), "--jobs", "2"]) == 0
+    assert seen == {"parts": (1,), "work": Path("w/eval_seeds"), "out": Path("r/eval_seeds.json"), "jobs": 2}
+    assert capsys.readouterr().out.startswith("dfmask seeds: 0 seeds: ")
+    with pytest.raises(SystemExit) as exc:
+        main(["sources", "verify", "--params", str(params)])
+    assert exc.value.code == 2 and "my-cache/" in capsys.readouterr().err
+
+
 def test_pyproject_declares_the_console_script():
     doc = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert doc["project"]["scripts"] == {"dfmask": "dfmask.cli:main"}
