@@ -37,10 +37,10 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	touch $@
 
 setup: $(STAMP) ## create .venv from the lock and fetch the sample face sources (idempotent)
-	$(BIN)/python -m dfmask.corpus.sources fetch --cache $(FACES_CACHE)
+	$(BIN)/dfmask sources fetch --cache $(FACES_CACHE)
 
 faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the sample corpus uses
-	$(BIN)/python -m dfmask.corpus.sources fetch --cache $(FACES_CACHE)
+	$(BIN)/dfmask sources fetch --cache $(FACES_CACHE)
 
 repro: setup ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
@@ -78,20 +78,20 @@ bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → repo
 	$(BIN)/python -m tools.bench.masks --out reports/bench_masks.json
 
 eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
-	$(BIN)/python -m dfmask.faces.quality
-	$(BIN)/python -m dfmask.splits quality
-	$(BIN)/python -m dfmask.masks.quality
+	$(BIN)/dfmask quality faces
+	$(BIN)/dfmask quality splits
+	$(BIN)/dfmask quality masks
 	$(BIN)/python -m tools.forensics
 
 eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
-	$(BIN)/python -m dfmask.model.seeds --out reports/eval_seeds.json
+	$(BIN)/dfmask seeds
 
 robustness: setup ## hostile-input catalogue: real stages on broken/odd inputs → reports/robustness.json (fails if a case does)
 	$(BIN)/python -m tools.robustness --out reports/robustness.json
 
 release: $(STAMP) ## tag masks@vVERSION + dvc push data/release (VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1] [PUSH_ALL=1])
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1]" >&2; exit 2; }
-	$(BIN)/python -m dfmask.release.publish --version "$(VERSION)" $(if $(filter 1,$(ALLOW_LOCAL_REMOTE)),--allow-local-remote) $(if $(filter 1,$(PUSH_ALL)),--all)
+	$(BIN)/dfmask release publish --version "$(VERSION)" $(if $(filter 1,$(ALLOW_LOCAL_REMOTE)),--allow-local-remote) $(if $(filter 1,$(PUSH_ALL)),--all)
 
 clean: ## remove pipeline outputs and resume state (keeps .venv and the face cache)
 	rm -rf data/interim data/processed data/release data/.work models reports

@@ -4,7 +4,7 @@ Reads data/processed/masks, data/interim/faces and <sample.out>/ground_truth.par
 writes reports/masks_quality.json (IoU/Dice per swap kind, the mean-mask baseline,
 valid agreement) and reports/masks_preview.png. On a real corpus (corpus.root outside
 sample.out) there is no truth: both files say so. The param sweep is a hand run:
-``python -m dfmask.masks.quality --sweep``.
+``dfmask quality masks --sweep``.
 """
 
 from __future__ import annotations

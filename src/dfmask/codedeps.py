@@ -15,8 +15,8 @@ transitively. What counts, and why:
 * the body of ``if TYPE_CHECKING:`` does not count: it never runs, so it cannot change
   an output (its ``else`` branch does count);
 * the body of ``if __name__ == "__main__":`` counts only in the entry file itself (a
-  stage script is run as ``__main__``; a library module's main block, e.g. the
-  ``python -m dfmask.masks.quality`` entry, never runs inside a stage).
+  stage script is run as ``__main__``; a library module's main block, e.g. a Vitis AI
+  entry point under ``deploy/vai/``, never runs inside a stage).
 
 Files that a module reads or runs without importing them (a JSON manifest beside it,
 a Python 3.8 entry point run in the Vitis AI env) are declared by hand in `READS`,

@@ -296,7 +296,7 @@ class SampleParams:
     # which size section below is used: default (demo pipeline), ci (tiny, test suite),
     # bench (1080p, faces benchmark)
     profile: Literal["default", "ci", "bench"] = "default"
-    sources_cache: str = ".cache/faces"  # face files cache (`python -m dfmask.corpus.sources fetch`)
+    sources_cache: str = ".cache/faces"  # face files cache (`dfmask sources fetch`)
     default: SampleSizeParams = field(default_factory=SampleSizeParams)
     ci: SampleSizeParams = field(default_factory=SampleSizeParams)
     bench: SampleSizeParams = field(default_factory=SampleSizeParams)

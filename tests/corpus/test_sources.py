@@ -61,7 +61,7 @@ def test_corrupt_file_fails_naming_it(tmp_path, fake_package) -> None:
     bad.write_bytes(b"truncated")
     problems = sources.verify(cache)
     assert problems == [f"{bad}: sha256 mismatch (corrupt or changed; expected {_sha(b'video-b')[:12]}…)"]
-    with pytest.raises(DfmaskError, match=r"b\.mp4: sha256 mismatch.*dfmask\.corpus\.sources fetch"):
+    with pytest.raises(DfmaskError, match=r"b\.mp4: sha256 mismatch.*dfmask sources fetch"):
         sources.require(cache)
     (cache / "pkg" / "a.jpg").unlink()
     with pytest.raises(DfmaskError, match=r"a\.jpg: missing"):

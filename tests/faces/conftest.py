@@ -132,7 +132,7 @@ def build_corpus(root: Path, cache: Path) -> dict[str, dict[str, str]]:
 def faces_corpus(tmp_path_factory: pytest.TempPathFactory) -> FacesCorpus:
     cache = REPO / DEFAULT_CACHE
     if not cache.exists() or verify(cache):
-        pytest.skip("face sources not fetched: run `python -m dfmask.corpus.sources fetch`")
+        pytest.skip("face sources not fetched: run `dfmask sources fetch`")
     base = tmp_path_factory.mktemp("faces_corpus")
     root = base / "corpus"
     meta = build_corpus(root, cache)

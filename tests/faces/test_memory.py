@@ -84,7 +84,7 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     cache = REPO / DEFAULT_CACHE
     if not cache.exists() or verify(cache):
-        pytest.skip("face sources not fetched: run `python -m dfmask.corpus.sources fetch`")
+        pytest.skip("face sources not fetched: run `dfmask sources fetch`")
     base = tmp_path_factory.mktemp("faces_4k")
     build_4k_corpus(base / "corpus", cache)
     ingest = ingest_part(base / "corpus", 0)

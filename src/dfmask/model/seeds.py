@@ -8,21 +8,19 @@ summary goes to ``reports/eval_seeds.json``: per seed and as mean / sd (sample s
 ddof = 1) over seeds, for the test split's video AUC and log loss, frame AUC, the mask
 Dice vs true swap masks and its mean-mask baseline, and the counterfactual drop.
 
-Usage: ``python -m dfmask.model.seeds [--params params.yaml] [--out reports/eval_seeds.json]
-[--jobs N]`` (``--jobs 3`` trains the three seeds in parallel processes).
+Run: ``dfmask seeds [--params params.yaml] [--out reports/eval_seeds.json] [--jobs N]``
+(``--jobs 3`` trains the three seeds in parallel processes).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dfmask.params import CorpusParams, EvaluateParams, TrainParams, load_section, to_dict
-from dfmask.stage import run_stage
+from dfmask.params import EvaluateParams, TrainParams, to_dict
 from dfmask.tables import write_json
 
 #: (name, path into the evaluate metrics document) of the figures summarised.
@@ -79,12 +77,13 @@ def eval_seeds(
     train_params: TrainParams,
     eval_params: EvaluateParams,
     parts: tuple[int, ...],
-    work: Path = Path("data/.work/eval_seeds"),
-    out: Path = Path("reports/eval_seeds.json"),
+    work: Path,
+    out: Path,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Train and evaluate once per ``evaluate.seeds`` (``jobs`` seeds at a time, each in
-    its own process with ``train.threads`` threads); write and return the summary."""
+    its own process with ``train.threads`` threads) under ``work/seed=N``; write the
+    summary to ``out`` (JSON) and return it."""
     seeds = list(eval_params.seeds)
     if jobs > 1:
         import multiprocessing
@@ -115,22 +114,8 @@ def eval_seeds(
     return summary
 
 
-def main() -> str:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--work", default="data/.work/eval_seeds")
-    ap.add_argument("--out", default="reports/eval_seeds.json")
-    ap.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
-    args = ap.parse_args()
-    corpus = load_section(CorpusParams, "corpus", args.params)
-    doc = eval_seeds(
-        load_section(TrainParams, "train", args.params),
-        load_section(EvaluateParams, "evaluate", args.params),
-        corpus.parts,
-        Path(args.work),
-        Path(args.out),
-        args.jobs,
-    )
+def describe(doc: dict[str, Any], out: str | Path) -> str:
+    """One line of the summary ``doc`` (written to ``out``): mean ± sd of the headline figures."""
     s = doc["summary"]
 
     def fmt(name: str) -> str:
@@ -140,9 +125,5 @@ def main() -> str:
     return (
         f"{len(doc['seeds'])} seeds: test video AUC {fmt('video_auc')}, Dice vs true masks "
         f"{fmt('seg_true_dice')} (mean-mask {fmt('seg_true_baseline_dice')}), counterfactual drop "
-        f"{fmt('counterfactual_drop')} (see {args.out})"
+        f"{fmt('counterfactual_drop')} (see {out})"
     )
-
-
-if __name__ == "__main__":
-    run_stage("eval-seeds", main)

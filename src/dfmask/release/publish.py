@@ -1,4 +1,4 @@
-"""``make release VERSION=x.y.z``: check, push the data, tag, push the tag.
+"""``make release VERSION=x.y.z`` (``dfmask release publish``): check, push the data, tag, push the tag.
 
 Steps, each refusing with a `DfmaskError` that says what to do:
 
@@ -26,9 +26,7 @@ nobody can pull.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -40,7 +38,6 @@ import yaml
 
 from dfmask.errors import DfmaskError
 from dfmask.params import ReleaseParams, load_section
-from dfmask.stage import run_stage
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
@@ -215,29 +212,9 @@ def publish(
     return PublishResult(tag, commit, name, url, remote, note)
 
 
-def main() -> str:
-    ap = argparse.ArgumentParser(description="Tag masks@vX.Y.Z and dvc push the release.")
-    ap.add_argument("--version", required=True, help="X.Y.Z")
-    ap.add_argument("--repo", type=Path, default=Path("."))
-    ap.add_argument(
-        "--allow-local-remote",
-        action="store_true",
-        default=os.environ.get("ALLOW_LOCAL_REMOTE", "") == "1",
-        help="accept a local-path DVC remote (also ALLOW_LOCAL_REMOTE=1)",
-    )
-    ap.add_argument("--dry-run", action="store_true", help="run the checks only")
-    ap.add_argument(
-        "--all",
-        dest="push_all",
-        action="store_true",
-        default=os.environ.get("PUSH_ALL", "") == "1",
-        help="dvc push every output, not only the release stage's (also PUSH_ALL=1)",
-    )
-    args = ap.parse_args()
-    res = publish(args.repo, args.version, args.allow_local_remote, args.dry_run, args.push_all)
-    if res.note:
-        print(res.note, file=sys.stderr)
-    if args.dry_run:
+def describe(res: PublishResult, dry_run: bool) -> str:
+    """One line for the terminal: what was (or, for a dry run, would be) pushed and tagged."""
+    if dry_run:
         return f"checks passed; would push to DVC remote '{res.dvc_remote}' ({res.dvc_url}) and tag {res.tag}"
     where = (
         f"tag pushed to git remote '{res.git_remote}'"
@@ -248,7 +225,3 @@ def main() -> str:
         f"{res.tag} → {res.commit[:12]}; data pushed to DVC remote '{res.dvc_remote}' ({res.dvc_url}); {where}. "
         f"Researchers: dvc get <repo-url> data/release --rev {res.tag}"
     )
-
-
-if __name__ == "__main__":
-    run_stage("release", main)

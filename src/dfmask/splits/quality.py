@@ -13,12 +13,11 @@ tests and ``reports/split_quality.json``. It measures
 * whether every original of a named actor (default ``obama``, who arrives from two
   packages) carries one identity.
 
-Run: ``python -m dfmask.splits quality`` (writes ``reports/split_quality.json``).
+Run: ``dfmask quality splits`` (writes ``reports/split_quality.json``).
 """
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,20 +150,13 @@ def run_quality(
     return doc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dfmask.splits quality", description=__doc__)
-    parser.add_argument("--splits", default="data/interim/splits.parquet")
-    parser.add_argument("--truth", default="data/sample/ground_truth.parquet")
-    parser.add_argument("--out", default="reports/split_quality.json")
-    parser.add_argument("--actor", default="obama", help="actor whose originals must share one identity")
-    args = parser.parse_args(argv)
-    doc = run_quality(args.splits, args.truth, args.out, args.actor)
+def describe(doc: dict[str, Any], out: str | Path) -> str:
+    """One line of the quality report ``doc`` (written to ``out``): leaks, identities, the named actor."""
     c = doc["clusters"]
-    print(
-        f"split quality: {doc['leaks']['actors_in_two_splits']} actor leaks (target or donor); "
+    ids = doc["named_actor"]["identities"]
+    return (
+        f"{doc['leaks']['actors_in_two_splits']} actor leaks (target or donor); "
         f"{c.get('clusters')} identities for {c.get('actors')} actors, purity {c.get('purity')}, "
         f"inverse purity {c.get('inverse_purity')}; {doc['named_actor']['actor']} in "
-        f"{len(doc['named_actor']['identities'])} identit"
-        f"{'y' if len(doc['named_actor']['identities']) == 1 else 'ies'} (see {args.out})"
+        f"{len(ids)} identit{'y' if len(ids) == 1 else 'ies'} (see {out})"
     )
-    return 0
