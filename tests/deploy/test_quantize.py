@@ -86,6 +86,21 @@ def test_head_metrics_match_sklearn() -> None:
     assert m["dice"] == pytest.approx(f1_score(masks.ravel(), (seg[:, 0] > 0).ravel()))  # Dice == F1 on pixels
 
 
+def test_head_metrics_follow_dfdc_like_evaluate() -> None:
+    """Confident logits (|x| > 16.1, beyond a 1e-7 clip): the deploy figures equal the
+    evaluate report's for the same p, and confident crops are not tied for the AUC."""
+    from dfmask import metrics
+
+    cls = np.array([20.0, 25.0, 2.0, -2.0], np.float32)  # a real called FAKE for sure, a sure fake
+    is_fake = np.array([False, True, True, False])
+    seg, masks = np.full((4, 1, 2, 2), -1.0, np.float32), np.zeros((4, 2, 2), np.uint8)
+    m = head_metrics(Predictions(seg, cls), masks, is_fake)
+    report = metrics.classification_report(is_fake, 1 / (1 + np.exp(-cls.astype(np.float64))))
+    # per crop: 20 (the real; ln(1e7) = 16.1 with a 1e-7 clip), ~0, and ln(1 + e^-2) twice
+    assert m["log_loss"] == report["log_loss"] == pytest.approx((20 + 2 * math.log1p(math.exp(-2))) / 4, rel=1e-6)
+    assert m["auc"] == report["auc"] == 0.75
+
+
 def test_select_rows_is_seeded_and_ordered() -> None:
     rows = np.arange(100, 200)
     a, b = select_rows(rows, 10, seed=1), select_rows(rows, 10, seed=1)

@@ -47,9 +47,11 @@ def head_metrics(preds: Predictions, masks: np.ndarray, is_fake: np.ndarray) -> 
     """AUC, log loss (cls head) and Dice (seg head) against the labels.
 
     ``masks`` is N×S×S (nonzero = manipulated). AUC is None when only one class is
-    present (undefined), instead of a misleading number.
+    present (undefined), instead of a misleading number. The log loss is DFDC's, as in
+    ``reports/eval`` (`dfmask.metrics.log_loss` clips p to [1e-15, 1 − 1e-15]); AUC
+    ranks the unclipped p.
     """
-    prob = np.clip(sigmoid(preds.cls_logit), 1e-7, 1 - 1e-7)
+    prob = sigmoid(preds.cls_logit)
     labels = is_fake.astype(int)
     return {
         "auc": metrics.none_if_nan(metrics.roc_auc(labels, prob)),
