@@ -1,15 +1,45 @@
-"""Classification, segmentation and calibration metrics on numpy arrays.
+"""Every metric dfmask reports, defined once: classification, calibration, segmentation, parity.
 
-Written out (not imported from scikit-learn) so the evaluation has no hidden
-conventions; `tests/test_metrics.py` checks every function against scikit-learn.
+Evaluation (``model.evaluate``, ``model.segeval``, ``model.plots``), validation during
+training (``model.lightning``), mask QA (``masks.quality``), deployment accuracy and
+int8 parity (``deploy.accuracy``) and the forensic tool (``tools/forensics.py``) all
+call these functions, so a figure means the same thing in every report.
 
-Conventions:
-* ``y_true`` is 0/1 (1 = FAKE), ``p`` a probability of FAKE in [0, 1].
-* `log_loss` clips p to [eps, 1 - eps] with eps = 1e-15 (DFDC's metric; sklearn's
-  clipping); a constant 0.5 scores ln 2 = 0.693.
-* AUC is undefined with one class present: it returns NaN (reported as null).
+Conventions
+-----------
+* ``y_true`` is 0/1 (1 = FAKE); ``p`` is the probability of FAKE in [0, 1].
+* **Log loss is DFDC's** (the Deepfake Detection Challenge leaderboard metric): binary
+  cross-entropy in **nats** (natural log), with ``p`` first clipped to
+  [1e-15, 1 − 1e-15], averaged with equal weight over the scored items. A confident
+  miss therefore costs at most ln(1e15) ≈ 34.5 instead of ∞; a constant 0.5 scores
+  ln 2 ≈ 0.693. DFDC scored **videos** (one p per video, mean over videos), so the
+  comparable figure is ``evaluate``'s per-video one (``<split>.video.log_loss``); the
+  per-crop figures (``frame``, ``val/frame_log_loss``, ``quant.json``, the benchmark)
+  apply the same formula over crops.
+* AUC and average precision are undefined without both classes (AP: without a fake);
+  AUC, AP and log loss are undefined when a p is NaN (a diverged model). Undefined is
+  NaN, reported as JSON null (`none_if_nan`).
 * Threshold metrics use ``p >= threshold`` ⇒ FAKE.
 * Dice/IoU of two empty masks is 1 (nothing to find, nothing predicted).
+
+Where the numbers come from
+---------------------------
+scikit-learn computes AUC, average precision, log loss, the confusion counts,
+accuracy, precision, recall and F1. Three pieces are written out here, each next to its
+library version in ``tests/test_metrics.py``, which shows why:
+
+* `dice` / `iou`: scikit-learn's ``f1_score`` / ``jaccard_score`` on the flattened pixels
+  give the same numbers (``zero_division=1``) but spend ~15 ms validating each 128 px
+  mask, > 100 × the numpy count; mask QA and the mean-mask baseline call them ~10^5
+  times (one per crop per threshold of a grid).
+* `reliability_bins` / `expected_calibration_error`: scikit-learn has no ECE, and its
+  ``calibration_curve`` puts a p on a bin edge into the lower bin (a video without a
+  face scores exactly 0.5); torchmetrics' ``binary_calibration_error`` puts p = 1 (a
+  saturated float32 sigmoid) into an extra bin of its own. Here bin i holds
+  [i/n, (i+1)/n) and the last bin holds 1; elsewhere all three agree.
+* `cosine_similarity`: scikit-learn's works on rows of a matrix and scores an all-zero
+  vector 0 against anything, itself included; two all-zero logit arrays are identical
+  outputs and score 1 here.
 """
 
 from __future__ import annotations
@@ -17,7 +47,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn import metrics as skm
 
+#: DFDC's clipping of p before the log: [EPS, 1 - EPS].
 EPS = 1e-15
 
 
@@ -29,100 +61,81 @@ def _arrays(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y, s
 
 
+def _two_classes(y: np.ndarray) -> bool:
+    return bool(y.any()) and not bool(y.all())
+
+
+def _has_nan(s: np.ndarray) -> bool:
+    """A NaN p (a diverged model) leaves a score undefined: NaN, not an exception."""
+    return bool(np.isnan(s).any())
+
+
+def none_if_nan(value: float) -> float | None:
+    """A metric for a JSON report: NaN (undefined) becomes None (null)."""
+    return None if math.isnan(value) else value
+
+
+# ----------------------------------------------------------------------------- classification
+
+
 def log_loss(y_true: np.ndarray, p: np.ndarray, eps: float = EPS) -> float:
-    """Mean binary cross-entropy in nats."""
+    """DFDC log loss (see the module docstring): mean binary cross-entropy in nats of
+    ``p`` clipped to [eps, 1 - eps]; NaN when there is nothing to score."""
     y, s = _arrays(y_true, p)
-    if not len(y):
+    if not len(y) or _has_nan(s):
         return math.nan
-    s = np.clip(s, eps, 1 - eps)
-    return float(-np.mean(y * np.log(s) + (1 - y) * np.log(1 - s)))
+    return float(skm.log_loss(y, np.clip(s, eps, 1 - eps), labels=[0, 1]))
 
 
 def roc_auc(y_true: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney U with mid-ranks for ties)."""
+    """Area under the ROC curve (ties count half); NaN unless both classes are present."""
     y, s = _arrays(y_true, p)
-    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), np.float64)
-    sorted_s = s[order]
-    # mid-ranks over runs of equal scores
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
-    ends = np.r_[starts[1:], len(s)]
-    for a, b in zip(starts, ends, strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2.0
-    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
-
-
-def roc_curve(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) at every distinct score, highest threshold first.
-
-    The first point is (0, 0) at threshold +inf, as in sklearn (drop_intermediate=False).
-    """
-    y, s = _arrays(y_true, p)
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s) - 1]
-    tps = np.cumsum(y_sorted)[last]
-    fps = (last + 1) - tps
-    tps, fps = np.r_[0, tps], np.r_[0, fps]
-    thresholds = np.r_[np.inf, s_sorted[last]]
-    fpr = fps / fps[-1] if fps[-1] else np.full(len(fps), np.nan)
-    tpr = tps / tps[-1] if tps[-1] else np.full(len(tps), np.nan)
-    return fpr, tpr, thresholds
+    return float(skm.roc_auc_score(y, s)) if _two_classes(y) and not _has_nan(s) else math.nan
 
 
 def average_precision(y_true: np.ndarray, p: np.ndarray) -> float:
-    """Average precision: sum over thresholds of (R_n - R_{n-1}) P_n (sklearn's definition)."""
+    """Average precision, sum over thresholds of (R_n − R_{n−1}) P_n; NaN without a fake."""
     y, s = _arrays(y_true, p)
-    if y.sum() == 0:
-        return math.nan
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s) - 1]
-    tps = np.cumsum(y_sorted)[last]
-    precision = tps / (last + 1)
-    recall = tps / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(skm.average_precision_score(y, s)) if y.any() and not _has_nan(s) else math.nan
 
 
 def confusion(y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, int]:
     """Counts tn, fp, fn, tp with ``p >= threshold`` ⇒ FAKE."""
     y, s = _arrays(y_true, p)
-    pred = s >= threshold
-    return {
-        "tn": int(np.sum(~pred & (y == 0))),
-        "fp": int(np.sum(pred & (y == 0))),
-        "fn": int(np.sum(~pred & (y == 1))),
-        "tp": int(np.sum(pred & (y == 1))),
-    }
-
-
-def _div(a: float, b: float) -> float:
-    return float(a / b) if b else 0.0
+    if not len(y):
+        return {"tn": 0, "fp": 0, "fn": 0, "tp": 0}
+    tn, fp, fn, tp = skm.confusion_matrix(y, (s >= threshold).astype(np.int64), labels=[0, 1]).ravel()
+    return {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
 
 
 def classification_report(y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float | int | None]:
-    """Log loss, AUC, AP, accuracy, precision, recall, F1 and counts; NaN → None (JSON null)."""
+    """Log loss, AUC, AP, accuracy, precision, recall, F1 and counts; NaN → None (JSON null).
+
+    Precision, recall and F1 are 0 when undefined (no FAKE predicted / present), as is
+    the accuracy of an empty set.
+    """
     y, s = _arrays(y_true, p)
-    c = confusion(y, s, threshold)
-    precision = _div(c["tp"], c["tp"] + c["fp"])
-    recall = _div(c["tp"], c["tp"] + c["fn"])
+    pred = (s >= threshold).astype(np.int64)
+    if len(y):
+        accuracy = float(skm.accuracy_score(y, pred))
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(
+            y, pred, average="binary", labels=[0, 1], zero_division=0.0
+        )
+    else:
+        accuracy = precision = recall = f1 = 0.0
     out: dict[str, float | int | None] = {
         "n": len(y),
         "n_fake": int(y.sum()),
-        "log_loss": log_loss(y, s),
-        "auc": roc_auc(y, s),
-        "average_precision": average_precision(y, s),
-        "accuracy": _div(c["tp"] + c["tn"], len(y)),
-        "precision": precision,
-        "recall": recall,
-        "f1": _div(2 * precision * recall, precision + recall),
-        **c,
+        "log_loss": none_if_nan(log_loss(y, s)),
+        "auc": none_if_nan(roc_auc(y, s)),
+        "average_precision": none_if_nan(average_precision(y, s)),
+        "accuracy": accuracy,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        **confusion(y, s, threshold),
     }
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+    return out
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -145,7 +158,8 @@ def reliability_bins(y_true: np.ndarray, p: np.ndarray, n_bins: int = 10) -> dic
 
 
 def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
-    """ECE = sum over bins of (n_bin / n) |frac_fake - mean_p|, equal-width bins."""
+    """ECE = sum over bins of (n_bin / n) |frac_fake − mean_p|, `reliability_bins`' bins,
+    in probability units (0 = calibrated); NaN when there is nothing to score."""
     bins = reliability_bins(y_true, p, n_bins)
     n = bins["count"].sum()
     if not n:
@@ -158,28 +172,45 @@ def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, n_bins: int = 
 # ----------------------------------------------------------------------------- segmentation
 
 
-def _masks(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _overlap(pred: np.ndarray, true: np.ndarray) -> tuple[int, int, int]:
+    """(|A∩B|, |A|, |B|) of two masks of the same shape; nonzero = manipulated."""
     a, b = np.asarray(pred, bool), np.asarray(true, bool)
     if a.shape != b.shape:
         raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
-    return a, b
+    return int(np.count_nonzero(a & b)), int(np.count_nonzero(a)), int(np.count_nonzero(b))
 
 
 def dice(pred: np.ndarray, true: np.ndarray) -> float:
-    """Dice = 2|A∩B| / (|A| + |B|) of two boolean masks; 1 when both are empty."""
-    a, b = _masks(pred, true)
-    denom = int(a.sum()) + int(b.sum())
-    return 1.0 if denom == 0 else float(2 * np.logical_and(a, b).sum() / denom)
+    """Dice = 2|A∩B| / (|A| + |B|) over every pixel of two masks; 1 when both are empty.
+
+    Masks of any shape: an N×S×S stack gives the pooled (micro) Dice of N crops.
+    """
+    inter, n_pred, n_true = _overlap(pred, true)
+    total = n_pred + n_true
+    return 1.0 if total == 0 else 2 * inter / total
 
 
 def iou(pred: np.ndarray, true: np.ndarray) -> float:
-    """IoU = |A∩B| / |A∪B| of two boolean masks; 1 when both are empty."""
-    a, b = _masks(pred, true)
-    union = int(np.logical_or(a, b).sum())
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+    """IoU = |A∩B| / |A∪B| over every pixel of two masks; 1 when both are empty."""
+    inter, n_pred, n_true = _overlap(pred, true)
+    union = n_pred + n_true - inter
+    return 1.0 if union == 0 else inter / union
 
 
 def mean_or_none(values: list[float] | np.ndarray) -> float | None:
     """Mean of a list, None (JSON null) when empty."""
     arr = np.asarray(values, np.float64)
     return float(arr.mean()) if arr.size else None
+
+
+# ----------------------------------------------------------------------------- parity
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two arrays flattened to vectors (1.0 = same direction).
+
+    1.0 when the product of the norms is 0 (an all-zero array on either side).
+    """
+    a64, b64 = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    norm = float(np.linalg.norm(a64) * np.linalg.norm(b64))
+    return 1.0 if norm == 0 else float(a64 @ b64 / norm)

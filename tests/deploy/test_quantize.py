@@ -11,7 +11,7 @@ import pytest
 from deploy_toy import SIZE, TINY_CONFIG, toy_batch
 from torch import nn
 
-from dfmask.deploy.accuracy import Predictions, dice, head_metrics
+from dfmask.deploy.accuracy import Predictions, head_metrics
 from dfmask.deploy.calib import LabelledCrops, select_rows
 from dfmask.deploy.export import export_model
 from dfmask.deploy.quant_report import quantize_models
@@ -71,7 +71,7 @@ def test_power_of_two_detection() -> None:
     assert not QuantScale("n", "t", (0.0123,), (0,), "int8").power_of_two
 
 
-def test_metrics_match_sklearn_and_hand_dice() -> None:
+def test_head_metrics_match_sklearn() -> None:
     from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
     rng = np.random.default_rng(0)
@@ -84,7 +84,21 @@ def test_metrics_match_sklearn_and_hand_dice() -> None:
     assert m["auc"] == pytest.approx(roc_auc_score(is_fake, prob))
     assert m["log_loss"] == pytest.approx(log_loss(is_fake, prob))
     assert m["dice"] == pytest.approx(f1_score(masks.ravel(), (seg[:, 0] > 0).ravel()))  # Dice == F1 on pixels
-    assert dice(np.zeros(4), np.zeros(4)) == 1.0
+
+
+def test_head_metrics_follow_dfdc_like_evaluate() -> None:
+    """Confident logits (|x| > 16.1, beyond a 1e-7 clip): the deploy figures equal the
+    evaluate report's for the same p, and confident crops are not tied for the AUC."""
+    from dfmask import metrics
+
+    cls = np.array([20.0, 25.0, 2.0, -2.0], np.float32)  # a real called FAKE for sure, a sure fake
+    is_fake = np.array([False, True, True, False])
+    seg, masks = np.full((4, 1, 2, 2), -1.0, np.float32), np.zeros((4, 2, 2), np.uint8)
+    m = head_metrics(Predictions(seg, cls), masks, is_fake)
+    report = metrics.classification_report(is_fake, 1 / (1 + np.exp(-cls.astype(np.float64))))
+    # per crop: 20 (the real; ln(1e7) = 16.1 with a 1e-7 clip), ~0, and ln(1 + e^-2) twice
+    assert m["log_loss"] == report["log_loss"] == pytest.approx((20 + 2 * math.log1p(math.exp(-2))) / 4, rel=1e-6)
+    assert m["auc"] == report["auc"] == 0.75
 
 
 def test_select_rows_is_seeded_and_ordered() -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow as pa
-import pytest
 
+from dfmask import metrics
 from dfmask.cli import main
 from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
-from dfmask.masks.quality import iou_dice
 from dfmask.masks.stage import masks_part
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, encode_png, write_table
@@ -27,7 +26,7 @@ def test_mask_in_crop_follows_the_crop_window_and_padding():
     crop = mask_in_crop(truth, (20, 0, 100, 80), 40)
     expected = np.zeros((40, 40), np.uint8)
     expected[10:30, 10:30] = 1
-    assert iou_dice(crop, expected)[0] > 0.95
+    assert metrics.iou(crop, expected) > 0.95
     # A window hanging off the top-left corner: the outside is untouched (zero padding).
     corner = mask_in_crop(truth, (-40, -40, 60, 60), 100)
     assert corner[:40].sum() == 0 and corner[:, :40].sum() == 0
@@ -35,15 +34,6 @@ def test_mask_in_crop_follows_the_crop_window_and_padding():
     # Growing (window smaller than the crop) keeps the geometry too.
     grown = mask_in_crop(truth, (40, 20, 80, 60), 80)
     assert grown.all()
-
-
-def test_iou_dice():
-    a = np.zeros((10, 10), np.uint8)
-    b = a.copy()
-    a[:5] = 1
-    b[:, :5] = 1
-    assert iou_dice(a, b) == pytest.approx((25 / 75, 50 / 100))
-    assert iou_dice(np.zeros_like(a), np.zeros_like(a)) == (1.0, 1.0)
 
 
 def _ground_truth(path, truths, size):

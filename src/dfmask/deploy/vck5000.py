@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dfmask.deploy.accuracy import cosine
+from dfmask import metrics
 from dfmask.deploy.calib import LabelledCrops, save_calibration
 from dfmask.deploy.runners import OrtRunner
 from dfmask.deploy.vai.uynet_py38 import load_model
@@ -73,7 +73,7 @@ def bundle_check(onnx_dir: Path, images: np.ndarray) -> dict[str, float]:
     return {
         "seg_max_abs_diff": float(np.max(np.abs(seg.numpy() - ref_seg))),
         "cls_max_abs_diff": float(np.max(np.abs(cls.numpy().reshape(-1) - ref_cls))),
-        "cls_cosine": cosine(cls.numpy().reshape(-1), ref_cls),
+        "cls_cosine": metrics.cosine_similarity(cls.numpy().reshape(-1), ref_cls),
     }
 
 

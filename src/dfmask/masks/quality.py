@@ -12,10 +12,11 @@ is a hand run (it re-computes every mask once per swept value).
   crop's exact ``crop_box`` (zero outside the frame, as the crop's padding) and resized
   to the crop size exactly as faces made the crop (`dfmask.faces.crops`: area when
   shrinking, bilinear when growing) on the 0/1 float mask, then thresholded at 0.5.
-* **Scores.** IoU and Dice per fake crop, averaged over *valid* fakes, separately for
-  ``full`` and ``mouth`` swaps (the video's ``swap_kind``). "Swap really happened" is
-  "the true mask has a pixel inside the crop"; the report gives how often ``valid``
-  agrees with it, and how many crops of failed swaps came out valid (should be 0).
+* **Scores.** IoU and Dice (`dfmask.metrics`) per fake crop, averaged over *valid*
+  fakes, separately for ``full`` and ``mouth`` swaps (the video's ``swap_kind``).
+  "Swap really happened" is "the true mask has a pixel inside the crop"; the report
+  gives how often ``valid`` agrees with it, and how many crops of failed swaps came
+  out valid (should be 0).
 * **Baseline.** The average true crop mask over all scored fake crops, thresholded at
   0.5 and at the in-sample best threshold (a grid of 0.05 steps; the best is the
   harder, optimistic baseline, and the one the margin is measured against).
@@ -32,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
 from dfmask.faces.schema import FACES
@@ -55,17 +57,6 @@ class QualityItem:
     truth: np.ndarray  # (S, S) uint8 0/1: the true mask in the crop
     mask: np.ndarray  # (S, S) uint8 0/1: the stage's stored mask
     valid: bool  # the stage's stored valid flag
-
-
-def iou_dice(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """IoU and Dice of two binary masks; both empty counts as a perfect 1.0."""
-    p, t = pred > 0, truth > 0
-    inter = int(np.count_nonzero(p & t))
-    union = int(np.count_nonzero(p | t))
-    total = int(np.count_nonzero(p)) + int(np.count_nonzero(t))
-    if union == 0:
-        return 1.0, 1.0
-    return inter / union, 2.0 * inter / total
 
 
 # ----------------------------------------------------------------------------- loading
@@ -130,20 +121,20 @@ def load_items(masks_root: Path, faces_root: Path, ground_truth: Path, parts: It
 def score(items: Sequence[QualityItem], masks: Sequence[np.ndarray], valid: Sequence[bool]) -> dict[str, Any]:
     """Mean IoU/Dice over valid fakes per kind, and valid-vs-truth agreement."""
     out: dict[str, Any] = {}
-    for kind in ("full", "mouth"):
-        pairs = [iou_dice(m, it.truth) for it, m, ok in zip(items, masks, valid, strict=True) if ok and it.kind == kind]
-        out[kind] = {
-            "crops_valid": len(pairs),
-            "crops_total": sum(1 for it in items if it.kind == kind),
-            "mean_iou": float(np.mean([p[0] for p in pairs])) if pairs else None,
-            "mean_dice": float(np.mean([p[1] for p in pairs])) if pairs else None,
-        }
-    both = [
-        iou_dice(m, it.truth)[0]
+    scored = [
+        (it.kind, metrics.iou(m, it.truth), metrics.dice(m, it.truth))
         for it, m, ok in zip(items, masks, valid, strict=True)
         if ok and it.kind in ("full", "mouth")
     ]
-    out["mean_iou_full_and_mouth"] = float(np.mean(both)) if both else None
+    for kind in ("full", "mouth"):
+        of_kind = [(iou, dice) for k, iou, dice in scored if k == kind]
+        out[kind] = {
+            "crops_valid": len(of_kind),
+            "crops_total": sum(1 for it in items if it.kind == kind),
+            "mean_iou": metrics.mean_or_none([iou for iou, _ in of_kind]),
+            "mean_dice": metrics.mean_or_none([dice for _, dice in of_kind]),
+        }
+    out["mean_iou_full_and_mouth"] = metrics.mean_or_none([iou for _, iou, _ in scored])
     happened = np.array([bool(it.truth.any()) for it in items])
     flagged = np.asarray(valid, bool)
     out["valid_agreement"] = {
@@ -278,7 +269,7 @@ def write_sweep(items: Sequence[QualityItem], params: MasksParams, path: Path) -
             masks, valid = recompute(items, variant)
             s = score(items, masks, valid)
             dice = [
-                iou_dice(m, it.truth)[1]
+                metrics.dice(m, it.truth)
                 for it, m, ok in zip(items, masks, valid, strict=True)
                 if ok and it.kind in ("full", "mouth")
             ]

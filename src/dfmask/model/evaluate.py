@@ -120,8 +120,8 @@ def evaluate_split(
     out["video"] = {**out[f"video_{params.aggregation}"], "aggregation": params.aggregation}
     out["videos_without_faces"] = int((counts == 0).sum())
     out["calibration"] = {
-        "frame_ece": _none_nan(metrics.expected_calibration_error(y, p, params.ece_bins)),
-        "video_ece": _none_nan(metrics.expected_calibration_error(video_y, video_p, params.ece_bins)),
+        "frame_ece": metrics.none_if_nan(metrics.expected_calibration_error(y, p, params.ece_bins)),
+        "video_ece": metrics.none_if_nan(metrics.expected_calibration_error(video_y, video_p, params.ece_bins)),
         "bins": params.ece_bins,
     }
 
@@ -173,10 +173,6 @@ def evaluate_split(
         ),
     }
     return SplitResult(out, y, p, video_y, video_p, rows, maps, ref_masks)
-
-
-def _none_nan(value: float) -> float | None:
-    return None if np.isnan(value) else value
 
 
 def _log_plots(out_dir: Path, result: SplitResult, split: str, n_bins: int, threshold: float) -> None:
