@@ -106,6 +106,22 @@ def test_not_generated_when_root_points_elsewhere(tmp_path) -> None:
     assert decode_png(preview.read_bytes()).shape[0] == 120  # the placeholder, not a sheet
 
 
+def test_corpus_kind_is_sample_only_for_the_sample_corpus_folder(tmp_path, monkeypatch) -> None:
+    """The one rule (sample stage, mask QA, evaluate, release): corpus.root is exactly
+    <paths.sample>/corpus, however spelt; anything else, even inside the sample folder,
+    is a corpus without the sample's truth."""
+    from dfmask.corpus import corpus_kind
+
+    monkeypatch.chdir(tmp_path)
+    assert corpus_kind("data/sample/corpus", "data/sample") == "sample"
+    assert corpus_kind(str(tmp_path / "data/sample/corpus"), "data/sample/") == "sample"
+    assert corpus_kind("data/x/../sample/corpus", "data/sample") == "sample"
+    assert corpus_kind("data/sample", "data/sample") == "dfdc"  # the sample folder itself
+    assert corpus_kind("data/sample/corpus/dfdc_train_part_0", "data/sample") == "dfdc"
+    assert corpus_kind("data/sample/dfdc", "data/sample") == "dfdc"
+    assert corpus_kind("/data/dfdc", "data/sample") == "dfdc"
+
+
 # ----------------------------------------------------------------------------- generated corpus
 
 

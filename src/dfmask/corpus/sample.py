@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfmask.corpus import preview, sources
+from dfmask.corpus import corpus_kind, preview, sample_corpus_dir, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
 from dfmask.corpus.groundtruth import GROUND_TRUTH
@@ -67,19 +67,14 @@ class Summary:
         )
 
 
-def sample_corpus_dir(params: SampleParams) -> Path:
-    """Where the sample writes its corpus: ``<sample.out>/corpus``."""
-    return Path(params.out) / "corpus"
-
-
 def generate(
     params: SampleParams, corpus_root: str, corpus_parts: tuple[int, ...], seed: int, preview_path: Path
 ) -> Summary:
     """Generate the sample corpus (or only the NOT_GENERATED note); see module docstring."""
     out = Path(params.out)
-    corpus = sample_corpus_dir(params)
+    corpus = sample_corpus_dir(out)
     out.mkdir(parents=True, exist_ok=True)
-    if Path(corpus_root).resolve() != corpus.resolve():
+    if corpus_kind(corpus_root, out) != "sample":
         reason = f"corpus.root = {corpus_root} is not the sample's corpus folder {corpus}"
         _clear(out)
         (out / "NOT_GENERATED.md").write_text(
