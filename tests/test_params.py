@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
-import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import yaml
 
 from dfmask import params as P
 from dfmask.errors import DfmaskError
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -284,7 +284,7 @@ def test_stage_script_prints_the_range_error_and_exits_2(tmp_path: Path) -> None
     doc["faces"]["pyramid_factor"] = 1.5
     path = _write(tmp_path, doc)
     proc = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "faces.py"), "--part", "0", "--params", str(path)],
+        [*stage_argv("faces", 0), "--params", str(path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -291,9 +291,9 @@ class SampleSizeParams:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """``sample``: the generated demo/test corpus (see dfmask.corpus.sample)."""
+    """``sample``: the generated demo/test corpus (see dfmask.corpus.sample). It is
+    written under ``paths.sample``, the only folder the sample stage writes."""
 
-    out: str = "data/sample"  # the only folder the sample stage writes
     # which size section below is used: default (demo pipeline), ci (tiny, test suite),
     # bench (1080p, faces benchmark)
     profile: Literal["default", "ci", "bench"] = "default"

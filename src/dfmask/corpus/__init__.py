@@ -11,6 +11,12 @@ def sample_corpus_dir(sample_root: str | os.PathLike[str]) -> Path:
     return Path(sample_root) / "corpus"
 
 
+def sample_truth(sample_root: str | os.PathLike[str]) -> Path:
+    """The sample's ground truth: ``<paths.sample>/ground_truth.parquet`` (every frame's
+    boxes, actors and true swap masks; never read by the pipeline's own stages)."""
+    return Path(sample_root) / "ground_truth.parquet"
+
+
 def corpus_kind(corpus_root: str | os.PathLike[str], sample_root: str | os.PathLike[str]) -> str:
     """``"sample"`` when ``corpus.root`` is the sample stage's corpus folder
     (``<paths.sample>/corpus``, compared resolved), else ``"dfdc"``.
