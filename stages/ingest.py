@@ -1,36 +1,27 @@
 """DVC stage ingest@N: validate metadata.json and probe every video of one part.
 
-Writes data/interim/videos/part=N.parquet and reports/ingest/part=N.json.
+Writes the part's videos table and report (paths from dvc.yaml, see dfmask.corpus.ingest).
 """
 
 import argparse
+from pathlib import Path
 
-from dfmask.corpus.ingest import VIDEOS, ingest_part, summary_line
-from dfmask.params import CorpusParams, IngestParams, load_section, to_dict
+from dfmask.corpus.ingest import IngestPaths, run
+from dfmask.params import CorpusParams, IngestParams, load_section
 from dfmask.stage import run_stage
-from dfmask.tables import write_json, write_table
 
 
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--part", type=int, required=True)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", default="data/interim/videos")
-    ap.add_argument("--report", default="reports/ingest")
+    ap.add_argument("--part", type=int, required=True, help="corpus part N")
+    ap.add_argument("--params", default="params.yaml", help="params file")
+    ap.add_argument("--out", type=Path, required=True, help="the part's videos table (part=N.parquet)")
+    ap.add_argument("--report", type=Path, required=True, help="the part's report JSON")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(IngestParams, "ingest", args.params)
-    result = ingest_part(corpus.root, args.part, probe_decode=params.probe_decode)
-    write_table(
-        result.table,
-        f"{args.out}/part={args.part}.parquet",
-        VIDEOS,
-        stage=f"ingest@{args.part}",
-        # not corpus.root: where the corpus lives does not shape the table (no paths in data)
-        params={"corpus": {"parts": list(corpus.parts)}, "ingest": to_dict(params)},
-    )
-    write_json(f"{args.report}/part={args.part}.json", result.report)
-    return summary_line(result) + f" (see {args.report}/part={args.part}.json)"
+    report = run(params, corpus, IngestPaths(out=args.out, report=args.report), args.part)
+    return report.summary()
 
 
 if __name__ == "__main__":

@@ -1,31 +1,29 @@
 """DVC stage masks@N: SSIM(real crop, fake crop) → binary manipulation masks of one part.
 
-Reads data/interim/faces/part=N/ (the faces table only; never the split), writes
-data/processed/masks/part=N/masks-*.parquet and reports/masks/part=N.json.
+Reads the part's faces folder (the faces table only; never the split), writes the part's
+masks-*.parquet shards and report (paths from dvc.yaml, see dfmask.masks.stage).
 """
 
 import argparse
+from pathlib import Path
 
-from dfmask.masks.stage import masks_part, summary_line
+from dfmask.masks.stage import MasksPaths, run
 from dfmask.params import MasksParams, load_section
 from dfmask.stage import run_stage
-from dfmask.tables import write_json
 
 
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--part", type=int, required=True)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--faces", default="data/interim/faces")
-    ap.add_argument("--out", default="data/processed/masks")
-    ap.add_argument("--report", default="reports/masks")
-    ap.add_argument("--work", default="data/.work")
+    ap.add_argument("--part", type=int, required=True, help="corpus part N")
+    ap.add_argument("--params", default="params.yaml", help="params file")
+    ap.add_argument("--faces", type=Path, required=True, help="the part's faces folder (part=N)")
+    ap.add_argument("--out", type=Path, required=True, help="the part's output folder (part=N)")
+    ap.add_argument("--report", type=Path, required=True, help="the part's report JSON")
+    ap.add_argument("--work", type=Path, required=True, help="resume folder (paths.work)")
     args = ap.parse_args()
     params = load_section(MasksParams, "masks", args.params)
-    result = masks_part(f"{args.faces}/part={args.part}", args.part, params, f"{args.out}/part={args.part}", args.work)
-    report = f"{args.report}/part={args.part}.json"
-    write_json(report, result.report)
-    return summary_line(result) + f" (see {report})"
+    paths = MasksPaths(faces=args.faces, out=args.out, report=args.report, work=args.work)
+    return run(params, paths, args.part).summary()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,9 @@
 """DVC stage masks_quality: the SSIM masks against the sample corpus's true swap masks.
 
-Reads data/processed/masks, data/interim/faces and <sample.out>/ground_truth.parquet;
-writes reports/masks_quality.json (IoU/Dice per swap kind, the mean-mask baseline,
-valid agreement) and reports/masks_preview.png. On a real corpus (corpus.root outside
-sample.out) there is no truth: both files say so. The param sweep is a hand run:
-``dfmask quality masks --sweep``.
+Reads the masks and faces folders and <sample>/ground_truth.parquet; writes the report
+JSON (IoU/Dice per swap kind, the mean-mask baseline, valid agreement) and the preview
+PNG. On a real corpus (corpus.root is not <sample>/corpus) there is no truth: both files
+say so. The param sweep is a hand run: ``dfmask quality masks --sweep``.
 """
 
 from __future__ import annotations
@@ -12,27 +11,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfmask.corpus import corpus_kind
-from dfmask.masks.quality import measure, not_applicable
-from dfmask.params import CorpusParams, MasksParams, SampleParams, load_section
+from dfmask.masks.quality import MasksQualityPaths, run
+from dfmask.params import CorpusParams, MasksParams, load_section
 from dfmask.stage import run_stage
 
 
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--masks", type=Path, default=Path("data/processed/masks"))
-    ap.add_argument("--faces", type=Path, default=Path("data/interim/faces"))
-    ap.add_argument("--out", type=Path, default=Path("reports/masks_quality.json"))
-    ap.add_argument("--preview", type=Path, default=Path("reports/masks_preview.png"))
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    ap.add_argument("--masks", type=Path, required=True, help="masks folder (part=N/)")
+    ap.add_argument("--faces", type=Path, required=True, help="faces folder (part=N/)")
+    ap.add_argument("--sample", type=Path, required=True, help="the sample folder (paths.sample)")
+    ap.add_argument("--out", type=Path, required=True, help="report JSON")
+    ap.add_argument("--preview", type=Path, required=True, help="preview PNG")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
-    sample = load_section(SampleParams, "sample", args.params)
-    if corpus_kind(corpus.root, sample.out) != "sample":
-        return not_applicable(args.out, args.preview, f"corpus.root {corpus.root} has no ground truth")
     params = load_section(MasksParams, "masks", args.params)
-    truth = Path(sample.out) / "ground_truth.parquet"
-    return measure(params, corpus.parts, args.masks, args.faces, truth, args.out, args.preview)
+    paths = MasksQualityPaths(args.masks, args.faces, args.sample, args.out, args.preview)
+    return run(params, corpus, paths).summary()
 
 
 if __name__ == "__main__":

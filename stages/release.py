@@ -1,33 +1,33 @@
-"""release: join faces, masks and splits into data/release (shards, datasheet, checksums)."""
+"""release: join faces, masks and splits into the release folder (shards, datasheet, checksums)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from dfmask.params import CorpusParams, ReleaseParams, SampleParams, load_section
-from dfmask.release.inputs import ReleaseInputs
-from dfmask.release.stage import one_line, run_release
+from dfmask.params import CorpusParams, ReleaseParams, load_section
+from dfmask.release.stage import ReleasePaths, run
 from dfmask.stage import run_stage
 
 
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--faces", type=Path, default=Path("data/interim/faces"))
-    ap.add_argument("--masks", type=Path, default=Path("data/processed/masks"))
-    ap.add_argument("--splits", type=Path, default=Path("data/interim/splits.parquet"))
-    ap.add_argument("--videos", type=Path, default=Path("data/interim/videos"))
-    ap.add_argument("--reports", type=Path, default=Path("reports"))
-    ap.add_argument("--out", type=Path, default=Path("data/release"))
-    ap.add_argument("--report", type=Path, default=Path("reports/release.json"))
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    ap.add_argument("--faces", type=Path, required=True, help="faces folder (part=N/)")
+    ap.add_argument("--masks", type=Path, required=True, help="masks folder (part=N/)")
+    ap.add_argument("--splits", type=Path, required=True, help="splits table")
+    ap.add_argument("--videos", type=Path, required=True, help="ingest tables folder (part=N.parquet)")
+    ap.add_argument("--reports", type=Path, required=True, help="reports folder (quoted in DATASHEET.md)")
+    ap.add_argument("--sample", type=Path, required=True, help="the sample folder (paths.sample)")
+    ap.add_argument("--out", type=Path, required=True, help="release folder")
+    ap.add_argument("--report", type=Path, required=True, help="report JSON")
     args = ap.parse_args()
     params = load_section(ReleaseParams, "release", args.params)
     corpus = load_section(CorpusParams, "corpus", args.params)
-    sample = load_section(SampleParams, "sample", args.params)
-    inputs = ReleaseInputs(args.faces, args.masks, args.splits, args.videos, args.reports, corpus.parts)
-    summary = run_release(inputs, args.out, params, corpus, sample.out, args.report)
-    return one_line(summary, args.out)
+    paths = ReleasePaths(
+        args.faces, args.masks, args.splits, args.videos, args.reports, args.sample, args.out, args.report
+    )
+    return run(params, corpus, paths).summary()
 
 
 if __name__ == "__main__":

@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from dfmask.params import BaseParams, CorpusParams, SplitParams, load_section
-from dfmask.splits.build import run_split, summary
+from dfmask.splits.build import SplitPaths, run
 from dfmask.stage import run_stage
 
 
 def main() -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--videos", default="data/interim/videos", help="ingest tables folder")
-    parser.add_argument("--embeddings", default="data/interim/embeddings", help="embeddings folder")
-    parser.add_argument("--out", default="data/interim/splits.parquet", help="splits table")
-    parser.add_argument("--report", default="reports/split.json", help="report JSON")
-    parser.add_argument("--state", default="data/.work/split", help="last assignment (for moves)")
+    parser.add_argument("--videos", type=Path, required=True, help="ingest tables folder (part=N.parquet)")
+    parser.add_argument("--embeddings", type=Path, required=True, help="embeddings folder (part=N.parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="splits table")
+    parser.add_argument("--report", type=Path, required=True, help="report JSON")
+    parser.add_argument("--work", type=Path, required=True, help="resume folder (paths.work): the last assignment")
     args = parser.parse_args()
     base = load_section(BaseParams, "base", args.params)
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(SplitParams, "split", args.params)
-    report = run_split(
-        corpus.parts,
-        args.videos,
-        args.embeddings,
-        args.out,
-        args.report,
-        params,
-        base.seed,
-        state_dir=args.state,
-    )
-    return summary(report)
+    paths = SplitPaths(args.videos, args.embeddings, args.out, args.report, args.work)
+    return run(params, corpus, base, paths).summary()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
-import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import yaml
 
 from dfmask import params as P
 from dfmask.errors import DfmaskError
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -221,6 +221,19 @@ def test_misspelt_section_is_named_with_a_suggestion(tmp_path: Path) -> None:
         P.load_section(P.CorpusParams, "corpus", path)
 
 
+@pytest.mark.parametrize("where", ["/abs", "../x", "data/../../x", ""])
+def test_a_path_outside_the_repo_stops_any_section_load_naming_the_key(tmp_path: Path, where: str) -> None:
+    doc = P.read_params_file(REPO / "params.yaml")
+    path = _write(tmp_path, doc | {"paths": doc["paths"] | {"faces": where}})
+    # any stage stops, not only those that read or write faces: DVC renders every stage
+    with pytest.raises(DfmaskError) as err:
+        P.load_section(P.IngestParams, "ingest", path)
+    assert str(err.value) == (
+        "params: paths.faces: must be a relative path inside the repository (no leading /, no ..), "
+        f"got {where!r}"
+    )
+
+
 def test_misspelt_key_gets_a_suggestion(tmp_path: Path) -> None:
     path = _write(tmp_path, {"faces": {"pyramid_factr": 0.7}})
     with pytest.raises(DfmaskError, match=r"faces\.pyramid_factr: unknown key; .*did you mean 'pyramid_factor'\?$"):
@@ -271,7 +284,7 @@ def test_stage_script_prints_the_range_error_and_exits_2(tmp_path: Path) -> None
     doc["faces"]["pyramid_factor"] = 1.5
     path = _write(tmp_path, doc)
     proc = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "faces.py"), "--part", "0", "--params", str(path)],
+        [*stage_argv("faces", 0), "--params", str(path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

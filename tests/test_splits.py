@@ -3,6 +3,7 @@ stratified assignment, the leak audit, moves, and the stage's I/O."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from dfmask.corpus.ingest import VIDEOS
 from dfmask.errors import DfmaskError
 from dfmask.identity.embed import EMBEDDINGS
-from dfmask.params import SplitParams
+from dfmask.params import BaseParams, CorpusParams, SplitParams
 from dfmask.splits import (
     SPLIT_NAMES,
     Group,
@@ -27,7 +28,7 @@ from dfmask.splits import (
     group_videos,
 )
 from dfmask.splits.audit import compare_assignments
-from dfmask.splits.build import run_split
+from dfmask.splits.build import SplitPaths, run
 from dfmask.tables import read_table, write_table
 
 # ------------------------------------------------------------------------ a synthetic corpus
@@ -341,6 +342,24 @@ def _write_inputs(corpus: Corpus, root: Path, parts: list[int]) -> None:
             pa.Table.from_pylist(rows, schema=VIDEOS.schema), root / "videos" / f"part={part}.parquet", VIDEOS, "test"
         )
         write_table(corpus.embeddings({part}), root / "emb" / f"part={part}.parquet", EMBEDDINGS, "test")
+
+
+def run_split(
+    parts: list[int],
+    videos: Path,
+    embeddings: Path,
+    out: Path,
+    report: Path,
+    params: SplitParams,
+    seed: int,
+    work: Path,
+) -> dict:
+    """The split stage over ``parts``; its report document (checked against the file and the summary)."""
+    paths = SplitPaths(videos, embeddings, out, report, work)
+    written = run(params, CorpusParams(parts=tuple(parts)), BaseParams(seed=seed), paths)
+    assert json.loads(report.read_text()) == written.doc
+    assert written.summary().startswith(f"{written.doc['videos']} videos in {written.doc['groups']} groups, ")
+    return written.doc
 
 
 def test_run_split_is_deterministic_and_reports_moves(tmp_path: Path) -> None:

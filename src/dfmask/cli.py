@@ -144,13 +144,13 @@ def _quality_splits(args: argparse.Namespace) -> str:
 
 
 def _quality_masks(args: argparse.Namespace) -> str:
-    from dfmask.masks.quality import measure
+    from dfmask.masks.quality import score_masks
     from dfmask.params import CorpusParams, MasksParams
 
     p = _Params(args.params)
     parts = args.parts if args.parts is not None else list(p.section(CorpusParams, "corpus").parts)
     sweep = None if args.sweep is None else Path(args.sweep) if args.sweep else p.report("masks_sweep.md")
-    return measure(
+    return score_masks(
         p.section(MasksParams, "masks"),
         parts,
         args.masks or Path(p.paths.masks),
@@ -159,7 +159,7 @@ def _quality_masks(args: argparse.Namespace) -> str:
         args.out or p.report("masks_quality.json"),
         args.preview or p.report("masks_preview.png"),
         sweep,
-    )
+    ).summary()
 
 
 def _seeds(args: argparse.Namespace) -> str:

@@ -221,7 +221,8 @@ class PathsParams:
     (``${paths.faces}/part=${item}``), and the stage scripts receive them as
     arguments; the library has no path defaults. Per-part tables and folders sit
     under their root as ``part=N`` (``videos/part=N.parquet``, ``faces/part=N/``).
-    All are relative to the repository (DVC tracks nothing outside it).
+    All are relative to the repository (DVC tracks nothing outside it); a path that
+    leaves it stops every stage at its params load, naming the key (`read_params_file`).
     """
 
     sample: str = param("data/sample", IN_REPO)  # the generated demo corpus and its truth (sample stage)
@@ -290,9 +291,9 @@ class SampleSizeParams:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """``sample``: the generated demo/test corpus (see dfmask.corpus.sample)."""
+    """``sample``: the generated demo/test corpus (see dfmask.corpus.sample). It is
+    written under ``paths.sample``, the only folder the sample stage writes."""
 
-    out: str = "data/sample"  # the only folder the sample stage writes
     # which size section below is used: default (demo pipeline), ci (tiny, test suite),
     # bench (1080p, faces benchmark)
     profile: Literal["default", "ci", "bench"] = "default"
@@ -666,7 +667,8 @@ def _did_you_mean(name: Any, valid: typing.Iterable[str]) -> str:
 
 def read_params_file(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """The raw params.yaml document, with a one-line error if it is missing, unreadable,
-    malformed, repeats a key, or names a section that `SECTIONS` does not know."""
+    malformed, repeats a key, names a section that `SECTIONS` does not know, or has a
+    ``paths`` section that does not validate (every stage reads those paths)."""
     path = Path(path)
     if not path.exists():
         raise DfmaskError(f"{path}: params file not found (run from the repo root)")
@@ -694,6 +696,10 @@ def read_params_file(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
                 f"params: {name}: unknown section in {path}{_did_you_mean(name, SECTIONS)} "
                 f"(valid sections: {', '.join(SECTIONS)})"
             )
+    if "paths" in doc:
+        # dvc.yaml renders every path into the stages' commands and outs, and DVC runs a
+        # stage whose path leaves the repo: so whichever stage runs first refuses it
+        from_dict(PathsParams, doc["paths"], "paths")
     return doc
 
 

@@ -2,7 +2,7 @@
 
 DVC deletes a stage's outputs before running it, so progress cannot live in the
 outputs. A `WorkDir` keeps one small Parquet file per finished item (a video) under
-``data/.work/<stage>/<scope>/<fingerprint>/``, where the fingerprint hashes everything
+``<paths.work>/<stage>/<scope>/<fingerprint>/``, where the fingerprint hashes everything
 that shapes the item's result (params, input file hashes, schema version). After a
 crash or ``kill -9`` the same command finds the finished items and skips them; the
 final shards are assembled from these files, so a resumed run writes exactly the
@@ -28,8 +28,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfmask.tables import file_sha256, library_versions
-
-DEFAULT_ROOT = Path("data/.work")
 
 #: Names used as-is for an item's file: a letter or digit first (never a hidden file), at
 #: most 101 characters (well under the 255-byte file-name limit), no path separator.
@@ -76,10 +74,10 @@ class WorkDir:
         scope: sub-scope, e.g. ``"part=3"``.
         key: everything that shapes an item's result; hashed into the folder name, so
             changed params never reuse stale items.
-        root: base folder (default ``data/.work``), git- and DVC-ignored.
+        root: base folder (params.yaml's ``paths.work``, ``data/.work``), git- and DVC-ignored.
     """
 
-    def __init__(self, stage: str, scope: str, key: Mapping[str, Any], root: str | Path = DEFAULT_ROOT):
+    def __init__(self, stage: str, scope: str, key: Mapping[str, Any], root: str | Path):
         self.base = Path(root) / stage / scope
         self.path = self.base / fingerprint(key)
         self.path.mkdir(parents=True, exist_ok=True)

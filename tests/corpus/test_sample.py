@@ -20,8 +20,8 @@ from dfmask.corpus import sources
 from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
 from dfmask.corpus.plan import make_plan
-from dfmask.corpus.sample import _Generator, generate
-from dfmask.params import SampleParams, SampleSizeParams, load_section
+from dfmask.corpus.sample import SamplePaths, Summary, _Generator, run
+from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, load_section
 from dfmask.tables import decode_png
 from dfmask.video import iter_frames, probe
 
@@ -46,8 +46,13 @@ PARAMS = load_section(SampleParams, "sample", Path(__file__).parents[2] / "param
 needs_sources = pytest.mark.skipif(bool(sources.verify(FACES_CACHE)), reason="face sources not fetched (make setup)")
 
 
-def tiny_params(out: Path) -> SampleParams:
-    return SampleParams(out=str(out), profile="ci", sources_cache=str(FACES_CACHE), ci=TINY)
+def tiny_params() -> SampleParams:
+    return SampleParams(profile="ci", sources_cache=str(FACES_CACHE), ci=TINY)
+
+
+def generate(params: SampleParams, out: Path, corpus_root: str, seed: int, preview: Path) -> Summary:
+    """The sample stage writing to ``out`` for parts 0 and 1."""
+    return run(params, CorpusParams(root=corpus_root, parts=(0, 1)), BaseParams(seed=seed), SamplePaths(out, preview))
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +60,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if sources.verify(FACES_CACHE):
         pytest.skip("face sources not fetched (make setup)")
     out = tmp_path_factory.mktemp("sample") / "sample"
-    params = tiny_params(out)
-    summary = generate(params, str(out / "corpus"), (0, 1), 7, out / "preview.png")
+    summary = generate(tiny_params(), out, str(out / "corpus"), 7, out / "preview.png")
     assert summary.generated
     return out
 
@@ -97,13 +101,30 @@ def test_ci_plan_has_the_mess() -> None:
 
 
 def test_not_generated_when_root_points_elsewhere(tmp_path) -> None:
-    params = SampleParams(out=str(tmp_path / "sample"), sources_cache=str(tmp_path / "nowhere"))
+    params = SampleParams(sources_cache=str(tmp_path / "nowhere"))
     preview = tmp_path / "preview.png"
-    summary = generate(params, "/data/dfdc", (0, 1), 0, preview)
+    summary = generate(params, tmp_path / "sample", "/data/dfdc", 0, preview)
     assert not summary.generated
+    assert summary.summary().startswith("no sample generated (corpus.root = /data/dfdc is not the sample's corpus")
     assert sorted(p.name for p in (tmp_path / "sample").iterdir()) == ["NOT_GENERATED.md"]
     assert "corpus.root" in (tmp_path / "sample" / "NOT_GENERATED.md").read_text()
     assert decode_png(preview.read_bytes()).shape[0] == 120  # the placeholder, not a sheet
+
+
+def test_corpus_kind_is_sample_only_for_the_sample_corpus_folder(tmp_path, monkeypatch) -> None:
+    """The one rule (sample stage, mask QA, evaluate, release): corpus.root is exactly
+    <paths.sample>/corpus, however spelt; anything else, even inside the sample folder,
+    is a corpus without the sample's truth."""
+    from dfmask.corpus import corpus_kind
+
+    monkeypatch.chdir(tmp_path)
+    assert corpus_kind("data/sample/corpus", "data/sample") == "sample"
+    assert corpus_kind(str(tmp_path / "data/sample/corpus"), "data/sample/") == "sample"
+    assert corpus_kind("data/x/../sample/corpus", "data/sample") == "sample"
+    assert corpus_kind("data/sample", "data/sample") == "dfdc"  # the sample folder itself
+    assert corpus_kind("data/sample/corpus/dfdc_train_part_0", "data/sample") == "dfdc"
+    assert corpus_kind("data/sample/dfdc", "data/sample") == "dfdc"
+    assert corpus_kind("/data/dfdc", "data/sample") == "dfdc"
 
 
 # ----------------------------------------------------------------------------- generated corpus
@@ -261,7 +282,7 @@ def test_render_px_blurs_the_swapped_face_only(tmp_path) -> None:
 @pytest.mark.slow
 def test_same_seed_same_bytes(corpus: Path, tmp_path) -> None:
     out = tmp_path / "again"
-    generate(tiny_params(out), str(out / "corpus"), (0, 1), 7, tmp_path / "preview.png")
+    generate(tiny_params(), out, str(out / "corpus"), 7, tmp_path / "preview.png")
     assert (out / "ground_truth.parquet").read_bytes() == (corpus / "ground_truth.parquet").read_bytes()
     for path in sorted((corpus / "corpus").rglob("*")):
         if path.is_file():
@@ -271,14 +292,13 @@ def test_same_seed_same_bytes(corpus: Path, tmp_path) -> None:
 
 @needs_sources
 def test_other_seed_other_corpus(corpus: Path, tmp_path) -> None:
-    params = tiny_params(tmp_path / "s")
     params = replace(
-        params,
+        tiny_params(),
         ci=replace(
             TINY, actors=2, originals_per_actor=1, fakes_per_original=(1, 1), failed_swap_count=0, mouth_only_frac=0.0
         ),
     )
-    generate(params, str(tmp_path / "s" / "corpus"), (0, 1), 8, tmp_path / "p.png")
+    generate(params, tmp_path / "s", str(tmp_path / "s" / "corpus"), 8, tmp_path / "p.png")
     a = load_ground_truth(tmp_path / "s" / "ground_truth.parquet")
     b = load_ground_truth(corpus / "ground_truth.parquet")
     assert not set(a.video_id) & set(b.video_id)

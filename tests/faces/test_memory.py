@@ -2,7 +2,7 @@
 
 Two 4K originals (real faces from the face sources cache, upscaled; 32 frames each, so
 the default 32 samples take every frame) and one fake each, run through
-`dfmask.faces.stage.run_part` with the default params in a child process; the child's
+`dfmask.faces.stage.run` with the default params in a child process; the child's
 own peak RSS (`tools.bench.faces.run_with_peak_rss`) must stay under the bound. A property of the
 code (what it holds at once), not a timing: it does not depend on the machine's speed.
 """
@@ -28,11 +28,12 @@ BOUND_PER_WORKER_MB = 1536
 _CHILD = """
 import json, sys
 from pathlib import Path
-from dfmask.faces.stage import run_part
-from dfmask.params import FacesParams
+from dfmask.faces.stage import FacesPaths, run
+from dfmask.params import CorpusParams, FacesParams
 root, videos, out, workers = sys.argv[1:5]
 params = FacesParams(device="cpu", workers=int(workers))
-s = run_part(0, Path(root), Path(videos), Path(out) / "faces", Path(out) / "report.json", params, Path(out) / "work")
+paths = FacesPaths(Path(videos), Path(out) / "faces", Path(out) / "report.json", Path(out) / "work")
+s = run(params, CorpusParams(root=root, parts=(0,)), paths, 0)
 print(json.dumps({"crops": s.crops, "status": s.status_counts}))
 """
 
@@ -93,7 +94,7 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def run_child(root: Path, videos: Path, out: Path, workers: int) -> tuple[dict[str, Any], float]:
-    """run_part in a fresh Python process: its summary and its own peak RSS in MB
+    """The faces stage's run in a fresh Python process: its summary and its own peak RSS in MB
     (`tools.bench.faces.run_with_peak_rss`: wait4's ru_maxrss of a direct child would
     include this test process's peak, e.g. from building the 4K corpus)."""
     from tools.bench.faces import run_with_peak_rss

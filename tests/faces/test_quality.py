@@ -92,10 +92,12 @@ def test_recall_on_ci_sample_corpus(tmp_path: Path) -> None:
     from dfmask.corpus import sources
     from dfmask.corpus.groundtruth import load_ground_truth
     from dfmask.corpus.ingest import VIDEOS, ingest_part
-    from dfmask.corpus.sample import generate
+    from dfmask.corpus.sample import SamplePaths
+    from dfmask.corpus.sample import run as generate
     from dfmask.faces.quality import load_faces
-    from dfmask.faces.stage import run_part
-    from dfmask.params import BaseParams, FacesParams, SampleParams, load_section
+    from dfmask.faces.stage import FacesPaths
+    from dfmask.faces.stage import run as run_faces
+    from dfmask.params import BaseParams, CorpusParams, FacesParams, SampleParams, load_section
     from dfmask.tables import write_table
 
     cache = REPO / ".cache" / "faces"
@@ -103,12 +105,11 @@ def test_recall_on_ci_sample_corpus(tmp_path: Path) -> None:
         pytest.skip("face sources not fetched (make setup)")
     params_path = REPO / "params.yaml"
     sample = load_section(SampleParams, "sample", params_path)
-    sample = SampleParams(
-        **{**sample.__dict__, "profile": "ci", "out": str(tmp_path / "sample"), "sources_cache": str(cache)}
-    )
-    seed = load_section(BaseParams, "base", params_path).seed
+    sample = SampleParams(**{**sample.__dict__, "profile": "ci", "sources_cache": str(cache)})
+    base = load_section(BaseParams, "base", params_path)
     parts = tuple(range(sample.ci.parts))
-    generate(sample, str(tmp_path / "sample" / "corpus"), parts, seed, tmp_path / "preview.png")
+    corpus = CorpusParams(root=str(tmp_path / "sample" / "corpus"), parts=parts)
+    generate(sample, corpus, base, SamplePaths(tmp_path / "sample", tmp_path / "preview.png"))
     faces_params = load_section(FacesParams, "faces", params_path)
     faces_params = FacesParams(**{**faces_params.__dict__, "device": "cpu"})
     folders = []
@@ -116,15 +117,7 @@ def test_recall_on_ci_sample_corpus(tmp_path: Path) -> None:
         ingest = ingest_part(tmp_path / "sample" / "corpus", part)
         videos = write_table(ingest.table, tmp_path / f"videos/part={part}.parquet", VIDEOS, "ingest")
         out = tmp_path / f"faces/part={part}"
-        run_part(
-            part,
-            tmp_path / "sample" / "corpus",
-            videos,
-            out,
-            tmp_path / f"r{part}.json",
-            faces_params,
-            tmp_path / "work",
-        )
+        run_faces(faces_params, corpus, FacesPaths(videos, out, tmp_path / f"r{part}.json", tmp_path / "work"), part)
         folders.append(out)
     got = face_recall(
         load_faces(folders), load_ground_truth(tmp_path / "sample" / "ground_truth.parquet"), faces_params.frames

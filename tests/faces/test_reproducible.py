@@ -20,6 +20,7 @@ import yaml
 
 from dfmask.faces.stage import STATUS_PATH
 from dfmask.tables import file_sha256, shard_paths
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ def _outputs(base: Path) -> dict[str, str]:
 def test_faces_bytes_do_not_depend_on_the_cpu_or_threads(faces_corpus: Any, tmp_path: Path) -> None:
     here = _workspace(tmp_path / "here", faces_corpus, threads=1)
     other = _workspace(tmp_path / "other", faces_corpus, threads=2)
-    cmd = [sys.executable, str(REPO / "stages/faces.py"), "--part", "0"]
+    cmd = stage_argv("faces", 0)
     subprocess.run(cmd, cwd=here, env=_env({}), check=True, capture_output=True, timeout=600)
     subprocess.run(cmd, cwd=other, env=_env(OLD_CPU), check=True, capture_output=True, timeout=600)
     a, b = _outputs(here), _outputs(other)

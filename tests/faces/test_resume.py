@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 
 from dfmask.faces.stage import STATUS_PATH
 from dfmask.tables import file_sha256, shard_paths
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEOS = 17
@@ -34,7 +34,7 @@ def _workspace(base: Path, corpus: Any) -> Path:
 
 
 def _cmd() -> list[str]:
-    return [sys.executable, str(REPO / "stages/faces.py"), "--part", "0"]
+    return stage_argv("faces", 0)
 
 
 def _finished(base: Path) -> int:

@@ -12,8 +12,9 @@ from rotated_video import encode_rotated
 
 from dfmask.corpus.ingest import VIDEOS, ingest_part
 from dfmask.faces import FACE_VIDEOS, FACES
-from dfmask.faces.stage import STATUS_PATH, run_part
-from dfmask.params import FacesParams
+from dfmask.faces.stage import STATUS_PATH, FacesPaths
+from dfmask.faces.stage import run as run_faces
+from dfmask.params import CorpusParams, FacesParams
 from dfmask.tables import decode_png, read_table, read_tables, shard_paths, write_table
 from dfmask.video import encode_video, iter_frames
 
@@ -51,7 +52,8 @@ def run(faces_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     (part / "metadata.json").write_text(json.dumps(meta))
     ingest = ingest_part(base / "corpus", 0)
     videos = write_table(ingest.table, base / "videos" / "part=0.parquet", VIDEOS, "ingest")
-    run_part(0, base / "corpus", videos, base / "out", base / "report.json", PARAMS, base / "work")
+    corpus = CorpusParams(root=str(base / "corpus"), parts=(0,))
+    run_faces(PARAMS, corpus, FacesPaths(videos, base / "out", base / "report.json", base / "work"), 0)
     faces = read_tables(shard_paths(base / "out"), FACES).to_pandas()
     status = read_table(base / "out" / STATUS_PATH, FACE_VIDEOS).to_pandas().set_index("video_id")
     return {"ingest": {r["video_id"]: r for r in ingest.table.to_pylist()}, "faces": faces, "status": status}

@@ -14,8 +14,9 @@ import yaml
 
 from dfmask.faces import FACE_VIDEOS, FACES
 from dfmask.faces.detect import FaceDetector
-from dfmask.faces.stage import STATUS_PATH, run_part, work_key
-from dfmask.params import FacesParams
+from dfmask.faces.stage import STATUS_PATH, FacesPaths, work_key
+from dfmask.faces.stage import run as run_faces
+from dfmask.params import CorpusParams, FacesParams
 from dfmask.tables import decode_png, file_sha256, read_table, read_tables, shard_paths
 
 PARAMS = FacesParams(device="cpu", frames=8, shard_rows=40)
@@ -34,9 +35,8 @@ def run(faces_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     mp = pytest.MonkeyPatch()
     mp.setattr(FaceDetector, "_detect_batch", counting_batch)
-    summary = run_part(
-        0, faces_corpus.root, faces_corpus.videos, base / "out", base / "report.json", PARAMS, base / "work"
-    )
+    paths = FacesPaths(faces_corpus.videos, base / "out", base / "report.json", base / "work")
+    summary = run_faces(PARAMS, CorpusParams(root=str(faces_corpus.root), parts=(0,)), paths, 0)
     mp.undo()
     faces = read_tables(shard_paths(base / "out"), FACES).to_pandas()
     status = read_table(base / "out" / STATUS_PATH, FACE_VIDEOS).to_pandas().set_index("video_id")
@@ -153,11 +153,18 @@ def test_shards_are_bounded_sorted_and_never_split_a_video(run: dict[str, Any]) 
 def test_rerun_reuses_every_video_and_writes_identical_bytes(run: dict[str, Any], tmp_path: Path) -> None:
     base = run["base"]
     before = {p.name: file_sha256(p) for p in shard_paths(base / "out")}
-    again = run_part(
-        0, run["corpus"].root, run["corpus"].videos, tmp_path / "out", tmp_path / "r.json", PARAMS, base / "work"
-    )
+    paths = FacesPaths(run["corpus"].videos, tmp_path / "out", tmp_path / "r.json", base / "work")
+    again = run_faces(PARAMS, CorpusParams(root=str(run["corpus"].root), parts=(0,)), paths, 0)
     assert again.reused == 17 and again.computed == 0
     assert {p.name: file_sha256(p) for p in shard_paths(tmp_path / "out")} == before
+
+
+def test_summary_is_one_line_from_the_written_report(run: dict[str, Any]) -> None:
+    report, line = run["report"], run["summary"].summary()
+    no_faces = report["videos_without_faces"]
+    assert line.startswith(f"part=0: {report['videos']} videos, {report['crops']:,} crops, {no_faces} video")
+    assert line.endswith(f"(0 reused, 17 computed; see {run['base'] / 'report.json'})")
+    assert "\n" not in line
 
 
 def test_status_table_reads_as_dataframe(run: dict[str, Any]) -> None:
@@ -210,8 +217,9 @@ def test_changed_bytes_recompute_that_video_and_its_fakes_only(faces_corpus: Any
         return write_table(table, tmp_path / name / "part=0.parquet", VIDEOS, "ingest@0")
 
     def faces(videos: Path, out: str, work: str) -> Any:
-        corpus, report = tmp_path / "corpus", tmp_path / f"{out}.json"
-        return run_part(0, corpus, videos, tmp_path / out, report, PARAMS, tmp_path / work)
+        corpus = CorpusParams(root=str(tmp_path / "corpus"), parts=(0,))
+        paths = FacesPaths(videos, tmp_path / out, tmp_path / f"{out}.json", tmp_path / work)
+        return run_faces(PARAMS, corpus, paths, 0)
 
     before = ingest("v1")
     first = faces(before, "out1", "work")
@@ -250,7 +258,7 @@ def test_report_of_200k_videos_counts_and_samples() -> None:
         VideoStatus(0, f"{i:08d}{'v' * 40}", None, bool(i % 2), reasons[i % 3] if i % 5 else "ok")
         for i in range(200_000)
     ]
-    summary = PartSummary(0, len(statuses), 0, {}, 0, len(statuses), 1)
+    summary = PartSummary(0, len(statuses), 0, {}, 0, len(statuses), 1, Path("report.json"))
     report = _report(summary, statuses, PARAMS)
     size = len(json.dumps(report, indent=2, sort_keys=True))
     assert size < 100_000, size

@@ -313,11 +313,19 @@ def test_track_means_average_ok_rows_only() -> None:
 # ------------------------------------------------------------------------ the stage
 
 
-def test_run_embed_over_shards(tmp_path: Path, photo_faces: list[dict], photo_embeddings) -> None:
+def test_embed_stage_over_shards(tmp_path: Path, photo_faces: list[dict], photo_embeddings) -> None:
     """Two faces shards give the same rows as one table, a summed report, and a
     byte-identical file when run again; an empty faces folder gives an empty table."""
-    from dfmask.identity.embed import run_embed
+    import json
+
+    from dfmask.identity.embed import EmbedPaths, run
     from dfmask.tables import read_table, write_table
+
+    def run_embed(part: int, faces: Path, out: Path, report: Path, params: EmbedParams) -> dict:
+        written = run(params, EmbedPaths(faces, out, report), part)
+        assert json.loads(report.read_text()) == written.doc
+        assert written.summary().endswith(f"failed (see {report})")
+        return written.doc
 
     rows = [{k: v for k, v in r.items() if k != "person"} for r in photo_faces]
     faces = tmp_path / "faces"

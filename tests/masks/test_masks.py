@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,8 @@ import yaml
 
 from dfmask.errors import DfmaskError
 from dfmask.faces.schema import FACES
-from dfmask.masks.stage import MASKS, mask_pair, masks_part
+from dfmask.masks.stage import MASKS, MasksPaths, MasksResult, mask_pair
+from dfmask.masks.stage import run as run_masks
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, read_tables, write_table
 from tools.bench.masks import faces_row, synthetic_real, write_synthetic_faces
@@ -57,6 +59,11 @@ def part_dir(tmp_path_factory):
     return folder, truths
 
 
+def masks_part(faces: Path, part: int, params: MasksParams, out: Path, work: Path) -> MasksResult:
+    """The masks stage on one part; its report is written next to ``out``."""
+    return run_masks(params, MasksPaths(faces, out, out.with_name(f"{out.name}.json"), work), part)
+
+
 def run(part_dir, tmp_path, params=PARAMS, tag="a"):
     folder, _ = part_dir
     return masks_part(folder, 0, params, tmp_path / tag / "out", tmp_path / tag / "work")
@@ -66,6 +73,11 @@ def test_masks_quality_statuses_and_schema(part_dir, tmp_path):
     _, truths = part_dir
     result = run(part_dir, tmp_path)
     r = result.report
+    report = tmp_path / "a" / "out.json"
+    assert json.loads(report.read_text()) == r  # the stage writes its report
+    assert result.summary() == (
+        f"part=0: 27 fake crops → {r['valid']} valid masks, {r['invalid']} invalid, 2 unpaired (see {report})"
+    )
     assert r["status_counts"] == {
         "ok": 24,
         "unpaired_no_original_crop": 1,
@@ -163,11 +175,11 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
             "--params",
             str(params),
             "--faces",
-            str(tmp_path / "faces"),
+            str(tmp_path / "faces" / "part=0"),
             "--out",
-            str(tmp_path / tag / "out"),
+            str(tmp_path / tag / "out" / "part=0"),
             "--report",
-            str(tmp_path / tag / "reports"),
+            str(tmp_path / tag / "reports" / "part=0.json"),
             "--work",
             str(tmp_path / tag / "work"),
         ]

@@ -13,10 +13,12 @@ from dfmask import metrics
 from dfmask.cli import main
 from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
-from dfmask.masks.stage import masks_part
+from dfmask.masks.stage import MasksPaths, MasksResult
+from dfmask.masks.stage import run as run_masks
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png, encode_png, write_table
 from tools.bench.masks import write_synthetic_faces
+from tools.stagecmd import stage_argv
 
 
 def test_mask_in_crop_follows_the_crop_window_and_padding():
@@ -34,6 +36,11 @@ def test_mask_in_crop_follows_the_crop_window_and_padding():
     # Growing (window smaller than the crop) keeps the geometry too.
     grown = mask_in_crop(truth, (40, 20, 80, 60), 80)
     assert grown.all()
+
+
+def masks_part(faces: Path, part: int, params: MasksParams, out: Path, work: Path) -> MasksResult:
+    """The masks stage on one part; its report is written next to ``out``."""
+    return run_masks(params, MasksPaths(faces, out, out.with_name(f"{out.name}.json"), work), part)
 
 
 def _ground_truth(path, truths, size):
@@ -111,12 +118,10 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
 
 def _run_stage(tmp_path, params: str):
     import subprocess
-    import sys
 
     (tmp_path / "params.yaml").write_text(params)
-    repo = Path(__file__).resolve().parents[2]
     return subprocess.run(
-        [sys.executable, str(repo / "stages" / "masks_quality.py")],
+        stage_argv("masks_quality"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -125,7 +130,7 @@ def _run_stage(tmp_path, params: str):
 
 
 def test_stage_on_a_real_corpus_writes_a_not_applicable_report(tmp_path):
-    proc = _run_stage(tmp_path, "corpus: {root: /data/dfdc, parts: [0]}\nsample: {out: data/sample}\n")
+    proc = _run_stage(tmp_path, "corpus: {root: /data/dfdc, parts: [0]}\nmasks: {}\n")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
     assert report["applicable"] is False and "/data/dfdc" in report["reason"]
@@ -143,7 +148,7 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
         tmp_path / "data/interim/faces/part=0", 0, params, tmp_path / "data/processed/masks/part=0", tmp_path / "w"
     )
     text = (
-        "corpus: {root: data/sample/corpus, parts: [0]}\nsample: {out: data/sample}\n"
+        "corpus: {root: data/sample/corpus, parts: [0]}\n"
         "masks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
     )
     proc = _run_stage(tmp_path, text)  # no ground truth yet: one line naming the file

@@ -293,10 +293,11 @@ def write_params(
     shard_mb: int = 256,
     corpus_root: str = "data/sample/corpus",
 ) -> Path:
+    repo_params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
     doc = {
         "base": {"seed": 0},
+        "paths": repo_params["paths"],
         "corpus": {"root": corpus_root, "parts": list(parts)},
-        "sample": {"out": "data/sample"},
         "release": {"artifact": "masks", "pixels": pixels, "shard_mb": shard_mb},
     }
     path = root / "params.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,20 +20,22 @@ from dfmask.corpus import corpus_kind
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, ReleaseParams
 from dfmask.release import manifest
-from dfmask.release.build import iter_shards
-from dfmask.release.inputs import ReleaseInputs
+from dfmask.release.build import ReleaseSummary, iter_shards
 from dfmask.release.png import png_size
-from dfmask.release.stage import one_line, run_release
+from dfmask.release.stage import ReleasePaths, one_line, run
 
 
-def _inputs(root: Path, parts: tuple[int, ...] = (0, 1)) -> ReleaseInputs:
-    return ReleaseInputs(
-        root / "data/interim/faces",
-        root / "data/processed/masks",
-        root / "data/interim/splits.parquet",
-        root / "data/interim/videos",
-        root / "reports",
-        parts,
+def _paths(out: Path) -> ReleasePaths:
+    """params.yaml's paths, as dvc.yaml passes them (relative to the repo root ``root``)."""
+    return ReleasePaths(
+        Path("data/interim/faces"),
+        Path("data/processed/masks"),
+        Path("data/interim/splits.parquet"),
+        Path("data/interim/videos"),
+        Path("reports"),
+        Path("data/sample"),
+        out,
+        out.parent / "release.json",
     )
 
 
@@ -43,20 +46,18 @@ def _release(
     shard_mb: int = 256,
     parts: tuple[int, ...] = (0, 1),
     corpus_root: str = "data/sample/corpus",
-):
+) -> ReleaseSummary:
     cwd = os.getcwd()
-    os.chdir(root)  # corpus_kind resolves params paths against the repo root
+    os.chdir(root)  # the stage runs at the repo root; corpus_kind resolves paths against it
     try:
-        return run_release(
-            _inputs(root, parts),
-            out,
-            ReleaseParams(pixels=pixels, shard_mb=shard_mb),
-            CorpusParams(root=corpus_root, parts=parts),
-            "data/sample",
-            out.parent / "release.json",
+        report = run(
+            ReleaseParams(pixels=pixels, shard_mb=shard_mb), CorpusParams(root=corpus_root, parts=parts), _paths(out)
         )
     finally:
         os.chdir(cwd)
+    assert report.summary() == one_line(report.release, out)
+    assert json.loads((out.parent / "release.json").read_text())["corpus_kind"] == report.kind
+    return report.release
 
 
 def _rows(out: Path) -> list[dict]:

@@ -26,24 +26,26 @@ ROOT = Path(__file__).resolve().parents[2]
 DVC_YAML = """\
 stages:
   release:
-    cmd: python stages/release.py
+    cmd: python stages/release.py --faces ${paths.faces} --masks ${paths.masks}
+      --splits ${paths.splits} --videos ${paths.videos} --reports ${paths.reports}
+      --sample ${paths.sample} --out ${paths.release} --report ${paths.reports}/release.json
     deps:
       - stages/release.py
-      - data/interim/faces
-      - data/processed/masks
-      - data/interim/splits.parquet
-      - data/interim/videos
+      - ${paths.faces}
+      - ${paths.masks}
+      - ${paths.splits}
+      - ${paths.videos}
     params:
       - corpus.root
       - corpus.parts
-      - sample.out
+      - paths.sample
       - release.artifact
       - release.pixels
       - release.shard_mb
     outs:
-      - data/release
+      - ${paths.release}
     metrics:
-      - reports/release.json:
+      - ${paths.reports}/release.json:
           cache: false
 artifacts:
   masks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,15 @@ import pytest
 import yaml
 
 from dfmask.video import encode_video
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _run_ingest(tmp_path: Path, params: dict) -> subprocess.CompletedProcess[str]:
+    """stages/ingest.py for part 0 in ``tmp_path``, with the arguments dvc.yaml gives it."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, str(REPO / "stages" / "ingest.py"), "--part", "0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
+    return subprocess.run(stage_argv("ingest", 0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 def test_wrong_param_type_is_one_line_naming_the_key(tmp_path: Path) -> None:
@@ -32,6 +30,19 @@ def test_wrong_param_type_is_one_line_naming_the_key(tmp_path: Path) -> None:
         "ingest: error: params: corpus.parts[0]: expected int, got str 'zero'"
     ]
     assert not (tmp_path / "data").exists()  # nothing written on a params error
+
+
+@pytest.mark.parametrize("where", ["/abs/faces", "../x"])
+def test_a_path_outside_the_repo_stops_the_stage_naming_the_key(tmp_path: Path, where: str) -> None:
+    """DVC renders params.yaml's paths into every stage and runs a stage whose out leaves
+    the repo; the first stage that loads its params stops, even one that never uses faces."""
+    doc = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = _corpus(tmp_path) | {"paths": doc["paths"] | {"faces": where}}
+    assert _one_line(_run_ingest(tmp_path, params)) == (
+        "ingest: error: params: paths.faces: must be a relative path inside the repository "
+        f"(no leading /, no ..), got {where!r}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "params.yaml"]  # nothing written
 
 
 def test_malformed_metadata_is_one_line_naming_the_file(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from dfmask.errors import DfmaskError
 from dfmask.params import FacesParams, load_section, read_params_file, to_dict
 from dfmask.tables import file_sha256, write_json, write_table
 from dfmask.video import displayed_rgb, read_frames, sample_indices
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -313,9 +314,10 @@ def run_stage(work: Path, root: Path, videos_table: Path, params_doc: dict[str, 
     doc = dict(params_doc)
     doc["corpus"] = {"root": str(root.resolve()), "parts": [0]}
     (work / "params.yaml").write_text(yaml.safe_dump(doc))
-    run = run_with_peak_rss(
-        REPO / "stages" / "faces.py", ["--part", "0", "--videos", str(videos_table.resolve())], work
-    )
+    # dvc.yaml's arguments for faces@0 (paths from params.yaml), the ingest table replaced
+    # by the bench's own (argparse keeps the last --videos)
+    _, script, *args = stage_argv("faces", 0, doc)
+    run = run_with_peak_rss(Path(script), [*args, "--videos", str(videos_table.resolve())], work)
     if run.returncode != 0:
         raise DfmaskError(f"faces stage failed in the benchmark: {run.stderr.strip()[-500:]}")
     return {
@@ -427,8 +429,8 @@ def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path) -> 
     The generator writes ``<out>/corpus`` and ``<out>/ground_truth.parquet``, so
     ``corpus`` must be ``<out>/corpus`` and ``ground_truth`` ``<out>/ground_truth.parquet``.
     """
-    from dfmask.corpus.sample import generate
-    from dfmask.params import BaseParams, SampleParams
+    from dfmask.corpus.sample import SamplePaths, run
+    from dfmask.params import BaseParams, CorpusParams, SampleParams
 
     out = corpus.parent
     if corpus.name != "corpus" or ground_truth != out / "ground_truth.parquet":
@@ -438,8 +440,8 @@ def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path) -> 
         )
     sample = load_section(SampleParams, "sample", params_path)
     base = load_section(BaseParams, "base", params_path)
-    sample = dataclasses.replace(sample, profile="bench", out=str(out))
-    generate(sample, str(corpus), (0,), base.seed, out / "preview.png")
+    sample = dataclasses.replace(sample, profile="bench")
+    run(sample, CorpusParams(root=str(corpus), parts=(0,)), base, SamplePaths(out, out / "preview.png"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ Two measurements in one run (method: docs/benchmarks.md, "masks"):
   thread); the baseline is a per-pair ``skimage.metrics.structural_similarity`` loop in
   one process with the same SSIM settings (plus the same threshold and morphology). The
   parity error between the two maps is printed beside the speed-up.
-* **end to end**: `dfmask.masks.masks_part` on a synthetic faces part (PNG decode,
+* **end to end**: the masks stage (`dfmask.masks.stage.run`) on a synthetic faces part (PNG decode,
   SSIM, PNG encode, Parquet read/write, work items), with a single-process breakdown of
   where the time goes. No target.
 
@@ -289,14 +289,15 @@ def bench_end_to_end(params: MasksParams, videos: int, frames: int, size: int) -
 
     import pyarrow.parquet as pq
 
-    from dfmask.masks.stage import keep_freed_memory, mask_pair, masks_part, worker_count
+    from dfmask.masks.stage import MasksPaths, keep_freed_memory, mask_pair, worker_count
+    from dfmask.masks.stage import run as run_masks
 
     with tempfile.TemporaryDirectory(prefix="dfmask-bench-masks-") as tmp:
         root = Path(tmp)
         write_synthetic_faces(root / "faces", 0, max(1, videos // 3), 3, frames, size)
 
         def run(p: MasksParams) -> Any:
-            return masks_part(root / "faces", 0, p, root / "out", root / "work")
+            return run_masks(p, MasksPaths(root / "faces", root / "out", root / "report.json", root / "work"), 0)
 
         wall: dict[int, float] = {}
         for workers in sorted({1, worker_count(0)}):

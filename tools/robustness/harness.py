@@ -56,15 +56,16 @@ class Base:
 def generate_base(tmp_root: Path, sample_dir: Path | None = None) -> Base:
     """Generate the ci sample corpus (or reuse ``sample_dir``) and pick the base videos."""
     if sample_dir is None:
-        from dfmask.corpus.sample import generate
-        from dfmask.params import BaseParams, SampleParams, load_section
+        from dfmask.corpus.sample import SamplePaths, run
+        from dfmask.params import BaseParams, CorpusParams, SampleParams, load_section
 
         params = load_section(SampleParams, "sample", REPO / "params.yaml")
         cache = Path(os.environ.get("DFMASK_FACES_CACHE", REPO / params.sources_cache))
         sample_dir = tmp_root / "sample"
-        params = dataclasses.replace(params, out=str(sample_dir), profile="ci", sources_cache=str(cache))
-        seed = load_section(BaseParams, "base", REPO / "params.yaml").seed
-        generate(params, str(sample_dir / "corpus"), (0, 1), seed, tmp_root / "sample_preview.png")
+        params = dataclasses.replace(params, profile="ci", sources_cache=str(cache))
+        base = load_section(BaseParams, "base", REPO / "params.yaml")
+        corpus = CorpusParams(root=str(sample_dir / "corpus"), parts=(0, 1))
+        run(params, corpus, base, SamplePaths(sample_dir, tmp_root / "sample_preview.png"))
     part = Path(sample_dir) / "corpus" / "dfdc_train_part_0"
     meta = json.loads((part / "metadata.json").read_text())
     fakes_of: dict[str, list[str]] = {}
@@ -363,28 +364,32 @@ def run_group(
 
 DVC_YAML = """stages:
   ingest:
-    cmd: {python} {script} --part {part}
+    cmd: {cmd}
     deps:
       - {part_dir}
     params:
       - corpus.root
       - ingest.probe_decode
     outs:
-      - data/interim/videos/part={part}.parquet
+      - {videos}/part={part}.parquet
     metrics:
-      - reports/ingest/part={part}.json:
+      - {reports}/ingest/part={part}.json:
           cache: false
 """
 
 
 def dvc_ingest(ws: Workspace) -> StageRun:
     """ingest@0 as `dvc repro` runs it (DVC hashes the part folder first)."""
+    import shlex
     import sys
 
+    from tools.stagecmd import stage_argv
+
     part_dir = ws.part_dir.relative_to(ws.root)
-    (ws.root / "dvc.yaml").write_text(
-        DVC_YAML.format(python=sys.executable, script=REPO / "stages" / "ingest.py", part=PART, part_dir=part_dir)
-    )
+    cmd = shlex.join(stage_argv("ingest", PART, ws.params))
+    paths = ws.params["paths"]
+    text = DVC_YAML.format(cmd=cmd, part=PART, part_dir=part_dir, videos=paths["videos"], reports=paths["reports"])
+    (ws.root / "dvc.yaml").write_text(text)
     dvc = str(Path(sys.executable).with_name("dvc"))
     init = run_command("dvc", [dvc, "init", "--no-scm", "-q"], ws.root, ws.tmp_root)
     if not init.ok:
@@ -482,7 +487,7 @@ def run_location(tmp: Path, base: Base, log: Callable[[str], None]) -> dict[str,
         ws.add(base.names["O1"], base.files["O1"])
         ws.add("missing.mp4", None)
         ws.write_metadata()
-        run = ws.run("ingest", ["--part", str(PART)])
+        run = ws.run("ingest")
         if not run.ok:
             results["missing.mp4"] = run.outcome
             break
@@ -496,7 +501,7 @@ def run_location(tmp: Path, base: Base, log: Callable[[str], None]) -> dict[str,
     for i in range(20_000):
         ws.add(f"m{i:05d}.mp4", None)
     ws.write_metadata()
-    run = ws.run("ingest", ["--part", str(PART)])
+    run = ws.run("ingest")
     if not run.ok:
         results["report"] = run.outcome
     else:
@@ -529,7 +534,7 @@ def run_metadata(tmp: Path, base: Base, case: Case) -> StageRun:
         out = ws.root / "data" / "interim" / "videos"
         out.mkdir(parents=True)
         return _run_read_only(ws, out)
-    return ws.run("ingest", ["--part", str(PART)])
+    return ws.run("ingest")
 
 
 def _run_read_only(ws: Workspace, folder: Path) -> StageRun:
@@ -538,14 +543,14 @@ def _run_read_only(ws: Workspace, folder: Path) -> StageRun:
     if os.geteuid() != 0:
         folder.chmod(0o555)
         try:
-            return ws.run("ingest", ["--part", str(PART)])
+            return ws.run("ingest")
         finally:
             folder.chmod(0o755)
     chattr = shutil.which("chattr")
     if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
         return StageRun("ingest", "not_run", "running as root without chattr +i: no folder can be made read-only")
     try:
-        return ws.run("ingest", ["--part", str(PART)])
+        return ws.run("ingest")
     finally:
         subprocess.run([chattr, "-i", str(folder)], capture_output=True, check=True)
 
@@ -579,7 +584,7 @@ def run_params(tmp: Path, base: Base, log: Callable[[str], None]) -> dict[str, S
             section, leaf = key.split(".")
             ws.params[section][leaf] = value
         ws.write_params(edit)
-        results[name] = ws.run(stage, ["--part", str(PART)])
+        results[name] = ws.run(stage)
     log("params: " + ", ".join(f"{k} {r.outcome}" for k, r in results.items()))
     return results
 

@@ -1,6 +1,7 @@
 """Workspaces and stage runs: each run is a temp folder laid out like the repo root
 (params.yaml, corpus/, data/, reports/), and each stage is the real ``stages/<name>.py``
-run there as DVC runs it (``python stages/<name>.py --part 0``, default paths)."""
+run there as DVC runs it (dvc.yaml's command for part 0, paths from the workspace's
+params.yaml: `tools.stagecmd`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools.stagecmd import stage_argv
 
 REPO = Path(__file__).resolve().parents[2]
 PART = 0
@@ -86,20 +88,15 @@ class Workspace:
         self.part_dir.mkdir(parents=True, exist_ok=True)
         (self.part_dir / "metadata.json").write_text("{\n" + body + "\n}\n", encoding="utf-8")
 
-    def run(self, stage: str, args: Sequence[str] = ()) -> StageRun:
-        script = REPO / "stages" / f"{stage}.py"
-        cmd = [sys.executable, str(script), *args]
-        result = run_command(stage, cmd, self.root, self.tmp_root)
+    def run(self, stage: str) -> StageRun:
+        """``stage`` (part `PART` where it runs per part) as dvc.yaml runs it."""
+        result = run_command(stage, stage_argv(stage, PART, self.params), self.root, self.tmp_root)
         self.runs[stage] = result
         return result
 
     def run_pipeline(self, stages: Sequence[str]) -> bool:
         """Run the stages in order; stop at the first that does not end ``ok``."""
-        for stage in stages:
-            args = ["--part", str(PART)] if stage in ("ingest", "faces", "embed", "masks") else []
-            if not self.run(stage, args).ok:
-                return False
-        return True
+        return all(self.run(stage).ok for stage in stages)
 
 
 def _env() -> dict[str, str]:

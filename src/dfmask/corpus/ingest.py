@@ -1,6 +1,7 @@
 """Ingest one DFDC part: validated metadata plus a PyAV probe of every video.
 
-`ingest_part` reads only ``dfdc_train_part_N/`` (its metadata.json and its mp4s), so
+`run` is the stage (`ingest_part`, then its table and report); `ingest_part` reads only
+``dfdc_train_part_N/`` (its metadata.json and its mp4s), so
 ``ingest@N`` depends on nothing else and adding a part re-runs only that part. Every
 listed or present video gets exactly one row, with ``status == "ok"`` or a reason;
 nothing is dropped and nothing crashes on a bad video. `check_corpus` runs where all
@@ -20,8 +21,9 @@ import pyarrow as pa
 
 from dfmask.corpus.metadata import safe_name, validate_part, video_id
 from dfmask.errors import DfmaskError
+from dfmask.params import CorpusParams, IngestParams, to_dict
 from dfmask.progress import progress
-from dfmask.tables import TableSpec, field, file_sha256, sample_list
+from dfmask.tables import TableSpec, field, file_sha256, sample_list, write_json, write_table
 from dfmask.video import probe
 
 VIDEOS = TableSpec(
@@ -225,13 +227,43 @@ def _report(part: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def summary_line(result: IngestResult) -> str:
-    r = result.report
-    bad = r["videos"] - r["ok"]
-    return (
-        f"part={r['part']}: {r['videos']} videos, {r['ok']} ok ({r['ok_real']} real, "
-        f"{r['ok_fake']} fake), {bad} with problems"
+@dataclass(frozen=True)
+class IngestPaths:
+    """Where ``ingest@N`` writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    out: Path  # the part's table: <paths.videos>/part=N.parquet
+    report: Path  # the part's report: <paths.reports>/ingest/part=N.json
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What `run` wrote: the report document and where it is."""
+
+    doc: dict[str, Any]
+    path: Path
+
+    def summary(self) -> str:
+        r = self.doc
+        bad = r["videos"] - r["ok"]
+        return (
+            f"part={r['part']}: {r['videos']} videos, {r['ok']} ok ({r['ok_real']} real, "
+            f"{r['ok_fake']} fake), {bad} with problems (see {self.path})"
+        )
+
+
+def run(params: IngestParams, corpus: CorpusParams, paths: IngestPaths, part: int) -> IngestReport:
+    """The ``ingest@part`` stage: `ingest_part` of ``corpus.root``, then its table and report."""
+    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode)
+    write_table(
+        result.table,
+        paths.out,
+        VIDEOS,
+        stage=f"ingest@{part}",
+        # not corpus.root: where the corpus lives does not shape the table (no paths in data)
+        params={"corpus": {"parts": list(corpus.parts)}, "ingest": to_dict(params)},
     )
+    write_json(paths.report, result.report)
+    return IngestReport(result.report, paths.report)
 
 
 def check_corpus(tables: Mapping[int, pa.Table] | Iterable[pa.Table]) -> dict[str, Any]:

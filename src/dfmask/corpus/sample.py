@@ -1,19 +1,21 @@
 """Generate the sample corpus: a DFDC-layout corpus of real faces and classical face swaps.
 
-Output (always under ``sample.out``, default ``data/sample/``; never ``corpus.root``
-when that points elsewhere):
+Output (always under ``paths.sample``, ``data/sample/`` in params.yaml; never
+``corpus.root`` when that points elsewhere):
 
 * ``corpus/dfdc_train_part_<N>/metadata.json`` + ``<10 letters>.mp4`` (H.264 yuv420p);
 * ``ground_truth.parquet`` (`dfmask.corpus.groundtruth.GROUND_TRUTH`), every frame;
-* ``reports/sample_preview.png``: original | fake | true mask for several fakes.
+* the preview (``<paths.reports>/sample_preview.png``): original | fake | true mask for
+  several fakes.
 
 How a video is made: `dfmask.corpus.plan` draws the layout; `dfmask.corpus.animate`
 renders an original's raw frames and per-frame landmarks from a photo or a real clip;
 `dfmask.corpus.swap` makes each fake from those SAME raw frames (equal outside the true
 mask). Real and fake are encoded by `dfmask.video.encode_video` with the same settings.
 
-When ``corpus.root`` is not the sample's corpus folder, nothing is generated: the stage
-writes ``NOT_GENERATED.md`` saying why, and a placeholder preview.
+When ``corpus.root`` is not the sample's corpus folder (`dfmask.corpus.corpus_kind`),
+nothing is generated: the stage writes ``NOT_GENERATED.md`` saying why, and a
+placeholder preview. `run` is the stage.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfmask.corpus import preview, sources
+from dfmask.corpus import corpus_kind, preview, sample_corpus_dir, sample_truth, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
 from dfmask.corpus.groundtruth import GROUND_TRUTH
@@ -35,7 +37,7 @@ from dfmask.corpus.landmarks import detect_landmarks
 from dfmask.corpus.plan import FakePlan, OriginalPlan, make_plan
 from dfmask.corpus.swap import SwapKind, landmark_box, swap_face, triangles
 from dfmask.errors import DfmaskError
-from dfmask.params import SampleParams, SampleSizeParams, to_dict
+from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, to_dict
 from dfmask.progress import progress
 from dfmask.tables import image_cell, to_table, write_json, write_table
 from dfmask.video import encode_video, probe
@@ -44,9 +46,17 @@ CLIP_TRIES = 8  # seeded clip starts tried until every frame has a face
 REPEAT_SHIFT = 0.25  # s: shift of a fixed-start clip each time it is reused
 
 
+@dataclass(frozen=True)
+class SamplePaths:
+    """Where the ``sample`` stage writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    out: Path  # paths.sample: corpus/ and ground_truth.parquet, or only NOT_GENERATED.md
+    preview: Path  # <paths.reports>/sample_preview.png
+
+
 @dataclass
 class Summary:
-    """What `generate` made (or why it made nothing)."""
+    """What `run` made (or why it made nothing)."""
 
     generated: bool
     corpus: Path
@@ -55,7 +65,7 @@ class Summary:
     kinds: dict[str, int] = field(default_factory=dict)  # fake kind → count
     reason: str = ""
 
-    def line(self) -> str:
+    def summary(self) -> str:
         if not self.generated:
             return f"no sample generated ({self.reason})"
         real = sum(p["REAL"] for p in self.parts.values())
@@ -67,19 +77,14 @@ class Summary:
         )
 
 
-def sample_corpus_dir(params: SampleParams) -> Path:
-    """Where the sample writes its corpus: ``<sample.out>/corpus``."""
-    return Path(params.out) / "corpus"
-
-
-def generate(
-    params: SampleParams, corpus_root: str, corpus_parts: tuple[int, ...], seed: int, preview_path: Path
-) -> Summary:
-    """Generate the sample corpus (or only the NOT_GENERATED note); see module docstring."""
-    out = Path(params.out)
-    corpus = sample_corpus_dir(params)
+def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, paths: SamplePaths) -> Summary:
+    """The ``sample`` stage: generate the sample corpus under ``paths.out`` (or only the
+    NOT_GENERATED note) and the preview; see module docstring."""
+    corpus_root, seed = corpus_params.root, base.seed
+    out = Path(paths.out)
+    corpus = sample_corpus_dir(out)
     out.mkdir(parents=True, exist_ok=True)
-    if Path(corpus_root).resolve() != corpus.resolve():
+    if corpus_kind(corpus_root, out) != "sample":
         reason = f"corpus.root = {corpus_root} is not the sample's corpus folder {corpus}"
         _clear(out)
         (out / "NOT_GENERATED.md").write_text(
@@ -89,10 +94,10 @@ def generate(
             "output), so the `sample` stage generates nothing. Set `corpus.root` back to\n"
             f"`{corpus}` in params.yaml to generate the sample corpus.\n"
         )
-        preview.placeholder(preview_path, f"no sample generated: corpus.root = {corpus_root}")
+        preview.placeholder(paths.preview, f"no sample generated: corpus.root = {corpus_root}")
         return Summary(False, corpus, reason=reason)
     size = params.size()
-    bad = [p for p in corpus_parts if not 0 <= p < size.parts]
+    bad = [p for p in corpus_params.parts if not 0 <= p < size.parts]
     if bad:
         raise DfmaskError(
             f"params: corpus.parts lists part {bad[0]}, but sample.{params.profile}.parts = "
@@ -127,12 +132,12 @@ def generate(
         write_json(corpus / f"dfdc_train_part_{part}" / "metadata.json", entries)
     write_table(
         to_table(GROUND_TRUTH, rows),
-        out / "ground_truth.parquet",
+        sample_truth(out),
         GROUND_TRUTH,
         "sample",
         params={"seed": seed, "profile": params.profile, "size": to_dict(size)},
     )
-    preview.contact_sheet(preview_path, shows)
+    preview.contact_sheet(paths.preview, shows)
     summary = Summary(True, corpus, actors=len({a for p in plans for a in p.actors}))
     for part, entries in metadata.items():
         labels = [e["label"] for e in entries.values()]
@@ -146,8 +151,8 @@ def generate(
 def _clear(out: Path) -> None:
     """Remove a previous sample's files under ``out`` (only the ones we write)."""
     shutil.rmtree(out / "corpus", ignore_errors=True)
-    for name in ("ground_truth.parquet", "NOT_GENERATED.md"):
-        (out / name).unlink(missing_ok=True)
+    sample_truth(out).unlink(missing_ok=True)
+    (out / "NOT_GENERATED.md").unlink(missing_ok=True)
 
 
 def _rows(

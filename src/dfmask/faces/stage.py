@@ -7,7 +7,8 @@ its original's row). A rerun after a crash (even ``kill -9``) reuses finished vi
 computes only the rest; a video whose bytes changed is recomputed, with its fakes, and
 nothing else is.
 The shards are always assembled from the work items, so a resumed run writes exactly
-the bytes of an uninterrupted one. The report counts reused vs computed videos.
+the bytes of an uninterrupted one. The report counts reused vs computed videos. `run`
+is the stage; it writes the shards, the status table and the report.
 
 Order: ``params.workers`` threads take every original first (detection), then the
 fakes, each of which waits for its original's work item, so both cores are busy from
@@ -31,10 +32,10 @@ from dfmask.codedeps import source_files
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
 from dfmask.faces.schema import FACE_VIDEOS, FACES
-from dfmask.params import FacesParams, to_dict
+from dfmask.params import CorpusParams, FacesParams, to_dict
 from dfmask.progress import progress
 from dfmask.tables import sample_list, write_json, write_table
-from dfmask.workdir import DEFAULT_ROOT, WorkDir, code_and_libraries, item_name
+from dfmask.workdir import WorkDir, code_and_libraries, item_name
 
 STAGE = "faces"
 STATUS_PATH = Path("_status") / "videos.parquet"
@@ -49,8 +50,18 @@ _EXECUTION = ("threads", "decode_threads", "workers")
 
 
 @dataclass(frozen=True)
+class FacesPaths:
+    """Where ``faces@N`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    videos: Path  # the part's ingest table: <paths.videos>/part=N.parquet
+    out: Path  # the part's folder of shards: <paths.faces>/part=N
+    report: Path  # <paths.reports>/faces/part=N.json
+    work: Path  # paths.work: finished videos under <work>/faces/part=N/ (outside DVC's outs)
+
+
+@dataclass(frozen=True)
 class PartSummary:
-    """What `run_part` did, for the stage's one-line summary."""
+    """What `run` did (its report is written), for the stage's one-line summary."""
 
     part: int
     videos: int
@@ -59,6 +70,16 @@ class PartSummary:
     reused: int
     computed: int
     shards: int
+    report: Path  # where the report JSON was written
+
+    def summary(self) -> str:
+        no_face = self.status_counts.get("no_faces", 0)
+        failed = self.videos - self.status_counts.get("ok", 0) - no_face
+        return (
+            f"part={self.part}: {self.videos:,} videos, {self.crops:,} crops, {no_face:,} video"
+            f"{'' if no_face == 1 else 's'} without faces, {failed:,} failed "
+            f"({self.reused:,} reused, {self.computed:,} computed; see {self.report})"
+        )
 
 
 def _original_row(row: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -128,20 +149,13 @@ def ordered_videos(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out + orphans
 
 
-def run_part(
-    part: int,
-    corpus_root: str | Path,
-    videos_path: str | Path,
-    out_dir: str | Path,
-    report_path: str | Path,
-    params: FacesParams,
-    work_root: str | Path = DEFAULT_ROOT,
-) -> PartSummary:
-    """Extract the faces of part ``part``; write shards, status table and report."""
-    corpus_root, out_dir = Path(corpus_root), Path(out_dir)
-    videos_table = read_videos(Path(videos_path))
+def run(params: FacesParams, corpus: CorpusParams, paths: FacesPaths, part: int) -> PartSummary:
+    """The ``faces@part`` stage: extract the faces of part ``part`` of ``corpus.root``;
+    write the shards, the status table and the report."""
+    corpus_root, out_dir = Path(corpus.root), Path(paths.out)
+    videos_table = read_videos(Path(paths.videos))
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
-    work = WorkDir(STAGE, f"part={part}", work_key(params), work_root)
+    work = WorkDir(STAGE, f"part={part}", work_key(params), paths.work)
     work.prune_stale()
     by_id = {v["video_id"]: v for v in videos}
     names = {v["video_id"]: item_for(v, _original_row(v, by_id)) for v in videos}
@@ -181,8 +195,9 @@ def run_part(
         reused=reused,
         computed=len(videos) - reused,
         shards=len(list(out_dir.glob("faces-*.parquet"))),
+        report=Path(paths.report),
     )
-    write_json(report_path, _report(summary, statuses, params))
+    write_json(paths.report, _report(summary, statuses, params))
     return summary
 
 

@@ -2,9 +2,9 @@
 
 Reads one part's faces shards (`dfmask.faces.FACES`), picks a few crops per track
 (`select_crops`), embeds them with the model `dfmask.identity.encoders.make_encoder` builds and
-writes `EMBEDDINGS` (one row per selected crop, with a status) plus a report. ORIGINAL
-tracks give the identities; FAKE tracks show the donor's face, which `dfmask.splits`
-matches to those identities.
+writes `EMBEDDINGS` (one row per selected crop, with a status) plus a report (`run`).
+ORIGINAL tracks give the identities; FAKE tracks show the donor's face, which
+`dfmask.splits` matches to those identities.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +179,35 @@ def _model_versions() -> dict[str, str]:
     return out
 
 
-def run_embed(
-    part: int, faces_dir: str | Path, out: str | Path, report_path: str | Path, params: EmbedParams
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EmbedPaths:
+    """Where ``embed@N`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    faces: Path  # the part's faces folder: <paths.faces>/part=N
+    out: Path  # the part's embeddings table: <paths.embeddings>/part=N.parquet
+    report: Path  # <paths.reports>/embed/part=N.json
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What `run` wrote: the report document and where it is."""
+
+    doc: dict[str, Any]
+    path: Path
+
+    def summary(self) -> str:
+        r = self.doc
+        failed = r["crops_selected"] - r["crops_embedded"]
+        return (
+            f"part={r['part']}: {r['crops_embedded']:,} crops embedded ({r['original_crops']:,} original, "
+            f"{r['fake_crops']:,} fake) from {r['tracks']:,} tracks of {r['videos']:,} videos, "
+            f"{failed:,} failed (see {self.path})"
+        )
+
+
+def run(params: EmbedParams, paths: EmbedPaths, part: int) -> EmbedReport:
     """The ``embed@part`` stage: faces shards of one part in, embeddings table + report out."""
+    faces_dir, out, report_path = paths.faces, paths.out, paths.report
     if not Path(faces_dir).is_dir():
         raise DfmaskError(f"{faces_dir}: no faces output for part {part}; run `dvc repro faces@{part}`")
     # no shards: no face in the whole part; that still gives an (empty) table
@@ -208,4 +234,4 @@ def run_embed(
         extra={"model": encoder.name, "dim": encoder.dim, "model_files": _model_versions()},
     )
     write_json(report_path, report)
-    return report
+    return EmbedReport(report, Path(report_path))

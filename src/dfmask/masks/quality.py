@@ -3,10 +3,11 @@
 ``dfmask quality masks`` → ``reports/masks_quality.json`` and
 ``reports/masks_preview.png`` (real | fake | diff | our mask | true mask);
 ``--sweep`` also writes ``reports/masks_sweep.md``. The ``masks_quality`` stage
-(``stages/masks_quality.py``) runs `measure` on every ``dvc repro``; the truth exists
-only for the generated sample (``data/sample/ground_truth.parquet``), so on a real
-corpus the stage writes a not-applicable report instead (`not_applicable`). The sweep
-is a hand run (it re-computes every mask once per swept value).
+(``stages/masks_quality.py``) runs `run` on every ``dvc repro``; the truth exists
+only for the generated sample (``<paths.sample>/ground_truth.parquet``), so on a real
+corpus (`dfmask.corpus.corpus_kind`) the stage writes a not-applicable report instead
+(`not_applicable`). The sweep is a hand run (it re-computes every mask once per swept
+value).
 
 * **Truth in the crop.** The true full-frame mask (255 = manipulated) is cut with the
   crop's exact ``crop_box`` (zero outside the frame, as the crop's padding) and resized
@@ -34,11 +35,12 @@ import cv2
 import numpy as np
 
 from dfmask import metrics
+from dfmask.corpus import corpus_kind, sample_truth
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
 from dfmask.faces.schema import FACES
 from dfmask.masks.stage import MASKS, mask_pair
-from dfmask.params import MasksParams, to_dict
+from dfmask.params import CorpusParams, MasksParams, to_dict
 from dfmask.tables import decode_png, read_table, read_tables, shard_paths, write_json
 
 KINDS = ("full", "mouth", "failed")
@@ -285,7 +287,50 @@ def write_sweep(items: Sequence[QualityItem], params: MasksParams, path: Path) -
     return path
 
 
-def measure(
+@dataclass(frozen=True)
+class MasksQualityPaths:
+    """Where ``masks_quality`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    masks: Path  # paths.masks: part=N/ folders of masks shards
+    faces: Path  # paths.faces: part=N/ folders of faces shards
+    sample: Path  # paths.sample: its ground_truth.parquet, when corpus.root is its corpus
+    out: Path  # <paths.reports>/masks_quality.json
+    preview: Path  # <paths.reports>/masks_preview.png
+
+
+@dataclass(frozen=True)
+class MasksQuality:
+    """What was written: the report document (``{"applicable": false, ...}`` on a corpus
+    without truth), where it is, and how many fake crops it scored."""
+
+    doc: dict[str, Any]
+    path: Path
+    crops: int = 0
+
+    def summary(self) -> str:
+        if self.doc.get("applicable") is False:
+            return f"not applicable: {self.doc['reason']} (see {self.path})"
+        t = self.doc["targets"]
+        ours = self.doc["ours"]
+        return (
+            f"{self.crops} fake crops: mean IoU {t['mean_iou']:.3f} (baseline margin "
+            f"{t['margin_over_best_baseline']:+.3f}), valid agreement "
+            f"{ours['valid_agreement']['rate']:.3f}, failed swaps valid "
+            f"{ours['failed_swap_crops_valid']} (see {self.path})"
+        )
+
+
+def run(params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths) -> MasksQuality:
+    """The ``masks_quality`` stage: `score_masks` of ``corpus.parts`` against the sample's
+    truth, or `not_applicable` when ``corpus.root`` is not the sample (`corpus_kind`)."""
+    if corpus_kind(corpus.root, paths.sample) != "sample":
+        return not_applicable(paths.out, paths.preview, f"corpus.root {corpus.root} has no ground truth")
+    return score_masks(
+        params, corpus.parts, paths.masks, paths.faces, sample_truth(paths.sample), paths.out, paths.preview
+    )
+
+
+def score_masks(
     params: MasksParams,
     parts: Sequence[int],
     masks_root: Path,
@@ -294,9 +339,9 @@ def measure(
     out: Path,
     preview: Path,
     sweep: Path | None = None,
-) -> str:
+) -> MasksQuality:
     """Score the stored masks of ``parts`` against the truth; write the report, the
-    preview (and the sweep); return a one-line summary."""
+    preview (and the sweep)."""
     items = load_items(masks_root, faces_root, ground_truth, parts)
     if not items:
         raise DfmaskError(f"{masks_root}: no fake crop with a mask row in parts {list(parts)}: nothing to score")
@@ -305,21 +350,17 @@ def measure(
     write_preview(items, params, preview)
     if sweep is not None:
         write_sweep(items, params, sweep)
-    t = report["targets"]
-    return (
-        f"{len(items)} fake crops: mean IoU {t['mean_iou']:.3f} (baseline margin "
-        f"{t['margin_over_best_baseline']:+.3f}), valid agreement "
-        f"{report['ours']['valid_agreement']['rate']:.3f}, failed swaps valid "
-        f"{report['ours']['failed_swap_crops_valid']} (see {out})"
-    )
+    return MasksQuality(report, out, len(items))
 
 
-def not_applicable(out: Path, preview: Path, reason: str) -> str:
+
+def not_applicable(out: Path, preview: Path, reason: str) -> MasksQuality:
     """The report of a corpus without ground truth: ``{"applicable": false, "reason"}``
     and a preview image that says so (both are declared DVC outputs of the stage)."""
-    write_json(out, {"applicable": False, "reason": reason})
+    doc = {"applicable": False, "reason": reason}
+    write_json(out, doc)
     image = np.zeros((40, 640, 3), np.uint8)
     cv2.putText(image, "no mask quality: " + reason[:60], (6, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
     preview.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(preview), image)
-    return f"not applicable: {reason} (see {out})"
+    return MasksQuality(doc, out)

@@ -11,7 +11,8 @@ The mask is ``1 − SSIM > threshold`` cleaned by morphology (`dfmask.masks.ssim
   place's rule). Invalid fakes (the swap failed, or the detector saw another face) keep
   their row with ``valid = false``; they are never dropped unseen.
 * **Nothing silent.** A fake crop without a paired original crop, or whose PNGs cannot
-  be decoded or differ in size, gets a status counted in ``reports/masks/part=N.json``.
+  be decoded or differ in size, gets a status counted in the part's report
+  (``<paths.reports>/masks/part=N.json``).
 * **Resumable and deterministic.** Each fake video's rows are kept in a `WorkDir` item;
   after a crash the same command skips finished videos, and the shards are assembled
   from the items in sorted order, so a resumed run writes the same bytes. The number of
@@ -49,6 +50,7 @@ from dfmask.tables import (
     read_metadata,
     read_tables,
     shard_paths,
+    write_json,
     write_table,
 )
 from dfmask.workdir import WorkDir, code_and_libraries
@@ -318,9 +320,29 @@ def run_jobs(jobs: Sequence[FakeVideoJob], params: MasksParams, workers: int) ->
 
 
 @dataclass(frozen=True)
+class MasksPaths:
+    """Where ``masks@N`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    faces: Path  # the part's faces folder: <paths.faces>/part=N
+    out: Path  # the part's masks folder: <paths.masks>/part=N
+    report: Path  # <paths.reports>/masks/part=N.json
+    work: Path  # paths.work: finished videos under <work>/masks/part=N/ (outside DVC's outs)
+
+
+@dataclass(frozen=True)
 class MasksResult:
+    """What `run` wrote: the shards, the report document and where it is."""
+
     shards: list[Path]
     report: dict[str, Any]
+    report_path: Path
+
+    def summary(self) -> str:
+        r = self.report
+        return (
+            f"part={r['part']}: {r['fake_crops']:,} fake crops → {r['valid']:,} valid masks, "
+            f"{r['invalid']:,} invalid, {r['unpaired']:,} unpaired (see {self.report_path})"
+        )
 
 
 def shaping_params(params: MasksParams) -> dict[str, Any]:
@@ -343,32 +365,20 @@ def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     }
 
 
-def masks_part(
-    faces_dir: str | os.PathLike[str],
-    part: int,
-    params: MasksParams,
-    out_dir: str | os.PathLike[str],
-    work_root: str | os.PathLike[str] = "data/.work",
-) -> MasksResult:
-    """Masks for every fake crop of one part; writes shards to ``out_dir``.
-
-    Args:
-        faces_dir: the part's faces folder (``data/interim/faces/part=N``).
-        part: corpus part N.
-        params: the ``masks`` params section.
-        out_dir: the part's output folder (``data/processed/masks/part=N``).
-        work_root: resume state root (outside DVC outs).
+def run(params: MasksParams, paths: MasksPaths, part: int) -> MasksResult:
+    """The ``masks@part`` stage: masks for every fake crop of one part; writes the shards
+    to ``paths.out`` and the part report (counts by status) to ``paths.report``.
 
     Returns:
-        The written shard paths and the part report (counts by status).
+        The written shard paths and the part report.
     """
-    shards = faces_shards(faces_dir)
+    shards = faces_shards(paths.faces)
     faces = read_faces(shards)
     fake_crops = int(sum(1 for f in faces.column("is_fake").to_pylist() if f))
     jobs, unpaired = pair_crops(faces, part)
     del faces
 
-    work = WorkDir("masks", f"part={part}", work_key(params, shards), root=Path(work_root))
+    work = WorkDir("masks", f"part={part}", work_key(params, shards), root=Path(paths.work))
     work.prune_stale()
     todo = [job for job in jobs if not work.done(job.video_id)]  # any video id: WorkDir hashes odd names
     workers = worker_count(params.workers, sum(len(job.pairs) for job in todo))
@@ -383,7 +393,7 @@ def masks_part(
     statuses: Counter[str] = Counter(all_rows.column("status").to_pylist())
     statuses.update(unpaired)
     ok = all_rows.filter(pc.equal(all_rows.column("status"), "ok")).select(list(MASKS.schema.names))
-    written = write_shards(ok, jobs, Path(out_dir), part, params)
+    written = write_shards(ok, jobs, Path(paths.out), part, params)
 
     valid = ok.column("valid").to_pylist()
     ssim_means = ok.column("ssim_mean").to_numpy(zero_copy_only=False)
@@ -403,7 +413,8 @@ def masks_part(
         "manipulated_frac_valid_mean": float(frac[valid_arr].mean()) if valid_arr.any() else None,
         "shards": [p.name for p in written],
     }
-    return MasksResult(shards=written, report=report)
+    write_json(paths.report, report)
+    return MasksResult(shards=written, report=report, report_path=Path(paths.report))
 
 
 def write_shards(
@@ -431,11 +442,3 @@ def write_shards(
         if stale not in written:
             stale.unlink()
     return written
-
-
-def summary_line(result: MasksResult) -> str:
-    r = result.report
-    return (
-        f"part={r['part']}: {r['fake_crops']:,} fake crops → {r['valid']:,} valid masks, "
-        f"{r['invalid']:,} invalid, {r['unpaired']:,} unpaired"
-    )

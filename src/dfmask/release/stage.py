@@ -1,12 +1,13 @@
-"""The ``release`` stage: shards, schema.json, DATASHEET.md, SHA256SUMS, reports/release.json.
+"""The ``release`` stage: shards, schema.json, DATASHEET.md, SHA256SUMS, and its report.
 
-`run_release` is what ``stages/release.py`` calls. Order matters: the shards first, then
-the files describing them, and SHA256SUMS last so that it covers everything else.
+`run` is what ``stages/release.py`` calls. Order matters: the shards first, then the
+files describing them, and SHA256SUMS last so that it covers everything else.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,35 @@ from dfmask.release.build import ReleaseSummary, build_release
 from dfmask.release.inputs import ReleaseInputs, upstream_metadata
 
 
+@dataclass(frozen=True)
+class ReleasePaths:
+    """Where ``release`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
+
+    faces: Path  # paths.faces: part=N/ folders of faces shards
+    masks: Path  # paths.masks: part=N/ folders of masks shards
+    splits: Path  # paths.splits: the splits table
+    videos: Path  # paths.videos: part=N.parquet ingest tables
+    reports: Path  # paths.reports: masks/part=N.json, split.json, masks_quality.json are quoted
+    sample: Path  # paths.sample: corpus_kind (is corpus.root <sample>/corpus)
+    out: Path  # paths.release: the release folder
+    report: Path  # <paths.reports>/release.json
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    """What `run` wrote: the release's summary, its folder and the corpus kind."""
+
+    release: ReleaseSummary
+    out: Path
+    kind: str
+
+    def summary(self) -> str:
+        return one_line(self.release, self.out)
+
+
 def _reports(inputs: ReleaseInputs, kind: str) -> dict[str, dict[str, Any]]:
-    """Mask QA and split reports present under ``reports/``, by path relative to it.
+    """Mask QA and split reports present under ``inputs.reports``, by their path as given
+    (``reports/split.json`` from dvc.yaml: the datasheet names where a figure comes from).
 
     ``masks_quality.json`` (masks against the true swap masks) exists only for the
     generated sample, so it is quoted only when ``kind`` is ``"sample"``: a DFDC
@@ -35,22 +63,18 @@ def _reports(inputs: ReleaseInputs, kind: str) -> dict[str, dict[str, Any]]:
         if path.exists():
             doc = json.loads(path.read_text())
             if isinstance(doc, dict):
-                found[f"reports/{name}"] = doc
+                found[path.as_posix()] = doc
     return found
 
 
-def run_release(
-    inputs: ReleaseInputs,
-    out: Path,
-    params: ReleaseParams,
-    corpus: CorpusParams,
-    sample_out: str,
-    report: Path | None = None,
-) -> ReleaseSummary:
-    """Build ``out`` (the release folder) from the upstream tables; return its summary."""
+def run(params: ReleaseParams, corpus: CorpusParams, paths: ReleasePaths) -> ReleaseReport:
+    """Build ``paths.out`` (the release folder) from the upstream tables of ``corpus.parts``
+    and write the stage's report."""
+    inputs = ReleaseInputs(paths.faces, paths.masks, paths.splits, paths.videos, paths.reports, corpus.parts)
+    out = Path(paths.out)
     summary = build_release(inputs, out, params)
     manifest.write_schema(out, params.pixels)
-    kind = corpus_kind(corpus.root, sample_out)
+    kind = corpus_kind(corpus.root, paths.sample)
     text = datasheet.render(
         summary,
         artifact=params.artifact,
@@ -62,9 +86,8 @@ def run_release(
     )
     (out / "DATASHEET.md").write_text(text)
     manifest.write_sums(out)
-    if report is not None:
-        tables.write_json(report, {**summary.to_dict(), "corpus_kind": kind})
-    return summary
+    tables.write_json(paths.report, {**summary.to_dict(), "corpus_kind": kind})
+    return ReleaseReport(summary, out, kind)
 
 
 def one_line(summary: ReleaseSummary, out: Path) -> str:

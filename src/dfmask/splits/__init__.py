@@ -16,7 +16,7 @@ does not move videos whose group did not change. Only when the hash alone leaves
 split without REAL videos, without FAKE videos or with too few groups, a minimal,
 deterministic repair moves the groups nearest that split's interval (counted in the
 report; with many groups it is rarely needed). Moves against the last run's
-assignment (kept in ``data/.work/split/``, since DVC deletes outputs before a run) are
+assignment (kept in ``<paths.work>/split/``, since DVC deletes outputs before a run) are
 reported with their cause.
 
 The audit re-checks the finished table independently: no group, no fake/original pair

@@ -1,4 +1,4 @@
-"""The split stage: videos + embeddings in, the splits table and report out."""
+"""The split stage (`run`): videos + embeddings in, the splits table and report out."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import shutil
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 from dfmask.errors import DfmaskError
 from dfmask.identity.cluster import track_means
 from dfmask.identity.embed import EMBEDDINGS
-from dfmask.params import SplitParams, to_dict
+from dfmask.params import BaseParams, CorpusParams, SplitParams, to_dict
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit, compare_assignments
 from dfmask.splits.groups import (
@@ -241,23 +242,47 @@ def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], d
     return videos, sources, excluded
 
 
-def run_split(
-    parts: Sequence[int],
-    videos_dir: str | Path,
-    embeddings_dir: str | Path,
-    out: str | Path,
-    report_path: str | Path,
-    params: SplitParams,
-    seed: int,
-    state_dir: str | Path = Path("data/.work/split"),
-) -> dict[str, Any]:
-    """The ``split`` stage. Raises `DfmaskError` on duplicate names or a failed audit.
+@dataclass(frozen=True)
+class SplitPaths:
+    """Where ``split`` reads and writes (dvc.yaml passes each, from params.yaml's ``paths:``)."""
 
-    ``state_dir`` keeps a copy of the last written splits table (outside DVC's outs,
-    which DVC deletes before a run) so that moves can be reported.
+    videos: Path  # paths.videos: the ingest tables, part=N.parquet
+    embeddings: Path  # paths.embeddings: the embed tables, part=N.parquet
+    out: Path  # paths.splits: the splits table
+    report: Path  # <paths.reports>/split.json
+    work: Path  # paths.work: the last assignment is kept in <work>/split/ (outside DVC's outs)
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """What `run` wrote: the report document and where it is."""
+
+    doc: dict[str, Any]
+    path: Path
+
+    def summary(self) -> str:
+        s = self.doc["splits"]
+        audit_doc = self.doc["audit"]
+        moves = self.doc.get("moves", {})
+        moved = f"; {moves['moved']} moved since last run" if moves.get("previous") else ""
+        return (
+            f"{self.doc['videos']} videos in {self.doc['groups']} groups, {self.doc['identities']} "
+            f"identities → train {s['train']['videos']} / val {s['val']['videos']} / test "
+            f"{s['test']['videos']}; audit {'ok' if audit_doc['ok'] else 'FAILED'} "
+            f"({audit_doc['leaks']} leaks){moved}"
+        )
+
+
+def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: SplitPaths) -> SplitReport:
+    """The ``split`` stage over ``corpus.parts``. Raises `DfmaskError` on duplicate names
+    or a failed audit.
+
+    ``<paths.work>/split/`` keeps a copy of the last written splits table (outside DVC's
+    outs, which DVC deletes before a run) so that moves can be reported.
     """
-    videos, _, excluded = _read_videos(parts, Path(videos_dir))
-    embeddings = read_tables([Path(embeddings_dir) / f"part={p}.parquet" for p in parts], EMBEDDINGS)
+    parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
+    videos, _, excluded = _read_videos(parts, Path(paths.videos))
+    embeddings = read_tables([Path(paths.embeddings) / f"part={p}.parquet" for p in parts], EMBEDDINGS)
     rows, report, links = build_splits(videos, embeddings, params, seed)
     report["excluded"] = {
         "videos": sum(excluded.values()),
@@ -270,9 +295,9 @@ def run_split(
         raise DfmaskError(
             f"split: leak audit failed ({result['leaks']} leaks): "
             + "; ".join(result["examples"])
-            + ". This is a bug in dfmask.splits; please report it with reports/split.json"
+            + f". This is a bug in dfmask.splits; please report it with {report_path}"
         )
-    last = Path(state_dir) / "splits.parquet"
+    last = Path(paths.work) / "split" / "splits.parquet"
     previous = pq.read_table(last).to_pylist() if last.exists() else None
     report["moves"] = compare_assignments(previous, rows)
     table = to_table(SPLITS, rows)
@@ -284,18 +309,4 @@ def run_split(
     tmp = last.with_suffix(".tmp")
     shutil.copyfile(out, tmp)
     os.replace(tmp, last)
-    return report
-
-
-def summary(report: dict[str, Any]) -> str:
-    """The stage's one-line summary."""
-    s = report["splits"]
-    audit_doc = report["audit"]
-    moves = report.get("moves", {})
-    moved = f"; {moves['moved']} moved since last run" if moves.get("previous") else ""
-    return (
-        f"{report['videos']} videos in {report['groups']} groups, {report['identities']} "
-        f"identities → train {s['train']['videos']} / val {s['val']['videos']} / test "
-        f"{s['test']['videos']}; audit {'ok' if audit_doc['ok'] else 'FAILED'} "
-        f"({audit_doc['leaks']} leaks){moved}"
-    )
+    return SplitReport(report, Path(report_path))
