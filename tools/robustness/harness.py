@@ -617,7 +617,8 @@ def run_checkpoint(tmp: Path, log: Callable[[str], None]) -> dict[str, str]:
 
             run = run_command(case, [sys.executable, "-c", CKPT_LOADER, str(ckpt)], ws.root, tmp)
         else:
-            run = ws.run("export")
+            out = ["--out", "models/onnx", "--parity-crops", "data/processed/deploy_crops/export_parity.parquet"]
+            run = ws.run("export", ["--checkpoint", str(ckpt.relative_to(ws.root)), *out])
         results[case] = "violated:the pickle ran (marker file created)" if marker.exists() else run.outcome
     log(f"checkpoint: {results}")
     return results
