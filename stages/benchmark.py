@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from dfmask.deploy.benchmark import run_benchmark_stage, summary
-from dfmask.params import BaseParams, BenchmarkParams, DeployParams, load_section
+from dfmask.deploy.benchmark import BenchmarkPaths, run
+from dfmask.params import BenchmarkParams, DeployParams, load_section
 from dfmask.stage import run_stage
 
 
 def main() -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--onnx", default="models/onnx", help="export folder")
-    parser.add_argument("--int8", default="models/int8", help="quantize folder")
-    parser.add_argument("--compiled", default="models/compiled", help="compile folder")
-    parser.add_argument("--out", default="reports/bench", help="report folder")
-    parser.add_argument("--work", default="data/.work/benchmark", help="scratch for the VART run")
+    parser.add_argument("--onnx", type=Path, required=True, help="export folder")
+    parser.add_argument("--int8", type=Path, required=True, help="quantize folder")
+    parser.add_argument("--compiled", type=Path, required=True, help="compile folder")
+    parser.add_argument("--test-crops", type=Path, required=True, help="deploy_crops table of the accuracy crops")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--work", type=Path, required=True, help="scratch for the VART run")
     args = parser.parse_args()
-    base = load_section(BaseParams, "base", args.params)
     deploy = load_section(DeployParams, "deploy", args.params)
     params = load_section(BenchmarkParams, "benchmark", args.params)
-    doc = run_benchmark_stage(deploy, params, args.onnx, args.int8, args.compiled, args.out, args.work, base.seed)
-    return summary(doc)
+    paths = BenchmarkPaths(args.onnx, args.int8, args.compiled, args.test_crops, args.out, args.work)
+    return run(deploy, params, paths).summary()
 
 
 if __name__ == "__main__":

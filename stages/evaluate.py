@@ -1,8 +1,8 @@
 """DVC stage evaluate: metrics of the trained U-YNet on val and test (see dfmask.model.evaluate).
 
-Reads models/train/uynet.ckpt, the faces/masks/splits tables and (sample corpus only)
-the ground truth; writes reports/eval/ (metrics.json, DVCLive plots, reliability.png,
-overlays.png).
+Reads the trained checkpoint, the faces/masks/splits tables and, when corpus.root is
+the generated sample, its ground truth; writes the report folder (metrics.json,
+DVCLive plots, reliability.png, overlays.png).
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from dfmask.stage import run_stage
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--faces", default="data/interim/faces")
-    ap.add_argument("--masks", default="data/processed/masks")
-    ap.add_argument("--splits", default="data/interim/splits.parquet")
-    ap.add_argument("--checkpoint", default="models/train/uynet.ckpt")
-    ap.add_argument("--out", default="reports/eval")
+    ap.add_argument("--faces", type=Path, required=True, help="faces stage root (part=N/ shards)")
+    ap.add_argument("--masks", type=Path, required=True, help="masks stage root (part=N/ shards)")
+    ap.add_argument("--splits", type=Path, required=True, help="splits table")
+    ap.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
+    ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
+    ap.add_argument("--out", type=Path, required=True, help="report folder")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(EvaluateParams, "evaluate", args.params)
 
-    from dfmask.model.evaluate import EvalPaths, evaluate, summary
+    from dfmask.model.evaluate import EvalPaths, run
 
-    paths = EvalPaths(Path(args.faces), Path(args.masks), Path(args.splits), Path(args.checkpoint), Path(args.out))
-    doc = evaluate(params, paths, corpus.parts)
-    return summary(doc, params) + f" (see {paths.out_dir}/metrics.json)"
+    paths = EvalPaths(args.faces, args.masks, args.splits, args.checkpoint, args.sample, args.out)
+    return run(params, paths, corpus).summary()
 
 
 if __name__ == "__main__":

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from dfmask.deploy.export import run_export
-from dfmask.params import BaseParams, ExportParams, load_section
+from dfmask.deploy.export import ExportPaths, run
+from dfmask.params import ExportParams, load_section
 from dfmask.stage import run_stage
 
 
 def main() -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--checkpoint", default="models/train/uynet.ckpt", help="trained checkpoint")
-    parser.add_argument("--out", default="models/onnx", help="output folder")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
+    parser.add_argument("--parity-crops", type=Path, required=True, help="deploy_crops table of the parity crops")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args()
-    base = load_section(BaseParams, "base", args.params)
     params = load_section(ExportParams, "export", args.params)
-    result = run_export(
-        args.checkpoint,
-        args.out,
-        params.opset,
-        params.input_size,
-        params.parity_atol,
-        params.parity_crops,
-        seed=base.seed,
-    )
-    worst = max(result.max_abs_diff.values())
-    return (
-        f"{result.onnx_path}: {sum(result.ops.values())} nodes, all DPU ops; "
-        f"max |torch - ORT| {worst:.2e} (see {args.out}/export.json)"
-    )
+    return run(params, ExportPaths(args.checkpoint, args.parity_crops, args.out)).summary()
 
 
 if __name__ == "__main__":

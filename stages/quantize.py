@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from dfmask.deploy.quant_report import run_quantize, summary
-from dfmask.params import BaseParams, QuantizeParams, load_section
+from dfmask.deploy.quant_report import QuantizePaths, run
+from dfmask.params import QuantizeParams, load_section
 from dfmask.stage import run_stage
-from dfmask.tables import write_json
 
 
 def main() -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--onnx", default="models/onnx", help="export folder")
-    parser.add_argument("--out", default="models/int8", help="output folder")
-    parser.add_argument("--report", default="reports/quant.json", help="parity report")
+    parser.add_argument("--onnx", type=Path, required=True, help="export folder")
+    parser.add_argument("--calib-crops", type=Path, required=True, help="deploy_crops table of the calibration crops")
+    parser.add_argument("--test-crops", type=Path, required=True, help="deploy_crops table of the parity crops")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--report", type=Path, required=True, help="parity report (JSON)")
     args = parser.parse_args()
-    base = load_section(BaseParams, "base", args.params)
     params = load_section(QuantizeParams, "quantize", args.params)
-    report = run_quantize(params, args.onnx, args.out, base.seed)
-    write_json(args.report, report)
-    return summary(report)
+    paths = QuantizePaths(args.onnx, args.calib_crops, args.test_crops, args.out, args.report)
+    return run(params, paths).summary()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """DVC stage train: fit U-YNet on the train split (see dfmask.model.train).
 
-Reads data/interim/faces/, data/processed/masks/ and data/interim/splits.parquet;
-writes models/train/ (uynet.ckpt, uynet_config.json) and reports/train/ (DVCLive
-metrics/plots, train.json with throughput).
+Reads the faces, masks and splits tables; writes the model folder (uynet.ckpt,
+uynet_config.json) and the report folder (DVCLive metrics/plots, train.json with
+throughput).
 """
 
 from __future__ import annotations
@@ -17,26 +17,19 @@ from dfmask.stage import run_stage
 def main() -> str:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--faces", default="data/interim/faces")
-    ap.add_argument("--masks", default="data/processed/masks")
-    ap.add_argument("--splits", default="data/interim/splits.parquet")
-    ap.add_argument("--models", default="models/train")
-    ap.add_argument("--report", default="reports/train")
+    ap.add_argument("--faces", type=Path, required=True, help="faces stage root (part=N/ shards)")
+    ap.add_argument("--masks", type=Path, required=True, help="masks stage root (part=N/ shards)")
+    ap.add_argument("--splits", type=Path, required=True, help="splits table")
+    ap.add_argument("--models", type=Path, required=True, help="model folder (uynet.ckpt)")
+    ap.add_argument("--report", type=Path, required=True, help="report folder (DVCLive, train.json)")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(TrainParams, "train", args.params)
 
-    from dfmask.model.train import TrainPaths, train
+    from dfmask.model.train import TrainPaths, run
 
-    paths = TrainPaths(Path(args.faces), Path(args.masks), Path(args.splits), Path(args.models), Path(args.report))
-    r = train(params, paths, corpus.parts)
-    value = r["best_val_loss"] if r["best_val_loss"] is not None else r["last_val_loss"]
-    loss = "n/a" if value is None else f"{value:.4f}"
-    return (
-        f"{r['epochs']} epochs on {r['train_crops']} crops ({r['parameters']:,} params, {r['device']}), "
-        f"kept {r['monitor']} (val loss {loss}), {r['epoch_crops_per_s']} crops/s; {paths.checkpoint} "
-        f"(see {paths.report_dir}/train.json)"
-    )
+    paths = TrainPaths(args.faces, args.masks, args.splits, args.models, args.report)
+    return run(params, paths, corpus.parts).summary()
 
 
 if __name__ == "__main__":

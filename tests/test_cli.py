@@ -148,13 +148,19 @@ def test_seeds_and_sources_take_their_defaults_from_the_params_file(tmp_path, mo
     )
     seen = {}
 
-    def fake_eval_seeds(train, evaluate, parts, work, out, jobs):
-        seen.update(parts=parts, work=work, out=out, jobs=jobs)
+    def fake_eval_seeds(train, evaluate, corpus, paths, work, out, jobs):
+        seen.update(parts=corpus.parts, tables=paths.faces, work=work, out=out, jobs=jobs)
         return {"seeds": [], "summary": {name: {"mean": None, "sd": None} for name in seeds.FIGURES}}
 
     monkeypatch.setattr(seeds, "eval_seeds", fake_eval_seeds)
     assert main(["seeds", "--params", str(params), "--jobs", "2"]) == 0
-    assert seen == {"parts": (1,), "work": Path("w/eval_seeds"), "out": Path("r/eval_seeds.json"), "jobs": 2}
+    assert seen == {
+        "parts": (1,),
+        "tables": "data/interim/faces",  # paths.faces' default: the params file leaves it out
+        "work": Path("w/eval_seeds"),
+        "out": Path("r/eval_seeds.json"),
+        "jobs": 2,
+    }
     assert capsys.readouterr().out.startswith("dfmask seeds: 0 seeds: ")
     with pytest.raises(SystemExit) as exc:
         main(["sources", "verify", "--params", str(params)])

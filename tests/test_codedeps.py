@@ -79,7 +79,7 @@ def test_every_stage_declares_exactly_the_code_it_runs() -> None:
 def test_a_missing_or_an_unused_code_dep_is_caught_and_named() -> None:
     doc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     quantize = doc["stages"]["quantize"]
-    quantize["deps"].remove("src/dfmask/model/data.py")
+    quantize["deps"].remove("src/dfmask/deploy/runners.py")
     quantize["deps"].append("src/dfmask/metrics.py")
     faces = doc["stages"]["faces"]["do"]  # a foreach stage
     faces["deps"].remove("src/dfmask/faces/detect.py")
@@ -87,12 +87,12 @@ def test_a_missing_or_an_unused_code_dep_is_caught_and_named() -> None:
     doc["stages"]["masks"]["do"]["deps"].append("src/dfmask/ssim.py")  # twice, as a merge may leave it
     mismatches = deps_mismatches(doc)
     assert mismatches == {
-        "quantize": (["src/dfmask/model/data.py"], ["src/dfmask/metrics.py"]),
+        "quantize": (["src/dfmask/deploy/runners.py"], ["src/dfmask/metrics.py"]),
         "faces": ([], ["src/dfmask/faces"]),
         "masks": ([], ["src/dfmask/ssim.py"]),
     }
     message = describe(mismatches)
-    assert "stage quantize: add to deps (the stage runs them):\n  - src/dfmask/model/data.py" in message
+    assert "stage quantize: add to deps (the stage runs them):\n  - src/dfmask/deploy/runners.py" in message
     assert "  - src/dfmask/metrics.py" in message
 
 
@@ -244,4 +244,4 @@ def test_dvc_status_after_an_edit_marks_only_the_stages_that_import_it(tmp_path:
         expected |= {name for name, script in scripts.items() if edited in stage_deps(script)}
         changed = set(yaml.safe_load(run(["dvc", "status", "--json"], repo).stdout))
         assert changed == expected, edited
-    assert expected == {"export", "quantize", "quantize_vai", "compile", "benchmark"}
+    assert expected == {"deploy_crops", "export", "quantize", "quantize_vai", "compile", "benchmark"}

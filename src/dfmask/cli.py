@@ -173,7 +173,8 @@ def _seeds(args: argparse.Namespace) -> str:
     doc = eval_seeds(
         p.section(TrainParams, "train"),
         p.section(EvaluateParams, "evaluate"),
-        p.section(CorpusParams, "corpus").parts,
+        p.section(CorpusParams, "corpus"),
+        p.paths,
         args.work or Path(p.paths.work) / "eval_seeds",
         out,
         args.jobs,

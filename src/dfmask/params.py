@@ -231,6 +231,7 @@ class PathsParams:
     embeddings: str = param("data/interim/embeddings", IN_REPO)  # embed: part=N.parquet
     splits: str = param("data/interim/splits.parquet", IN_REPO)  # split: one row per video
     masks: str = param("data/processed/masks", IN_REPO)  # masks: part=N/ shards
+    deploy_crops: str = param("data/processed/deploy_crops", IN_REPO)  # deploy_crops: <draw>.parquet per deploy draw
     release: str = param("data/release", IN_REPO)  # release: the published mask dataset
     train: str = param("models/train", IN_REPO)  # train: checkpoint + model config
     onnx: str = param("models/onnx", IN_REPO)  # export: fp32 ONNX
@@ -552,7 +553,6 @@ class EvaluateParams:
     confident_threshold: float = param(0.8, "[0, 1]")  # "confident": frames above this count as confident fakes
     confident_min_frac: float = param(0.4, "[0, 1]")  # ... and are averaged alone if they are > this share of frames
     ece_bins: int = param(10, ">= 1")  # equal-width bins for ECE and the reliability plot
-    ground_truth: str | None = "data/sample/ground_truth.parquet"  # true swap masks (null: real corpus)
     overlays: int = param(8, ">= 0")  # test crops shown in reports/eval/overlays.png
     threads: int = param(1, ">= 0")  # torch intra-op CPU threads for inference (0 = torch default)
     seeds: tuple[int, ...] = param((0, 1, 2), SEED, DISTINCT)  # train.seed values for `make eval-seeds`

@@ -12,7 +12,7 @@ import torch
 
 from dfmask.errors import DfmaskError
 from dfmask.model.augment import augment_pair
-from dfmask.model.data import CropDataModule, CropDataset, balanced_weights, binary_mask, join_crops
+from dfmask.model.data import CropDataModule, CropDataset, balanced_weights, join_crops
 from dfmask.params import AugmentParams, SelfBlendParams, TrainParams
 
 
@@ -110,13 +110,6 @@ def test_blended_item_is_a_fake_with_a_mask(tables: dict[str, Any]) -> None:
     fakes = np.flatnonzero(index.is_fake)[:1]
     with pytest.raises(ValueError, match="real rows only"):
         CropDataset(index, fakes, 32, None, self_blend=SelfBlendParams(), blended=[True])
-
-
-def test_binary_mask_area_rule() -> None:
-    mask = np.zeros((4, 4), np.uint8)
-    mask[:2, :2] = 255  # exactly the top-left quarter
-    out = binary_mask(mask, 2)
-    assert out.tolist() == [[1, 0], [0, 0]]
 
 
 def test_augment_keeps_mask_aligned_and_values_valid() -> None:

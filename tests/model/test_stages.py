@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _params(tmp: Path, **train: object) -> Path:
     doc = yaml.safe_load((REPO / "params.yaml").read_text())
     doc["train"].update(input_size=32, base_width=4, depth=2, batch_size=8, max_epochs=1, **train)
-    doc["evaluate"]["ground_truth"] = str(tmp / "ground_truth.parquet")
+    doc["corpus"]["root"] = str(tmp / "corpus")  # inside --sample tmp: the sample corpus, scored on its truth
     doc["evaluate"]["overlays"] = 2
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -61,12 +61,15 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
         *data,
         "--checkpoint",
         str(tmp_path / "models/uynet.ckpt"),
+        "--sample",
+        str(tmp_path),
         "--out",
         str(tmp_path / "reports/eval"),
     )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert "test: video AUC" in evaluate.stdout
-    assert json.loads((tmp_path / "reports/eval/metrics.json").read_text())["test"]["video"]["n"] == 6
+    metrics = json.loads((tmp_path / "reports/eval/metrics.json").read_text())
+    assert metrics["test"]["video"]["n"] == 6 and metrics["test"]["counterfactual"]["mask_source"] == "ground_truth"
 
     # a user error is one line on stderr and exit code 2, no traceback
     bad = _params(tmp_path, init_checkpoint=str(tmp_path / "nope.ckpt"))
@@ -92,7 +95,18 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
             "--report",
             str(tmp_path / "r3"),
         ),
-        _run("evaluate.py", "--params", str(params), *data, "--checkpoint", str(evil), "--out", str(tmp_path / "e3")),
+        _run(
+            "evaluate.py",
+            "--params",
+            str(params),
+            *data,
+            "--checkpoint",
+            str(evil),
+            "--sample",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "e3"),
+        ),
     ]
     assert not marker.exists()
     for done, script in zip(refused, ("train", "evaluate"), strict=True):

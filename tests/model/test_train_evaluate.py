@@ -13,10 +13,11 @@ import torch
 from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
 
 from dfmask.errors import DfmaskError
-from dfmask.model.evaluate import EvalPaths, evaluate
-from dfmask.model.train import TrainPaths, train
+from dfmask.model import evaluate, train
+from dfmask.model.evaluate import EvalPaths
+from dfmask.model.train import TrainPaths
 from dfmask.model.uynet import load_checkpoint, load_torch_file
-from dfmask.params import EvaluateParams, TrainParams
+from dfmask.params import CorpusParams, EvaluateParams, TrainParams
 
 TINY = dataclasses.replace(
     TrainParams(),
@@ -46,8 +47,10 @@ def _paths(root: Path, run: str) -> TrainPaths:
 
 def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> None:
     a, b = _paths(corpus, "a"), _paths(corpus, "b")
-    report = train(TINY, a, (0, 1))
-    train(TINY, b, (0, 1))
+    report = train.run(TINY, a, (0, 1))
+    train.run(TINY, b, (0, 1))
+    assert report.summary().startswith("2 epochs on 14 crops (")
+    assert report.summary().endswith(f"; {a.checkpoint} (see {a.report_dir}/train.json)")
     assert a.checkpoint.exists() and (a.model_dir / "uynet_config.json").exists()
     doc = json.loads((a.report_dir / "train.json").read_text())
     # train split: 4 real + 4 fake videos x 2 frames, minus the failed fake's 2 crops (no seg
@@ -61,7 +64,7 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     assert not (a.report_dir / "dvc.yaml").exists()  # dvcyaml=False
     model_a, cfg = load_checkpoint(a.checkpoint)
     model_b, _ = load_checkpoint(b.checkpoint)
-    assert cfg.base_width == 4 and report["parameters"] > 0
+    assert cfg.base_width == 4 and report.doc["parameters"] > 0
     for (name, wa), (_, wb) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
         assert torch.equal(wa, wb), name
 
@@ -74,11 +77,11 @@ def _val_losses(report_dir: Path) -> list[float]:
 def test_checkpoint_keeps_last_epoch_or_lowest_val_loss(corpus: Path) -> None:
     params = dataclasses.replace(TINY, max_epochs=3, limit_val_batches=2)
     last = _paths(corpus, "last")
-    doc = train(params, last, (0, 1))
+    doc = train.run(params, last, (0, 1)).doc
     assert doc["monitor"] == "last epoch" and doc["best_val_loss"] is None
     assert load_torch_file(last.checkpoint)["epoch"] == 2
     best = _paths(corpus, "best")
-    doc = train(dataclasses.replace(params, checkpoint="best_val_loss"), best, (0, 1))
+    doc = train.run(dataclasses.replace(params, checkpoint="best_val_loss"), best, (0, 1)).doc
     losses = _val_losses(best.report_dir)
     assert doc["monitor"] == "val/loss" and len(losses) == 3
     assert doc["best_val_loss"] == pytest.approx(min(losses), rel=1e-6)
@@ -88,7 +91,7 @@ def test_checkpoint_keeps_last_epoch_or_lowest_val_loss(corpus: Path) -> None:
 def test_init_checkpoint_missing_is_a_clear_error(corpus: Path) -> None:
     params = dataclasses.replace(TINY, init_checkpoint=str(corpus / "missing.ckpt"))
     with pytest.raises(DfmaskError, match=r"train.init_checkpoint: .*missing.ckpt does not exist"):
-        train(params, _paths(corpus, "c"), (0, 1))
+        train.run(params, _paths(corpus, "c"), (0, 1))
 
 
 def test_init_checkpoint_that_would_run_code_is_refused(corpus: Path, tmp_path: Path) -> None:
@@ -96,7 +99,7 @@ def test_init_checkpoint_that_would_run_code_is_refused(corpus: Path, tmp_path: 
     write_hostile_checkpoint(evil, marker)
     params = dataclasses.replace(TINY, init_checkpoint=str(evil))
     with pytest.raises(DfmaskError) as caught:
-        train(params, _paths(corpus, "evil"), (0, 1))
+        train.run(params, _paths(corpus, "evil"), (0, 1))
     assert not marker.exists(), "train.init_checkpoint ran the checkpoint's command"
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"train.init_checkpoint: {evil}: ")
@@ -105,12 +108,13 @@ def test_init_checkpoint_that_would_run_code_is_refused(corpus: Path, tmp_path: 
 def test_evaluate_reports_every_group(corpus: Path) -> None:
     paths = _paths(corpus, "a")
     if not paths.checkpoint.exists():
-        train(TINY, paths, (0, 1))
+        train.run(TINY, paths, (0, 1))
     out = corpus / "a/reports/eval"
-    params = EvaluateParams(ground_truth=str(corpus / "ground_truth.parquet"), overlays=4)
-    doc = evaluate(
-        params, EvalPaths(corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, out), (0, 1)
-    )
+    # corpus.root inside the folder holding ground_truth.parquet: the sample corpus
+    sample = CorpusParams(root=str(corpus / "corpus"), parts=(0, 1))
+    report = evaluate.run(EvaluateParams(overlays=4), _eval_paths(corpus, paths.checkpoint, out), sample)
+    doc = report.doc
+    assert report.summary().startswith("val: video AUC ") and report.summary().endswith(f"(see {out}/metrics.json)")
     test: dict[str, Any] = doc["test"]
     assert test["video"]["n"] == 8 and test["videos_without_faces"] == 0
     assert test["frame"]["n"] == 16
@@ -128,25 +132,22 @@ def test_evaluate_reports_every_group(corpus: Path) -> None:
     assert (out / "overlays.png").stat().st_size > 1000 and (out / "reliability.png").exists()
 
 
-def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path) -> None:
+def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path, tmp_path: Path) -> None:
     paths = _paths(corpus, "a")
     if not paths.checkpoint.exists():
-        train(TINY, paths, (0, 1))
-    params = EvaluateParams(ground_truth=None, splits=("test",), overlays=2)
-    doc = evaluate(
-        params,
-        EvalPaths(
-            corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, corpus / "a/eval_nogt"
-        ),
-        (0, 1),
-    )
+        train.run(TINY, paths, (0, 1))
+    params = EvaluateParams(splits=("test",), overlays=2)
+    real = CorpusParams(root=str(tmp_path / "dfdc"), parts=(0, 1))  # a corpus outside the sample folder
+    doc = evaluate.run(params, _eval_paths(corpus, paths.checkpoint, corpus / "a/eval_nogt"), real).doc
     assert "seg_true" not in doc["test"]
     assert doc["test"]["counterfactual"]["mask_source"] == "ssim"
-    with pytest.raises(DfmaskError, match="ground_truth: null"):
-        evaluate(
-            dataclasses.replace(params, ground_truth=str(corpus / "nope.parquet")),
-            EvalPaths(
-                corpus / "faces", corpus / "masks", corpus / "splits.parquet", paths.checkpoint, corpus / "a/eval_bad"
-            ),
-            (0, 1),
-        )
+    # the sample corpus without its ground truth (dvc repro sample not run) is an error
+    empty = tmp_path / "sample"
+    lost = CorpusParams(root=str(empty / "corpus"), parts=(0, 1))
+    bad = dataclasses.replace(_eval_paths(corpus, paths.checkpoint, corpus / "a/eval_bad"), sample=empty)
+    with pytest.raises(DfmaskError, match=r"ground_truth.parquet: no ground truth, but corpus.root lies inside"):
+        evaluate.run(params, bad, lost)
+
+
+def _eval_paths(corpus: Path, checkpoint: Path, out: Path) -> EvalPaths:
+    return EvalPaths(corpus / "faces", corpus / "masks", corpus / "splits.parquet", checkpoint, corpus, out)

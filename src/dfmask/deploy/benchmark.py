@@ -18,9 +18,11 @@ int8 / ORT fp32 comes from one run in which the backends take turns call by call
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import onnxruntime as ort
 import torch
 
 from dfmask.deploy.accuracy import Predictions, head_metrics, predict
-from dfmask.deploy.calib import LabelledCrops, save_calibration
+from dfmask.deploy.calib import LabelledCrops, read_draw, save_calibration
 from dfmask.deploy.estimate import estimate_vck5000_fps, model_cost
 from dfmask.deploy.export import CONFIG_NAME, ONNX_NAME, STATE_DICT_NAME
 from dfmask.deploy.quantize import ORT_NAME, QUARK_NAME
@@ -170,8 +172,6 @@ def vart_row(
         str(params.latency_runs),
     ]
     run_vendor(vendor_command(deploy, argv), work_dir / "bench_vart.log", "VART benchmark (bench_vart.py)")
-    import json
-
     vart = json.loads((work_dir / "vart.json").read_text())
     with np.load(work_dir / "logits.npz") as logits:
         preds = Predictions(logits["seg_logits"], logits["cls_logit"])
@@ -257,35 +257,42 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def run_benchmark_stage(
-    deploy: DeployParams,
-    params: BenchmarkParams,
-    onnx_dir: str | Path,
-    int8_dir: str | Path,
-    compiled_dir: str | Path,
-    out_dir: str | Path,
-    work_dir: str | Path,
-    seed: int,
-    tables: Any = None,
-) -> dict[str, Any]:
-    """The benchmark stage: test crops, `run_benchmark`, then bench.json / bench.md / bench.png."""
-    import json
+@dataclass(frozen=True)
+class BenchmarkPaths:
+    """Inputs and outputs of the benchmark stage."""
 
+    onnx_dir: Path  # the export stage's folder
+    int8_dir: Path  # the quantize stage's folder
+    compiled_dir: Path  # the compile stage's folder (the VCK5000 xmodel)
+    test_crops: Path  # the deploy_crops stage's bench_eval table (test)
+    out_dir: Path  # reports/bench: bench.json, bench.md, bench.png
+    work_dir: Path  # scratch for the VART run (outside DVC's outs)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """The ``bench.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    out_dir: Path
+
+    def summary(self) -> str:
+        rows = self.doc["backends"]
+        est = self.doc.get("vck5000_estimate")
+        tail = f"; VCK5000 ESTIMATE {est['fps_mid']:.0f} fps" if est else ""
+        return (
+            f"ORT fp32 {rows['ORT fp32']['throughput_ips']:.1f} img/s, ORT int8 "
+            f"{rows['ORT int8']['throughput_ips']:.1f} img/s ({self.doc['ort_int8_speedup']:.2f}x){tail} "
+            f"(see {self.out_dir / 'bench.md'})"
+        )
+
+
+def run(deploy: DeployParams, params: BenchmarkParams, paths: BenchmarkPaths) -> BenchReport:
+    """The benchmark stage: the bench_eval crops, `run_benchmark`, then bench.json / bench.md / bench.png."""
     from dfmask.deploy.bench_report import write_bench_reports
-    from dfmask.deploy.calib import CropTables, read_split
 
-    size = int(json.loads((Path(onnx_dir) / CONFIG_NAME).read_text())["input_size"])
-    test = read_split(tables or CropTables(), "test", size, params.eval_max_crops, seed)
-    doc = run_benchmark(deploy, params, onnx_dir, int8_dir, compiled_dir, test, work_dir)
-    write_bench_reports(doc, out_dir)
-    return doc
-
-
-def summary(doc: dict[str, Any]) -> str:
-    rows = doc["backends"]
-    est = doc.get("vck5000_estimate")
-    tail = f"; VCK5000 ESTIMATE {est['fps_mid']:.0f} fps" if est else ""
-    return (
-        f"ORT fp32 {rows['ORT fp32']['throughput_ips']:.1f} img/s, ORT int8 {rows['ORT int8']['throughput_ips']:.1f} "
-        f"img/s ({doc['ort_int8_speedup']:.2f}x){tail} (see reports/bench/bench.md)"
-    )
+    size = int(json.loads((paths.onnx_dir / CONFIG_NAME).read_text())["input_size"])
+    test = read_draw(paths.test_crops, size)
+    doc = run_benchmark(deploy, params, paths.onnx_dir, paths.int8_dir, paths.compiled_dir, test, paths.work_dir)
+    write_bench_reports(doc, paths.out_dir)
+    return BenchReport(doc, paths.out_dir)

@@ -1,14 +1,23 @@
-"""Labelled crops for calibration (train split) and evaluation (test split).
+"""The deploy crop sample: the labelled crops the deploy stages calibrate on and score on.
 
-The crops come from faces ⋈ masks ⋈ splits through `dfmask.model.data` (the same
-join and the same resize as training), so the quantizers calibrate on, and the
-parity report evaluates on, exactly what the model saw.
+The ``deploy_crops`` stage (`dfmask.model.deploy_crops`) draws them once from faces ⋈
+masks ⋈ splits of ``corpus.parts`` and writes one small `DEPLOY_CROPS` table per
+`Draw` (``<paths.deploy_crops>/<draw>.parquet``); export, quantize, quantize_vai and
+benchmark read only their own draws here. So the deploy stages never re-join every crop
+of the corpus, never import Lightning, and a changed draw size (``benchmark.eval_max_crops``)
+re-runs only the stage that uses that draw.
 
-Selection is deterministic: ``max_crops`` rows are drawn with a seeded generator and
-kept in table order, so the same tables and params give the same calibration set
-(and byte-identical quantized models). The calibration set is also written as a
-small ``.npz`` of uint8 crops (`save_calibration`) for the Vitis AI entry point,
-which cannot read our Parquet tables under Python 3.8.
+Selection is deterministic (`select_rows`): ``max_crops`` rows of the split are drawn
+with a generator seeded by ``base.seed`` and kept in table order, so the same tables
+and params give the same crops (and byte-identical quantized models). The tables keep
+each crop as the faces stage stored it (PNG at ``faces.size`` px); `read_draw` resizes
+to the model's input size with the training rule (`dfmask.model.inputs`), so the
+quantizers calibrate on, and the reports score on, exactly what the model saw. The
+calibration set is also written as a small ``.npz`` of uint8 crops (`save_calibration`)
+for the Vitis AI entry point, which cannot read our Parquet tables under Python 3.8.
+
+The deploy side owns this table's contract (this module) and `dfmask.model.deploy_crops`
+fills it, because the crop join it draws from lives with the training data.
 """
 
 from __future__ import annotations
@@ -17,14 +26,82 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dfmask.errors import DfmaskError
-from dfmask.model.data import CropIndex, resize_crop
+from dfmask.model.inputs import binary_mask, resize_crop
+from dfmask.params import BenchmarkParams, DeployParams, ExportParams, QuantizeParams
+from dfmask.tables import IMAGE, TableSpec, decode_png, field, read_table
+
+DEPLOY_CROPS = TableSpec(
+    name="deploy_crops",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int32(), "corpus part N of dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
+            field("frame_idx", pa.int32(), "0-based index into the decoded stream", nullable=False),
+            field("track_id", pa.int32(), "face track within the original (the faces table's)", nullable=False),
+            field("split", pa.string(), "the video's split: train | val | test", nullable=False),
+            field("is_fake", pa.bool_(), "true for crops of FAKE videos", nullable=False),
+            field(
+                "seg_ok",
+                pa.bool_(),
+                "the mask is a usable segmentation target: a real crop (all-zero mask) or a "
+                "fake whose mask row is valid; Dice is scored on these crops only",
+                nullable=False,
+            ),
+            field("crop", IMAGE, "the faces table's crop PNG, not resized (faces.size px)", nullable=False),
+            field(
+                "mask",
+                IMAGE,
+                "the masks table's mask PNG (grey, > 0 = manipulated); null for reals and for "
+                "fakes without a mask row (an all-zero target)",
+            ),
+        ]
+    ),
+    sort_key=("part", "video_id", "frame_idx", "track_id"),
+    image_columns=("crop", "mask"),
+)
+
+#: The draws, by the file stem the ``deploy_crops`` stage writes and dvc.yaml names.
+EXPORT_PARITY = "export_parity"  # export: torch vs ONNX Runtime parity (test)
+QUANTIZE_CALIB = "quantize_calib"  # quantize: calibration of Quark, ORT and nndct (train)
+QUANTIZE_EVAL = "quantize_eval"  # quantize: int8 vs fp32 parity report (test)
+VAI_EVAL = "vai_eval"  # quantize_vai: the bundle check and nndct's test mode (test)
+BENCH_EVAL = "bench_eval"  # benchmark: accuracy per backend (test)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One seeded subset of a split: at most ``max_crops`` crops (None = all of it)."""
+
+    name: str
+    split: str
+    max_crops: int | None
+
+    def path(self, folder: str | Path) -> Path:
+        """Where the ``deploy_crops`` stage writes this draw under ``folder``."""
+        return Path(folder) / f"{self.name}.parquet"
+
+
+def deploy_draws(
+    export: ExportParams, quantize: QuantizeParams, deploy: DeployParams, benchmark: BenchmarkParams
+) -> tuple[Draw, ...]:
+    """Every draw of the deploy stages, sized by their params."""
+    return (
+        Draw(EXPORT_PARITY, "test", export.parity_crops),
+        Draw(QUANTIZE_CALIB, "train", quantize.calib_crops),
+        Draw(QUANTIZE_EVAL, "test", quantize.eval_max_crops),
+        Draw(VAI_EVAL, "test", deploy.vai_eval_crops),
+        Draw(BENCH_EVAL, "test", benchmark.eval_max_crops),
+    )
 
 
 @dataclass(frozen=True)
 class LabelledCrops:
-    """Model inputs and targets of one split (or a seeded subset of it)."""
+    """Model inputs and targets of one draw."""
 
     images: np.ndarray  # N×3×S×S float32 in [0, 1] (the model's input)
     masks: np.ndarray  # N×S×S uint8 0/1 (zeros for reals)
@@ -43,18 +120,22 @@ def select_rows(rows: np.ndarray, max_crops: int | None, seed: int) -> np.ndarra
     return rows[np.sort(picked)]
 
 
-def load_crops(index: CropIndex, split: str, size: int, max_crops: int | None, seed: int) -> LabelledCrops:
-    """Crops of ``split`` resized to ``size`` (at most ``max_crops``, seeded)."""
-    rows = select_rows(index.rows(split), max_crops, seed)
-    if len(rows) == 0:
-        raise DfmaskError(f"split '{split}' has no crops; check data/interim/splits.parquet and the faces stage report")
-    images = np.stack([resize_crop(index.crop(int(i)), size) for i in rows])
-    masks = np.stack([index.mask(int(i), size) for i in rows])
+def read_draw(path: str | Path, size: int) -> LabelledCrops:
+    """The crops of one `DEPLOY_CROPS` table, resized to ``size`` (px), in table order."""
+    table = read_table(path, DEPLOY_CROPS, ["is_fake", "seg_ok", "crop", "mask"])
+    if table.num_rows == 0:
+        raise DfmaskError(f"{path}: no crops; re-run the deploy_crops stage (dvc repro deploy_crops)")
+    crops = pc.struct_field(table["crop"].combine_chunks(), "bytes").to_pylist()
+    cells = pc.struct_field(table["mask"].combine_chunks(), "bytes").to_pylist()
+    images = np.stack([resize_crop(decode_png(c), size) for c in crops])
+    masks = np.stack(
+        [np.zeros((size, size), np.uint8) if m is None else binary_mask(decode_png(m, grey=True), size) for m in cells]
+    )
     return LabelledCrops(
         images=np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0),
         masks=masks.astype(np.uint8),
-        is_fake=index.is_fake[rows].astype(bool),
-        seg_ok=index.seg_ok[rows].astype(bool),
+        is_fake=table["is_fake"].to_numpy().astype(bool),
+        seg_ok=table["seg_ok"].to_numpy().astype(bool),
     )
 
 
@@ -69,19 +150,3 @@ def save_calibration(path: str | Path, images: np.ndarray) -> Path:
     with open(path, "wb") as fh:
         np.savez(fh, images=np.round(images.transpose(0, 2, 3, 1) * 255.0).astype(np.uint8))
     return path
-
-
-@dataclass(frozen=True)
-class CropTables:
-    """Where the crop tables live (defaults = the dvc.yaml layout)."""
-
-    faces: Path = Path("data/interim/faces")
-    masks: Path = Path("data/processed/masks")
-    splits: Path = Path("data/interim/splits.parquet")
-
-
-def read_split(tables: CropTables, split: str, size: int, max_crops: int | None, seed: int) -> LabelledCrops:
-    """`load_crops` over the pipeline's faces ⋈ masks ⋈ splits tables."""
-    from dfmask.model.data import read_crop_tables
-
-    return load_crops(read_crop_tables(tables.faces, tables.masks, tables.splits), split, size, max_crops, seed)

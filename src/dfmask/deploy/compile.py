@@ -14,6 +14,7 @@ random input.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from dfmask.deploy.runners import OrtRunner
 from dfmask.deploy.vck5000 import compile_vck5000
 from dfmask.errors import DfmaskError
 from dfmask.params import DeployParams
-from dfmask.tables import file_sha256
+from dfmask.tables import file_sha256, write_json
 
 CPU_NAMES = {"fp32": "uynet.fp32.ort.onnx", "int8": "uynet.int8.ort.onnx"}
 
@@ -86,10 +87,35 @@ def compile_cpu(onnx_dir: str | Path, int8_dir: str | Path, out_dir: str | Path)
     return report
 
 
-def compile_model(
-    params: DeployParams, onnx_dir: str | Path, int8_dir: str | Path, vai_quant_dir: str | Path, out_dir: str | Path
-) -> dict[str, Any]:
-    """Dispatch on ``deploy.target``: ORT-optimised CPU models, or the VCK5000 xmodel."""
+@dataclass(frozen=True)
+class CompilePaths:
+    """Inputs and output folder of the compile stage."""
+
+    onnx_dir: Path  # the export stage's folder (target cpu)
+    int8_dir: Path  # the quantize stage's folder (target cpu)
+    vai_quant_dir: Path  # the quantize_vai stage's folder (target vck5000)
+    out_dir: Path  # models/compiled (with compile.json)
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    """The ``compile.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    out_dir: Path
+
+    def summary(self) -> str:
+        if self.doc["target"] == "cpu":
+            return f"target cpu: {len(self.doc['models'])} ORT-optimised models in {self.out_dir}"
+        arch = self.doc["arch"]
+        return f"target vck5000: {self.doc['xmodel']} for {arch['target']} (arch.json sha256 {arch['sha256'][:12]})"
+
+
+def run(params: DeployParams, paths: CompilePaths) -> CompileReport:
+    """Dispatch on ``deploy.target`` (ORT-optimised CPU models, or the VCK5000 xmodel); write compile.json."""
     if params.target == "cpu":
-        return compile_cpu(onnx_dir, int8_dir, out_dir)
-    return compile_vck5000(params, vai_quant_dir, out_dir)
+        doc = compile_cpu(paths.onnx_dir, paths.int8_dir, paths.out_dir)
+    else:
+        doc = compile_vck5000(params, paths.vai_quant_dir, paths.out_dir)
+    write_json(paths.out_dir / "compile.json", doc)
+    return CompileReport(doc, paths.out_dir)

@@ -32,8 +32,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from dfmask.deploy.calib import read_draw
 from dfmask.deploy.opcheck import check_dpu_ops, op_histogram
 from dfmask.errors import DfmaskError
+from dfmask.params import ExportParams
 from dfmask.tables import file_sha256, write_json
 
 INPUT_NAME = "image"
@@ -45,11 +47,27 @@ CONFIG_NAME = "model_config.json"
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What `export_model` wrote and how close ONNX Runtime is to torch."""
+    """What `export_model` wrote and how close ONNX Runtime is to torch (the stage's `Report`)."""
 
     onnx_path: Path
     max_abs_diff: dict[str, float]  # per output, over the parity inputs (logit units)
     ops: dict[str, int]
+
+    def summary(self) -> str:
+        worst = max(self.max_abs_diff.values())
+        return (
+            f"{self.onnx_path}: {sum(self.ops.values())} nodes, all DPU ops; "
+            f"max |torch - ORT| {worst:.2e} (see {self.onnx_path.parent / 'export.json'})"
+        )
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    """Inputs and output folder of the export stage."""
+
+    checkpoint: Path  # the train stage's uynet.ckpt
+    parity_crops: Path  # the deploy_crops stage's export_parity table
+    out_dir: Path  # models/onnx layout (module docstring)
 
 
 def model_outputs(model: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,21 +199,11 @@ def export_model(
     return ExportResult(onnx_path=onnx_path, max_abs_diff=diffs, ops=ops)
 
 
-def run_export(
-    checkpoint: str | Path,
-    out_dir: str | Path,
-    opset: int,
-    input_size: int | None,
-    atol: float,
-    parity_crops: int,
-    tables: Any = None,
-    seed: int = 0,
-) -> ExportResult:
-    """The export stage: load the trained checkpoint, export, check ops and parity on test crops."""
-    from dfmask.deploy.calib import CropTables, read_split
+def run(params: ExportParams, paths: ExportPaths) -> ExportResult:
+    """The export stage: load the trained checkpoint, export, check ops and parity on the parity crops."""
     from dfmask.model.uynet import load_checkpoint
 
-    model, config = load_checkpoint(checkpoint)
-    size = input_size or config.input_size
-    crops = read_split(tables or CropTables(), "test", size, parity_crops, seed)
-    return export_model(model, config.to_dict(), out_dir, size, opset, atol, crops.images, seed)
+    model, config = load_checkpoint(paths.checkpoint)
+    size = params.input_size or config.input_size
+    crops = read_draw(paths.parity_crops, size)
+    return export_model(model, config.to_dict(), paths.out_dir, size, params.opset, params.parity_atol, crops.images)

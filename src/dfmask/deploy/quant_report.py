@@ -10,8 +10,9 @@
   its parity here is the parity of the model whose speed is reported;
 * ``calib.npz`` — the calibration crops (uint8), shared with the Vitis AI entry point.
 
-and returns the ``reports/quant.json`` document: for fp32 and each int8 model, AUC,
-log loss and Dice on the test split; for each int8 model, the drops against fp32,
+and returns the parity report (``reports/quant.json``, which `run` writes): for fp32
+and each int8 model, AUC, log loss and Dice on the test draw; for each int8 model, the
+drops against fp32,
 the output cosine similarity per head, whether the targets (AUC drop <= 0.01, Dice
 drop <= 0.02) are met, the file size, and for the Quark model the power-of-two audit.
 """
@@ -26,7 +27,7 @@ from typing import Any, Literal
 import onnx
 
 from dfmask.deploy.accuracy import Predictions, head_metrics, parity, predict
-from dfmask.deploy.calib import CropTables, LabelledCrops, read_split, save_calibration
+from dfmask.deploy.calib import LabelledCrops, read_draw, save_calibration
 from dfmask.deploy.export import CONFIG_NAME, ONNX_NAME
 from dfmask.deploy.quantize import (
     ORT_NAME,
@@ -38,7 +39,7 @@ from dfmask.deploy.quantize import (
 from dfmask.deploy.runners import OrtRunner
 from dfmask.errors import DfmaskError
 from dfmask.params import QuantizeParams
-from dfmask.tables import file_sha256
+from dfmask.tables import file_sha256, write_json
 
 CALIB_NAME = "calib.npz"
 
@@ -142,20 +143,47 @@ def quantize_models(
     return report
 
 
-def run_quantize(
-    params: QuantizeParams, onnx_dir: str | Path, out_dir: str | Path, seed: int, tables: CropTables | None = None
-) -> dict[str, Any]:
-    """The quantize stage: calibration crops (train) and parity crops (test), then `quantize_models`."""
-    fp32_path = Path(onnx_dir) / ONNX_NAME
+@dataclass(frozen=True)
+class QuantizePaths:
+    """Inputs and outputs of the quantize stage."""
+
+    onnx_dir: Path  # the export stage's folder (uynet.onnx, model_config.json)
+    calib_crops: Path  # the deploy_crops stage's quantize_calib table (train)
+    test_crops: Path  # the deploy_crops stage's quantize_eval table (test)
+    out_dir: Path  # models/int8 layout (module docstring)
+    report: Path  # the parity report (reports/quant.json)
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    """The ``reports/quant.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    path: Path
+
+    def summary(self) -> str:
+        """One line: per int8 model, AUC and Dice drop and whether the targets are met."""
+        parts = []
+        for key, entry in self.doc["int8"].items():
+            auc = "n/a" if entry["auc_drop"] is None else f"{entry['auc_drop']:+.4f}"
+            parts.append(
+                f"{key} AUC drop {auc}, Dice drop {entry['dice_drop']:+.4f} "
+                f"({'ok' if entry['meets_targets'] else 'MISSES TARGET'})"
+            )
+        return f"{self.doc['test_crops']} test crops; " + "; ".join(parts) + f" (see {self.path})"
+
+
+def run(params: QuantizeParams, paths: QuantizePaths) -> QuantReport:
+    """The quantize stage: calibration and parity crops, `quantize_models`, then the report."""
+    fp32_path = paths.onnx_dir / ONNX_NAME
     if not fp32_path.exists():
         raise DfmaskError(f"{fp32_path}: fp32 ONNX model not found; run the export stage")
-    size = int(json.loads((Path(onnx_dir) / CONFIG_NAME).read_text())["input_size"])
-    tables = tables or CropTables()
-    calib = read_split(tables, "train", size, params.calib_crops, seed)
-    test = read_split(tables, "test", size, params.eval_max_crops, seed)
-    return quantize_models(
+    size = int(json.loads((paths.onnx_dir / CONFIG_NAME).read_text())["input_size"])
+    calib = read_draw(paths.calib_crops, size)
+    test = read_draw(paths.test_crops, size)
+    doc = quantize_models(
         fp32_path,
-        out_dir,
+        paths.out_dir,
         calib,
         test,
         params.cpu_format,
@@ -166,15 +194,5 @@ def run_quantize(
         params.cpu_fold_restore,
         params.cpu_fp32_first_conv,
     )
-
-
-def summary(report: dict[str, Any]) -> str:
-    """One line: per int8 model, AUC and Dice drop and whether the targets are met."""
-    parts = []
-    for key, entry in report["int8"].items():
-        auc = "n/a" if entry["auc_drop"] is None else f"{entry['auc_drop']:+.4f}"
-        parts.append(
-            f"{key} AUC drop {auc}, Dice drop {entry['dice_drop']:+.4f} "
-            f"({'ok' if entry['meets_targets'] else 'MISSES TARGET'})"
-        )
-    return f"{report['test_crops']} test crops; " + "; ".join(parts) + " (see reports/quant.json)"
+    write_json(paths.report, doc)
+    return QuantReport(doc, paths.report)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from dfmask import metrics
-from dfmask.deploy.calib import LabelledCrops, save_calibration
+from dfmask.deploy.calib import LabelledCrops, read_draw, save_calibration
 from dfmask.deploy.runners import OrtRunner
 from dfmask.deploy.vai.uynet_py38 import load_model
 from dfmask.deploy.vitis import require_environment, run_vendor, vendor_command
@@ -181,12 +182,34 @@ def compile_vck5000(params: DeployParams, quant_dir: str | Path, out_dir: str | 
     }
 
 
-def run_quantize_vai(
-    params: DeployParams, onnx_dir: str | Path, int8_dir: str | Path, out_dir: str | Path, seed: int, tables: Any = None
-) -> dict[str, Any]:
-    """The quantize_vai stage: evaluation crops from the test split, then `quantize_vai`."""
-    from dfmask.deploy.calib import CropTables, read_split
+@dataclass(frozen=True)
+class QuantizeVaiPaths:
+    """Inputs and output folder of the quantize_vai stage."""
 
-    size = int(json.loads((Path(onnx_dir) / "model_config.json").read_text())["input_size"])
-    test = read_split(tables or CropTables(), "test", size, params.vai_eval_crops, seed)
-    return quantize_vai(params, onnx_dir, Path(int8_dir) / "calib.npz", test, out_dir)
+    onnx_dir: Path  # the export stage's folder (uynet.onnx, state_dict, model_config.json)
+    calib_npz: Path  # the quantize stage's calib.npz (the calibration crops, uint8)
+    test_crops: Path  # the deploy_crops stage's vai_eval table (test)
+    out_dir: Path  # models/vai/quant
+
+
+@dataclass(frozen=True)
+class QuantizeVaiReport:
+    """The ``quantize_vai.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    out_dir: Path
+
+    def summary(self) -> str:
+        where = self.out_dir / "quantize_vai.json"
+        if self.doc["target"] != "vck5000":
+            check = self.doc["bundle_check"]
+            worst = max(check["seg_max_abs_diff"], check["cls_max_abs_diff"])
+            return f"target cpu: nndct not run; py3.8 bundle reproduces ONNX to {worst:.1e} (see {where})"
+        return f"wrote {self.doc['nndct']['xmodel']} (see {where})"
+
+
+def run(params: DeployParams, paths: QuantizeVaiPaths) -> QuantizeVaiReport:
+    """The quantize_vai stage: the evaluation crops of the vai_eval draw, then `quantize_vai`."""
+    size = int(json.loads((paths.onnx_dir / "model_config.json").read_text())["input_size"])
+    test = read_draw(paths.test_crops, size)
+    return QuantizeVaiReport(quantize_vai(params, paths.onnx_dir, paths.calib_npz, test, paths.out_dir), paths.out_dir)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import lightning as L
 import numpy as np
 import pyarrow as pa
@@ -34,30 +33,11 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import to_crop_coords
 from dfmask.model.augment import augment_pair
+from dfmask.model.inputs import binary_mask, resize_crop
 from dfmask.model.selfblend import self_blend
 from dfmask.tables import decode_png, read_tables, shard_paths
 
 _KEY = ["part", "video_id", "frame_idx", "track_id"]
-
-
-def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize an (H, W[, C]) uint8 image to size x size: area when shrinking, else bilinear."""
-    if image.shape[0] == size and image.shape[1] == size:
-        return image
-    interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interp)
-
-
-def binary_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """A grey mask (any value > 0 = manipulated) resized to size x size, as 0/1 uint8.
-
-    Area-resize of the 0/1 mask then ``>= 0.5``: a pixel is manipulated when at least
-    half of the area it covers is.
-    """
-    binary: np.ndarray = (mask > 0).astype(np.float32)
-    if binary.shape[0] != size or binary.shape[1] != size:
-        binary = cv2.resize(binary, (size, size), interpolation=cv2.INTER_AREA)
-    return (binary >= 0.5).astype(np.uint8)
 
 
 @dataclass

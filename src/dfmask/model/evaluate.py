@@ -11,7 +11,7 @@ For each split in ``evaluate.splits`` (val, test) it reports, into
 * ``calibration``: ECE (equal-width bins) of frame and video probabilities.
 * ``seg_ssim``: Dice/IoU of predicted masks vs the SSIM masks (fakes with valid masks)
   next to the mean-mask baseline; ``seg_real_fp``: predicted mask area on real crops.
-* with ground truth (``evaluate.ground_truth``, sample corpus only): ``seg_true``:
+* with ground truth (the sample corpus only, `ground_truth`): ``seg_true``:
   Dice/IoU vs the true swap masks mapped through ``crop_box`` (+ baseline), on fake
   crops with a non-empty true mask, also per swap kind (``kind_full``, ``kind_mouth``);
   ``seg_true_all_crops``: the same over every crop of the split (reals and empty fakes
@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import torch
 
 from dfmask import metrics
+from dfmask.corpus import corpus_kind
 from dfmask.model import plots
 from dfmask.model.data import CropIndex, read_crop_tables
 from dfmask.model.predict import predict_rows, video_scores
@@ -48,19 +49,38 @@ from dfmask.model.segeval import (
     seg_vs_masks,
 )
 from dfmask.model.uynet import UYNet, UYNetConfig, load_checkpoint
-from dfmask.params import EvaluateParams
+from dfmask.params import CorpusParams, EvaluateParams
 from dfmask.tables import read_tables, write_json
 
 
 @dataclass(frozen=True)
 class EvalPaths:
-    """Inputs and outputs of the evaluate stage (defaults = the dvc.yaml layout)."""
+    """Inputs and outputs of the evaluate stage."""
 
-    faces: Path = Path("data/interim/faces")
-    masks: Path = Path("data/processed/masks")
-    splits: Path = Path("data/interim/splits.parquet")
-    checkpoint: Path = Path("models/train/uynet.ckpt")
-    out_dir: Path = Path("reports/eval")
+    faces: Path  # faces stage root: part=N/ shards
+    masks: Path  # masks stage root: part=N/ shards
+    splits: Path  # the splits table
+    checkpoint: Path  # the train stage's uynet.ckpt
+    sample: Path  # the sample stage's folder (ground_truth.parquet when corpus.root is the sample)
+    out_dir: Path  # reports/eval
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The ``metrics.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    params: EvaluateParams
+    paths: EvalPaths
+
+    def summary(self) -> str:
+        return summary(self.doc, self.params) + f" (see {self.paths.out_dir}/metrics.json)"
+
+
+def ground_truth(corpus_root: str, sample: Path) -> Path | None:
+    """The true swap masks to score against: the sample's ``ground_truth.parquet`` when
+    ``corpus.root`` is the generated sample (`dfmask.corpus.corpus_kind`), else None."""
+    return sample / "ground_truth.parquet" if corpus_kind(corpus_root, str(sample)) == "sample" else None
 
 
 @dataclass
@@ -207,10 +227,9 @@ def _overlay_rows(result: SplitResult, index: CropIndex, count: int) -> list[int
     return [int(r) for r in pick]
 
 
-def evaluate(
-    params: EvaluateParams, paths: EvalPaths = EvalPaths(), parts: tuple[int, ...] | None = None
-) -> dict[str, Any]:
-    """Run the evaluation and write ``reports/eval/``; returns the metrics document."""
+def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalReport:
+    """Run the evaluation on ``corpus.parts`` and write ``reports/eval/``."""
+    parts = corpus.parts
     if params.threads > 0:
         torch.set_num_threads(params.threads)
     model, config = load_checkpoint(paths.checkpoint)
@@ -220,8 +239,9 @@ def evaluate(
     train_fakes = train_fakes[index.is_fake[train_fakes] & index.seg_ok[train_fakes]]
     baseline = fit_mean_mask(index, train_fakes, config.input_size)
     gt = None
-    if params.ground_truth is not None:
-        gt = GroundTruthMasks(params.ground_truth, {str(v) for v in index.video_id[index.is_fake]})
+    truth = ground_truth(corpus.root, paths.sample)
+    if truth is not None:
+        gt = GroundTruthMasks(truth, {str(v) for v in index.video_id[index.is_fake]})
     doc: dict[str, Any] = {
         "model": {"checkpoint": str(paths.checkpoint), "config": config.to_dict()},
         "baseline_mean_mask": {"train_masks": len(train_fakes), "threshold": baseline[1]},
@@ -251,7 +271,7 @@ def evaluate(
         params.mask_threshold,
     )
     write_json(paths.out_dir / "metrics.json", _round(doc))
-    return doc
+    return EvalReport(doc, params, paths)
 
 
 def _round(obj: Any) -> Any:

@@ -18,7 +18,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from dfmask.model.data import CropIndex, resize_crop
+from dfmask.model.data import CropIndex
+from dfmask.model.inputs import resize_crop
 from dfmask.model.uynet import UYNet
 
 NO_FACE_SCORE = 0.5

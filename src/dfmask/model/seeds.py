@@ -2,9 +2,9 @@
 
 One training run says little about a small test split; the seeds show the spread. Each
 seed trains with the params.yaml ``train`` section (``train.seed`` replaced) into
-``data/.work/eval_seeds/seed=N/`` (outside every DVC output, so the pipeline's own
-``models/train`` is untouched) and is evaluated with the ``evaluate`` section. The
-summary goes to ``reports/eval_seeds.json``: per seed and as mean / sd (sample sd,
+``<paths.work>/eval_seeds/seed=N/`` (outside every DVC output, so the pipeline's own
+``<paths.train>`` is untouched) and is evaluated with the ``evaluate`` section. The
+summary goes to ``<paths.reports>/eval_seeds.json``: per seed and as mean / sd (sample sd,
 ddof = 1) over seeds, for the test split's video AUC and log loss, frame AUC, the mask
 Dice vs true swap masks and its mean-mask baseline, and the counterfactual drop.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dfmask.params import EvaluateParams, TrainParams, to_dict
+from dfmask.params import CorpusParams, EvaluateParams, PathsParams, TrainParams, to_dict
 from dfmask.tables import write_json
 
 #: (name, path into the evaluate metrics document) of the figures summarised.
@@ -60,30 +60,36 @@ def summarise(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float 
 
 
 def run_seed(
-    seed: int, train_params: TrainParams, eval_params: EvaluateParams, parts: tuple[int, ...], work: Path
+    seed: int,
+    train_params: TrainParams,
+    eval_params: EvaluateParams,
+    corpus: CorpusParams,
+    paths: PathsParams,
+    work: Path,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train and evaluate one seed under ``work/seed=N``; (train report, metrics doc)."""
-    from dfmask.model.evaluate import EvalPaths, evaluate
-    from dfmask.model.train import TrainPaths, train
+    from dfmask.model import evaluate, train
 
     run_dir = work / f"seed={seed}"
-    tpaths = TrainPaths(model_dir=run_dir / "models", report_dir=run_dir / "reports/train")
-    report = train(dataclasses.replace(train_params, seed=seed), tpaths, parts)
-    doc = evaluate(eval_params, EvalPaths(checkpoint=tpaths.checkpoint, out_dir=run_dir / "reports/eval"), parts)
-    return report, doc
+    tables = (Path(paths.faces), Path(paths.masks), Path(paths.splits))
+    tpaths = train.TrainPaths(*tables, model_dir=run_dir / "models", report_dir=run_dir / "reports/train")
+    report = train.run(dataclasses.replace(train_params, seed=seed), tpaths, corpus.parts)
+    epaths = evaluate.EvalPaths(*tables, tpaths.checkpoint, Path(paths.sample), run_dir / "reports/eval")
+    return report.doc, evaluate.run(eval_params, epaths, corpus).doc
 
 
 def eval_seeds(
     train_params: TrainParams,
     eval_params: EvaluateParams,
-    parts: tuple[int, ...],
+    corpus: CorpusParams,
+    paths: PathsParams,
     work: Path,
     out: Path,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Train and evaluate once per ``evaluate.seeds`` (``jobs`` seeds at a time, each in
-    its own process with ``train.threads`` threads) under ``work/seed=N``; write the
-    summary to ``out`` (JSON) and return it."""
+    its own process with ``train.threads`` threads) on the tables under ``paths``; write
+    and return the summary."""
     seeds = list(eval_params.seeds)
     if jobs > 1:
         import multiprocessing
@@ -91,10 +97,10 @@ def eval_seeds(
 
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(run_seed, s, train_params, eval_params, parts, work) for s in seeds]
+            futures = [pool.submit(run_seed, s, train_params, eval_params, corpus, paths, work) for s in seeds]
             results = [f.result() for f in futures]
     else:
-        results = [run_seed(s, train_params, eval_params, parts, work) for s in seeds]
+        results = [run_seed(s, train_params, eval_params, corpus, paths, work) for s in seeds]
     per_seed = {seed: doc for seed, (_, doc) in zip(seeds, results, strict=True)}
     runs = {
         str(seed): {

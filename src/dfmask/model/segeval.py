@@ -115,8 +115,8 @@ class GroundTruthMasks:
         path = Path(path)
         if not path.exists():
             raise DfmaskError(
-                f"evaluate.ground_truth: {path} does not exist; it exists only for the generated sample "
-                "corpus — set evaluate.ground_truth: null for a real corpus"
+                f"{path}: no ground truth, but corpus.root lies inside the sample folder; "
+                "generate the sample corpus (dvc repro sample) or point corpus.root at a real corpus"
             )
         table = read_table(path, GROUND_TRUTH, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
         self.cells: dict[tuple[str, int], bytes | None] = {}

@@ -47,17 +47,35 @@ CKPT_NAME = "uynet"
 
 @dataclass(frozen=True)
 class TrainPaths:
-    """Inputs and outputs of the train stage (defaults = the dvc.yaml layout)."""
+    """Inputs and outputs of the train stage."""
 
-    faces: Path = Path("data/interim/faces")
-    masks: Path = Path("data/processed/masks")
-    splits: Path = Path("data/interim/splits.parquet")
-    model_dir: Path = Path("models/train")
-    report_dir: Path = Path("reports/train")
+    faces: Path  # faces stage root: part=N/ shards
+    masks: Path  # masks stage root: part=N/ shards
+    splits: Path  # the splits table
+    model_dir: Path  # models/train: uynet.ckpt, uynet_config.json
+    report_dir: Path  # reports/train: DVCLive files and train.json
 
     @property
     def checkpoint(self) -> Path:
         return self.model_dir / f"{CKPT_NAME}.ckpt"
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """The ``train.json`` document the stage wrote (the stage's `Report`)."""
+
+    doc: dict[str, Any]
+    paths: TrainPaths
+
+    def summary(self) -> str:
+        r = self.doc
+        value = r["best_val_loss"] if r["best_val_loss"] is not None else r["last_val_loss"]
+        loss = "n/a" if value is None else f"{value:.4f}"
+        return (
+            f"{r['epochs']} epochs on {r['train_crops']} crops ({r['parameters']:,} params, {r['device']}), "
+            f"kept {r['monitor']} (val loss {loss}), {r['epoch_crops_per_s']} crops/s; {self.paths.checkpoint} "
+            f"(see {self.paths.report_dir}/train.json)"
+        )
 
 
 def model_config(params: TrainParams) -> UYNetConfig:
@@ -241,11 +259,9 @@ def _metric(trainer: L.Trainer, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def train(
-    params: TrainParams, paths: TrainPaths = TrainPaths(), parts: tuple[int, ...] | None = None
-) -> dict[str, Any]:
-    """The train stage: read the tables (``corpus.parts``), fit, write ``reports/train/train.json``."""
+def run(params: TrainParams, paths: TrainPaths, parts: tuple[int, ...]) -> TrainReport:
+    """The train stage: read the tables of ``corpus.parts``, fit, write ``reports/train/train.json``."""
     index = read_crop_tables(paths.faces, paths.masks, paths.splits, parts)
     report = fit(params, index, paths)
     write_json(paths.report_dir / "train.json", report)
-    return report
+    return TrainReport(report, paths)

@@ -309,9 +309,9 @@ def preprocess(crops: np.ndarray, input_size: int) -> torch.Tensor:
     """uint8 RGB crops (N, H, W, 3) → float32 (N, 3, S, S) in [0, 1], S = ``input_size``.
 
     Resizing uses area interpolation when shrinking and bilinear when growing, the
-    same as the training data path (`dfmask.model.data.resize_crop`).
+    same as the training data path (`dfmask.model.inputs.resize_crop`).
     """
-    from dfmask.model.data import resize_crop
+    from dfmask.model.inputs import resize_crop
 
     out = np.stack([resize_crop(c, input_size) for c in crops]).astype(np.float32) / 255.0
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
