@@ -5,8 +5,9 @@ Writes data/interim/videos/part=N.parquet and reports/ingest/part=N.json.
 
 import argparse
 
-from dfmask.corpus.ingest import VIDEOS, ingest_part, summary_line
+from dfmask.corpus.ingest import ingest_part, summary_line
 from dfmask.params import CorpusParams, IngestParams, load_section, to_dict
+from dfmask.schemas.videos import VIDEOS
 from dfmask.stage import run_stage
 from dfmask.tables import write_json, write_table
 

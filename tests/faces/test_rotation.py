@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from rotated_video import encode_rotated
 
-from dfmask.corpus.ingest import VIDEOS, ingest_part
-from dfmask.faces import FACE_VIDEOS, FACES
-from dfmask.faces.stage import STATUS_PATH, run_part
+from dfmask.corpus.ingest import ingest_part
+from dfmask.faces.stage import run_part
 from dfmask.params import FacesParams
+from dfmask.schemas.faces import FACE_VIDEOS, FACES, STATUS_PATH
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import decode_png, read_table, read_tables, shard_paths, write_table
 from dfmask.video import encode_video, iter_frames
 

@@ -10,11 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
 from dfmask.masks.quality import iou_dice, main
 from dfmask.masks.stage import masks_part
 from dfmask.params import MasksParams
+from dfmask.schemas.ground_truth import GROUND_TRUTH
 from dfmask.tables import decode_png, encode_png, write_table
 from tools.bench.masks import write_synthetic_faces
 
@@ -167,8 +167,8 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
 def test_preview_shows_the_stage_diff(tmp_path):
     """The preview's diff panel is the masks stage's own diff (`mask_pair`, in the params'
     dtype), not a float32 recomputation that follows the CPU's SIMD path."""
+    from dfmask.masks.compute import mask_pair
     from dfmask.masks.quality import QualityItem, write_preview
-    from dfmask.masks.stage import mask_pair
     from tools.bench.masks import synthetic_real
 
     params = MasksParams(dtype="float64")
