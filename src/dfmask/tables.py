@@ -309,14 +309,13 @@ def read_table(
             f"{spec.name!r} v{spec.version}; re-run the stage that writes it (dvc repro)"
         )
     cols = list(columns) if columns is not None else None
-    if cols is not None:
-        names = pq.read_schema(path).names
-        missing = [c for c in cols if c not in names]
-        if missing:
-            raise DfmaskError(
-                f"{path}: {spec.name} table lacks column(s) {', '.join(missing)}; "
-                "re-run the stage that writes it (dvc repro)"
-            )
+    names = pq.read_schema(path).names
+    missing = [c for c in (spec.schema.names if cols is None else cols) if c not in names]
+    if missing:
+        raise DfmaskError(
+            f"{path}: {spec.name} table lacks column(s) {', '.join(missing)}; "
+            "re-run the stage that writes it (dvc repro)"
+        )
     return pq.read_table(path, columns=cols)
 
 
@@ -330,6 +329,9 @@ def read_tables(
     refuses; a column of another type is a `DfmaskError` naming the file.
     """
     cols = list(columns) if columns is not None else None
+    unknown = [c for c in cols or () if c not in spec.schema.names]
+    if unknown:
+        raise ValueError(f"{spec.name} v{spec.version} has no column(s) {', '.join(unknown)}")
     schema = spec.schema if cols is None else pa.schema([spec.schema.field(c) for c in cols])
     parts = []
     for path in sorted(map(Path, paths)):
