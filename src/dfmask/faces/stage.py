@@ -76,11 +76,6 @@ def item_for(row: dict[str, Any], original_row: dict[str, Any] | None) -> str:
     return f"{item_name(str(row['video_id']))}_{digest}"
 
 
-def read_videos(path: Path) -> pa.Table:
-    """The part's ingest table (`dfmask.schemas.videos.VIDEOS`), version-checked."""
-    return read_table(path, VIDEOS)
-
-
 #: The source files that run in this stage (`dfmask.codedeps`, the list that
 #: tests/test_codedeps.py holds dvc.yaml's faces deps to), named by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
@@ -136,7 +131,7 @@ def run_part(
 ) -> PartSummary:
     """Extract the faces of part ``part``; write shards, status table and report."""
     corpus_root, out_dir = Path(corpus_root), Path(out_dir)
-    videos_table = read_videos(Path(videos_path))
+    videos_table = read_table(videos_path, VIDEOS)  # the part's ingest table, version-checked
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
     work = WorkDir(STAGE, f"part={part}", work_key(params), work_root)
     work.prune_stale()
