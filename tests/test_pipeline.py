@@ -15,7 +15,7 @@ import pytest
 from repo_utils import copy_repo, run
 
 from dfmask.corpus.groundtruth import load_ground_truth, videos
-from dfmask.corpus.ingest import VIDEOS
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import read_table
 
 pytestmark = pytest.mark.slow

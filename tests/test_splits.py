@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dfmask.corpus.ingest import VIDEOS
 from dfmask.errors import DfmaskError
-from dfmask.identity.embed import EMBEDDINGS
 from dfmask.params import BaseParams, CorpusParams, SplitParams
+from dfmask.schemas.embeddings import EMBEDDINGS
+from dfmask.schemas.videos import VIDEOS
 from dfmask.splits import (
     SPLIT_NAMES,
     Group,

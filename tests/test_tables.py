@@ -11,16 +11,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from dfmask.errors import DfmaskError
+from dfmask.schemas.registry import SPECS
+from dfmask.schemas.release import release_spec
 from dfmask.tables import (
     BOX,
     IMAGE,
     TableSpec,
+    _hf_features,
     decode_png,
     encode_png,
     field,
     image_cell,
     read_metadata,
     read_table,
+    write_shards,
     write_table,
 )
 
@@ -95,3 +99,55 @@ def test_schema_mismatch_names_the_table(tmp_path: Path) -> None:
     bad = pa.table({"video_id": ["a"], "frame_idx": ["not an int"], "box": [[0, 0, 1, 1]], "crop": [None]})
     with pytest.raises(ValueError, match="demo v2 does not match its schema"):
         write_table(bad, tmp_path / "x.parquet", SPEC, "demo")
+
+
+def _video_rows(video: str, n: int) -> pa.Table:
+    rows = [{"video_id": video, "frame_idx": i, "box": [0, 0, 1, 1], "crop": None} for i in range(n)]
+    return pa.Table.from_pylist(rows, schema=SPEC.schema)
+
+
+def test_write_shards_cuts_at_unit_boundaries(tmp_path: Path) -> None:
+    out = tmp_path / "part=0"
+    out.mkdir()
+    (out / "demo-00009.parquet").write_bytes(b"stale shard of an earlier run")
+    (out / "other.parquet").write_bytes(b"not ours")
+    sizes = {"a": 2, "b": 0, "c": 2, "d": 5, "e": 1}
+    units = [_video_rows(v, n) for v, n in sizes.items()]
+    paths = write_shards(units, out, "demo", SPEC, 4, "demo", {"k": 1}, {"part": 0})
+    assert [p.name for p in paths] == [f"demo-{i:05d}.parquet" for i in range(3)]
+    videos = [sorted(set(read_table(p, SPEC)["video_id"].to_pylist())) for p in paths]
+    # a+b+c fill 4 rows (b has none: it stays in the open shard), d (5 > 4) gets a shard of its own
+    assert videos == [["a", "c"], ["d"], ["e"]]
+    assert [read_table(p, SPEC).num_rows for p in paths] == [4, 5, 1]
+    assert not (out / "demo-00009.parquet").exists() and (out / "other.parquet").exists()
+    assert read_metadata(paths[0])["extra"] == {"part": 0}
+    # the same units give the same bytes; no units give one empty shard carrying the schema
+    again = write_shards(units, tmp_path / "again", "demo", SPEC, 4, "demo", {"k": 1}, {"part": 0})
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    [empty] = write_shards([], out, "demo", SPEC, 4, "demo")
+    assert empty.name == "demo-00000.parquet" and read_table(empty, SPEC).num_rows == 0
+    assert not (out / "demo-00001.parquet").exists()
+
+
+@pytest.mark.parametrize("spec_name", [*SPECS, "release (pixel-free)"])
+def test_hf_features_match_datasets(spec_name: str) -> None:
+    """The hand-written ``huggingface`` metadata means what `datasets` itself would write.
+
+    `_hf_features` stays hand-written because `datasets` (4+) spells list columns
+    ``List`` where our tables, already written, say ``Sequence``: the bytes would change.
+    Both spellings must load as the same features: the Arrow types of the spec, with
+    ``Image`` for image columns.
+    """
+    datasets = pytest.importorskip("datasets")
+    spec = release_spec(False) if spec_name == "release (pixel-free)" else SPECS[spec_name]
+    ours = _hf_features(spec)
+    plain = pa.schema([pa.field(f.name, f.type) for f in spec.schema])
+    expected = datasets.Features.from_arrow_schema(plain)
+    for column in spec.image_columns:
+        expected[column] = datasets.Image()
+    loaded = datasets.Features.from_dict(ours["info"]["features"])
+    assert loaded == expected
+    assert loaded.arrow_schema.equals(plain)
+    # the one difference in the written bytes: the spelling of list features
+    theirs = json.dumps({"info": {"features": expected.to_dict()}}, sort_keys=True)
+    assert theirs.replace('"_type": "List"', '"_type": "Sequence"') == json.dumps(ours, sort_keys=True)

@@ -4,8 +4,10 @@ Contracts (see ../shared/DESIGN.md, "Contracts"):
 
 * Every table has a `TableSpec`: a name, an integer version and an explicit
   `pyarrow` schema whose fields carry a one-line description. The specs of the
-  pipeline's tables live in the modules that own them (`dfmask.corpus.ingest.VIDEOS`,
-  ...) and are all registered here in `SPECS` for readers and docs.
+  pipeline's tables live in the catalogue, `dfmask.schemas` (one module per table,
+  with its typed readers), and are all registered in `dfmask.schemas.registry.SPECS`
+  for docs and tests. This module is the I/O under them: cells, metadata, atomic
+  writes, version-checked reads, ``part=N`` paths and the one shard writer.
 * The file's schema metadata holds, under the key ``dfmask``, a JSON document with
   the table name and version, the producing stage, the params that shaped it and the
   library versions; and under ``huggingface``, a `datasets` features entry so that
@@ -144,7 +146,16 @@ def image_cell(image: np.ndarray, path: str | None = None) -> dict[str, Any]:
 
 
 def _hf_features(spec: TableSpec) -> dict[str, Any]:
-    """A `datasets` Features dict: Image for image columns, Value/Sequence otherwise."""
+    """A `datasets` Features dict: Image for image columns, Value/Sequence otherwise.
+
+    Hand-written, not ``datasets.Features(...).to_dict()``, on purpose: `datasets` 4+
+    serialises list columns as ``{"_type": "List"}`` where this writes the ``Sequence``
+    spelling, so building it with `datasets` would change the metadata bytes of every
+    table already written (and DVC would see every output change). Both spellings load
+    as the same features; tests/test_tables.py holds this dict to `datasets.Features`
+    (parity per table of `dfmask.schemas.registry.SPECS`). Not importing `datasets` here
+    also keeps it out of every stage's start-up.
+    """
 
     def feature(t: pa.DataType) -> dict[str, Any]:
         if pa.types.is_fixed_size_list(t) or pa.types.is_list(t):
@@ -297,17 +308,42 @@ def read_table(
             f"{path}: is table {meta.get('table')!r} v{meta.get('schema_version')}, expected "
             f"{spec.name!r} v{spec.version}; re-run the stage that writes it (dvc repro)"
         )
-    return pq.read_table(path, columns=list(columns) if columns is not None else None)
+    cols = list(columns) if columns is not None else None
+    names = pq.read_schema(path).names
+    missing = [c for c in (spec.schema.names if cols is None else cols) if c not in names]
+    if missing:
+        raise DfmaskError(
+            f"{path}: {spec.name} table lacks column(s) {', '.join(missing)}; "
+            "re-run the stage that writes it (dvc repro)"
+        )
+    return pq.read_table(path, columns=cols)
 
 
 def read_tables(
     paths: Iterable[str | os.PathLike[str]], spec: TableSpec, columns: Iterable[str] | None = None
 ) -> pa.Table:
-    """Concatenate several shards of one table (checked like `read_table`)."""
+    """Concatenate several shards of one table (each checked like `read_table`).
+
+    Each shard is cast to the spec's fields before concatenation: shards written by
+    other versions of a stage may differ in nullability, which `pa.concat_tables`
+    refuses; a column of another type is a `DfmaskError` naming the file.
+    """
     cols = list(columns) if columns is not None else None
-    parts = [read_table(p, spec, cols) for p in sorted(map(Path, paths))]
+    unknown = [c for c in cols or () if c not in spec.schema.names]
+    if unknown:
+        raise ValueError(f"{spec.name} v{spec.version} has no column(s) {', '.join(unknown)}")
+    schema = spec.schema if cols is None else pa.schema([spec.schema.field(c) for c in cols])
+    parts = []
+    for path in sorted(map(Path, paths)):
+        table = read_table(path, spec, cols)
+        try:
+            parts.append(table.cast(schema))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+            raise DfmaskError(
+                f"{path}: {spec.name} columns do not read as {spec.name} v{spec.version} ({err}); "
+                "re-run the stage that writes it (dvc repro)"
+            ) from err
     if not parts:
-        schema = spec.schema if cols is None else pa.schema([spec.schema.field(c) for c in cols])
         return schema.empty_table()
     return pa.concat_tables(parts)
 
@@ -315,6 +351,76 @@ def read_tables(
 def shard_paths(folder: str | os.PathLike[str]) -> list[Path]:
     """Parquet shards in ``folder`` (non-recursive), in name order."""
     return sorted(Path(folder).glob("*.parquet"))
+
+
+def part_path(root: str | os.PathLike[str], part: int, suffix: str = "") -> Path:
+    """Where part ``part`` of a per-part output lives under ``root``: ``root/part=N``
+    (a folder of shards) or, with ``suffix=".parquet"``, ``root/part=N.parquet``."""
+    return Path(root) / f"part={int(part)}{suffix}"
+
+
+def table_shards(folder: str | os.PathLike[str], spec: TableSpec) -> list[Path]:
+    """The shards of ``spec``'s table in ``folder``, in name order.
+
+    Picked by the table name in their ``dfmask`` metadata, not by file name: a folder
+    may hold other tables too, and Parquet files that are not dfmask tables are skipped.
+    The version is checked when a shard is read (`read_table`).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DfmaskError(f"{folder}: missing {spec.name} folder; run the stage that writes it (dvc repro)")
+    found = []
+    for path in shard_paths(folder):
+        try:
+            name = read_metadata(path).get("table")
+        except DfmaskError:
+            continue  # not a dfmask table
+        if name == spec.name:
+            found.append(path)
+    return found
+
+
+def write_shards(
+    units: Iterable[pa.Table],
+    out_dir: str | os.PathLike[str],
+    prefix: str,
+    spec: TableSpec,
+    max_rows: int,
+    stage: str,
+    params: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``units`` as shards ``<prefix>-00000.parquet``, ... of at most ``max_rows`` rows.
+
+    A unit (one video's rows) never spans two shards: a shard is closed before the unit
+    that would take it past ``max_rows`` (a unit larger than that gets a shard of its
+    own). Units are taken in the order given, so the shards are deterministic; a unit
+    without rows still belongs to the open shard. No units at all gives one empty shard
+    carrying the schema. Older ``<prefix>-*.parquet`` files not written now are deleted.
+
+    Returns:
+        The shard paths, in order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups: list[list[pa.Table]] = []
+    rows = 0
+    for unit in units:
+        if groups and groups[-1] and rows + unit.num_rows > max_rows:
+            groups.append([])
+            rows = 0
+        if not groups:
+            groups.append([])
+        groups[-1].append(unit)
+        rows += unit.num_rows
+    written = []
+    for i, group in enumerate(groups or [[]]):
+        table = pa.concat_tables(group) if group else spec.schema.empty_table()
+        written.append(write_table(table, out_dir / f"{prefix}-{i:05d}.parquet", spec, stage, params, extra))
+    for stale in sorted(out_dir.glob(f"{prefix}-*.parquet")):
+        if stale not in written:
+            stale.unlink()
+    return written
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -9,9 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dfmask.corpus.ingest import VIDEOS, _report, check_corpus, ingest_part
+from dfmask.corpus.ingest import _report, check_corpus, ingest_part
 from dfmask.corpus.metadata import safe_name, validate_part
 from dfmask.errors import DfmaskError
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import file_sha256, read_table, write_json, write_table
 from dfmask.video import encode_video
 

@@ -21,23 +21,13 @@ from torch import nn
 import dfmask.model.deploy_crops
 from dfmask.deploy import benchmark, export, quant_report, vck5000
 from dfmask.deploy import compile as compile_stage
-from dfmask.deploy.calib import (
-    BENCH_EVAL,
-    DEPLOY_CROPS,
-    EXPORT_PARITY,
-    QUANTIZE_CALIB,
-    QUANTIZE_EVAL,
-    VAI_EVAL,
-    Draw,
-    deploy_draws,
-    read_draw,
-    select_rows,
-)
+from dfmask.deploy.calib import Draw, deploy_draws, read_draw, select_rows
 from dfmask.errors import DfmaskError
 from dfmask.model.data import CropIndex
 from dfmask.model.deploy_crops import DeployCropsPaths
 from dfmask.model.inputs import resize_crop
 from dfmask.params import BenchmarkParams, DeployParams, ExportParams, QuantizeParams
+from dfmask.schemas.deploy_crops import BENCH_EVAL, DEPLOY_CROPS, EXPORT_PARITY, QUANTIZE_CALIB, QUANTIZE_EVAL, VAI_EVAL
 from dfmask.tables import encode_png, read_metadata, read_table
 
 

@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dfmask.corpus.ingest import VIDEOS, ingest_part
+from dfmask.corpus.ingest import ingest_part
 from dfmask.corpus.sources import DEFAULT_CACHE, verify
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import write_table
 from dfmask.video import encode_video, iter_frames
 

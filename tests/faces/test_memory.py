@@ -80,7 +80,8 @@ def build_4k_corpus(root: Path, cache: Path) -> None:
 
 @pytest.fixture(scope="module")
 def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.corpus.ingest import ingest_part
+    from dfmask.schemas.videos import VIDEOS
     from dfmask.tables import write_table
 
     cache = REPO / DEFAULT_CACHE
@@ -120,10 +121,10 @@ def test_faces_peak_rss_at_4k_is_bounded_per_worker(corpus_4k: tuple[Path, Path]
 def test_cropping_from_a_second_decode_gives_the_same_rows(faces_corpus: Any) -> None:
     """An original whose frames do not fit `KEEP_FRAMES_BYTES` is decoded again to cut
     its crops: same decoded pixels, so the same rows and crops byte for byte."""
-    from dfmask.corpus.ingest import VIDEOS
     from dfmask.faces.detect import FaceDetector
     from dfmask.faces.extract import process_original
     from dfmask.params import FacesParams
+    from dfmask.schemas.videos import VIDEOS
     from dfmask.tables import read_table
 
     params = FacesParams(device="cpu", frames=8)

@@ -91,13 +91,14 @@ def test_pairing_checks_windows() -> None:
 def test_recall_on_ci_sample_corpus(tmp_path: Path) -> None:
     from dfmask.corpus import sources
     from dfmask.corpus.groundtruth import load_ground_truth
-    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.corpus.ingest import ingest_part
     from dfmask.corpus.sample import SamplePaths
     from dfmask.corpus.sample import run as generate
     from dfmask.faces.quality import load_faces
     from dfmask.faces.stage import FacesPaths
     from dfmask.faces.stage import run as run_faces
     from dfmask.params import BaseParams, CorpusParams, FacesParams, SampleParams, load_section
+    from dfmask.schemas.videos import VIDEOS
     from dfmask.tables import write_table
 
     cache = REPO / ".cache" / "faces"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dfmask.faces.stage import STATUS_PATH
+from dfmask.schemas.faces import STATUS_PATH
 from dfmask.tables import file_sha256, shard_paths
 from tools.stagecmd import stage_argv
 

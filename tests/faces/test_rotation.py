@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from rotated_video import encode_rotated
 
-from dfmask.corpus.ingest import VIDEOS, ingest_part
-from dfmask.faces import FACE_VIDEOS, FACES
-from dfmask.faces.stage import STATUS_PATH, FacesPaths
+from dfmask.corpus.ingest import ingest_part
+from dfmask.faces.stage import FacesPaths
 from dfmask.faces.stage import run as run_faces
 from dfmask.params import CorpusParams, FacesParams
+from dfmask.schemas.faces import FACE_VIDEOS, FACES, STATUS_PATH
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import decode_png, read_table, read_tables, shard_paths, write_table
 from dfmask.video import encode_video, iter_frames
 

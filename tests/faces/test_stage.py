@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfmask.faces import FACE_VIDEOS, FACES
 from dfmask.faces.detect import FaceDetector
-from dfmask.faces.stage import STATUS_PATH, FacesPaths, work_key
+from dfmask.faces.stage import FacesPaths, work_key
 from dfmask.faces.stage import run as run_faces
 from dfmask.params import CorpusParams, FacesParams
+from dfmask.schemas.faces import FACE_VIDEOS, FACES, STATUS_PATH
 from dfmask.tables import decode_png, file_sha256, read_table, read_tables, shard_paths
 
 PARAMS = FacesParams(device="cpu", frames=8, shard_rows=40)
@@ -184,8 +184,11 @@ def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monk
     # (tests/test_codedeps.py holds those to the stage's imports), lazy imports included,
     # less the stage contract (dfmask.stage: the script's error handling, no output bytes)
     assert set(key["code"]) == listed - {"stage.py"}
-    assert {"faces/detect.py", "video/__init__.py", "corpus/ingest.py"} <= listed
+    assert {"faces/detect.py", "video/__init__.py", "schemas/videos.py", "schemas/faces.py"} <= listed
     assert "faces/quality.py" not in listed  # QA tool the stage never runs
+    # the catalogue: reading the ingest table runs its spec, not the ingest stage's code,
+    # and the specs of tables the stage does not touch stay out of its key
+    assert not {"corpus/ingest.py", "schemas/masks.py", "schemas/registry.py"} & listed
     assert key["libraries"]["facenet-pytorch"] != "not installed"
     # editing a source file gives a new key, so items of the old code are never reused
     src = tmp_path / "faces" / "crops.py"
@@ -201,7 +204,8 @@ def test_work_key_hashes_the_stage_code_that_dvc_yaml_lists(tmp_path: Path, monk
 
 def test_changed_bytes_recompute_that_video_and_its_fakes_only(faces_corpus: Any, tmp_path: Path) -> None:
     """Same size and probe, other bytes: the video and its fake are recomputed, never stale."""
-    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.corpus.ingest import ingest_part
+    from dfmask.schemas.videos import VIDEOS
     from dfmask.tables import write_table
 
     part = tmp_path / "corpus" / "dfdc_train_part_0"

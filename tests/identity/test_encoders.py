@@ -11,12 +11,13 @@ import pyarrow as pa
 import pytest
 
 from dfmask.errors import DfmaskError
-from dfmask.faces import FACES
 from dfmask.faces.crops import crop_face, crop_window, to_crop_coords
 from dfmask.identity.cluster import cluster_identities, track_means
-from dfmask.identity.embed import EMBEDDINGS, embed_faces, select_crops
+from dfmask.identity.embed import embed_faces, select_crops
 from dfmask.identity.encoders import make_encoder
 from dfmask.params import EmbedParams, SplitParams
+from dfmask.schemas.embeddings import EMBEDDINGS
+from dfmask.schemas.faces import FACES
 from dfmask.tables import image_cell
 
 REPO = Path(__file__).resolve().parents[2]

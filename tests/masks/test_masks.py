@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 from dfmask.errors import DfmaskError
-from dfmask.faces.schema import FACES
-from dfmask.masks.stage import MASKS, MasksPaths, MasksResult, mask_pair
+from dfmask.masks.compute import mask_pair
+from dfmask.masks.stage import MasksPaths, MasksResult
 from dfmask.masks.stage import run as run_masks
 from dfmask.params import MasksParams
+from dfmask.schemas.faces import FACES
+from dfmask.schemas.masks import MASKS
 from dfmask.tables import decode_png, read_tables, write_table
 from tools.bench.masks import faces_row, synthetic_real, write_synthetic_faces
 
@@ -223,7 +225,15 @@ def test_work_key_follows_code_params_inputs_and_libraries_but_not_workers(tmp_p
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["masks"]["do"]["deps"]
     listed = {d.removeprefix("src/dfmask/") for d in deps if d.startswith("src/dfmask/")}
     assert set(key["code"]) == listed - {"stage.py"}
-    assert {"masks/stage.py", "masks/ssim.py", "faces/schema.py"} <= set(key["code"])
+    assert {
+        "masks/stage.py",
+        "masks/pairing.py",
+        "masks/compute.py",
+        "masks/pool.py",
+        "masks/ssim.py",
+        "schemas/faces.py",
+        "schemas/masks.py",
+    } <= set(key["code"])
     assert "masks/quality.py" not in key["code"]  # only the masks_quality stage runs it
     assert key["libraries"]["opencv-python-headless"] != "not installed"
     assert work_key(dataclasses.replace(params, workers=7), [shard]) == key
@@ -262,7 +272,7 @@ _MASK_PAIRS = """
 import hashlib, sys
 import cv2, numpy as np
 from tools.bench.masks import synthetic_real
-from dfmask.masks.stage import mask_pair
+from dfmask.masks.compute import mask_pair
 from dfmask.params import MasksParams, load_section
 params = load_section(MasksParams, "masks", sys.argv[1])
 if len(sys.argv) > 2:

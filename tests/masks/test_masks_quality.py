@@ -11,11 +11,11 @@ import pyarrow as pa
 
 from dfmask import metrics
 from dfmask.cli import main
-from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.faces.crops import mask_in_crop
 from dfmask.masks.stage import MasksPaths, MasksResult
 from dfmask.masks.stage import run as run_masks
 from dfmask.params import MasksParams
+from dfmask.schemas.ground_truth import GROUND_TRUTH
 from dfmask.tables import decode_png, encode_png, write_table
 from tools.bench.masks import write_synthetic_faces
 from tools.stagecmd import stage_argv
@@ -165,8 +165,8 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
 def test_preview_shows_the_stage_diff(tmp_path):
     """The preview's diff panel is the masks stage's own diff (`mask_pair`, in the params'
     dtype), not a float32 recomputation that follows the CPU's SIMD path."""
+    from dfmask.masks.compute import mask_pair
     from dfmask.masks.quality import QualityItem, write_preview
-    from dfmask.masks.stage import mask_pair
     from tools.bench.masks import synthetic_real
 
     params = MasksParams(dtype="float64")

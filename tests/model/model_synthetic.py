@@ -153,10 +153,10 @@ def write_synthetic_corpus(
 
     import pyarrow.compute as pc
 
-    from dfmask.corpus.groundtruth import GROUND_TRUTH
-    from dfmask.faces import FACES
-    from dfmask.masks.stage import MASKS
-    from dfmask.splits import SPLITS
+    from dfmask.schemas.faces import FACES
+    from dfmask.schemas.ground_truth import GROUND_TRUTH
+    from dfmask.schemas.masks import MASKS
+    from dfmask.schemas.splits import SPLITS
     from dfmask.tables import write_table
 
     root = Path(root)

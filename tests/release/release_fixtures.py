@@ -1,14 +1,12 @@
 """Small synthetic upstream tables (faces, masks, splits, videos) for the release tests.
 
-Written with the real TableSpecs of the producing modules when they exist, so that a
-schema change upstream breaks these tests; until then with `CONTRACT` specs that mirror
-the data contract in docs/architecture.md. Columns a real spec has beyond the ones set
-here get a type-appropriate default (zero, empty string, False).
+Written with the catalogue's specs (`dfmask.schemas`), so that a schema change upstream
+breaks these tests. Columns a spec has beyond the ones set here get a type-appropriate
+default (zero, empty string, False).
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -17,90 +15,17 @@ import pyarrow as pa
 import yaml
 
 from dfmask import tables
-from dfmask.tables import BOX, IMAGE, LANDMARKS, TableSpec, field
+from dfmask.schemas.faces import FACES
+from dfmask.schemas.masks import MASKS
+from dfmask.schemas.splits import SPLITS
+from dfmask.schemas.videos import VIDEOS
+from dfmask.tables import TableSpec
 
-KEY = ("part", "video_id", "frame_idx", "track_id")
-
-CONTRACT = {
-    "faces": TableSpec(
-        "faces",
-        1,
-        pa.schema(
-            [
-                field("part", pa.int16(), "part"),
-                field("video_id", pa.string(), "video"),
-                field("original_id", pa.string(), "original"),
-                field("is_fake", pa.bool_(), "label"),
-                field("frame_idx", pa.int32(), "frame"),
-                field("track_id", pa.int32(), "track"),
-                field("box", BOX, "box"),
-                field("crop_box", BOX, "crop window"),
-                field("landmarks", LANDMARKS, "landmarks"),
-                field("prob", pa.float32(), "prob"),
-                field("crop", IMAGE, "crop png"),
-            ]
-        ),
-        KEY,
-        ("crop",),
-    ),
-    "masks": TableSpec(
-        "masks",
-        1,
-        pa.schema(
-            [
-                field("part", pa.int16(), "part"),
-                field("video_id", pa.string(), "video"),
-                field("original_id", pa.string(), "original"),
-                field("frame_idx", pa.int32(), "frame"),
-                field("track_id", pa.int32(), "track"),
-                field("mask", IMAGE, "mask png"),
-                field("ssim_mean", pa.float32(), "ssim"),
-                field("manipulated_frac", pa.float32(), "frac"),
-                field("valid", pa.bool_(), "valid"),
-            ]
-        ),
-        KEY,
-        ("mask",),
-    ),
-    "splits": TableSpec(
-        "splits",
-        1,
-        pa.schema(
-            [
-                field("part", pa.int16(), "part"),
-                field("video_id", pa.string(), "video"),
-                field("original_id", pa.string(), "original"),
-                field("is_fake", pa.bool_(), "label"),
-                field("group_id", pa.string(), "group"),
-                field("identity_id", pa.string(), "identity"),
-                field("donor_identity_id", pa.string(), "donor"),
-                field("split", pa.string(), "split"),
-            ]
-        ),
-        ("part", "video_id"),
-    ),
-}
-
-# (module, attribute) candidates for each real spec.
-REAL = {
-    "faces": [("dfmask.faces.schema", "FACES"), ("dfmask.faces", "FACES")],
-    "masks": [("dfmask.masks.stage", "MASKS")],
-    "splits": [("dfmask.splits.build", "SPLITS"), ("dfmask.splits", "SPLITS")],
-    "videos": [("dfmask.corpus.ingest", "VIDEOS")],
-}
+SPECS = {"faces": FACES, "masks": MASKS, "splits": SPLITS, "videos": VIDEOS}
 
 
 def spec_for(table: str) -> TableSpec:
-    for module, attr in REAL[table]:
-        try:
-            spec = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if isinstance(spec, TableSpec):
-            return spec
-    if table == "videos":
-        raise RuntimeError("dfmask.corpus.ingest.VIDEOS is missing")
-    return CONTRACT[table]
+    return SPECS[table]
 
 
 def _default(t: pa.DataType) -> Any:

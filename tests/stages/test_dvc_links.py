@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from repo_utils import init_repo, run
 
-from dfmask.corpus.ingest import VIDEOS
+from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import read_table
 from dfmask.video import encode_video
 

@@ -345,8 +345,9 @@ def bench(
     medians count: on a shared machine one run of either can be off by 20 %.
     """
     from dfmask.corpus.groundtruth import load_ground_truth
-    from dfmask.corpus.ingest import VIDEOS, ingest_part
+    from dfmask.corpus.ingest import ingest_part
     from dfmask.faces.quality import face_recall, load_faces
+    from dfmask.schemas.videos import VIDEOS
 
     params = load_section(FacesParams, "faces", params_path)
     doc = read_params_file(params_path)

@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from dfmask.faces.schema import FACES
 from dfmask.masks.ssim import mask_from_ssim, skimage_ssim_map, ssim_map
 from dfmask.params import MasksParams, load_section
+from dfmask.schemas.faces import FACES
 from dfmask.tables import decode_png, encode_png, write_json, write_table
 
 SwapKind = Literal["full", "mouth", "failed"]
@@ -122,14 +122,14 @@ _POOL_PARAMS: MasksParams | None = None
 
 
 def _ours_one(params: MasksParams, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-    from dfmask.masks.stage import morph_config, ssim_config
+    from dfmask.masks.compute import morph_config, ssim_config
 
     result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
     return mask_from_ssim(result.ssim, morph_config(params))
 
 
 def _skimage_one(params: MasksParams, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-    from dfmask.masks.stage import morph_config, ssim_config
+    from dfmask.masks.compute import morph_config, ssim_config
 
     result = skimage_ssim_map(real, fake, ssim_config(params))
     return mask_from_ssim(result.ssim, morph_config(params))
@@ -141,7 +141,7 @@ def _pool_init(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksPara
     _POOL_PAIRS = [(np.array(a, copy=True), np.array(b, copy=True)) for a, b in pairs]
     _POOL_PARAMS = params
     cv2.setNumThreads(1)
-    from dfmask.masks.stage import keep_freed_memory
+    from dfmask.masks.pool import keep_freed_memory
 
     keep_freed_memory()
 
@@ -173,7 +173,8 @@ def bench_kernel(
     pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams, workers: int, repeat: int
 ) -> dict[str, Any]:
     """Pairs/s of ours (``workers`` processes) vs scikit-image (one process), same run."""
-    from dfmask.masks.stage import keep_freed_memory, ssim_config
+    from dfmask.masks.compute import ssim_config
+    from dfmask.masks.pool import keep_freed_memory
 
     keep_freed_memory()  # the same allocator settings for the baseline as for our workers
     cfg = ssim_config(params)
@@ -182,7 +183,7 @@ def bench_kernel(
     n_ours = len(pairs) * repeat
     chunk = 16
     bounds = [(i, min(i + chunk, n_ours)) for i in range(0, n_ours, chunk)]
-    ctx = mp.get_context("spawn")  # see dfmask.masks.run_jobs: fork after OpenCV can deadlock
+    ctx = mp.get_context("spawn")  # see dfmask.masks.pool.run_jobs: fork after OpenCV can deadlock
     cpu_parts: list[float] = []
     ref_s = ref_cpu = ours_s = 0.0
     with ctx.Pool(workers, initializer=_pool_init, initargs=(pairs, params)) as pool:
@@ -289,7 +290,9 @@ def bench_end_to_end(params: MasksParams, videos: int, frames: int, size: int) -
 
     import pyarrow.parquet as pq
 
-    from dfmask.masks.stage import MasksPaths, keep_freed_memory, mask_pair, worker_count
+    from dfmask.masks.compute import mask_pair
+    from dfmask.masks.pool import keep_freed_memory, worker_count
+    from dfmask.masks.stage import MasksPaths
     from dfmask.masks.stage import run as run_masks
 
     with tempfile.TemporaryDirectory(prefix="dfmask-bench-masks-") as tmp:
@@ -334,9 +337,11 @@ def bench_end_to_end(params: MasksParams, videos: int, frames: int, size: int) -
 
 def real_pairs(faces_dir: Path, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Up to ``limit`` decoded (real, fake) crop pairs from a faces part folder."""
-    from dfmask.masks.stage import faces_shards, pair_crops, read_faces
+    from dfmask.masks.pairing import FACES_COLUMNS, pair_crops
+    from dfmask.schemas.faces import faces_shards
+    from dfmask.tables import read_tables
 
-    jobs, _ = pair_crops(read_faces(faces_shards(faces_dir)), 0)
+    jobs, _ = pair_crops(read_tables(faces_shards(faces_dir), FACES, FACES_COLUMNS), 0)
     out = []
     for job in jobs:
         for _, _, real_png, fake_png in job.pairs:
@@ -348,7 +353,7 @@ def real_pairs(faces_dir: Path, limit: int) -> list[tuple[np.ndarray, np.ndarray
 
 def real_parity(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams) -> dict[str, Any]:
     """Max |ΔSSIM| and min mask agreement of ours vs scikit-image on real crop pairs."""
-    from dfmask.masks.stage import ssim_config
+    from dfmask.masks.compute import ssim_config
 
     cfg = ssim_config(params)
     errors, agree = [], []
@@ -375,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--e2e-frames", type=int, default=32)
     ap.add_argument("--faces", default="data/interim/faces/part=0", help="real crops for a parity check")
     args = ap.parse_args(argv)
-    from dfmask.masks.stage import worker_count
+    from dfmask.masks.pool import worker_count
 
     params = load_section(MasksParams, "masks", args.params)
     workers = worker_count(args.workers)

@@ -1,4 +1,6 @@
-"""The sample corpus's ground truth table, and small helpers for its consumers.
+"""Helpers for the consumers of the sample corpus's ground truth table.
+
+The table, GROUND_TRUTH, is declared in the catalogue (`dfmask.schemas.ground_truth`).
 
 ``data/sample/ground_truth.parquet`` covers EVERY frame of every sample video. It comes
 from the generator's own geometry (dlib landmarks on the source material moved by the
@@ -25,77 +27,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from dfmask.tables import BOX, IMAGE, TableSpec, decode_png, field, read_table
+from dfmask.schemas.ground_truth import GROUND_TRUTH, read_ground_truth
+from dfmask.tables import decode_png
 
 SWAP_KINDS = ("none", "full", "mouth", "failed")
-
-GROUND_TRUTH = TableSpec(
-    name="sample_ground_truth",
-    version=1,
-    schema=pa.schema(
-        [
-            field("part", pa.int32(), "N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
-            field("frame_idx", pa.int32(), "0-based index into the decoded stream", nullable=False),
-            field(
-                "face_idx",
-                pa.int32(),
-                "0-based face within the video (left to right in composites); null on a frame with no face",
-            ),
-            field("label", pa.string(), "REAL or FAKE, as in metadata.json", nullable=False),
-            field("is_fake", pa.bool_(), "label == FAKE", nullable=False),
-            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
-            field(
-                "swap_kind",
-                pa.string(),
-                "video level: none (real) | full | mouth | failed "
-                "(a fake whose swap failed: frames identical to the original)",
-                nullable=False,
-            ),
-            field("width", pa.int32(), "frame width in px", nullable=False),
-            field("height", pa.int32(), "frame height in px", nullable=False),
-            field("fps", pa.int32(), "frames per second", nullable=False),
-            field("n_frames", pa.int32(), "frames in the video", nullable=False),
-            field(
-                "source",
-                pa.string(),
-                "the original's source material (package/file, clip start or 'animated')",
-                nullable=False,
-            ),
-            field(
-                "actor_id",
-                pa.string(),
-                "actor whose face is at this place in the ORIGINAL (the target); null when no face",
-            ),
-            field(
-                "donor_actor_id",
-                pa.string(),
-                "actor whose face was swapped in (full/mouth faces of fakes); null otherwise, including failed swaps",
-            ),
-            field("face_swap_kind", pa.string(), "this face: none | full | mouth | failed; null when no face"),
-            field(
-                "box",
-                BOX,
-                "bbox of the 68 landmarks, clipped to the frame: x0, y0, x1, y1 "
-                "in full-resolution px; null when no face",
-            ),
-            field(
-                "landmarks",
-                pa.list_(pa.float32(), 136),
-                "the 68 dlib landmarks (x, y interleaved, full-resolution px, unclipped); null when no face",
-            ),
-            field(
-                "mask",
-                IMAGE,
-                "fakes: full-frame 8-bit PNG, 255 = manipulated (all zero where nothing was swapped); null for reals",
-            ),
-        ]
-    ),
-    sort_key=("part", "video_id", "frame_idx", "face_idx"),
-    image_columns=("mask",),
-)
 
 
 def load_ground_truth(path: str | os.PathLike[str], masks: bool = False) -> pd.DataFrame:
@@ -106,7 +42,7 @@ def load_ground_truth(path: str | os.PathLike[str], masks: bool = False) -> pd.D
             `true_mask` reads masks from ``path`` lazily.
     """
     columns = None if masks else [n for n in GROUND_TRUTH.schema.names if n != "mask"]
-    frame = read_table(path, GROUND_TRUTH, columns).to_pandas()
+    frame = read_ground_truth(path, columns).to_pandas()
     frame.attrs["path"] = str(path)
     return frame
 

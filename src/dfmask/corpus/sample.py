@@ -4,7 +4,7 @@ Output (always under ``paths.sample``, ``data/sample/`` in params.yaml; never
 ``corpus.root`` when that points elsewhere):
 
 * ``corpus/dfdc_train_part_<N>/metadata.json`` + ``<10 letters>.mp4`` (H.264 yuv420p);
-* ``ground_truth.parquet`` (`dfmask.corpus.groundtruth.GROUND_TRUTH`), every frame;
+* ``ground_truth.parquet`` (`dfmask.schemas.ground_truth.GROUND_TRUTH`), every frame;
 * the preview (``<paths.reports>/sample_preview.png``): original | fake | true mask for
   several fakes.
 
@@ -32,13 +32,13 @@ import numpy as np
 from dfmask.corpus import corpus_kind, preview, sample_corpus_dir, sample_truth, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
-from dfmask.corpus.groundtruth import GROUND_TRUTH
 from dfmask.corpus.landmarks import detect_landmarks
 from dfmask.corpus.plan import FakePlan, OriginalPlan, make_plan
 from dfmask.corpus.swap import SwapKind, landmark_box, swap_face, triangles
 from dfmask.errors import DfmaskError
 from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, to_dict
 from dfmask.progress import progress
+from dfmask.schemas.ground_truth import GROUND_TRUTH
 from dfmask.tables import image_cell, to_table, write_json, write_table
 from dfmask.video import encode_video, probe
 

@@ -16,8 +16,8 @@ quantizers calibrate on, and the reports score on, exactly what the model saw. T
 calibration set is also written as a small ``.npz`` of uint8 crops (`save_calibration`)
 for the Vitis AI entry point, which cannot read our Parquet tables under Python 3.8.
 
-The deploy side owns this table's contract (this module) and `dfmask.model.deploy_crops`
-fills it, because the crop join it draws from lives with the training data.
+The table's spec is `dfmask.schemas.deploy_crops.DEPLOY_CROPS`; `dfmask.model.deploy_crops`
+fills it from the crop join (`dfmask.schemas.crops`).
 """
 
 from __future__ import annotations
@@ -26,51 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfmask.errors import DfmaskError
 from dfmask.model.inputs import binary_mask, resize_crop
 from dfmask.params import BenchmarkParams, DeployParams, ExportParams, QuantizeParams
-from dfmask.tables import IMAGE, TableSpec, decode_png, field, read_table
-
-DEPLOY_CROPS = TableSpec(
-    name="deploy_crops",
-    version=1,
-    schema=pa.schema(
-        [
-            field("part", pa.int32(), "corpus part N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
-            field("frame_idx", pa.int32(), "0-based index into the decoded stream", nullable=False),
-            field("track_id", pa.int32(), "face track within the original (the faces table's)", nullable=False),
-            field("split", pa.string(), "the video's split: train | val | test", nullable=False),
-            field("is_fake", pa.bool_(), "true for crops of FAKE videos", nullable=False),
-            field(
-                "seg_ok",
-                pa.bool_(),
-                "the mask is a usable segmentation target: a real crop (all-zero mask) or a "
-                "fake whose mask row is valid; Dice is scored on these crops only",
-                nullable=False,
-            ),
-            field("crop", IMAGE, "the faces table's crop PNG, not resized (faces.size px)", nullable=False),
-            field(
-                "mask",
-                IMAGE,
-                "the masks table's mask PNG (grey, > 0 = manipulated); null for reals and for "
-                "fakes without a mask row (an all-zero target)",
-            ),
-        ]
-    ),
-    sort_key=("part", "video_id", "frame_idx", "track_id"),
-    image_columns=("crop", "mask"),
-)
-
-#: The draws, by the file stem the ``deploy_crops`` stage writes and dvc.yaml names.
-EXPORT_PARITY = "export_parity"  # export: torch vs ONNX Runtime parity (test)
-QUANTIZE_CALIB = "quantize_calib"  # quantize: calibration of Quark, ORT and nndct (train)
-QUANTIZE_EVAL = "quantize_eval"  # quantize: int8 vs fp32 parity report (test)
-VAI_EVAL = "vai_eval"  # quantize_vai: the bundle check and nndct's test mode (test)
-BENCH_EVAL = "bench_eval"  # benchmark: accuracy per backend (test)
+from dfmask.schemas.deploy_crops import BENCH_EVAL, DEPLOY_CROPS, EXPORT_PARITY, QUANTIZE_CALIB, QUANTIZE_EVAL, VAI_EVAL
+from dfmask.tables import decode_png, read_table
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,7 @@
 
 Modules: `detect` (rescaled batched MTCNN), `tracks` (IoU linking, gap filling,
 smoothing), `crops` (square margin windows, zero padding), `extract` (one video),
-`stage` (one part: resumable, sharded output, report), `schema` (FACES and
-FACE_VIDEOS table specs), `quality` (recall against ground-truth boxes, preview).
+`stage` (one part: resumable, sharded output, report), `quality` (recall against
+ground-truth boxes, preview). The tables it writes, FACES and FACE_VIDEOS, are
+declared in the catalogue, `dfmask.schemas.faces`.
 """
-
-from dfmask.faces.schema import FACE_VIDEOS, FACES
-
-__all__ = ["FACES", "FACE_VIDEOS"]

@@ -8,7 +8,7 @@ frames at the original's crop frame indices are cut at the original's ``crop_box
 as they come out of the decoder (`dfmask.video.iter_frames_at`, no frame stack),
 so a fake crop and its original's crop at the same (frame_idx, track_id) are
 pixel-aligned. Each function returns a `VideoFaces`: the video's FACES rows plus its
-status row (see `dfmask.faces.schema` for the status values).
+status row (see `dfmask.schemas.faces` for the status values).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import pyarrow as pa
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import crop_face, crop_window
 from dfmask.faces.detect import DetectionRun, FaceDetector
-from dfmask.faces.schema import FACES
 from dfmask.faces.tracks import track_faces
 from dfmask.params import FacesParams
+from dfmask.schemas.faces import FACES
 from dfmask.tables import encode_png
 from dfmask.video import displayed_size, iter_frames_at, sample_indices
 
@@ -37,7 +37,7 @@ _STATUS_KEY = b"dfmask_faces_status"
 
 @dataclass(frozen=True)
 class VideoStatus:
-    """One `FACE_VIDEOS` row (see `dfmask.faces.schema`)."""
+    """One `FACE_VIDEOS` row (see `dfmask.schemas.faces`)."""
 
     part: int
     video_id: str

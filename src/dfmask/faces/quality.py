@@ -27,9 +27,9 @@ import pandas as pd
 import pyarrow as pa
 
 from dfmask.errors import DfmaskError
-from dfmask.faces.schema import FACES
 from dfmask.faces.tracks import iou_matrix
-from dfmask.tables import decode_png, read_tables, shard_paths, write_json
+from dfmask.schemas.faces import FACES, faces_shards
+from dfmask.tables import decode_png, read_tables, write_json
 from dfmask.video import sample_indices
 
 
@@ -171,7 +171,7 @@ def preview_sheet(faces: pd.DataFrame, pairs: int = 12, columns: int = 3, seed: 
 def load_faces(folders: Iterable[Path], with_crops: bool = False) -> pd.DataFrame:
     """FACES rows of several part folders as a DataFrame (crops optional: they are big)."""
     cols = [n for n in FACES.schema.names if with_crops or n != "crop"]
-    paths = [p for f in folders for p in shard_paths(f)]
+    paths = [p for f in folders for p in faces_shards(f)]
     table: pa.Table = read_tables(paths, FACES, cols)
     return table.to_pandas()
 

@@ -31,14 +31,14 @@ import pyarrow as pa
 from dfmask.codedeps import source_files
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
-from dfmask.faces.schema import FACE_VIDEOS, FACES
 from dfmask.params import CorpusParams, FacesParams, to_dict
 from dfmask.progress import progress
-from dfmask.tables import sample_list, write_json, write_table
+from dfmask.schemas.faces import FACE_VIDEOS, FACES, STATUS_PATH
+from dfmask.schemas.videos import VIDEOS
+from dfmask.tables import read_table, sample_list, write_json, write_shards, write_table
 from dfmask.workdir import WorkDir, code_and_libraries, item_name
 
 STAGE = "faces"
-STATUS_PATH = Path("_status") / "videos.parquet"
 
 #: Params that do not change a video's rows (only how they are packed or decoded).
 _NOT_IN_KEY = ("shard_rows", "workers")
@@ -97,14 +97,6 @@ def item_for(row: dict[str, Any], original_row: dict[str, Any] | None) -> str:
     return f"{item_name(str(row['video_id']))}_{digest}"
 
 
-def read_videos(path: Path) -> pa.Table:
-    """The part's ingest table (lead's `dfmask.corpus.ingest.VIDEOS`), version-checked."""
-    from dfmask.corpus.ingest import VIDEOS
-    from dfmask.tables import read_table
-
-    return read_table(path, VIDEOS)
-
-
 #: The source files that run in this stage (`dfmask.codedeps`, the list that
 #: tests/test_codedeps.py holds dvc.yaml's faces deps to), named by path in dfmask.
 _PACKAGE = Path(__file__).parents[1]
@@ -153,7 +145,7 @@ def run(params: FacesParams, corpus: CorpusParams, paths: FacesPaths, part: int)
     """The ``faces@part`` stage: extract the faces of part ``part`` of ``corpus.root``;
     write the shards, the status table and the report."""
     corpus_root, out_dir = Path(corpus.root), Path(paths.out)
-    videos_table = read_videos(Path(paths.videos))
+    videos_table = read_table(Path(paths.videos), VIDEOS)  # the part's ingest table, version-checked
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
     work = WorkDir(STAGE, f"part={part}", work_key(params), paths.work)
     work.prune_stale()
@@ -248,44 +240,23 @@ def _fake_job(
     work.save(names[row["video_id"]], result.to_item())
 
 
-def _shard_groups(
-    order: list[dict[str, Any]], work: WorkDir, names: dict[str, str], limit: int
-) -> Iterator[list[pa.Table]]:
-    """Video tables grouped into shards of <= ``limit`` rows, cut at video boundaries."""
-    group: list[pa.Table] = []
-    rows = 0
+def _video_tables(order: list[dict[str, Any]], work: WorkDir, names: dict[str, str]) -> Iterator[pa.Table]:
+    """Each video's FACES rows from its work item, by video id; videos without rows skipped."""
     for v in sorted(order, key=lambda v: v["video_id"]):
         table = VideoFaces.from_item(work.load(names[v["video_id"]])).rows
-        if table.num_rows == 0:
-            continue
-        if group and rows + table.num_rows > limit:
-            yield group
-            group, rows = [], 0
-        group.append(table)
-        rows += table.num_rows
-    if group:
-        yield group
+        if table.num_rows:
+            yield table
 
 
 def _assemble(
     part: int, order: list[dict[str, Any]], work: WorkDir, names: dict[str, str], out_dir: Path, params: FacesParams
 ) -> list[Any]:
-    """Write the FACES shards and the status table from the work items."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the FACES shards (at most ``shard_rows`` rows, cut at video boundaries; an
+    empty part gets one empty shard carrying the schema) and the status table from the
+    work items."""
     meta = written_params(params)
-    written = set()
-    n = 0
-    for n, group in enumerate(_shard_groups(order, work, names, max(1, params.shard_rows))):
-        path = out_dir / f"faces-{n:05d}.parquet"
-        write_table(pa.concat_tables(group), path, FACES, STAGE, meta, {"part": part})
-        written.add(path.name)
-    if not written:  # an empty part still gets one (empty) shard carrying the schema
-        path = out_dir / "faces-00000.parquet"
-        write_table(FACES.schema.empty_table(), path, FACES, STAGE, meta, {"part": part})
-        written.add(path.name)
-    for stale in out_dir.glob("faces-*.parquet"):
-        if stale.name not in written:
-            stale.unlink()
+    units = _video_tables(order, work, names)
+    write_shards(units, out_dir, "faces", FACES, max(1, params.shard_rows), STAGE, meta, {"part": part})
     statuses = [VideoFaces.from_item(work.load(names[v["video_id"]])).status for v in order]
     status_table = pa.Table.from_pylist([asdict(s) for s in statuses], schema=FACE_VIDEOS.schema)
     write_table(status_table, out_dir / STATUS_PATH, FACE_VIDEOS, STAGE, meta, {"part": part})

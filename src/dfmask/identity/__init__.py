@@ -1,3 +1,3 @@
 """Who is who: face-recognition encoders (`encoders`), the per-part embed stage
-(`embed`, table EMBEDDINGS), identity clustering of originals (`cluster`), and the dlib
-model files (`dlib_models`)."""
+(`embed`, writing `dfmask.schemas.embeddings.EMBEDDINGS`), identity clustering of
+originals (`cluster`), and the dlib model files (`dlib_models`)."""

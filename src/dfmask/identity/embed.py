@@ -1,15 +1,14 @@
 """The ``embed@part`` stage: embeddings of a few face crops per track, per corpus part.
 
-Reads one part's faces shards (`dfmask.faces.FACES`), picks a few crops per track
+Reads one part's faces shards (`dfmask.schemas.faces.FACES`), picks a few crops per track
 (`select_crops`), embeds them with the model `dfmask.identity.encoders.make_encoder` builds and
-writes `EMBEDDINGS` (one row per selected crop, with a status) plus a report (`run`).
+writes `dfmask.schemas.embeddings.EMBEDDINGS` (one row per selected crop, with a status) plus a report (`run`).
 ORIGINAL tracks give the identities; FAKE tracks show the donor's face, which
 `dfmask.splits` matches to those identities.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,35 +22,9 @@ from dfmask.errors import DfmaskError
 from dfmask.faces.crops import to_crop_coords
 from dfmask.identity.encoders import STATUSES, Encoder, FaceCrop, make_encoder
 from dfmask.params import EmbedParams, to_dict
-from dfmask.tables import (
-    TableSpec,
-    decode_png,
-    field,
-    read_tables,
-    shard_paths,
-    write_json,
-    write_table,
-)
-
-EMBEDDINGS = TableSpec(
-    name="embeddings",
-    version=1,
-    schema=pa.schema(
-        [
-            field("part", pa.int32(), "corpus part N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
-            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
-            field("is_fake", pa.bool_(), "FAKE = true; a fake crop shows the donor's face", False),
-            field("track_id", pa.int32(), "face track within the original video", False),
-            field("frame_idx", pa.int32(), "0-based decoded frame index of the crop", False),
-            field("track_rows", pa.int32(), "face rows of this track in the faces table", False),
-            field("prob", pa.float32(), "MTCNN face probability of the crop's detection"),
-            field("status", pa.string(), "ok or why no embedding (dfmask.identity.encoders.STATUSES)", False),
-            field("embedding", pa.list_(pa.float32()), "face embedding (dlib 128-d / facenet 512-d)"),
-        ]
-    ),
-    sort_key=("part", "video_id", "track_id", "frame_idx"),
-)
+from dfmask.schemas.embeddings import EMBEDDINGS
+from dfmask.schemas.faces import FACES, faces_shards
+from dfmask.tables import decode_png, read_tables, write_json, write_table
 
 
 def select_crops(faces: pa.Table, per_original_track: int, per_fake_track: int) -> list[int]:
@@ -144,15 +117,6 @@ def embed_faces(
     return table, report
 
 
-def _faces_spec() -> TableSpec:
-    """The faces table's spec, owned by `dfmask.faces`."""
-    module = importlib.import_module("dfmask.faces")
-    spec = getattr(module, "FACES", None)
-    if not isinstance(spec, TableSpec):
-        raise DfmaskError("dfmask.faces defines no FACES table spec; the faces stage is missing")
-    return spec
-
-
 def _merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Sum the per-shard reports of `embed_faces` (videos never span shards)."""
     out = dict(reports[0])
@@ -211,13 +175,12 @@ def run(params: EmbedParams, paths: EmbedPaths, part: int) -> EmbedReport:
     if not Path(faces_dir).is_dir():
         raise DfmaskError(f"{faces_dir}: no faces output for part {part}; run `dvc repro faces@{part}`")
     # no shards: no face in the whole part; that still gives an (empty) table
-    shards: list[Path | None] = [*shard_paths(faces_dir)] or [None]
+    shards: list[Path | None] = [*faces_shards(faces_dir)] or [None]
     encoder = make_encoder(params)
-    spec = _faces_spec()
     tables: list[pa.Table] = []
     reports: list[dict[str, Any]] = []
     for shard in shards:  # one shard at a time: a video never spans two shards
-        faces = read_tables([shard], spec) if shard else spec.schema.empty_table()
+        faces = read_tables([shard], FACES) if shard else FACES.schema.empty_table()
         name = shard.name if shard else "(no faces)"
         table, shard_report = embed_faces(faces, encoder, params, desc=f"embed part={part} {name}")
         tables.append(table)

@@ -38,10 +38,12 @@ from dfmask import metrics
 from dfmask.corpus import corpus_kind, sample_truth
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
-from dfmask.faces.schema import FACES
-from dfmask.masks.stage import MASKS, mask_pair
+from dfmask.masks.compute import mask_pair
 from dfmask.params import CorpusParams, MasksParams, to_dict
-from dfmask.tables import decode_png, read_table, read_tables, shard_paths, write_json
+from dfmask.schemas.crops import crop_join, row_index
+from dfmask.schemas.faces import read_faces
+from dfmask.schemas.masks import read_masks
+from dfmask.tables import decode_png, write_json
 
 KINDS = ("full", "mouth", "failed")
 
@@ -65,16 +67,23 @@ class QualityItem:
 
 
 def load_items(masks_root: Path, faces_root: Path, ground_truth: Path, parts: Iterable[int]) -> list[QualityItem]:
-    """Every fake crop with a mask row, its crops, truth and kind, over ``parts``."""
+    """Every fake crop with a mask row, its crops, truth and kind, over ``parts``.
+
+    Crops and mask rows are paired by the catalogue's join (`dfmask.schemas.crops`),
+    without a splits table: masks never depend on the split. Items come in crop-key
+    order; a mask row without its fake crop, or a fake crop without its original's
+    crop, is a `DfmaskError` (the masks stage pairs exactly those).
+    """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    from dfmask.corpus.groundtruth import GROUND_TRUTH
+    from dfmask.schemas.ground_truth import read_ground_truth
 
     if not ground_truth.exists():
         raise DfmaskError(
             f"{ground_truth}: no ground truth; mask quality needs the generated sample corpus (dvc repro sample)"
         )
-    gt = read_table(ground_truth, GROUND_TRUTH, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
+    gt = read_ground_truth(ground_truth, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
     gt = gt.filter(pc.field("is_fake"))
     kind_of: dict[str, str] = {}
     truth_png: dict[tuple[str, int], bytes] = {}
@@ -89,29 +98,38 @@ def load_items(masks_root: Path, faces_root: Path, ground_truth: Path, parts: It
         if cell is not None:
             truth_png.setdefault((video_id, int(frame_idx)), cell["bytes"])
     items: list[QualityItem] = []
+    crop_key = ["video_id", "frame_idx", "track_id"]
     for part in parts:
-        faces = read_tables(
-            shard_paths(faces_root / f"part={part}"), FACES, ["video_id", "frame_idx", "track_id", "crop_box", "crop"]
+        faces = read_faces(faces_root, [part], ["part", *crop_key, "crop_box", "crop"])
+        masks = read_masks(masks_root, [part], ["part", "original_id", *crop_key, "mask", "valid"])
+        joined = crop_join(faces, masks)  # no splits table: every crop is kept
+        if not joined.masks_matched.all():
+            orphan = masks["video_id"][int(np.flatnonzero(~joined.masks_matched)[0])]
+            raise DfmaskError(f"{masks_root}: part {part}: mask rows without a face crop (e.g. {orphan}); re-run masks")
+        fakes = np.flatnonzero(joined.mask_row >= 0)  # fake crops with a mask row, in key order
+        fake = joined.faces.take(pa.array(fakes, pa.int64()))
+        mask = masks.take(pa.array(joined.mask_row[fakes], pa.int64()))
+        # the original's crop at the fake's frame and track: the pair the mask was made from
+        pairs = pa.table(
+            {"original_id": mask["original_id"], "frame_idx": fake["frame_idx"], "track_id": fake["track_id"]}
         )
-        crop_of: dict[tuple[str, int, int], tuple[list[float], bytes]] = {}
-        for v, f, t, box, crop in zip(*(faces.column(c).to_pylist() for c in faces.column_names), strict=True):
-            crop_of[(v, int(f), int(t))] = (box, crop["bytes"])
-        masks = read_tables(
-            shard_paths(masks_root / f"part={part}"),
-            MASKS,
-            ["video_id", "original_id", "frame_idx", "track_id", "mask", "valid"],
-        )
+        original_row = row_index(pairs, joined.faces, crop_key, "faces", left_on=["original_id", *crop_key[1:]])
         decoded_truth: dict[tuple[str, int], np.ndarray] = {}
-        for v, o, f, t, cell, valid in zip(*(masks.column(c).to_pylist() for c in masks.column_names), strict=True):
+        for k, (v, f, t, box, valid) in enumerate(
+            zip(*(fake[c].to_pylist() for c in (*crop_key, "crop_box")), mask["valid"].to_pylist(), strict=True)
+        ):
             if v not in kind_of or (v, f) not in truth_png:
                 continue  # not a sample fake (a real corpus has no truth)
-            box, fake_png = crop_of[(v, f, t)]
-            _, real_png = crop_of[(o, f, t)]
-            mask = (decode_png(cell["bytes"], grey=True) > 0).astype(np.uint8)
+            if original_row[k] < 0:
+                raise DfmaskError(f"{faces_root}: part {part}: {v} frame {f} track {t} has no original crop")
+            fake_png = fake["crop"][k]["bytes"].as_py()
+            real_png = joined.faces["crop"][int(original_row[k])]["bytes"].as_py()
+            cell = mask["mask"][k]["bytes"].as_py()
+            binary = (decode_png(cell, grey=True) > 0).astype(np.uint8)
             if (v, f) not in decoded_truth:
                 decoded_truth = {(v, f): decode_png(truth_png[(v, f)], grey=True) > 0}
-            truth = mask_in_crop(decoded_truth[(v, f)], box, mask.shape[0])
-            items.append(QualityItem(v, f, t, kind_of[v], real_png, fake_png, truth, mask, bool(valid)))
+            truth = mask_in_crop(decoded_truth[(v, f)], box, binary.shape[0])
+            items.append(QualityItem(v, f, t, kind_of[v], real_png, fake_png, truth, binary, bool(valid)))
     if not items:
         raise DfmaskError(f"{masks_root}: no mask rows of sample fakes found for parts {list(parts)}")
     return items
@@ -214,8 +232,8 @@ def quality_report(items: Sequence[QualityItem], params: MasksParams) -> dict[st
 
 def write_preview(items: Sequence[QualityItem], params: MasksParams, path: Path, per_kind: int = 2) -> Path:
     """real | fake | diff | our mask | true mask rows for a few crops of each kind."""
+    from dfmask.masks.compute import ssim_config
     from dfmask.masks.ssim import diff8, ssim_map
-    from dfmask.masks.stage import ssim_config
 
     chosen: list[QualityItem] = []
     for kind in KINDS:

@@ -1,8 +1,9 @@
 """Training data: faces ⋈ masks ⋈ splits as a crop index, a Dataset and a DataModule.
 
 `join_crops` is pure (pyarrow tables in, `CropIndex` out) so it is tested on small
-synthetic tables; `read_crop_tables` is the I/O edge that reads the version-checked
-Parquet shards.
+synthetic tables; it builds on the catalogue's one join of crops
+(`dfmask.schemas.crops.crop_join`). `read_crop_tables` is the I/O edge that reads the
+version-checked Parquet shards through the catalogue's readers.
 
 Memory and workers: the index keeps crop and mask PNGs as pyarrow binary arrays (one
 contiguous buffer each, no per-row Python objects), so forked DataLoader workers share
@@ -35,9 +36,11 @@ from dfmask.faces.crops import to_crop_coords
 from dfmask.model.augment import augment_pair
 from dfmask.model.inputs import binary_mask, resize_crop
 from dfmask.model.selfblend import self_blend
-from dfmask.tables import decode_png, read_tables, shard_paths
-
-_KEY = ["part", "video_id", "frame_idx", "track_id"]
+from dfmask.schemas.crops import crop_join
+from dfmask.schemas.faces import read_faces
+from dfmask.schemas.masks import read_masks
+from dfmask.schemas.splits import read_splits
+from dfmask.tables import decode_png
 
 
 @dataclass
@@ -101,40 +104,27 @@ def _png_bytes(column: pa.ChunkedArray) -> pa.Array:
     return pc.struct_field(arr, "bytes")
 
 
-def _keys(table: pa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
-    return list(zip(*(table[c].to_pylist() for c in columns), strict=True))
-
-
-def _lookup(keys: list[tuple[Any, ...]], table_keys: list[tuple[Any, ...]], name: str) -> np.ndarray:
-    """Row in ``table_keys`` of each key (-1 when absent); duplicate keys are an error."""
-    where = {k: i for i, k in enumerate(table_keys)}
-    if len(where) != len(table_keys):
-        raise DfmaskError(f"{name} table has duplicate rows for one key; re-run the stage that writes it")
-    return np.fromiter((where.get(k, -1) for k in keys), np.int64, count=len(keys))
-
-
 def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
     """Join faces ⋈ masks (left, on part/video/frame/track) ⋈ splits (on part/video).
 
-    Face rows without a crop (null ``crop``) are dropped and counted; a crop whose
-    video has no split row is an error (the split table covers every video).
+    Face rows without a crop (null ``crop``) are dropped and counted. A crop whose video
+    has no split row is an error here: the catalogue's join excludes and counts such
+    crops, and training refuses to run on a count above zero (the split table covers
+    every video).
     """
     counts: dict[str, int] = {"face_rows": faces.num_rows}
     if "crop" in faces.column_names:
         has_crop = pc.invert(pc.is_null(pc.struct_field(faces["crop"].combine_chunks(), "bytes")))
         faces = faces.filter(has_crop)
     counts["face_rows_without_crop"] = counts["face_rows"] - faces.num_rows
-    faces = faces.sort_by([(k, "ascending") for k in _KEY])
-    face_keys = _keys(faces, _KEY)
-    mask_row = _lookup(face_keys, _keys(masks, _KEY), "masks")
-    video_keys = _keys(faces, ["part", "video_id"])
-    split_row = _lookup(video_keys, _keys(splits, ["part", "video_id"]), "splits")
-    if (split_row < 0).any():
-        first = int(np.flatnonzero(split_row < 0)[0])
+    joined = crop_join(faces, masks, splits)
+    if joined.no_split:
         raise DfmaskError(
-            f"splits table has no row for {int((split_row < 0).sum())} crops (e.g. video "
-            f"{video_keys[first][1]}); re-run the split stage (dvc repro split)"
+            f"splits table has no row for {joined.no_split} crops (e.g. video "
+            f"{joined.no_split_videos[0]}); re-run the split stage (dvc repro split)"
         )
+    assert joined.split_row is not None
+    faces, mask_row, split_row = joined.faces, joined.mask_row, joined.split_row
     split_values = np.asarray(splits["split"].to_pylist(), object)
     is_fake = faces["is_fake"].to_numpy(zero_copy_only=False).astype(bool)
     has_mask = mask_row >= 0
@@ -147,18 +137,17 @@ def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
     counts["real_crops_with_mask_row"] = int((~is_fake & has_mask).sum())
     mask_bytes = _png_bytes(masks["mask"]) if masks.num_rows else pa.array([], pa.binary())
     taken = pa.array(np.where(has_mask, mask_row, 0), pa.int64(), mask=~has_mask)
-    joined = faces
-    boxes = np.asarray(joined["crop_box"].to_pylist(), np.float64).reshape(-1, 4)
-    face_boxes = np.asarray(joined["box"].to_pylist(), np.float64).reshape(-1, 4)
+    boxes = np.asarray(faces["crop_box"].to_pylist(), np.float64).reshape(-1, 4)
+    face_boxes = np.asarray(faces["box"].to_pylist(), np.float64).reshape(-1, 4)
     landmarks = np.asarray(
-        [[np.nan] * 10 if v is None else v for v in joined["landmarks"].to_pylist()], np.float64
+        [[np.nan] * 10 if v is None else v for v in faces["landmarks"].to_pylist()], np.float64
     ).reshape(-1, 5, 2)
     return CropIndex(
-        part=joined["part"].to_numpy(zero_copy_only=False).astype(np.int64),
-        video_id=np.asarray(joined["video_id"].to_pylist(), object),
-        original_id=np.asarray(joined["original_id"].to_pylist(), object),
-        frame_idx=joined["frame_idx"].to_numpy(zero_copy_only=False).astype(np.int64),
-        track_id=joined["track_id"].to_numpy(zero_copy_only=False).astype(np.int64),
+        part=faces["part"].to_numpy(zero_copy_only=False).astype(np.int64),
+        video_id=np.asarray(faces["video_id"].to_pylist(), object),
+        original_id=np.asarray(faces["original_id"].to_pylist(), object),
+        frame_idx=faces["frame_idx"].to_numpy(zero_copy_only=False).astype(np.int64),
+        track_id=faces["track_id"].to_numpy(zero_copy_only=False).astype(np.int64),
         is_fake=is_fake,
         split=split_values[split_row],
         crop_box=boxes,
@@ -166,7 +155,7 @@ def join_crops(faces: pa.Table, masks: pa.Table, splits: pa.Table) -> CropIndex:
         landmarks=landmarks,
         has_mask_row=has_mask,
         mask_valid=valid,
-        crop_png=_png_bytes(joined["crop"]),
+        crop_png=_png_bytes(faces["crop"]),
         mask_png=mask_bytes.take(taken) if masks.num_rows else pa.nulls(len(faces), pa.binary()),
         counts=counts,
     )
@@ -193,35 +182,23 @@ def read_crop_tables(
     """Read the faces and masks shards of ``parts`` plus the splits table and join them.
 
     ``faces_dir`` / ``masks_dir`` hold ``part=N/`` folders of shards; ``parts`` = None
-    reads every ``part=N`` folder present (pass ``corpus.parts`` in stages so a stale
-    folder of a removed part is ignored). Each shard's table
-    name and schema version are checked against the producing module's `TableSpec`.
+    reads every ``part=N`` folder present in ``faces_dir`` (pass ``corpus.parts`` in
+    stages so a stale folder of a removed part is ignored). Each shard's table name and
+    schema version are checked against its `dfmask.schemas` spec.
     """
-    from dfmask.faces import FACES
-    from dfmask.masks.stage import MASKS
-    from dfmask.splits import SPLITS
-
     faces_dir, masks_dir = Path(faces_dir), Path(masks_dir)
-    present = sorted(d.name for d in faces_dir.glob("part=*"))
-    names = present if parts is None else [f"part={p}" for p in parts]
-    missing = [n for n in names if not (faces_dir / n).is_dir()]
-    if not names or missing:
+    folders = (d.name.removeprefix("part=") for d in faces_dir.glob("part=*") if d.is_dir())
+    present = sorted(int(n) for n in folders if n.isdigit())
+    wanted = present if parts is None else list(parts)
+    missing = [f"part={p}" for p in wanted if p not in present]
+    if not wanted or missing:
         raise DfmaskError(f"{faces_dir}: missing {missing or 'part=N'} folders; run the faces stage (dvc repro)")
-    face_paths = [p for n in names for p in shard_paths(faces_dir / n)]
-    mask_paths = [p for n in names for p in shard_paths(masks_dir / n)]
-    faces = _read_shards(face_paths, FACES, FACE_COLUMNS)
-    masks = _read_shards(mask_paths, MASKS, MASK_COLUMNS)
-    splits = read_tables([splits_path], SPLITS, ["part", "video_id", "split"])
+    faces = read_faces(faces_dir, wanted, FACE_COLUMNS)
+    masks = read_masks(masks_dir, wanted, MASK_COLUMNS)
+    splits = read_splits(splits_path, ["part", "video_id", "split"])
     if parts is not None:
         faces = faces.filter(pc.is_in(faces["part"].cast(pa.int64()), value_set=pa.array(list(parts), pa.int64())))
     return join_crops(faces, masks, splits)
-
-
-def _read_shards(paths: Sequence[Path], spec: Any, columns: Sequence[str]) -> pa.Table:
-    """`read_tables`, with every shard cast to the spec's schema before concatenation
-    (shards written by different versions of a stage may differ in nullability)."""
-    schema = pa.schema([spec.schema.field(c) for c in columns])
-    return pa.concat_tables([read_tables([p], spec, columns).cast(schema) for p in paths] or [schema.empty_table()])
 
 
 # ----------------------------------------------------------------------------- dataset

@@ -20,9 +20,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dfmask.deploy.calib import DEPLOY_CROPS, Draw, select_rows
+from dfmask.deploy.calib import Draw, select_rows
 from dfmask.errors import DfmaskError
 from dfmask.model.data import CropIndex, read_crop_tables
+from dfmask.schemas.deploy_crops import DEPLOY_CROPS
 from dfmask.tables import IMAGE, write_table
 
 

@@ -50,7 +50,8 @@ from dfmask.model.segeval import (
 )
 from dfmask.model.uynet import UYNet, UYNetConfig, load_checkpoint
 from dfmask.params import CorpusParams, EvaluateParams
-from dfmask.tables import read_tables, write_json
+from dfmask.schemas.splits import read_splits
+from dfmask.tables import write_json
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,7 @@ class SplitResult:
 
 def split_videos(splits_path: Path, parts: tuple[int, ...] | None) -> dict[str, tuple[list[str], np.ndarray]]:
     """split → (video_ids, is_fake) of every video in the splits table."""
-    from dfmask.splits import SPLITS
-
-    table = read_tables([splits_path], SPLITS, ["part", "video_id", "is_fake", "split"])
+    table = read_splits(splits_path, ["part", "video_id", "is_fake", "split"])
     if parts is not None:
         table = table.filter(pc.is_in(table["part"].cast(pa.int64()), value_set=pa.array(list(parts), pa.int64())))
     cols = table.to_pydict()

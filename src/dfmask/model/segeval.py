@@ -109,8 +109,7 @@ class GroundTruthMasks:
     """Lazy lookup of true full-frame swap masks from the sample's ground-truth table."""
 
     def __init__(self, path: str | Path, video_ids: set[str]) -> None:
-        from dfmask.corpus.groundtruth import GROUND_TRUTH
-        from dfmask.tables import read_table
+        from dfmask.schemas.ground_truth import read_ground_truth
 
         path = Path(path)
         if not path.exists():
@@ -118,7 +117,7 @@ class GroundTruthMasks:
                 f"{path}: no ground truth, but corpus.root lies inside the sample folder; "
                 "generate the sample corpus (dvc repro sample) or point corpus.root at a real corpus"
             )
-        table = read_table(path, GROUND_TRUTH, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
+        table = read_ground_truth(path, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
         self.cells: dict[tuple[str, int], bytes | None] = {}
         self.swap_kind: dict[str, str] = {}
         cols = table.to_pydict()

@@ -41,52 +41,13 @@ from dfmask import tables
 from dfmask.errors import DfmaskError
 from dfmask.params import ReleaseParams, to_dict
 from dfmask.progress import progress
-from dfmask.release.inputs import ReleaseInputs, index_of, read_part, read_splits, read_upstream
+from dfmask.release.inputs import ReleaseInputs, read_faces_shard, read_part, read_release_splits
 from dfmask.release.png import ZeroMasks, image_array, png_sizes
-from dfmask.tables import field as tfield
+from dfmask.schemas.crops import VIDEO_KEY, crop_join, gather, row_index
+from dfmask.schemas.release import release_spec
 
-KEY = ("part", "video_id", "frame_idx", "track_id")
 SHARD_DIR = "data"
 _ROW_OVERHEAD = 256  # bytes per row for the non-image columns, for the shard byte budget
-
-
-def release_spec(pixels: bool) -> tables.TableSpec:
-    """The release table: the full variant, or the pixel-free one without ``crop``."""
-    cols = [
-        tfield("part", pa.int32(), "corpus part N of dfdc_train_part_N"),
-        tfield("video_id", pa.string(), "video file name without .mp4"),
-        tfield("original_id", pa.string(), "video_id of a fake's original; null for reals"),
-        tfield("frame_idx", pa.int32(), "0-based index of the frame in the decoded video"),
-        tfield("track_id", pa.int32(), "0-based face track of the original video (fakes share it)"),
-        tfield("split", pa.string(), "train / val / test (identity-disjoint, see DATASHEET.md)"),
-        tfield("is_fake", pa.bool_(), "video label: True = FAKE (manipulated)"),
-        tfield("group_id", pa.string(), "connected group of videos (fake↔original↔identity); never split"),
-        tfield("identity_id", pa.string(), "identity cluster of the target face (anonymous id)"),
-        tfield("donor_identity_id", pa.string(), "identity cluster of a fake's donor face; null if none"),
-        tfield("frame_width", pa.int32(), "video frame width, px"),
-        tfield("frame_height", pa.int32(), "video frame height, px"),
-        tfield("fps", pa.float32(), "video frame rate, frames/s"),
-        tfield("box", tables.BOX, "detected face box x0,y0,x1,y1 in full-resolution frame px"),
-        tfield("crop_box", tables.BOX, "crop window x0,y0,x1,y1 in frame px (may pass the border)"),
-        tfield("landmarks", tables.LANDMARKS, "5 points (eyes, nose, mouth corners) x,y in frame px"),
-        tfield("prob", pa.float32(), "face detector confidence, 0..1"),
-    ]
-    if pixels:
-        cols.append(tfield("crop", tables.IMAGE, "RGB face crop, PNG (crop_box resized to the crop size)"))
-    cols += [
-        tfield(
-            "mask",
-            tables.IMAGE,
-            "grey PNG, crop-aligned: 255 = manipulated, 0 = untouched; "
-            "all zero for reals; null if mask_source = missing",
-        ),
-        tfield("mask_source", pa.string(), "ssim (masks stage) | real_zero (real crop) | missing"),
-        tfield("ssim_mean", pa.float32(), "mean SSIM(real crop, fake crop) over the crop; null for reals"),
-        tfield("manipulated_frac", pa.float32(), "share of mask pixels marked manipulated, 0..1"),
-        tfield("mask_valid", pa.bool_(), "False: a fake whose mask is empty/unusable; null for reals"),
-    ]
-    image_cols = ("crop", "mask") if pixels else ("mask",)
-    return tables.TableSpec("release", 1, pa.schema(cols), KEY, image_cols)
 
 
 @dataclass
@@ -140,31 +101,16 @@ def join_part(
     caller can count orphan masks once all faces shards of the part are joined.
     """
     zero_masks = zero_masks or ZeroMasks()
-    on = ["part", "video_id", "frame_idx", "track_id"]
-    order = pc.sort_indices(faces.select(on), [(k, "ascending") for k in on]).to_numpy()
-    if (np.diff(order) != 1).any():  # upstream writes sorted shards; sort only if needed
-        faces = faces.take(order)
-    mask_row = index_of(faces, masks, on).to_numpy(zero_copy_only=False)
-    split_row = index_of(faces, splits, ["part", "video_id"]).to_numpy(zero_copy_only=False)
-    video_row = index_of(faces, videos, ["part", "video_id"]).to_numpy(zero_copy_only=False)
+    joined = crop_join(faces, masks, splits)  # a crop whose video has no split row is excluded
     if masks_used is not None:
-        masks_used[mask_row[~np.isnan(mask_row)].astype(np.int64)] = True
-
-    keep = ~np.isnan(split_row)
-    summary.excluded["no_split"] = summary.excluded.get("no_split", 0) + int((~keep).sum())
-    if not keep.any():
+        masks_used |= joined.masks_matched
+    summary.excluded["no_split"] = summary.excluded.get("no_split", 0) + joined.no_split
+    if not joined.faces.num_rows:
         return release_spec(True).schema.empty_table()
-    if not keep.all():
-        faces = faces.filter(pa.array(keep))
-    mask_row, split_row, video_row = mask_row[keep], split_row[keep], video_row[keep]
-
-    def gather(table: pa.Table, column: str, rows: np.ndarray) -> pa.Array:
-        """``table[column]`` at ``rows`` (NaN → null)."""
-        if not table.num_rows:
-            return pa.nulls(len(rows), table[column].type)
-        missing = np.isnan(rows)
-        idx = pa.array(np.where(missing, 0, rows).astype(np.int64), mask=missing)
-        return table[column].take(idx).combine_chunks()
+    faces, mask_row = joined.faces, joined.mask_row
+    assert joined.split_row is not None
+    split_row = joined.split_row
+    video_row = row_index(faces, videos, VIDEO_KEY, "videos")
 
     # Vectorised over the part: crop bytes stay in Arrow buffers (a DFDC part holds GBs of
     # PNGs); only the 24-byte PNG headers and the reals' zero masks go through Python.
@@ -346,7 +292,7 @@ def build_release(inputs: ReleaseInputs, out: Path, params: ReleaseParams) -> Re
     spec = release_spec(params.pixels)
     summary = ReleaseSummary(pixels=params.pixels)
     writer = _ShardWriter(out, spec, params.shard_mb * 1_000_000, {"release": to_dict(params)})
-    splits = read_splits(inputs)
+    splits = read_release_splits(inputs)
     zero_masks = ZeroMasks()
     videos: dict[str, set[tuple[int, str, bool]]] = {}
     ids: dict[str, set[str]] = {}
@@ -358,7 +304,7 @@ def build_release(inputs: ReleaseInputs, out: Path, params: ReleaseParams) -> Re
             summary.video_status[str(status)] = summary.video_status.get(str(status), 0) + 1
         masks_used = np.zeros(masks.num_rows, bool)
         for faces_file in faces_files:  # one faces shard at a time: bounded memory
-            faces = read_upstream([faces_file], "faces")
+            faces = read_faces_shard(faces_file)
             rows = join_part(faces, masks, part_videos, splits, summary, zero_masks, masks_used)
             if not params.pixels:
                 rows = rows.drop_columns(["crop"])

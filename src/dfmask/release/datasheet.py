@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dfmask import tables
-from dfmask.release.build import ReleaseSummary, release_spec
+from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
+from dfmask.schemas.release import release_spec
 
 SAMPLE_RIGHTS = (
     "The sample corpus is generated from real face photographs and videos that ship inside "

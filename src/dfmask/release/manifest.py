@@ -13,7 +13,8 @@ from typing import Any
 
 from dfmask import tables
 from dfmask.errors import DfmaskError
-from dfmask.release.build import SHARD_DIR, release_spec
+from dfmask.release.build import SHARD_DIR
+from dfmask.schemas.release import release_spec
 
 SUMS = "SHA256SUMS"
 SCHEMA = "schema.json"

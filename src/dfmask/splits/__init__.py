@@ -21,11 +21,12 @@ reported with their cause.
 
 The audit re-checks the finished table independently: no group, no fake/original pair
 and no identity (as target or donor) spans two splits; a failure stops the stage.
+The table itself, SPLITS, is declared in the catalogue (`dfmask.schemas.splits`).
 """
 
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit
-from dfmask.splits.build import SPLITS, build_splits
+from dfmask.splits.build import build_splits
 from dfmask.splits.groups import (
     DonorMatch,
     Identities,
@@ -38,7 +39,6 @@ from dfmask.splits.groups import (
 )
 
 __all__ = [
-    "SPLITS",
     "SPLIT_NAMES",
     "Assignment",
     "DonorMatch",

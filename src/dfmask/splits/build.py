@@ -17,8 +17,10 @@ import pyarrow.parquet as pq
 
 from dfmask.errors import DfmaskError
 from dfmask.identity.cluster import track_means
-from dfmask.identity.embed import EMBEDDINGS
 from dfmask.params import BaseParams, CorpusParams, SplitParams, to_dict
+from dfmask.schemas.embeddings import read_embeddings
+from dfmask.schemas.splits import SPLITS
+from dfmask.schemas.videos import VIDEOS
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit, compare_assignments
 from dfmask.splits.groups import (
@@ -30,33 +32,7 @@ from dfmask.splits.groups import (
     group_videos,
     match_donors,
 )
-from dfmask.tables import (
-    TableSpec,
-    field,
-    read_table,
-    read_tables,
-    to_table,
-    write_json,
-    write_table,
-)
-
-SPLITS = TableSpec(
-    name="splits",
-    version=1,
-    schema=pa.schema(
-        [
-            field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
-            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
-            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
-            field("is_fake", pa.bool_(), "FAKE = true"),
-            field("group_id", pa.string(), "g-<smallest video_id of the group>", nullable=False),
-            field("identity_id", pa.string(), "target identity (largest track); null: no face"),
-            field("donor_identity_id", pa.string(), "fakes: matched donor identity, else null"),
-            field("split", pa.string(), "train / val / test", nullable=False),
-        ]
-    ),
-    sort_key=("part", "video_id"),
-)
+from dfmask.tables import part_path, read_table, to_table, write_json, write_table
 
 
 def _stats(values: Sequence[float]) -> dict[str, float] | None:
@@ -220,13 +196,11 @@ EXCLUDED = {
 
 def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], dict[int, str], Counter[str]]:
     """The videos to split, their tables by part, and the excluded rows by reason."""
-    from dfmask.corpus.ingest import VIDEOS
-
     videos: list[Video] = []
     sources: dict[int, str] = {}
     excluded: Counter[str] = Counter()
     for part in parts:
-        path = videos_dir / f"part={part}.parquet"
+        path = part_path(videos_dir, part, ".parquet")
         sources[part] = str(path)
         cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake", "status"]).to_pydict()
         for p, v, o, f, status in zip(
@@ -282,7 +256,7 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
     videos, _, excluded = _read_videos(parts, Path(paths.videos))
-    embeddings = read_tables([Path(paths.embeddings) / f"part={p}.parquet" for p in parts], EMBEDDINGS)
+    embeddings = read_embeddings(paths.embeddings, parts)
     rows, report, links = build_splits(videos, embeddings, params, seed)
     report["excluded"] = {
         "videos": sum(excluded.values()),

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from dfmask.splits.assign import SPLIT_NAMES
-from dfmask.tables import read_table, write_json
+from dfmask.tables import write_json
 
 
 def cluster_scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
@@ -142,9 +142,9 @@ def run_quality(
 ) -> dict[str, Any]:
     """Read the splits table and the sample's ground truth; write the quality report."""
     from dfmask.corpus.groundtruth import load_ground_truth, videos
-    from dfmask.splits.build import SPLITS
+    from dfmask.schemas.splits import read_splits
 
-    splits = read_table(splits_path, SPLITS).to_pandas()
+    splits = read_splits(splits_path).to_pandas()
     doc = split_quality(splits, videos(load_ground_truth(truth_path)), actor)
     write_json(out, doc)
     return doc

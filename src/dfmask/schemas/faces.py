@@ -4,11 +4,11 @@ Layout of one part's output folder ``data/interim/faces/part=N/``:
 
 * ``faces-00000.parquet``, ``faces-00001.parquet``, ...: `FACES` shards, at most
   ``faces.shard_rows`` rows each, cut at video boundaries (a video never spans two
-  shards), in sort-key order. Read them with ``tables.read_tables(tables.shard_paths(dir), FACES)``.
+  shards), in sort-key order. Read them with `read_faces` (or `faces_shards` for one part folder).
 * ``_status/videos.parquet``: `FACE_VIDEOS`, one row per video of the part with its
   status. It sits in a ``_``-prefixed subfolder so that globbing ``*.parquet`` (our
   `tables.shard_paths`) and Hugging Face ``datasets`` (which skips ``_`` paths) see
-  only the crop shards.
+  only the crop shards. Read it with `read_face_videos`.
 
 Video statuses (`FACE_VIDEOS.status`):
 
@@ -27,9 +27,16 @@ Video statuses (`FACE_VIDEOS.status`):
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
 import pyarrow as pa
 
-from dfmask.tables import BOX, IMAGE, LANDMARKS, TableSpec, field
+from dfmask.tables import BOX, IMAGE, LANDMARKS, TableSpec, field, part_path, read_tables, table_shards
+
+#: Where a part folder keeps its `FACE_VIDEOS` table (a ``_`` folder: see above).
+STATUS_PATH = Path("_status") / "videos.parquet"
 
 FACES = TableSpec(
     name="faces",
@@ -95,3 +102,21 @@ FACE_VIDEOS = TableSpec(
     ),
     sort_key=("part", "video_id"),
 )
+
+
+def faces_shards(folder: str | os.PathLike[str]) -> list[Path]:
+    """The `FACES` shards of one part folder, in name order (other tables there are
+    skipped; a missing folder is a `DfmaskError`)."""
+    return table_shards(folder, FACES)
+
+
+def read_faces(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
+    """The `FACES` rows of ``parts`` (folders ``root/part=N``), version-checked, in path order."""
+    return read_tables([p for part in parts for p in faces_shards(part_path(root, part))], FACES, columns)
+
+
+def read_face_videos(
+    root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None
+) -> pa.Table:
+    """The per-video status rows (`FACE_VIDEOS`) of ``parts``, version-checked, in path order."""
+    return read_tables([part_path(root, part) / STATUS_PATH for part in parts], FACE_VIDEOS, columns)

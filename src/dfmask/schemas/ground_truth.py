@@ -1,0 +1,99 @@
+"""The sample corpus's ground truth table (`dfmask.corpus.sample` writes it;
+`dfmask.corpus.groundtruth` has helpers for its consumers).
+
+``data/sample/ground_truth.parquet`` covers EVERY frame of every sample video. It comes
+from the generator's own geometry (dlib landmarks on the source material moved by the
+exact camera transform; the swap's own blend mask), never from a detector run on the
+rendered video. The pipeline never reads it: tests and evaluation do, for face recall,
+mask IoU and identity-leak checks.
+
+One row per (video, frame, face); a frame with no face has ONE row with null
+``face_idx``, ``actor_id`` and ``box``. Box convention: the tight bounding box of the 68
+dlib landmarks (eyebrows to chin, jaw side to jaw side; no forehead, no margin),
+clipped to the frame, ``(x0, y0, x1, y1)`` in full-resolution pixels.
+
+Masks: a FAKE has a full-frame 8-bit PNG on every row (255 = manipulated, the pixels
+where the fake's raw frame may differ from its original's; identical on every face row
+of one frame). It is all zero on frames where nothing was swapped (no face) and on every
+frame of a ``failed`` fake. A REAL has a null mask (= all zero).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from dfmask.tables import BOX, IMAGE, TableSpec, field, read_table
+
+GROUND_TRUTH = TableSpec(
+    name="sample_ground_truth",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int32(), "N of dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "mp4 file name without .mp4", nullable=False),
+            field("frame_idx", pa.int32(), "0-based index into the decoded stream", nullable=False),
+            field(
+                "face_idx",
+                pa.int32(),
+                "0-based face within the video (left to right in composites); null on a frame with no face",
+            ),
+            field("label", pa.string(), "REAL or FAKE, as in metadata.json", nullable=False),
+            field("is_fake", pa.bool_(), "label == FAKE", nullable=False),
+            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
+            field(
+                "swap_kind",
+                pa.string(),
+                "video level: none (real) | full | mouth | failed "
+                "(a fake whose swap failed: frames identical to the original)",
+                nullable=False,
+            ),
+            field("width", pa.int32(), "frame width in px", nullable=False),
+            field("height", pa.int32(), "frame height in px", nullable=False),
+            field("fps", pa.int32(), "frames per second", nullable=False),
+            field("n_frames", pa.int32(), "frames in the video", nullable=False),
+            field(
+                "source",
+                pa.string(),
+                "the original's source material (package/file, clip start or 'animated')",
+                nullable=False,
+            ),
+            field(
+                "actor_id",
+                pa.string(),
+                "actor whose face is at this place in the ORIGINAL (the target); null when no face",
+            ),
+            field(
+                "donor_actor_id",
+                pa.string(),
+                "actor whose face was swapped in (full/mouth faces of fakes); null otherwise, including failed swaps",
+            ),
+            field("face_swap_kind", pa.string(), "this face: none | full | mouth | failed; null when no face"),
+            field(
+                "box",
+                BOX,
+                "bbox of the 68 landmarks, clipped to the frame: x0, y0, x1, y1 "
+                "in full-resolution px; null when no face",
+            ),
+            field(
+                "landmarks",
+                pa.list_(pa.float32(), 136),
+                "the 68 dlib landmarks (x, y interleaved, full-resolution px, unclipped); null when no face",
+            ),
+            field(
+                "mask",
+                IMAGE,
+                "fakes: full-frame 8-bit PNG, 255 = manipulated (all zero where nothing was swapped); null for reals",
+            ),
+        ]
+    ),
+    sort_key=("part", "video_id", "frame_idx", "face_idx"),
+    image_columns=("mask",),
+)
+
+
+def read_ground_truth(path: str | os.PathLike[str], columns: Iterable[str] | None = None) -> pa.Table:
+    """The ground-truth table at ``path``, version-checked (a missing file is a `DfmaskError`)."""
+    return read_table(path, GROUND_TRUTH, columns)

@@ -1,0 +1,62 @@
+"""The ingest table, ``<videos>/part=N.parquet``: one row per video of a corpus part.
+
+Written by ``ingest@N`` (`dfmask.corpus.ingest`); statuses are documented in
+`dfmask.corpus.metadata`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+
+from dfmask.tables import TableSpec, field, part_path, read_tables
+
+VIDEOS = TableSpec(
+    name="videos",
+    version=2,
+    schema=pa.schema(
+        [
+            field("part", pa.int16(), "corpus part N of dfdc_train_part_N", nullable=False),
+            field(
+                "video_id",
+                pa.string(),
+                "file name without .mp4 (the whole name for duplicate_name rows); unique across the corpus",
+                nullable=False,
+            ),
+            field(
+                "filename", pa.string(), "file name as listed in metadata.json (or found, if unlisted)", nullable=False
+            ),
+            field("path", pa.string(), "path relative to corpus.root: dfdc_train_part_N/<filename>"),
+            field("label", pa.string(), "REAL / FAKE as listed (null if unlisted or not a string)"),
+            field("is_fake", pa.bool_(), "label == FAKE (FAKE = True)"),
+            field("original_id", pa.string(), "video_id of a fake's original; null for reals"),
+            field("dfdc_split", pa.string(), "metadata.json's own 'split' field (not dfmask's split)"),
+            field("status", pa.string(), "'ok' or why this video cannot be used (see corpus.metadata)", nullable=False),
+            field("status_detail", pa.string(), "human-readable reason for a non-ok status"),
+            field("frames", pa.int32(), "frames that decode (probe), 0 if none"),
+            field("declared_frames", pa.int32(), "frame count declared by the container header"),
+            field("fps", pa.float32(), "average frame rate, frames/s"),
+            field("width", pa.int32(), "coded frame width, px"),
+            field("height", pa.int32(), "coded frame height, px"),
+            field("duration", pa.float32(), "seconds"),
+            field("codec", pa.string(), "video codec name, e.g. h264"),
+            field("bytes", pa.int64(), "file size in bytes"),
+            field(
+                "sha256",
+                pa.string(),
+                "sha256 of the file's bytes (hex); keys the faces work items, so a changed video "
+                "is recomputed; null when the file was not read",
+            ),
+            field("rotation", pa.int16(), "display rotation in degrees (0/90/180/270)"),
+        ]
+    ),
+    sort_key=("part", "video_id"),
+)
+
+
+def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
+    """The ingest tables ``root/part=N.parquet`` of ``parts``, version-checked, concatenated
+    in part order (a missing part is a `DfmaskError` naming its file)."""
+    return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, columns)
