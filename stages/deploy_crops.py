@@ -1,4 +1,4 @@
-"""deploy_crops: the crops export, quantize, quantize_vai and benchmark use, drawn once (dfmask.model.deploy_crops)."""
+"""deploy_crops: the crops export, quantize, quantize_vai and benchmark use, drawn once (dfmask.deploy.crop_sample)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.deploy.calib import deploy_draws
-from dfmask.model.deploy_crops import DeployCropsPaths, run
+from dfmask.deploy.crop_sample import DeployCropsPaths, run
 from dfmask.params import (
     BaseParams,
     BenchmarkParams,

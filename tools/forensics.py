@@ -103,7 +103,7 @@ def corpus_pairs(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Up to ``limit`` (original crop, fake crop, SSIM mask) triples of valid fakes, a
     seeded random subset (all of them when there are fewer)."""
-    from dfmask.model.data import read_crop_tables
+    from dfmask.model.crop_index import read_crop_tables
     from dfmask.model.segeval import original_rows
 
     index = read_crop_tables(faces_dir, masks_dir, splits, parts)

@@ -18,13 +18,13 @@ import torch
 from deploy_toy import SIZE, TINY_CONFIG, toy_batch
 from torch import nn
 
-import dfmask.model.deploy_crops
+import dfmask.deploy.crop_sample
 from dfmask.deploy import benchmark, export, quant_report, vck5000
 from dfmask.deploy import compile as compile_stage
 from dfmask.deploy.calib import Draw, deploy_draws, read_draw, select_rows
+from dfmask.deploy.crop_sample import DeployCropsPaths
 from dfmask.errors import DfmaskError
-from dfmask.model.data import CropIndex
-from dfmask.model.deploy_crops import DeployCropsPaths
+from dfmask.model.crop_index import CropIndex
 from dfmask.model.inputs import resize_crop
 from dfmask.params import BenchmarkParams, DeployParams, ExportParams, QuantizeParams
 from dfmask.schemas.deploy_crops import BENCH_EVAL, DEPLOY_CROPS, EXPORT_PARITY, QUANTIZE_CALIB, QUANTIZE_EVAL, VAI_EVAL
@@ -59,9 +59,9 @@ def write_draws(
     index: CropIndex, folder: Path, monkeypatch: pytest.MonkeyPatch, draws: tuple[Draw, ...], seed: int = 0
 ) -> DeployCropsPaths:
     """The deploy_crops stage over ``index`` (its crop join replaced by the synthetic index)."""
-    monkeypatch.setattr(dfmask.model.deploy_crops, "read_crop_tables", lambda *args: index)
+    monkeypatch.setattr(dfmask.deploy.crop_sample, "read_crop_tables", lambda *args: index)
     paths = DeployCropsPaths(folder / "faces", folder / "masks", folder / "splits.parquet", folder / "crops")
-    dfmask.model.deploy_crops.run(draws, paths, seed, (0,))
+    dfmask.deploy.crop_sample.run(draws, paths, seed, (0,))
     return paths
 
 

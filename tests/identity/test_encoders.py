@@ -119,7 +119,7 @@ def photo_faces() -> list[dict]:
     MTCNN 5 points, a 128-px crop with 0.3 margin (like the faces stage)."""
     import dlib
 
-    from dfmask.identity.dlib_models import model_file
+    from dfmask.dlib_models import model_file
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))

@@ -12,7 +12,8 @@ import torch
 
 from dfmask.errors import DfmaskError
 from dfmask.model.augment import augment_pair
-from dfmask.model.data import CropDataModule, CropDataset, balanced_weights, join_crops
+from dfmask.model.crop_index import join_crops
+from dfmask.model.data import CropDataModule, CropDataset, balanced_weights
 from dfmask.params import AugmentParams, SelfBlendParams, TrainParams
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dfmask.faces.crops import crop_face, mask_in_crop
-from dfmask.model.data import join_crops
+from dfmask.model.crop_index import join_crops
 from dfmask.model.predict import NO_FACE_SCORE, confident_score, predict_images, video_scores
 from dfmask.model.segeval import counterfactual, fit_mean_mask, seg_vs_masks
 from dfmask.model.uynet import UYNetConfig, build_model

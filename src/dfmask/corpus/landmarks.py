@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from dfmask.dlib_models import model_file
 from dfmask.errors import DfmaskError
-from dfmask.identity.dlib_models import model_file
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 

@@ -1,6 +1,6 @@
 """The deploy crop sample: the labelled crops the deploy stages calibrate on and score on.
 
-The ``deploy_crops`` stage (`dfmask.model.deploy_crops`) draws them once from faces ⋈
+The ``deploy_crops`` stage (`dfmask.deploy.crop_sample`) draws them once from faces ⋈
 masks ⋈ splits of ``corpus.parts`` and writes one small `DEPLOY_CROPS` table per
 `Draw` (``<paths.deploy_crops>/<draw>.parquet``); export, quantize, quantize_vai and
 benchmark read only their own draws here. So the deploy stages never re-join every crop
@@ -16,7 +16,7 @@ quantizers calibrate on, and the reports score on, exactly what the model saw. T
 calibration set is also written as a small ``.npz`` of uint8 crops (`save_calibration`)
 for the Vitis AI entry point, which cannot read our Parquet tables under Python 3.8.
 
-The table's spec is `dfmask.schemas.deploy_crops.DEPLOY_CROPS`; `dfmask.model.deploy_crops`
+The table's spec is `dfmask.schemas.deploy_crops.DEPLOY_CROPS`; `dfmask.deploy.crop_sample`
 fills it from the crop join (`dfmask.schemas.crops`).
 """
 

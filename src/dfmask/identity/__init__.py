@@ -1,3 +1,4 @@
 """Who is who: face-recognition encoders (`encoders`), the per-part embed stage
-(`embed`, writing `dfmask.schemas.embeddings.EMBEDDINGS`), identity clustering of
-originals (`cluster`), and the dlib model files (`dlib_models`)."""
+(`embed`, writing `dfmask.schemas.embeddings.EMBEDDINGS`) and identity clustering of
+originals (`cluster`). dlib's model files are located by `dfmask.dlib_models`, which
+the sample generator shares."""

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from dfmask.dlib_models import model_file
 from dfmask.errors import DfmaskError
-from dfmask.identity.dlib_models import model_file
 from dfmask.params import EmbedParams
 
 #: Per-crop status values of the embeddings table.

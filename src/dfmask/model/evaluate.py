@@ -39,7 +39,7 @@ import torch
 from dfmask import metrics
 from dfmask.corpus import corpus_kind
 from dfmask.model import plots
-from dfmask.model.data import CropIndex, read_crop_tables
+from dfmask.model.crop_index import CropIndex, read_crop_tables
 from dfmask.model.predict import predict_rows, video_scores
 from dfmask.model.segeval import (
     GroundTruthMasks,

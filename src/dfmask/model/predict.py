@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from dfmask.model.data import CropIndex
+from dfmask.model.crop_index import CropIndex
 from dfmask.model.inputs import resize_crop
 from dfmask.model.uynet import UYNet
 

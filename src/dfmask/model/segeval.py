@@ -28,7 +28,7 @@ import numpy as np
 from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
-from dfmask.model.data import CropIndex
+from dfmask.model.crop_index import CropIndex
 from dfmask.model.predict import predict_images
 from dfmask.model.uynet import UYNet
 from dfmask.tables import decode_png

@@ -36,7 +36,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from dfmask.errors import DfmaskError
-from dfmask.model.data import CropDataModule, CropIndex, read_crop_tables
+from dfmask.model.crop_index import CropIndex, read_crop_tables
+from dfmask.model.data import CropDataModule
 from dfmask.model.lightning import LitUYNet
 from dfmask.model.uynet import UYNetConfig, count_parameters, load_checkpoint
 from dfmask.params import TrainParams

@@ -1,6 +1,6 @@
 """The one join of crops: faces ⋈ masks (⋈ splits), shared by every reader of crops.
 
-The model's crop index (`dfmask.model.data`, and through it the deploy calibration and
+The model's crop index (`dfmask.model.crop_index`, and through it the deploy crop sample and
 tools/forensics.py), the release (`dfmask.release.build`) and the mask QA
 (`dfmask.masks.quality`) all pair a face crop with its mask row and its video's split
 here, so they agree on what a crop is:

@@ -1,6 +1,6 @@
 """The deploy crop sample: one small table per draw (``<paths.deploy_crops>/<draw>.parquet``)
 of the labelled crops the deploy stages calibrate on and score on (`dfmask.deploy.calib`
-reads it, `dfmask.model.deploy_crops` writes it)."""
+reads it, `dfmask.deploy.crop_sample` writes it)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """The ``deploy_crops`` stage: draw the deploy stages' crops once (`dfmask.deploy.calib`).
 
-Reads faces ⋈ masks ⋈ splits of ``corpus.parts`` through the training data's crop join
-(`dfmask.model.data.read_crop_tables`: the same join, the same rows and the same order
-the model was trained on), draws each `Draw` with `select_rows` and writes one small
+Reads faces ⋈ masks ⋈ splits of ``corpus.parts`` through the crop index the model was
+trained on (`dfmask.model.crop_index.read_crop_tables`: the same join, the same rows
+and the same order), draws each `Draw` with `select_rows` and writes one small
 `DEPLOY_CROPS` table per draw into the stage's folder. Each table's metadata records
 only its own draw, so a changed draw size rewrites only that table, and DVC re-runs
 only the stage that reads it.
 
-It lives beside the crop join rather than in `dfmask.deploy` so that no deploy module
-imports the join (and Lightning with it).
+It is the only deploy module that reads the crop index (no torch, no Lightning); the
+deploy stages after it read its small tables (`dfmask.deploy.calib.read_draw`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from dfmask.deploy.calib import Draw, select_rows
 from dfmask.errors import DfmaskError
-from dfmask.model.data import CropIndex, read_crop_tables
+from dfmask.model.crop_index import CropIndex, read_crop_tables
 from dfmask.schemas.deploy_crops import DEPLOY_CROPS
 from dfmask.tables import IMAGE, write_table
 
