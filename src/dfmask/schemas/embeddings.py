@@ -23,7 +23,9 @@ EMBEDDINGS = TableSpec(
             field("frame_idx", pa.int32(), "0-based decoded frame index of the crop", False),
             field("track_rows", pa.int32(), "face rows of this track in the faces table", False),
             field("prob", pa.float32(), "MTCNN face probability of the crop's detection"),
-            field("status", pa.string(), "ok or why no embedding (dfmask.identity.encoders.STATUSES)", False),
+            # the text is part of every table's bytes: it keeps its v1 wording (the vocabulary now
+            # lives in dfmask.identity.encoders.STATUSES) until the next version bump
+            field("status", pa.string(), "ok or why no embedding (dfmask.identity.STATUSES)", False),
             field("embedding", pa.list_(pa.float32()), "face embedding (dlib 128-d / facenet 512-d)"),
         ]
     ),
