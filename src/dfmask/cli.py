@@ -76,6 +76,14 @@ def _path_default(key: str, under: str = "") -> str:
     return _default(f"paths.{key}", value)
 
 
+def _path_option(
+    parser: argparse.ArgumentParser, flag: str, what: str, key: str, under: str = "", metavar: str = "FILE"
+) -> None:
+    """An optional path ``flag`` whose default is ``paths.<key>`` (or a file ``under`` it)
+    of the params file, resolved by the handler once the params file is known."""
+    parser.add_argument(flag, metavar=metavar, type=Path, default=None, help=f"{what}; {_path_default(key, under)}")
+
+
 def _params_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--params",
@@ -237,28 +245,10 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
         "crop pairing (see dfmask.faces.quality). Part of `make eval-sample`.",
     )
     _params_option(faces)
-    faces.add_argument(
-        "--faces",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="faces folder of part=N/ shards; " + _path_default("faces"),
-    )
+    _path_option(faces, "--faces", "faces folder of part=N/ shards", "faces", metavar="DIR")
     _truth_option(faces)
-    faces.add_argument(
-        "--out",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="report JSON; " + _path_default("reports", "faces_quality.json"),
-    )
-    faces.add_argument(
-        "--preview",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="preview PNG; " + _path_default("reports", "faces_preview.png"),
-    )
+    _path_option(faces, "--out", "report JSON", "reports", "faces_quality.json")
+    _path_option(faces, "--preview", "preview PNG", "reports", "faces_preview.png")
 
     splits = _leaf(
         kinds,
@@ -269,17 +259,9 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
         "shares (see dfmask.splits.quality). Part of `make eval-sample`.",
     )
     _params_option(splits)
-    splits.add_argument(
-        "--splits", metavar="FILE", type=Path, default=None, help="splits table; " + _path_default("splits")
-    )
+    _path_option(splits, "--splits", "splits table", "splits")
     _truth_option(splits)
-    splits.add_argument(
-        "--out",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="report JSON; " + _path_default("reports", "split_quality.json"),
-    )
+    _path_option(splits, "--out", "report JSON", "reports", "split_quality.json")
     splits.add_argument(
         "--actor",
         metavar="NAME",
@@ -304,35 +286,11 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="N",
         help="corpus parts to score; " + _default("corpus.parts"),
     )
-    masks.add_argument(
-        "--masks",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="masks folder of part=N/ shards; " + _path_default("masks"),
-    )
-    masks.add_argument(
-        "--faces",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="faces folder of part=N/ shards; " + _path_default("faces"),
-    )
+    _path_option(masks, "--masks", "masks folder of part=N/ shards", "masks", metavar="DIR")
+    _path_option(masks, "--faces", "faces folder of part=N/ shards", "faces", metavar="DIR")
     _truth_option(masks)
-    masks.add_argument(
-        "--out",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="report JSON; " + _path_default("reports", "masks_quality.json"),
-    )
-    masks.add_argument(
-        "--preview",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="preview PNG; " + _path_default("reports", "masks_preview.png"),
-    )
+    _path_option(masks, "--out", "report JSON", "reports", "masks_quality.json")
+    _path_option(masks, "--preview", "preview PNG", "reports", "masks_preview.png")
     masks.add_argument(
         "--sweep",
         nargs="?",
@@ -364,20 +322,8 @@ def build_parser() -> _Parser:
         "(see dfmask.model.seeds). `make eval-seeds` runs it.",
     )
     _params_option(seeds)
-    seeds.add_argument(
-        "--work",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="per-seed runs go to WORK/seed=N/; " + _path_default("work", "eval_seeds"),
-    )
-    seeds.add_argument(
-        "--out",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="summary JSON; " + _path_default("reports", "eval_seeds.json"),
-    )
+    _path_option(seeds, "--work", "per-seed runs go to WORK/seed=N/", "work", "eval_seeds", metavar="DIR")
+    _path_option(seeds, "--out", "summary JSON", "reports", "eval_seeds.json")
     seeds.add_argument(
         "--jobs",
         metavar="N",

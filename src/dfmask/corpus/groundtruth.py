@@ -1,22 +1,7 @@
 """Helpers for the consumers of the sample corpus's ground truth table.
 
-The table, GROUND_TRUTH, is declared in the catalogue (`dfmask.schemas.ground_truth`).
-
-``data/sample/ground_truth.parquet`` covers EVERY frame of every sample video. It comes
-from the generator's own geometry (dlib landmarks on the source material moved by the
-exact camera transform; the swap's own blend mask), never from a detector run on the
-rendered video. The pipeline never reads it: tests and evaluation do, for face recall,
-mask IoU and identity-leak checks.
-
-One row per (video, frame, face); a frame with no face has ONE row with null
-``face_idx``, ``actor_id`` and ``box``. Box convention: the tight bounding box of the 68
-dlib landmarks (eyebrows to chin, jaw side to jaw side; no forehead, no margin),
-clipped to the frame, ``(x0, y0, x1, y1)`` in full-resolution pixels.
-
-Masks: a FAKE has a full-frame 8-bit PNG on every row (255 = manipulated, the pixels
-where the fake's raw frame may differ from its original's; identical on every face row
-of one frame). It is all zero on frames where nothing was swapped (no face) and on every
-frame of a ``failed`` fake. A REAL has a null mask (= all zero).
+The table (GROUND_TRUTH), what it covers and its box and mask conventions are described
+once, in the catalogue: `dfmask.schemas.ground_truth`.
 """
 
 from __future__ import annotations
