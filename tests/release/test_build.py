@@ -176,6 +176,10 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     _release(root, tmp_path / "dfdc", corpus_root="/data/dfdc")
     dfdc = (tmp_path / "dfdc/DATASHEET.md").read_text()
     assert "DFDC terms" in dfdc and "no licence for the images" not in dfdc
+    # corpus.root is quoted only when it is a path inside the repository: a released file
+    # names no folder of the machine that built it
+    assert "`corpus.root`: `data/sample/corpus`; parts: [0, 1]." in text
+    assert "/data/dfdc" not in dfdc and "`corpus.root`: outside the repository" in dfdc
     # the sample's mask-vs-truth report is quoted for the sample only
     assert "reports/masks_quality.json" in text and "mean_iou" in text
     assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc
@@ -276,3 +280,12 @@ def test_faces_in_several_shards_stream_to_the_same_release(built, tmp_path: Pat
     assert _rows(tmp_path / "r/out") == _rows(root / "out")
     assert again.to_dict() == summary.to_dict()
     assert [s["sha256"] for s in again.shards] == [s["sha256"] for s in summary.shards]
+
+
+def test_datasheet_quotes_corpus_root_only_inside_the_repository() -> None:
+    from dfmask.release.datasheet import quoted_root
+
+    assert quoted_root("data/sample/corpus") == "data/sample/corpus"
+    assert quoted_root("corpora/dfdc/") == "corpora/dfdc/"
+    for where in ("/data/dfdc", "../dfdc", "data/../../dfdc", "~/dfdc", "~user/dfdc", ""):
+        assert quoted_root(where) is None, where

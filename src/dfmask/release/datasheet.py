@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,17 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def quoted_root(root: Any) -> str | None:
+    """``corpus.root`` as the datasheet may quote it: as given when it is a relative path
+    inside the repository (the sample's ``data/sample/corpus``), else None. An absolute,
+    ``~`` or ``../`` root is where the corpus lies on the machine that built the release:
+    a released file never names it (DESIGN: no absolute paths in outputs)."""
+    text = "" if root is None else str(root)
+    if not text or text.startswith("~") or os.path.isabs(text):
+        return None
+    return None if os.path.normpath(text).split(os.sep)[0] == os.pardir else text
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
@@ -72,6 +84,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _root_line(root: Any) -> str:
+    shown = quoted_root(root)
+    if shown is None:
+        return "`corpus.root`: outside the repository (a released file names no folder of the machine that built it)"
+    return f"`corpus.root`: `{shown}`"
 
 
 def _params_block(doc: Mapping[str, Any]) -> str:
@@ -94,7 +113,8 @@ def render(
         summary: what `build_release` wrote.
         artifact: the DVC artifact name (tags are ``<artifact>@vX.Y.Z``).
         params: the ``release`` params section as plain data.
-        corpus: the ``corpus`` params section (root, parts).
+        corpus: the ``corpus`` params section (root, parts); the root is quoted only
+            inside the repository (`quoted_root`).
         kind: `dfmask.corpus.corpus_kind` of the corpus.
         upstream: `inputs.upstream_metadata` (params + libraries per upstream table).
         reports: report file name → parsed JSON (mask QA, split report), as present.
@@ -188,7 +208,7 @@ def render(
         )
     out += [
         "",
-        f"`corpus.root`: `{corpus.get('root')}`; parts: {list(corpus.get('parts', []))}. "
+        _root_line(corpus.get("root")) + f"; parts: {list(corpus.get('parts', []))}. "
         "Ingest status of the videos in these parts: "
         + ", ".join(f"`{k}` {v:,}" for k, v in sorted(summary.video_status.items()))
         + ".",
