@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from dfmask import tables
+from dfmask.corpus import quoted_root
 from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
@@ -61,17 +61,6 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[lib] = "not installed"
     return versions
-
-
-def quoted_root(root: Any) -> str | None:
-    """``corpus.root`` as the datasheet may quote it: as given when it is a relative path
-    inside the repository (the sample's ``data/sample/corpus``), else None. An absolute,
-    ``~`` or ``../`` root is where the corpus lies on the machine that built the release:
-    a released file never names it (DESIGN: no absolute paths in outputs)."""
-    text = "" if root is None else str(root)
-    if not text or text.startswith("~") or os.path.isabs(text):
-        return None
-    return None if os.path.normpath(text).split(os.sep)[0] == os.pardir else text
 
 
 def _cell(value: Any) -> str:
