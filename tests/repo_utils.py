@@ -7,9 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,3 +82,74 @@ def copy_repo(src: Path, dest: Path) -> Path:
     """Copy a built pipeline repo (workspace, .git, .dvc cache) to ``dest``."""
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+#: The folders of a pipeline run that hold DVC outputs (and ``data/.work``, the stages'
+#: resumable work items, which feed the outputs).
+OUTPUT_FOLDERS = ("data", "models", "reports")
+
+
+_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+
+
+def _text_arrays(array: pa.ChunkedArray | pa.Array) -> Iterator[pa.ChunkedArray | pa.Array]:
+    """Every string or binary leaf of a (nested) Arrow column."""
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+        for chunk in chunks:
+            yield from _text_arrays(chunk.dictionary)
+    elif pa.types.is_struct(kind):
+        for i in range(kind.num_fields):
+            yield from _text_arrays(pc.struct_field(array, [i]))
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        yield from _text_arrays(pc.list_flatten(array))
+    elif any(is_text(kind) for is_text in _TEXT_TYPES):
+        yield array
+
+
+def _parquet_naming(path: Path, needles: Sequence[str]) -> set[str]:
+    """The ``needles`` in a Parquet file's key-value metadata or in any string or binary
+    value (column pages are compressed, so the raw bytes do not show them)."""
+    meta = pq.read_schema(path).metadata or {}
+    blobs = [k + b"\0" + v for k, v in meta.items()]
+    found = {n for n in needles if any(n.encode() in b for b in blobs)}
+    for column in pq.read_table(path).columns:
+        for leaf in _text_arrays(column):
+            found |= {n for n in needles if len(leaf) and pc.any(pc.match_substring(leaf, n)).as_py()}
+    return found
+
+
+def _zip_naming(path: Path, needles: Sequence[str]) -> set[str]:
+    """The ``needles`` in any member of a zip file (a torch checkpoint, an ``.npz``),
+    whatever its compression; nothing when the file only looks like a zip."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [archive.read(info) for info in archive.infolist()]
+    except (zipfile.BadZipFile, OSError, NotImplementedError):
+        return set()
+    return {n for n in needles if any(n.encode() in m for m in members)}
+
+
+def outputs_naming(repo: Path, needles: Sequence[str], folders: Sequence[str] = OUTPUT_FOLDERS) -> dict[str, list[str]]:
+    """The files under ``folders`` of ``repo`` whose content names any of ``needles``
+    (e.g. the run's own absolute folder), as {path relative to ``repo``: needles found}.
+
+    Searches each file's bytes, every member of a zip file (torch checkpoints, ``.npz``)
+    and every string and binary value and the metadata of a Parquet file, where a raw
+    search would miss values in compressed pages.
+    """
+    found: dict[str, list[str]] = {}
+    for folder in folders:
+        for path in sorted((repo / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            hits = {n for n in needles if n.encode() in data}
+            if zipfile.is_zipfile(path):
+                hits |= _zip_naming(path, needles)
+            if data[:4] == b"PAR1":
+                hits |= _parquet_naming(path, needles)
+            if hits:
+                found[path.relative_to(repo).as_posix()] = sorted(hits)
+    return found

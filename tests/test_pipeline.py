@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from repo_utils import copy_repo, run
+from repo_utils import FACES_CACHE, copy_repo, outputs_naming, run
 
 from dfmask.corpus.groundtruth import load_ground_truth, videos
 from dfmask.schemas.videos import VIDEOS
@@ -65,6 +65,17 @@ def test_masks_quality_stage_scores_the_ci_corpus_and_the_datasheet_quotes_it(pi
     assert report["targets"]["mean_iou"] >= 0.6
     datasheet = (pipeline_repo / "data/release/DATASHEET.md").read_text()
     assert "reports/masks_quality.json" in datasheet
+
+
+def test_no_output_names_the_folder_it_was_built_in(pipeline_repo: Path) -> None:
+    """DESIGN: no absolute paths in outputs, so a fresh clone anywhere reproduces dvc.lock.
+    `pipeline_repo` lies in a folder of its own under pytest's temp dir: no file under
+    data/ (work items included), models/ or reports/ may name it, in its bytes, a zip
+    member (the checkpoint) or a Parquet value or metadata; nor the face sources cache,
+    which the test repo's params give as an absolute path. There are no exceptions: no
+    stage of this (cpu) run writes a run log there."""
+    needles = sorted({str(pipeline_repo.parent), str(pipeline_repo.resolve().parent), str(FACES_CACHE)})
+    assert outputs_naming(pipeline_repo, needles) == {}
 
 
 def test_second_repro_does_nothing_and_status_is_clean(pipeline_repo: Path) -> None:

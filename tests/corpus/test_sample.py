@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfmask.corpus import sources
+from dfmask.corpus import quoted_root, sources
 from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
 from dfmask.corpus.plan import make_plan
@@ -107,8 +107,14 @@ def test_not_generated_when_root_points_elsewhere(tmp_path) -> None:
     assert not summary.generated
     assert summary.summary().startswith("no sample generated (corpus.root = /data/dfdc is not the sample's corpus")
     assert sorted(p.name for p in (tmp_path / "sample").iterdir()) == ["NOT_GENERATED.md"]
-    assert "corpus.root" in (tmp_path / "sample" / "NOT_GENERATED.md").read_text()
+    note = (tmp_path / "sample" / "NOT_GENERATED.md").read_bytes()
+    assert b"corpus.root" in note and b"outside the repository" in note
     assert decode_png(preview.read_bytes()).shape[0] == 120  # the placeholder, not a sheet
+    # the outputs do not name where the corpus lies: a corpus elsewhere, the same bytes
+    shown = preview.read_bytes()
+    generate(params, tmp_path / "sample", "/mnt/elsewhere/dfdc", 0, preview)
+    assert (tmp_path / "sample" / "NOT_GENERATED.md").read_bytes() == note
+    assert preview.read_bytes() == shown
 
 
 def test_corpus_kind_is_sample_only_for_the_sample_corpus_folder(tmp_path, monkeypatch) -> None:
@@ -316,3 +322,10 @@ def test_reused_fixed_clip_is_not_a_duplicate_original() -> None:
     for rendered in (first, again):  # both still hold faces and a no-face stretch
         present = [p is not None for p in rendered.faces[0].landmarks]
         assert any(present) and not all(present)
+
+
+def test_corpus_root_is_quoted_only_inside_the_repository() -> None:
+    assert quoted_root("data/sample/corpus") == "data/sample/corpus"
+    assert quoted_root("corpora/dfdc/") == "corpora/dfdc/"
+    for where in ("/data/dfdc", "../dfdc", "data/../../dfdc", "~/dfdc", "~user/dfdc", ""):
+        assert quoted_root(where) is None, where

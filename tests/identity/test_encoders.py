@@ -3,6 +3,7 @@ statuses, real embeddings, and identity clustering."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -320,7 +321,7 @@ def test_embed_stage_over_shards(tmp_path: Path, photo_faces: list[dict], photo_
     import json
 
     from dfmask.identity.embed import EmbedPaths, run
-    from dfmask.tables import read_table, write_table
+    from dfmask.tables import read_metadata, read_table, write_table
 
     def run_embed(part: int, faces: Path, out: Path, report: Path, params: EmbedParams) -> dict:
         written = run(params, EmbedPaths(faces, out, report), part)
@@ -340,6 +341,12 @@ def test_embed_stage_over_shards(tmp_path: Path, photo_faces: list[dict], photo_
     assert table["embedding"].to_pylist() == photo_embeddings[0]["embedding"].to_pylist()
     run_embed(0, faces, tmp_path / "b.parquet", tmp_path / "b.json", params)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    # threads and weights_path act on facenet only: with dlib they change no byte, so a
+    # machine's thread count (or a stray local path) does not reach the table
+    unused = dataclasses.replace(params, threads=2, weights_path=str(tmp_path / "unused.pt"))
+    run_embed(0, faces, tmp_path / "c.parquet", tmp_path / "c.json", unused)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    assert "threads" not in read_metadata(tmp_path / "a.parquet")["params"]["embed"]
     empty = tmp_path / "empty"
     (empty / "_status").mkdir(parents=True)
     report = run_embed(1, empty, tmp_path / "e.parquet", tmp_path / "e.json", params)

@@ -67,6 +67,10 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     assert cfg.base_width == 4 and report.doc["parameters"] > 0
     for (name, wa), (_, wb) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
         assert torch.equal(wa, wb), name
+    # the checkpoint does not depend on the folder it is written to (DESIGN: no absolute
+    # paths in outputs): runs a and b, in two folders, give the same bytes
+    assert a.checkpoint.read_bytes() == b.checkpoint.read_bytes()
+    assert str(corpus).encode() not in a.checkpoint.read_bytes()
 
 
 def _val_losses(report_dir: Path) -> list[float]:
@@ -85,7 +89,13 @@ def test_checkpoint_keeps_last_epoch_or_lowest_val_loss(corpus: Path) -> None:
     losses = _val_losses(best.report_dir)
     assert doc["monitor"] == "val/loss" and len(losses) == 3
     assert doc["best_val_loss"] == pytest.approx(min(losses), rel=1e-6)
-    assert load_torch_file(best.checkpoint)["epoch"] == int(np.argmin(losses))
+    saved = load_torch_file(best.checkpoint)
+    assert saved["epoch"] == int(np.argmin(losses))
+    # the callback state names the kept file relative to its folder, never by absolute path
+    [state] = saved["callbacks"].values()
+    assert state["dirpath"] == "." and state["best_model_path"] == best.checkpoint.name
+    assert list(state["best_k_models"]) == [best.checkpoint.name]
+    assert str(corpus).encode() not in best.checkpoint.read_bytes()
 
 
 def test_init_checkpoint_missing_is_a_clear_error(corpus: Path) -> None:

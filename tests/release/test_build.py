@@ -176,6 +176,10 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     _release(root, tmp_path / "dfdc", corpus_root="/data/dfdc")
     dfdc = (tmp_path / "dfdc/DATASHEET.md").read_text()
     assert "DFDC terms" in dfdc and "no licence for the images" not in dfdc
+    # corpus.root is quoted only when it is a path inside the repository: a released file
+    # names no folder of the machine that built it
+    assert "`corpus.root`: `data/sample/corpus`; parts: [0, 1]." in text
+    assert "/data/dfdc" not in dfdc and "`corpus.root`: outside the repository" in dfdc
     # the sample's mask-vs-truth report is quoted for the sample only
     assert "reports/masks_quality.json" in text and "mean_iou" in text
     assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc

@@ -26,3 +26,15 @@ def corpus_kind(corpus_root: str | os.PathLike[str], sample_root: str | os.PathL
     that the pipeline reads (mask QA, evaluation and the release datasheet rely on it).
     """
     return "sample" if Path(corpus_root).resolve() == sample_corpus_dir(sample_root).resolve() else "dfdc"
+
+
+def quoted_root(root: str | os.PathLike[str] | None) -> str | None:
+    """``corpus.root`` as an output may quote it: as given when it is a relative path
+    inside the repository (the sample's ``data/sample/corpus``), else None. An absolute,
+    ``~`` or ``../`` root is where the corpus lies on the machine that ran the stage, and
+    outputs never name it (DESIGN: no absolute paths in outputs; two machines with the
+    corpus in two places write the same bytes)."""
+    text = "" if root is None else os.fspath(root)
+    if not text or text.startswith("~") or os.path.isabs(text):
+        return None
+    return None if os.path.normpath(text).split(os.sep)[0] == os.pardir else text

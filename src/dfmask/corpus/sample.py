@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfmask.corpus import corpus_kind, preview, sample_corpus_dir, sample_truth, sources
+from dfmask.corpus import corpus_kind, preview, quoted_root, sample_corpus_dir, sample_truth, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
 from dfmask.corpus.landmarks import detect_landmarks
@@ -87,14 +87,20 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
     if corpus_kind(corpus_root, out) != "sample":
         reason = f"corpus.root = {corpus_root} is not the sample's corpus folder {corpus}"
         _clear(out)
+        # the note and the placeholder are outputs: they name corpus.root only when it lies
+        # inside the repository (`quoted_root`); the summary above is the run's log
+        inside = quoted_root(corpus_root)
         (out / "NOT_GENERATED.md").write_text(
             "# No sample corpus generated\n\n"
-            f"`corpus.root` is `{corpus_root}`, not the sample's corpus folder `{corpus}`.\n"
+            f"`corpus.root` is {f'`{inside}`' if inside else 'a folder outside the repository'}, "
+            f"not the sample's corpus folder `{corpus}`.\n"
             "The pipeline reads the corpus at `corpus.root` (a real DFDC download, never a DVC\n"
             "output), so the `sample` stage generates nothing. Set `corpus.root` back to\n"
             f"`{corpus}` in params.yaml to generate the sample corpus.\n"
         )
-        preview.placeholder(paths.preview, f"no sample generated: corpus.root = {corpus_root}")
+        preview.placeholder(
+            paths.preview, f"no sample generated: corpus.root = {inside or 'a folder outside the repository'}"
+        )
         return Summary(False, corpus, reason=reason)
     size = params.size()
     bad = [p for p in corpus_params.parts if not 0 <= p < size.parts]

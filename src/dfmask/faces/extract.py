@@ -92,6 +92,14 @@ def _failed(row: Mapping[str, Any], status: str, detail: str, **counts: int) -> 
     return VideoFaces(_empty_rows(), _status(row, status, detail, counts))
 
 
+def _decode_failed(row: Mapping[str, Any], path: Path, message: str, **counts: int) -> VideoFaces:
+    """A ``decode_failed`` result whose detail names the video by its path relative to
+    ``corpus.root`` (the ingest row's ``path``): the decoder's messages quote the path it
+    opened, and where the corpus lies must not reach the status table (DESIGN: no
+    absolute paths in outputs)."""
+    return _failed(row, "decode_failed", message.replace(str(path), str(row["path"])), **counts)
+
+
 def _rows_table(
     row: Mapping[str, Any],
     frame_idx: np.ndarray,
@@ -191,7 +199,7 @@ def process_original(
         try:  # only the decoder's errors are the video's; the detector's are the stage's
             item = next(frames, None)
         except DfmaskError as err:
-            return _failed(row, "decode_failed", str(err), frames_sampled=len(indices))
+            return _decode_failed(row, path, str(err), frames_sampled=len(indices))
         if item is None:
             break
         i, frame = item
@@ -209,8 +217,8 @@ def process_original(
             run.add(frame)
         del frame, item
     if run is None:
-        return _failed(
-            row, "decode_failed", f"{path}: no frame decoded at the sampled indices", frames_sampled=len(indices)
+        return _decode_failed(
+            row, path, f"{path}: no frame decoded at the sampled indices", frames_sampled=len(indices)
         )
     if kept is not None:  # detected once the decoder is closed: its buffers and a batch never coexist
         for frame in kept:
@@ -228,7 +236,7 @@ def process_original(
     else:
         again = _crop_again(path, frame_idx, windows, shape, params)
         if isinstance(again, str):
-            return _failed(row, "decode_failed", again, **counts)
+            return _decode_failed(row, path, again, **counts)
         crops = again
     rows = _rows_table(row, frame_idx, tracked.track_id, tracked.box, windows, tracked.landmarks, tracked.prob, crops)
     status = _status(
@@ -300,9 +308,9 @@ def process_fake(
                 crop_of[r] = encode_png(crop_face(frame, boxes_all[r], params.size))
             got.append(f)
     except DfmaskError as err:
-        return _failed(row, "decode_failed", str(err), **counts)
+        return _decode_failed(row, path, str(err), **counts)
     if not got:
-        return _failed(row, "decode_failed", f"{path}: no frame decoded at the sampled indices", **counts)
+        return _decode_failed(row, path, f"{path}: no frame decoded at the sampled indices", **counts)
     position = set(got)
     keep = np.array([f in position for f in orig_idx], bool)
     sel = orig.filter(pa.array(keep))

@@ -132,6 +132,20 @@ def _merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: Params only the facenet encoder reads (`dfmask.identity.encoders.FacenetEncoder`): with
+#: dlib they change no byte, so they are left out of the table's metadata (a machine's
+#: thread count, or a stray local file path, must not make the table differ). With
+#: facenet both stay: its embeddings differ in the last bits between 1 and 2 torch
+#: threads (measured), and the weights file is its model.
+_FACENET_ONLY = ("threads", "weights_path")
+
+
+def written_params(params: EmbedParams) -> dict[str, Any]:
+    """The ``embed`` params recorded in the table: those that can change its bytes."""
+    doc = to_dict(params)
+    return doc if params.model == "facenet" else {k: v for k, v in doc.items() if k not in _FACENET_ONLY}
+
+
 def _model_versions() -> dict[str, str]:
     """Versions of the packages that ship the face models (recorded in the table)."""
     out = {}
@@ -193,7 +207,7 @@ def run(params: EmbedParams, paths: EmbedPaths, part: int) -> EmbedReport:
         out,
         EMBEDDINGS,
         stage=f"embed@{part}",
-        params={"embed": to_dict(params)},
+        params={"embed": written_params(params)},
         extra={"model": encoder.name, "dim": encoder.dim, "model_files": _model_versions()},
     )
     write_json(report_path, report)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from dfmask import metrics
-from dfmask.corpus import corpus_kind, sample_truth
+from dfmask.corpus import corpus_kind, quoted_root, sample_truth
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
 from dfmask.masks.compute import mask_pair
@@ -342,7 +342,9 @@ def run(params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths) -> 
     """The ``masks_quality`` stage: `score_masks` of ``corpus.parts`` against the sample's
     truth, or `not_applicable` when ``corpus.root`` is not the sample (`corpus_kind`)."""
     if corpus_kind(corpus.root, paths.sample) != "sample":
-        return not_applicable(paths.out, paths.preview, f"corpus.root {corpus.root} has no ground truth")
+        # a report names corpus.root only inside the repository (`quoted_root`)
+        shown = quoted_root(corpus.root) or "(outside the repository)"
+        return not_applicable(paths.out, paths.preview, f"corpus.root {shown} has no ground truth")
     return score_masks(
         params, corpus.parts, paths.masks, paths.faces, sample_truth(paths.sample), paths.out, paths.preview
     )

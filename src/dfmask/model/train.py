@@ -7,7 +7,8 @@ Outputs (the stage owns both folders):
   no val split), carrying the model config (`load_checkpoint`). Why ``last``: on the
   sample corpus, val/loss (78 videos, dominated by the cls BCE) picked epoch 1 of 3 for
   seed 1, whose seg head did not fire yet (val Dice 0.0, test Dice 0.0 vs 0.86–0.87 for
-  the other seeds).
+  the other seeds). The checkpoint holds no absolute path (`RelocatableCheckpoint`), so
+  the same training writes the same bytes in any checkout.
 * ``models/train/uynet_config.json`` — the same config as plain JSON, for tools that
   load a bare ``state_dict`` (the Vitis AI entry point).
 * ``reports/train/`` — DVCLive metrics and plots (``dvcyaml=False``: dvc.yaml declares
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -135,6 +137,41 @@ class Throughput(Callback):
         }
 
 
+class RelocatableCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` whose state, saved inside every checkpoint, names files
+    relative to the checkpoint's folder.
+
+    Lightning records the callback's ``dirpath`` and its best/kth/last file paths in the
+    checkpoint, resolved to absolute paths, so the same training in another checkout
+    would write another ``uynet.ckpt`` (DESIGN: no absolute paths in outputs; dvc.lock
+    holds the checkpoint's md5). Here ``dirpath`` is saved as ``"."`` and each path as
+    its name within ``dirpath``; the running callback keeps its absolute paths. The key
+    stays the one a plain `ModelCheckpoint` gets. Nothing of this is needed to load the
+    model (`dfmask.model.uynet.load_checkpoint` reads the weights and hyper-parameters);
+    a Lightning resume restores weights, optimiser and loops, and warns that ``dirpath``
+    changed.
+    """
+
+    @property
+    def state_key(self) -> str:
+        return ModelCheckpoint.__qualname__ + super().state_key[len(type(self).__qualname__) :]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        root = self.dirpath
+
+        def rel(path: str) -> str:
+            return os.path.relpath(path, root) if path and root else path
+
+        return state | {
+            "dirpath": "." if root else root,
+            "best_model_path": rel(state["best_model_path"]),
+            "kth_best_model_path": rel(state["kth_best_model_path"]),
+            "last_model_path": rel(state["last_model_path"]),
+            "best_k_models": {rel(k): v for k, v in state["best_k_models"].items()},
+        }
+
+
 def _device_settings(params: TrainParams) -> tuple[str, str, bool]:
     """(accelerator, precision, deterministic) for this machine and these params."""
     accelerator = params.accelerator
@@ -195,7 +232,7 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     has_val = len(data.val_rows) > 0
     monitor = "val/loss" if has_val and params.checkpoint == "best_val_loss" else None
-    checkpoint = ModelCheckpoint(
+    checkpoint = RelocatableCheckpoint(
         dirpath=paths.model_dir,
         filename=CKPT_NAME,
         monitor=monitor,

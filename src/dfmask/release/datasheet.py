@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dfmask import tables
+from dfmask.corpus import quoted_root
 from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
@@ -74,6 +75,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _root_line(root: Any) -> str:
+    shown = quoted_root(root)
+    if shown is None:
+        return "`corpus.root`: outside the repository (a released file names no folder of the machine that built it)"
+    return f"`corpus.root`: `{shown}`"
+
+
 def _params_block(doc: Mapping[str, Any]) -> str:
     return "```json\n" + json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n```"
 
@@ -94,7 +102,8 @@ def render(
         summary: what `build_release` wrote.
         artifact: the DVC artifact name (tags are ``<artifact>@vX.Y.Z``).
         params: the ``release`` params section as plain data.
-        corpus: the ``corpus`` params section (root, parts).
+        corpus: the ``corpus`` params section (root, parts); the root is quoted only
+            inside the repository (`quoted_root`).
         kind: `dfmask.corpus.corpus_kind` of the corpus.
         upstream: `inputs.upstream_metadata` (params + libraries per upstream table).
         reports: report file name → parsed JSON (mask QA, split report), as present.
@@ -188,7 +197,7 @@ def render(
         )
     out += [
         "",
-        f"`corpus.root`: `{corpus.get('root')}`; parts: {list(corpus.get('parts', []))}. "
+        _root_line(corpus.get("root")) + f"; parts: {list(corpus.get('parts', []))}. "
         "Ingest status of the videos in these parts: "
         + ", ".join(f"`{k}` {v:,}" for k, v in sorted(summary.video_status.items()))
         + ".",
