@@ -134,8 +134,11 @@ def test_cosine_equals_the_previous_one() -> None:
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(4, 1, 8, 8)).astype(np.float32), rng.normal(size=(4, 1, 8, 8)).astype(np.float32)
     zero = np.zeros_like(a)
-    for x, y in [(a, b), (a, a), (zero, zero), (a, zero)]:
+    for x, y in [(a, b), (a, a), (zero, zero)]:
         assert metrics.cosine_similarity(x, y) == previous.cosine(x, y)
+    # the one intended difference: the previous one scored zeros against a real output 1.0
+    assert previous.cosine(a, zero) == 1.0
+    assert metrics.cosine_similarity(a, zero) == 0.0
 
 
 # ----------------------------------------------------------------------------- hand-written: Dice / IoU
@@ -244,3 +247,7 @@ def test_cosine_matches_sklearn_except_for_all_zero_arrays() -> None:
     # two identical (all-zero) outputs are in parity; sklearn scores them 0
     assert skm.pairwise.cosine_similarity(zero, zero)[0, 0] == 0.0
     assert metrics.cosine_similarity(zero, zero) == 1.0
+    # but zeros against a real output are not in parity, whichever side they are on
+    assert metrics.cosine_similarity(zero, np.ones((1, 4))) == 0.0
+    assert metrics.cosine_similarity(np.ones((1, 4)), zero) == 0.0
+    assert skm.pairwise.cosine_similarity(zero, np.ones((1, 4)))[0, 0] == 0.0

@@ -39,7 +39,7 @@ library version in ``tests/test_metrics.py``, which shows why:
   [i/n, (i+1)/n) and the last bin holds 1; elsewhere all three agree.
 * `cosine_similarity`: scikit-learn's works on rows of a matrix and scores an all-zero
   vector 0 against anything, itself included; two all-zero logit arrays are identical
-  outputs and score 1 here.
+  outputs and score 1 here (an all-zero array against a non-zero one scores 0, as there).
 """
 
 from __future__ import annotations
@@ -209,8 +209,12 @@ def mean_or_none(values: list[float] | np.ndarray) -> float | None:
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two arrays flattened to vectors (1.0 = same direction).
 
-    1.0 when the product of the norms is 0 (an all-zero array on either side).
+    Two all-zero arrays agree exactly (1.0); an all-zero array against a non-zero one
+    shares no direction (0.0), so a backend that outputs zeros never passes a parity
+    check against one that does not.
     """
     a64, b64 = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    norm = float(np.linalg.norm(a64) * np.linalg.norm(b64))
-    return 1.0 if norm == 0 else float(a64 @ b64 / norm)
+    norm_a, norm_b = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
+    if norm_a == 0 or norm_b == 0:
+        return 1.0 if norm_a == norm_b else 0.0
+    return float(a64 @ b64 / (norm_a * norm_b))
