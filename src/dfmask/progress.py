@@ -160,8 +160,9 @@ class _PlainLines:
         self._buffer += text
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
-            if "\r" not in line:
-                self.target.write(_ANSI.sub("", line) + "\n")
+            plain = _ANSI.sub("", line)
+            if "\r" not in plain and plain.strip():  # no bars, no blank lines left by colour codes
+                self.target.write(plain + "\n")
         return len(text)
 
     def flush(self) -> None:
@@ -191,18 +192,19 @@ def plain_stderr() -> Iterator[None]:
         return
     real = sys.stderr
     plain = _PlainLines(real)
-    handlers = [
-        h
+    # handlers holding the stream itself (a _StderrHandler looks sys.stderr up: redirected below)
+    handlers = {
+        id(h): h
         for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
         if isinstance(logger, logging.Logger)
         for h in logger.handlers
-        if isinstance(h, logging.StreamHandler) and h.stream in (real, sys.__stderr__)
-    ]
-    previous = [h.setStream(plain) for h in handlers]  # type: ignore[arg-type]
+        if type(h) is logging.StreamHandler and h.stream in (real, sys.__stderr__)
+    }
+    previous = {key: h.setStream(plain) for key, h in handlers.items()}  # type: ignore[arg-type]
     try:
         with contextlib.redirect_stderr(plain):  # type: ignore[type-var]
             yield
     finally:
-        for h, stream in zip(handlers, previous, strict=True):
-            h.setStream(stream)
+        for key, h in handlers.items():
+            h.setStream(previous[key])
         plain.close()
