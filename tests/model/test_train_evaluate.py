@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -72,32 +71,6 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     # paths in outputs): runs a and b, in two folders, give the same bytes
     assert a.checkpoint.read_bytes() == b.checkpoint.read_bytes()
     assert str(corpus).encode() not in a.checkpoint.read_bytes()
-
-
-def test_train_off_a_terminal_prints_plain_progress_and_logs_the_loss_per_step(
-    corpus: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under pytest stderr is not a TTY, as under tee or a batch scheduler: Lightning's
-    bar is off and LineProgress prints plain lines (the gap is 0 here: the run is short),
-    at most one per tenth of the steps; Lightning's info chatter stays out."""
-    from dfmask import progress
-
-    monkeypatch.setattr(progress, "MIN_GAP_S", 0.0)
-    params = dataclasses.replace(TINY, max_epochs=3, limit_val_batches=1)
-    paths = _paths(corpus, "tee")
-    capsys.readouterr()
-    train.run(params, paths, (0, 1))
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("train: ")]
-    assert lines, err
-    assert "\r" not in err and "\x1b" not in err and "GPU available" not in err
-    assert len(lines) <= 11 and lines[-1].startswith("train: 3/3 steps (100%)")  # 1 batch x 3 epochs
-    assert re.search(r"; epoch 3/3, train loss \d\.\d{4}, val loss \d\.\d{4}$", lines[-1]), lines[-1]
-    # the training curve: every step's loss in a plot series, kept out of the metrics summary
-    rows = (paths.report_dir / "plots/metrics/train/loss_step.tsv").read_text().splitlines()
-    assert rows[0] == "step\tloss_step" and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "2"]
-    summary = json.loads((paths.report_dir / "metrics.json").read_text())
-    assert "loss_step" not in summary["train"] and "loss" in summary["train"]
 
 
 def _val_losses(report_dir: Path) -> list[float]:
