@@ -63,7 +63,11 @@ def test_no_total_prints_on_time_only() -> None:
     for _ in range(100):
         clock.now += 1.0
         t.update()
-    assert _lines(out) == ["ingest: 30 videos, 30s elapsed", "ingest: 60 videos, 1m00s elapsed", "ingest: 90 videos, 1m30s elapsed"]
+    assert _lines(out) == [
+        "ingest: 30 videos, 30s elapsed",
+        "ingest: 60 videos, 1m00s elapsed",
+        "ingest: 90 videos, 1m30s elapsed",
+    ]
 
 
 def test_a_loop_shorter_than_the_gap_prints_nothing() -> None:

@@ -76,13 +76,17 @@ PAGE = """<!DOCTYPE html>
 
 def _fetch(package: str, version: str, member: str, integrity: str, workdir: Path) -> str:
     """The ``member`` file of ``package@version``'s npm tarball, integrity-checked."""
-    name = subprocess.run(
-        ["npm", "pack", f"{package}@{version}", "--silent"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip().splitlines()[-1]
+    name = (
+        subprocess.run(
+            ["npm", "pack", f"{package}@{version}", "--silent"],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     tarball = workdir / name
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
     if digest != integrity:

@@ -200,9 +200,9 @@ def plain_stderr() -> Iterator[None]:
         for h in logger.handlers
         if type(h) is logging.StreamHandler and h.stream in (real, sys.__stderr__)
     }
-    previous = {key: h.setStream(plain) for key, h in handlers.items()}  # type: ignore[arg-type]
+    previous = {key: h.setStream(plain) for key, h in handlers.items()}
     try:
-        with contextlib.redirect_stderr(plain):  # type: ignore[type-var]
+        with contextlib.redirect_stderr(plain):
             yield
     finally:
         for key, h in handlers.items():

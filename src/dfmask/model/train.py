@@ -219,7 +219,7 @@ def _logger(report_dir: Path) -> Logger:
     """
     from dvclive.lightning import DVCLiveLogger
 
-    class _Logger(DVCLiveLogger):  # type: ignore[misc]
+    class _Logger(DVCLiveLogger):
         def log_metrics(self, metrics: Any, step: int | None = None, sync: bool | None = False) -> None:
             if step == 0:  # DVCLive takes step 0 as "no step given" and logs it as the next step
                 self.experiment.step = -1
