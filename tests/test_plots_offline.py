@@ -25,18 +25,23 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 pytestmark = pytest.mark.slow
 
-# Pixels of a chart's canvas that are not blank: a chart that failed leaves none.
+# Per chart: pixels of its canvas that are not blank (ink: axes, text and marks; a chart
+# that failed has no canvas) and those in colour (marks: axes and text are grey/black).
 _INK = """
 const out = [];
 for (const div of document.querySelectorAll('body > div[id]')) {
   const canvas = div.querySelector('canvas');
   const img = div.querySelector('img');
-  let ink = 0;
+  let ink = 0, colour = 0;
   if (canvas && canvas.width > 0) {
-    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-    for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && data[i] + data[i + 1] + data[i + 2] < 700) ink++;
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] === 0 || d[i] + d[i + 1] + d[i + 2] >= 700) continue;
+      ink++;
+      if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) colour++;
+    }
   }
-  out.push({id: div.id, canvas: !!canvas, ink: ink, img: img ? img.naturalWidth : null});
+  out.push({id: div.id, canvas: !!canvas, ink: ink, colour: colour, img: img ? img.naturalWidth : null});
 }
 return out;
 """
@@ -90,7 +95,7 @@ def _wait_for_charts(driver: object, expected: int) -> list[dict]:
     def drawn(d: object) -> list[dict] | bool:
         rows = d.execute_script(_INK)  # type: ignore[attr-defined]
         charts = [r for r in rows if r["img"] is None]
-        return rows if len(charts) >= expected and all(r["ink"] > 0 for r in charts) else False
+        return rows if len(charts) >= expected and all(r["colour"] > 0 for r in charts) else False
 
     try:
         return WebDriverWait(driver, 30, poll_frequency=0.5).until(drawn)  # type: ignore[arg-type]
@@ -126,7 +131,7 @@ def test_dvc_plots_show_draws_every_chart_offline(browser: object, tmp_path: Pat
     rows = _wait_for_charts(browser, len(charts))
     drawn = [r for r in rows if r["img"] is None]
     assert len(drawn) == len(charts), rows
-    assert all(r["canvas"] and r["ink"] > 500 for r in drawn), rows
+    assert all(r["canvas"] and r["ink"] > 500 and r["colour"] > 100 for r in drawn), rows
     pictures = [r for r in rows if r["img"] is not None]
     assert len(pictures) == len(images) and all(r["img"] > 0 for r in pictures), rows
     # the large images come after every chart
