@@ -216,16 +216,24 @@ def _logger(report_dir: Path) -> Logger:
     A per-step value in the summary would be the noisy loss of the last batch, a
     column that changes on every run of ``dvc exp show``; the per-epoch means already
     are there. The series stays in ``plots/metrics/<name>.tsv`` for the training curve.
+    A training step's call logs only that row: no ``epoch.tsv`` row per step, no rewrite
+    of ``metrics.json``, and none of the stack inspection DVCLive's Lightning logger does
+    on each call to decide whether to write it.
     """
+    from dvclive.fabric import DVCLiveLogger as FabricLogger
     from dvclive.lightning import DVCLiveLogger
 
     class _Logger(DVCLiveLogger):
         def log_metrics(self, metrics: Any, step: int | None = None, sync: bool | None = False) -> None:
             if step == 0:  # DVCLive takes step 0 as "no step given" and logs it as the next step
                 self.experiment.step = -1
-            super().log_metrics(metrics, step, sync)
+            series = STEP_SERIES.intersection(metrics)
+            if series and set(metrics) <= series | {"epoch"}:
+                FabricLogger.log_metrics(self, {k: metrics[k] for k in sorted(series)}, step, sync=False)
+            else:
+                super().log_metrics(metrics, step, sync)
             summary = self.experiment.summary
-            for name in STEP_SERIES.intersection(metrics):
+            for name in series:
                 *parents, leaf = name.split("/")
                 node = summary
                 for key in parents:
