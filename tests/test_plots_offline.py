@@ -118,7 +118,11 @@ def test_dvc_plots_show_draws_every_chart_offline(browser: object, tmp_path: Pat
     out = tmp_path / "plots"
     dvc = Path(sys.executable).with_name("dvc")
     shown = subprocess.run(
-        [str(dvc), "plots", "show", "--json"], cwd=REPO, check=True, capture_output=True, text=True
+        [str(dvc), "plots", "show", "--json", "-o", str(tmp_path / "json")],  # -o: its images stay out of the repo
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     definitions = json.loads(shown)["data"]
     charts = [name for name, items in definitions.items() if items and items[0]["type"] == "vega"]
