@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,3 +91,43 @@ def test_interleaved_times_takes_turns_and_times_each_call() -> None:
     assert {k: len(v) for k, v in times.items()} == {"fast": 6, "slow": 6, "mid": 6}
     assert np.median(times["fast"]) < np.median(times["mid"]) < np.median(times["slow"])
     assert min(times["slow"]) >= 0.004
+
+
+def _bench_doc(estimate: bool) -> dict[str, Any]:
+    backends = {
+        name: {"throughput_ips": ips, "latency_ms_b1": {"p50": ms, "p99": ms * 1.5}}
+        for name, ips, ms in (("torch fp32", 80.0, 14.3), ("ORT fp32", 160.0, 6.4), ("ORT int8", 320.0, 3.5))
+    }
+    doc: dict[str, Any] = {
+        "backends": backends,
+        "machine": {"cpu": "Test CPU 9000", "cores": 2, "threads": 1},
+        "params": {"input_size": 128, "batch": 16},
+        "model": {"gops": 0.3},
+    }
+    if estimate:
+        doc["vck5000_estimate"] = {"fps_low": 9000.0, "fps_mid": 12000.0, "fps_high": 16000.0}
+    return doc
+
+
+@pytest.mark.parametrize("estimate", [True, False])
+def test_bench_figure_panels_share_labelled_rows(estimate: bool) -> None:
+    """Each latency bar sits on the row of its own backend: both panels carry the same
+    labelled rows (the estimate row included), and the title names the machine."""
+    import matplotlib.pyplot as plt
+
+    from dfmask.deploy.bench_report import figure
+
+    fig = figure(_bench_doc(estimate))
+    ax1, ax2 = fig.axes
+    left = [t.get_text() for t in ax1.get_yticklabels()]
+    right = [t.get_text() for t in ax2.get_yticklabels()]
+    expected = ["torch fp32", "ORT fp32", "ORT int8"] + (["VCK5000 (ESTIMATE)"] if estimate else [])
+    assert sorted(left) == sorted(expected) and left == right
+    # bar y positions: the latency bar of "ORT int8" is on the "ORT int8" tick of both panels
+    ticks = dict(zip(left, ax1.get_yticks(), strict=True))
+    lat = {round(p.get_y() + p.get_height() / 2, 6): p.get_width() for p in ax2.patches}
+    assert lat[round(ticks["ORT int8"], 6)] == pytest.approx(3.5)
+    assert len(ax2.patches) == 3  # no latency bar for the estimate
+    title = fig._suptitle.get_text() if fig._suptitle else ""
+    assert "Test CPU 9000" in title and "128×128" in title
+    plt.close(fig)

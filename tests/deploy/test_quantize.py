@@ -109,9 +109,11 @@ def test_select_rows_is_seeded_and_ordered() -> None:
 
 
 def test_quark_with_relative_paths_writes_only_its_output(
-    tiny_model: nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The stage passes repo-relative paths; Quark must not drop files (quantized_info.csv) in the cwd."""
+    """The stage passes repo-relative paths; Quark must not drop files (quantized_info.csv) in the cwd.
+    Off a terminal (stderr here is not a TTY) Quark says only its warnings, without colour
+    codes or calibration bars."""
     from dfmask.deploy.quantize import quantize_quark_xint8
 
     monkeypatch.chdir(tmp_path)
@@ -120,3 +122,6 @@ def test_quark_with_relative_paths_writes_only_its_output(
     out = quantize_quark_xint8("onnx/uynet.onnx", "int8/q.onnx", toy_batch(16, 4)[0])
     assert out == Path("int8/q.onnx") and out.exists()
     assert set(Path(".").iterdir()) - before == {Path("int8")}
+    err = capfd.readouterr().err
+    assert "[QUARK-WARNING]" in err  # still said (the deprecated `activation` key of XINT8_QCONFIG)
+    assert "[QUARK-INFO]" not in err and "\x1b" not in err and "\r" not in err and "it/s]" not in err

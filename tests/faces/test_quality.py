@@ -125,3 +125,27 @@ def test_recall_on_ci_sample_corpus(tmp_path: Path) -> None:
     )
     assert got["true_faces"] > 50
     assert got["recall"] >= 0.98, got
+
+
+def test_preview_sheet_has_headers_as_white_text_on_dark_bands() -> None:
+    """Light crops (the hard case for light text): every text band is dark with white
+    text, the header band names the three columns, and the crops are left untouched."""
+    import cv2
+
+    from dfmask.faces.quality import preview_sheet
+
+    def png(value: int) -> dict[str, bytes]:
+        return {"bytes": cv2.imencode(".png", np.full((64, 64, 3), value, np.uint8))[1].tobytes()}
+
+    faces = pd.DataFrame(
+        [
+            {"video_id": "r", "original_id": None, "is_fake": False, "frame_idx": 5, "track_id": 0, "crop": png(250)},
+            {"video_id": "f", "original_id": "r", "is_fake": True, "frame_idx": 5, "track_id": 0, "crop": png(240)},
+        ]
+    )
+    sheet = preview_sheet(faces, columns=1)
+    assert sheet.shape == (20 + 18 + 64 + 4, 3 * 64 + 4, 3)
+    for band in (sheet[:20], sheet[20:38]):  # column headers, then the triplet's ids
+        assert np.median(band) < 60  # dark background
+        assert (band.min(axis=2) > 200).sum() > 30  # white text on it
+    assert (sheet[38:102, :64] == 250).all() and (sheet[38:102, 64:128] == 240).all()

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from dfmask.tables import write_json
 
@@ -54,22 +55,67 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(doc: dict[str, Any], path: Path) -> None:
-    """Throughput and p50 latency per backend (bars), the estimate hatched."""
+def figure(doc: dict[str, Any]) -> Figure:
+    """Throughput and p50 latency per backend, one row per backend in both panels.
+
+    The two panels share their rows and labels (``sharey``), so each latency bar sits
+    beside its own throughput bar. The VCK5000 row, when present, is an estimate of
+    throughput only: hatched in the throughput panel, "no measurement" in the latency
+    panel. The title names the model input, and the machine the figures were measured on.
+    """
     names = list(doc["backends"])
     ips = [doc["backends"][n]["throughput_ips"] for n in names]
     p50 = [doc["backends"][n]["latency_ms_b1"]["p50"] for n in names]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.barh(names, ips, color="tab:blue")
     est = doc.get("vck5000_estimate")
+    rows = names + (["VCK5000 (ESTIMATE)"] if est else [])
+    y = list(range(len(rows)))[::-1]  # first backend on top
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 1.2 + 0.55 * len(rows)), sharey=True)
+    ax1.barh(y[: len(names)], ips, color="tab:blue")
+    for yi, v in zip(y, ips, strict=False):
+        ax1.annotate(f"{v:.0f}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     if est:
-        ax1.barh(["VCK5000 (ESTIMATE)"], [est["fps_mid"]], color="white", edgecolor="tab:red", hatch="//")
+        ax1.barh([y[-1]], [est["fps_mid"]], color="white", edgecolor="tab:red", hatch="//")
+        ax1.annotate(
+            f"{est['fps_low']:.0f}-{est['fps_high']:.0f} (estimate)",
+            (est["fps_mid"], y[-1]),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="tab:red",
+        )
+        ax2.annotate(
+            "no measurement (estimate is throughput only)",
+            (0, y[-1]),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="tab:red",
+        )
     ax1.set_xscale("log")
-    ax1.set_xlabel("images/s (log)")
-    ax2.barh(names, p50, color="tab:orange")
+    ax1.set_xlabel(f"images/s, batch {doc['params']['batch']} (log scale)")
+    ax1.set_yticks(y, rows)
+    ax1.set_xlim(right=max(ips + ([est["fps_high"]] if est else [])) * 30)  # room for the labels (log axis)
+    ax2.barh(y[: len(names)], p50, color="tab:orange")
+    for yi, v in zip(y, p50, strict=False):
+        ax2.annotate(f"{v:.2f}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax2.set_xlabel("p50 latency, batch 1 (ms)")
-    ax2.set_yticks([])
+    ax2.margins(x=0.2)
+    ax2.tick_params(axis="y", labelleft=True)
+    m, p = doc["machine"], doc["params"]
+    fig.suptitle(
+        f"U-YNet benchmark, input {p['input_size']}×{p['input_size']}, {doc['model']['gops']:.3f} GOPs/image\n"
+        f"measured on {m['cpu']}, {m['cores']} cores visible, {m['threads']} intra-op threads",
+        fontsize=10,
+    )
     fig.tight_layout()
+    return fig
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Write `figure` as a PNG (no timestamps or versions in it)."""
+    fig = figure(doc)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
 

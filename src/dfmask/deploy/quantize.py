@@ -27,6 +27,7 @@ import copy
 import io
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from dfmask.deploy.cpu_graph import fold_restore_head
 from dfmask.deploy.export import INPUT_NAME
 from dfmask.errors import DfmaskError
+from dfmask.progress import plain_stderr
 
 QUARK_NAME = "uynet.quark_xint8.onnx"
 ORT_NAME = "uynet.ort_int8.onnx"
@@ -94,12 +96,19 @@ def quantize_quark_xint8(fp32_path: str | Path, out_path: str | Path, calib: np.
     out of the stage's one-line summary.
     """
     _check_calib(images=calib)
-    from quark.onnx import ModelQuantizer
-    from quark.onnx.quantization.config.custom_config import XINT8_QCONFIG
+    # Quark's screen loggers print [QUARK-INFO] lines in colour from import on: warnings
+    # and errors only (QUARK_LOG_LEVEL, read at import; a value set by the user wins),
+    # and off a terminal without colours or calibration bars (plain_stderr).
+    os.environ.setdefault("QUARK_LOG_LEVEL", "warning")
+    with plain_stderr():
+        from quark.common.utils.log import ScreenLogger
+        from quark.onnx import ModelQuantizer
+        from quark.onnx.quantization.config.custom_config import XINT8_QCONFIG
 
+    if os.environ["QUARK_LOG_LEVEL"] == "warning":
+        ScreenLogger.set_shared_level(logging.WARNING)  # also when Quark was imported earlier
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("quark").setLevel(logging.WARNING)
     # Quark normalises the config object in place (activation → input_tensors) and then
     # rejects it on a second use, so every call gets its own copy.
     config = copy.deepcopy(XINT8_QCONFIG)
@@ -111,6 +120,7 @@ def quantize_quark_xint8(fp32_path: str | Path, out_path: str | Path, calib: np.
         tempfile.TemporaryDirectory(prefix="quark-") as scratch,
         contextlib.chdir(scratch),
         contextlib.redirect_stdout(io.StringIO()),
+        plain_stderr(),
     ):
         ModelQuantizer(config).quantize_model(source, target, ArrayReader(calib, batch))
     return out_path
@@ -155,18 +165,19 @@ def quantize_ort_static(
             for node in onnx.load(str(prepped)).graph.node
             if fp32_first_conv and node.op_type == "Conv" and node.input[0] == INPUT_NAME
         ]
-        quantize_static(
-            str(prepped),
-            str(out_path),
-            ArrayReader(calib, batch),
-            quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-            per_channel=True,
-            reduce_range=reduce_range,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=first_convs,
-        )
+        with plain_stderr():
+            quantize_static(
+                str(prepped),
+                str(out_path),
+                ArrayReader(calib, batch),
+                quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
+                per_channel=True,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=first_convs,
+            )
     finally:
         prepped.unlink(missing_ok=True)
         folded_path.unlink(missing_ok=True)

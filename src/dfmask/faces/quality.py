@@ -123,11 +123,25 @@ def pairing(faces: pd.DataFrame) -> dict[str, Any]:
     return {"fake_crops": len(fakes), "fake_crops_with_same_window_as_original": same}
 
 
+_BAND = (40, 40, 40)  # dark grey text band: white text reads on it whatever the crops are
+_HEADERS = ("original (real)", "fake", "4x |real - fake|")
+
+
+def _band(width: int, texts: Sequence[tuple[int, str]], height: int = 18) -> np.ndarray:
+    """A dark band ``height`` px high with white text at each (x, text)."""
+    band = np.full((height, width, 3), _BAND, np.uint8)
+    for x, text in texts:
+        cv2.putText(band, text, (x, height - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return band
+
+
 def preview_sheet(faces: pd.DataFrame, pairs: int = 12, columns: int = 3, seed: int = 0) -> np.ndarray:
     """A contact sheet of real | fake | 4x|difference| crop triplets (RGB uint8).
 
     One triplet per fake video (a deterministic random choice of ``pairs`` fakes),
-    at the middle sampled frame of track 0.
+    at the middle sampled frame of track 0. A header row names the three crops of each
+    triplet; each triplet's band names ``original_id | fake video_id | frame``. Text is
+    white on a dark band, never drawn over the crops.
     """
     fakes = faces[faces["is_fake"].astype(bool) & (faces["track_id"] == 0)]
     reals = faces[~faces["is_fake"].astype(bool)].set_index(["video_id", "frame_idx", "track_id"])
@@ -135,6 +149,7 @@ def preview_sheet(faces: pd.DataFrame, pairs: int = 12, columns: int = 3, seed: 
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(ids, size=min(pairs, len(ids)), replace=False)) if ids else []
     tiles = []
+    crop_w = 0
     for vid in chosen:
         rows = fakes[fakes["video_id"] == vid].sort_values("frame_idx")
         row = rows.iloc[len(rows) // 2]
@@ -145,27 +160,24 @@ def preview_sheet(faces: pd.DataFrame, pairs: int = 12, columns: int = 3, seed: 
         fake = decode_png(row["crop"]["bytes"])
         diff = np.clip(np.abs(real.astype(np.int16) - fake.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
         tile = np.concatenate([real, fake, diff], axis=1)
-        label = np.full((18, tile.shape[1], 3), 255, np.uint8)
-        cv2.putText(
-            label,
-            f"{row['original_id']} | {vid} | f{row['frame_idx']}",
-            (3, 13),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.4,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
+        crop_w = real.shape[1]
+        label = _band(tile.shape[1], [(3, f"{row['original_id']} | {vid} | f{row['frame_idx']}")])
         tiles.append(np.concatenate([label, tile], axis=0))
     if not tiles:
         raise DfmaskError("no real/fake crop pairs to preview: run the faces stage on a corpus with fakes")
     th, tw = tiles[0].shape[:2]
+    gap = 4
     rows_n = -(-len(tiles) // columns)
-    sheet = np.full((rows_n * (th + 4), columns * (tw + 4), 3), 255, np.uint8)
+    header = _band(
+        columns * (tw + gap),
+        [(c * (tw + gap) + k * crop_w + 3, h) for c in range(min(columns, len(tiles))) for k, h in enumerate(_HEADERS)],
+        height=20,
+    )
+    sheet = np.full((rows_n * (th + gap), columns * (tw + gap), 3), 255, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, columns)
-        sheet[r * (th + 4) : r * (th + 4) + th, c * (tw + 4) : c * (tw + 4) + tw] = t
-    return sheet
+        sheet[r * (th + gap) : r * (th + gap) + th, c * (tw + gap) : c * (tw + gap) + tw] = t
+    return np.concatenate([header, sheet], axis=0)
 
 
 def load_faces(folders: Iterable[Path], with_crops: bool = False) -> pd.DataFrame:

@@ -8,7 +8,8 @@ Loss = ``w_cls`` · BCE(cls logit, is_fake) + ``w_seg`` · (BCE + soft Dice)(seg
   Dice is computed over the whole batch of such crops (one ratio), smoothed by 1 px,
   so a batch of only reals still gives a finite loss that punishes false positives.
 
-Validation logs frame-level AUC and log loss, video-level AUC (mean of frame
+Training logs the loss parts per epoch (``train/*``) and the loss of every step
+(``train/loss_step``). Validation logs frame-level AUC and log loss, video-level AUC (mean of frame
 probabilities) and the Dice of predicted vs SSIM masks on valid fakes. ``val/loss`` is
 the monitored quantity when ``train.checkpoint: best_val_loss``.
 """
@@ -25,6 +26,8 @@ import torch.nn.functional as F
 
 from dfmask import metrics
 from dfmask.model.uynet import UYNetConfig, build_model
+
+STEP_LOSS = "train/loss_step"  # logged every training step (plots/metrics/train/loss_step.tsv)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -97,6 +100,9 @@ class LitUYNet(L.LightningModule):
         parts, _, _ = self._step(batch)
         n = batch["image"].shape[0]
         self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True, batch_size=n)
+        # the loss of every optimiser step, for the training curve (a plot series only:
+        # dfmask.model.train keeps it out of the metrics summary, STEP_SERIES)
+        self.log(STEP_LOSS, parts["loss"], on_step=True, on_epoch=False, batch_size=n)
         return parts["loss"]
 
     def on_validation_epoch_start(self) -> None:

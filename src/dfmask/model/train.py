@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +36,19 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 
 from dfmask.errors import DfmaskError
 from dfmask.model.crop_index import CropIndex, read_crop_tables
 from dfmask.model.data import CropDataModule
-from dfmask.model.lightning import LitUYNet
+from dfmask.model.lightning import STEP_LOSS, LitUYNet
 from dfmask.model.uynet import UYNetConfig, count_parameters, load_checkpoint
 from dfmask.params import TrainParams
+from dfmask.progress import Ticker, on_terminal
 from dfmask.tables import write_json
 
 CKPT_NAME = "uynet"
+STEP_SERIES = frozenset({STEP_LOSS})  # logged per step: plot rows, not summary metrics
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,40 @@ class Throughput(Callback):
         }
 
 
+class LineProgress(Callback):
+    """Off a terminal, Lightning's bar is off: plain `Ticker` lines on stderr instead
+    (``train: 480/3600 step (13%), 1m02s elapsed, ~6m50s left; epoch 2/10, train loss 1.234``),
+    every 30 s or 10 % of the optimiser steps, and the val loss after each validation.
+    """
+
+    def __init__(self, **ticker: Any) -> None:
+        self.ticker_args = ticker
+        self.ticker: Ticker | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        steps = trainer.estimated_stepping_batches
+        total = int(steps) if math.isfinite(steps) else None
+        self.ticker = Ticker("train", total, "steps", **self.ticker_args)
+
+    def _note(self, trainer: L.Trainer) -> str:
+        note = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        for name, label in (("train/loss_step", "train loss"), ("val/loss", "val loss")):
+            value = trainer.callback_metrics.get(name)
+            if value is not None:
+                note += f", {label} {float(value):.4f}"
+        return note
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.ticker is not None:
+            self.ticker.update(1, self._note(trainer))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.ticker is not None:
+            self.ticker.close(self._note(trainer))
+
+
 class RelocatableCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose state, saved inside every checkpoint, names files
     relative to the checkpoint's folder.
@@ -170,6 +207,40 @@ class RelocatableCheckpoint(ModelCheckpoint):
             "last_model_path": rel(state["last_model_path"]),
             "best_k_models": {rel(k): v for k, v in state["best_k_models"].items()},
         }
+
+
+def _logger(report_dir: Path) -> Logger:
+    """DVCLive's Lightning logger, writing ``report_dir`` (no dvc.yaml, no experiment),
+    with the per-step series (`STEP_SERIES`) kept out of ``metrics.json``.
+
+    A per-step value in the summary would be the noisy loss of the last batch, a
+    column that changes on every run of ``dvc exp show``; the per-epoch means already
+    are there. The series stays in ``plots/metrics/<name>.tsv`` for the training curve.
+    A training step's call logs only that row: no ``epoch.tsv`` row per step, no rewrite
+    of ``metrics.json``, and none of the stack inspection DVCLive's Lightning logger does
+    on each call to decide whether to write it.
+    """
+    from dvclive.fabric import DVCLiveLogger as FabricLogger
+    from dvclive.lightning import DVCLiveLogger
+
+    class _Logger(DVCLiveLogger):
+        def log_metrics(self, metrics: Any, step: int | None = None, sync: bool | None = False) -> None:
+            if step == 0:  # DVCLive takes step 0 as "no step given" and logs it as the next step
+                self.experiment.step = -1
+            series = STEP_SERIES.intersection(metrics)
+            if series and set(metrics) <= series | {"epoch"}:
+                FabricLogger.log_metrics(self, {k: metrics[k] for k in sorted(series)}, step, sync=False)
+            else:
+                super().log_metrics(metrics, step, sync)
+            summary = self.experiment.summary
+            for name in series:
+                *parents, leaf = name.split("/")
+                node = summary
+                for key in parents:
+                    node = node.get(key, {})
+                node.pop(leaf, None)
+
+    return _Logger(dir=str(report_dir), dvcyaml=False, save_dvc_exp=False, report=None)
 
 
 def _device_settings(params: TrainParams) -> tuple[str, str, bool]:
@@ -227,8 +298,6 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
     if params.init_checkpoint is not None:
         init_from_checkpoint(lit, params.init_checkpoint)
 
-    from dvclive.lightning import DVCLiveLogger
-
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     has_val = len(data.val_rows) > 0
     monitor = "val/loss" if has_val and params.checkpoint == "best_val_loss" else None
@@ -242,7 +311,7 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
         enable_version_counter=False,
     )
     throughput = Throughput()
-    logger = DVCLiveLogger(dir=str(paths.report_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    logger = _logger(paths.report_dir)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -253,8 +322,8 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
         limit_val_batches=params.limit_val_batches if has_val else 0,
         num_sanity_val_steps=0,
         logger=logger,
-        callbacks=[checkpoint, throughput],
-        enable_progress_bar=sys.stderr.isatty(),
+        callbacks=[checkpoint, throughput] + ([] if on_terminal() else [LineProgress()]),
+        enable_progress_bar=on_terminal(),
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=str(paths.model_dir),

@@ -1,0 +1,67 @@
+"""train off a terminal: plain progress lines, and the per-step loss series of the training curve."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+from model_synthetic import write_synthetic_corpus
+
+from dfmask.model import train
+from dfmask.model.train import TrainPaths
+from dfmask.params import TrainParams
+
+TINY = dataclasses.replace(
+    TrainParams(),
+    input_size=32,
+    base_width=4,
+    depth=2,
+    batch_size=8,
+    max_epochs=3,
+    samples_per_epoch=None,
+    limit_train_batches=3,
+    limit_val_batches=1,
+    lr=0.01,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_synthetic_corpus(root, videos_per_split=4, frames=2, size=32)
+    return root
+
+
+def _paths(root: Path, run: str) -> TrainPaths:
+    return TrainPaths(
+        root / "faces", root / "masks", root / "splits.parquet", root / run / "models", root / run / "reports/train"
+    )
+
+
+def test_train_off_a_terminal_prints_plain_progress_and_logs_the_loss_per_step(
+    corpus: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under pytest stderr is not a TTY, as under tee or a batch scheduler: Lightning's
+    bar is off and LineProgress prints plain lines (the gap is 0 here: the run is short),
+    at most one per tenth of the steps; Lightning's info chatter stays out."""
+    from dfmask import progress
+
+    monkeypatch.setattr(progress, "MIN_GAP_S", 0.0)
+    params = TINY
+    paths = _paths(corpus, "tee")
+    capsys.readouterr()
+    train.run(params, paths, (0, 1))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("train: ")]
+    assert lines, err
+    assert "\r" not in err and "\x1b" not in err and "GPU available" not in err
+    assert len(lines) <= 11 and lines[-1].startswith("train: 3/3 steps (100%)")  # 1 batch x 3 epochs
+    assert re.search(r"; epoch 3/3, train loss \d\.\d{4}, val loss \d\.\d{4}$", lines[-1]), lines[-1]
+    # the training curve: every step's loss in a plot series, kept out of the metrics summary
+    rows = (paths.report_dir / "plots/metrics/train/loss_step.tsv").read_text().splitlines()
+    assert rows[0] == "step\tloss_step" and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "2"]
+    summary = json.loads((paths.report_dir / "metrics.json").read_text())
+    assert "loss_step" not in summary["train"] and "loss" in summary["train"]
