@@ -17,7 +17,17 @@ import pytest
 from dfmask.codedeps import PACKAGE_DIR
 
 #: Stage packages in data-flow order; equal ranks must not import each other.
-FLOW = {"corpus": 0, "faces": 1, "identity": 2, "masks": 2, "splits": 3, "model": 4, "release": 4, "deploy": 5, "inference": 6}
+FLOW = {
+    "corpus": 0,
+    "faces": 1,
+    "identity": 2,
+    "masks": 2,
+    "splits": 3,
+    "model": 4,
+    "release": 4,
+    "deploy": 5,
+    "inference": 6,
+}
 #: Shared infrastructure: importable from anywhere, imports no stage package.
 INFRA = {
     "codedeps",

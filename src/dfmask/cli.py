@@ -33,7 +33,7 @@ from dfmask.params import DEFAULT_PARAMS, PathsParams, SampleParams, load_sectio
 from dfmask.stage import run_stage
 
 T = TypeVar("T")
-Handler = Callable[[argparse.Namespace], str]
+Handler = Callable[[argparse.Namespace], str | None]
 
 #: The shipped ``paths:`` values, quoted in --help next to the key that sets them.
 _PATHS = PathsParams()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FRAMES, Models, Videos
+from inference_fixtures import FRAMES, Models, Videos
 
 import dfmask
 from dfmask.errors import DfmaskError
@@ -53,7 +53,7 @@ def test_predict_matches_evaluate_on_the_stage_crops(detector: Detector, models:
 
 def test_the_json_document(detector: Detector, models: Models, videos: Videos) -> None:
     doc = json.loads(json.dumps(detector.predict(videos.face).to_json()))
-    assert doc["schema_version"] == 1 and list(doc)[0] == "schema_version"
+    assert doc["schema_version"] == 1 and next(iter(doc)) == "schema_version"
     assert doc["sha256"] == hashlib.sha256(videos.face.read_bytes()).hexdigest()
     assert doc["model_id"] == hashlib.sha256(models.ckpt.read_bytes()).hexdigest()
     assert doc["models"][0]["backend"] == "torch" and doc["models"][0]["input_size"] == 32

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Models, Videos
+from inference_fixtures import Models, Videos
 from server_utils import serve_command
 
 #: Peak RSS growth allowed over the idle (model-loaded) server, bytes: MTCNN on 320x180

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FRAMES, Models, Videos
+from inference_fixtures import FRAMES, Models, Videos
 
 from dfmask.cli import main
 from dfmask.inference.detector import Detector

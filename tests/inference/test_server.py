@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from conftest import FRAMES, Models, Videos
+from inference_fixtures import FRAMES, Models, Videos
 from server_utils import app_server
 
 from dfmask.inference.detector import Detector
@@ -78,7 +78,9 @@ def test_health_models_docs_and_page(server: tuple[str, object], models: Models)
         ("corrupt", 422, "corrupt"),
     ],
 )
-def test_bad_files(server: tuple[str, object], videos: Videos, tmp_uploads: Path, which: str, status: int, code: str) -> None:
+def test_bad_files(
+    server: tuple[str, object], videos: Videos, tmp_uploads: Path, which: str, status: int, code: str
+) -> None:
     url, _ = server
     r = _post(url, getattr(videos, which))
     assert r.status_code == status, r.text

@@ -18,6 +18,7 @@ model's raw probability, the threshold 0.5 and the aggregation ``max`` over trac
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -130,9 +131,9 @@ def read_calibration(path: str | Path) -> Calibration:
         x, y = _points(doc, "x", path), _points(doc, "y", path)
         if len(x) != len(y):
             raise DfmaskError(f"{path}: isotonic x and y differ in length ({len(x)} vs {len(y)})")
-        if any(b < a for a, b in zip(x, x[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(x)):
             raise DfmaskError(f"{path}: isotonic x must be non-decreasing")
-        if any(b < a for a, b in zip(y, y[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(y)):
             raise DfmaskError(f"{path}: isotonic y must be non-decreasing (a monotone map)")
         kwargs.update(x=x, y=y)
     return Calibration(

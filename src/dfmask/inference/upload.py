@@ -139,7 +139,7 @@ async def receive_upload(
         parser.finalize()
     except UploadError:
         raise
-    except Exception as err:  # python-multipart raises its own types on a malformed body
+    except Exception as err:  # noqa: BLE001  (python-multipart raises several types on a malformed body)
         raise UploadError(400, "bad_multipart", f"malformed multipart body: {err}") from None
     finally:
         parts.close()
