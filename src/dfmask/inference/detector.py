@@ -94,7 +94,12 @@ class Detector:
         models = [model] if isinstance(model, str | Path) else list(model)
         if backend is None:
             first = Path(models[0]) if models else Path("models")
-            backend = default_backend(first) if first.is_dir() else ("onnx" if first.suffix == ".onnx" else "torch")
+            if first.is_dir():
+                backend = default_backend(first)
+            elif first.suffix == ".onnx":
+                backend = "onnx-int8" if "int8" in first.name else "onnx"
+            else:
+                backend = "torch"
         faces = faces or FacesParams()
         if frames is not None:
             if frames < 1:

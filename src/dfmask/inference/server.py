@@ -2,8 +2,8 @@
 
 Routes: ``POST /v1/predict`` (multipart field ``file``; ``?overlay=true`` adds a PNG
 contact sheet of the mask overlays, base64), ``GET /v1/health``, ``GET /v1/models``,
-``GET /docs`` (OpenAPI), and ``GET /`` (the upload page; its script and style are
-bundled under ``page/``, no CDN).
+``GET /docs`` (OpenAPI), and ``GET /`` (the upload page ``page/index.html``; its
+script ``page/app.js`` and style ``page/app.css`` are served from here, no CDN).
 
 Admission: at most ``workers`` videos are scored at once and ``queue`` more wait; a
 request beyond that gets 429 with ``Retry-After`` before its body is read. A slot is
