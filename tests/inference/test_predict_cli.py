@@ -35,11 +35,12 @@ def test_a_folder_with_a_broken_file(
     code, out, err = _run(capsys, str(folder), "--model", str(models.ckpt), "--frames", str(FRAMES))
     docs = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # one input failed; the others were still scored
-    assert [(d["file"], d["status"]) for d in docs] == [
+    assert [(Path(d["file"]).name, d["status"]) for d in docs] == [
         ("corrupt.mp4", "corrupt"),
         ("face.mp4", "ok"),
         ("noface.mp4", "no_face"),
     ]
+    assert docs[0]["file"] == str(folder / "corrupt.mp4")  # the path as found, not only the name
     assert "3 videos" in err and "1 failed" in err and err.count("predict [") == 3  # a line per video off a TTY
     lib = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES).predict(videos.face)
     np.testing.assert_allclose([f["p_fake"] for f in docs[1]["frames"]], [f.p_fake for f in lib.frames], atol=1e-6)
@@ -87,3 +88,13 @@ def test_errors_are_one_line_exit_2(models: Models, videos: Videos, capsys: pyte
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("dfmask predict: error:") and "lab server" in err and err.count("\n") == 1
+
+
+def test_contact_sheet_keeps_at_most_sixteen_frames() -> None:
+    from dfmask.inference.overlay import SHEET_FRAMES, contact_sheet
+
+    frames = [np.full((90, 160, 3), k, np.uint8) for k in range(30)]
+    sheet = contact_sheet(frames)
+    assert sheet.shape == (SHEET_FRAMES // 4 * 135, 4 * 240, 3)
+    assert sheet[0, 0, 0] == 0 and sheet[-1, -1, 0] == 29  # first and last frame kept
+    assert contact_sheet(frames[:3]).shape == (135, 3 * 240, 3)

@@ -10,6 +10,7 @@ any video failed (`SCORED` lists the statuses that did not), 0 otherwise.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -97,7 +98,7 @@ def predict_files(
     tty = sys.stderr.isatty()
     for k, path in enumerate(_feedback(files), 1):
         scored = detector.score(path)
-        pred = scored.prediction
+        pred = dataclasses.replace(scored.prediction, file=str(path))  # as given: names in subfolders stay apart
         writer.write(pred)
         statuses[pred.status] += 1
         if overlay_dir is not None and pred.frames:

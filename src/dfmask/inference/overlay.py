@@ -25,6 +25,8 @@ OVERLAY_FPS = 4
 MAX_SIDE = 640
 #: Thumbnails per row of the contact sheet.
 SHEET_COLUMNS = 4
+#: Most frames on a contact sheet (evenly spaced over the scored frames; the mp4 has all).
+SHEET_FRAMES = 16
 
 
 def _blend(frame: np.ndarray, prob: np.ndarray, window: Sequence[int]) -> None:
@@ -86,9 +88,12 @@ def overlay_frames(path: str | Path, scored: Scored) -> list[tuple[int, np.ndarr
 
 
 def contact_sheet(images: Sequence[np.ndarray], columns: int = SHEET_COLUMNS, thumb: int = 240) -> np.ndarray:
-    """The images side by side, ``columns`` per row, each scaled to ``thumb`` px wide."""
+    """At most `SHEET_FRAMES` of the images (evenly spaced) side by side, ``columns`` per
+    row, each scaled to ``thumb`` px wide."""
     if not images:
         return np.zeros((2, 2, 3), np.uint8)
+    if len(images) > SHEET_FRAMES:
+        images = [images[int(k)] for k in np.linspace(0, len(images) - 1, SHEET_FRAMES).round()]
     thumbs = []
     for im in images:
         h, w = im.shape[:2]
