@@ -13,8 +13,8 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-tools faces-sources repro test test-fast lint lock \
-        sync-deps bench bench-faces bench-masks eval-sample eval-seeds robustness release clean
+.PHONY: help setup check-tools browser faces-sources repro test test-fast lint lock \
+        sync-deps bench bench-faces bench-masks bench-predict eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,7 +36,19 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP) ## create .venv from the lock and fetch the sample face sources (idempotent)
+# The browser test (tests/inference/test_browser.py) drives Debian's Chromium with its
+# driver: no browser is downloaded at install time (the machines are offline).
+browser: ## the headless Chromium + driver the browser test needs (apt-get install when root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "setup: installing chromium chromium-driver (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+	  echo "setup: missing /usr/bin/chromium or /usr/bin/chromedriver: install the Debian packages chromium chromium-driver (sudo apt-get install chromium chromium-driver)" >&2; \
+	  exit 1; \
+	fi
+
+setup: $(STAMP) browser ## create .venv from the lock, install Chromium if missing, fetch the sample face sources (idempotent)
 	$(BIN)/dfmask sources fetch --cache $(FACES_CACHE)
 
 faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the sample corpus uses
@@ -69,13 +81,16 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the network)
 sync-deps: $(STAMP) ## rewrite dvc.yaml's code deps to the files each stage imports (tests/test_codedeps.py checks them)
 	$(BIN)/python -m tools.sync_deps
 
-bench: bench-faces bench-masks ## all benchmarks (results in reports/)
+bench: bench-faces bench-masks bench-predict ## all benchmarks (results in reports/)
 
 bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
 	$(BIN)/python -m tools.bench.faces --out reports/bench_faces.json
 
 bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
 	$(BIN)/python -m tools.bench.masks --out reports/bench_masks.json
+
+bench-predict: setup ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
+	$(BIN)/python -m tools.bench.predict --out reports/bench_predict.json
 
 eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
 	$(BIN)/dfmask quality faces

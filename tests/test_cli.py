@@ -28,6 +28,8 @@ COMMANDS = {
     ("release", "publish"),
     ("sources", "fetch"),
     ("sources", "verify"),
+    ("predict",),
+    ("serve",),
 }
 
 

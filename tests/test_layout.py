@@ -1,6 +1,6 @@
 """The library's packages follow the data: no stage's code reaches back to a later one.
 
-corpus → faces → {identity, masks} → splits → {model, release} → deploy, over shared
+corpus → faces → {identity, masks} → splits → {model, release} → deploy → inference, over shared
 infrastructure (params, tables, schemas, ...) that imports no stage package. A module
 may import its own package, the infrastructure, and packages of earlier stages only;
 ``dfmask.cli`` (the command) sits on top and may import anything. Imports inside
@@ -17,7 +17,17 @@ import pytest
 from dfmask.codedeps import PACKAGE_DIR
 
 #: Stage packages in data-flow order; equal ranks must not import each other.
-FLOW = {"corpus": 0, "faces": 1, "identity": 2, "masks": 2, "splits": 3, "model": 4, "release": 4, "deploy": 5}
+FLOW = {
+    "corpus": 0,
+    "faces": 1,
+    "identity": 2,
+    "masks": 2,
+    "splits": 3,
+    "model": 4,
+    "release": 4,
+    "deploy": 5,
+    "inference": 6,
+}
 #: Shared infrastructure: importable from anywhere, imports no stage package.
 INFRA = {
     "codedeps",

@@ -7,6 +7,8 @@ this one command (``dfmask --help`` lists it all; ``python -m dfmask`` is the sa
     dfmask seeds                        train + evaluate once per evaluate.seeds
     dfmask release publish              tag masks@vX.Y.Z and dvc push the release
     dfmask sources fetch|verify         the face photos/videos the sample corpus is made of
+    dfmask predict PATH...              score videos with the trained model (JSON Lines / CSV)
+    dfmask serve                        the same as a REST service with an upload page
 
 Each subcommand parses its options, fills the paths left out from the params file
 (``paths:``, ``corpus.root``, ``sample.sources_cache``), calls one library function
@@ -31,7 +33,7 @@ from dfmask.params import DEFAULT_PARAMS, PathsParams, SampleParams, load_sectio
 from dfmask.stage import run_stage
 
 T = TypeVar("T")
-Handler = Callable[[argparse.Namespace], str]
+Handler = Callable[[argparse.Namespace], str | None]
 
 #: The shipped ``paths:`` values, quoted in --help next to the key that sets them.
 _PATHS = PathsParams()
@@ -216,6 +218,65 @@ def _sources_verify(args: argparse.Namespace) -> str:
     return f"all face files in {cache} verified"
 
 
+def _detector(args: argparse.Namespace) -> Any:
+    """The `dfmask.Detector` of ``--model/--backend/--calibration/--frames/--threshold``."""
+    import dataclasses as dc
+
+    from dfmask.inference.detector import Detector
+
+    calibration = args.calibration
+    if calibration is None:
+        default = Path("reports/eval/calibration.json")
+        if args.params.is_file():
+            default = _Params(args.params).report("eval/calibration.json")
+        calibration = default if default.is_file() else None
+    detector = Detector.load(
+        model=args.model or [Path("models")],
+        backend=args.backend,
+        calibration=calibration,
+        frames=args.frames,
+        threads=args.threads,
+    )
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise DfmaskError(f"--threshold {args.threshold}: must be in [0, 1]")
+        detector.calibration = dc.replace(detector.calibration, threshold=args.threshold)
+    return detector
+
+
+def _predict(args: argparse.Namespace) -> str | None:
+    from dfmask.inference.batch import Writer, collect_inputs, predict_files
+
+    files = collect_inputs(args.paths)
+    detector = _detector(args)
+    if args.out is None:
+        result = predict_files(detector, files, Writer(sys.stdout, args.format), args.overlay)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "w", encoding="utf-8", newline="") as stream:
+            result = predict_files(detector, files, Writer(stream, args.format), args.overlay)
+    args.exit_code = result.exit_code
+    if args.out is None:  # stdout carries the results: the summary goes to stderr
+        print(f"dfmask predict: {result.summary()}", file=sys.stderr)
+        return None
+    return f"{result.summary()} -> {args.out}"
+
+
+def _serve(args: argparse.Namespace) -> str:
+    from dfmask.inference.server import ServeLimits, serve
+
+    limits = ServeLimits(
+        max_bytes=args.max_mb * 2**20,
+        max_pixels=args.max_pixels,
+        max_duration_s=args.max_duration,
+        workers=args.workers,
+        queue=args.queue,
+        timeout_s=args.timeout,
+    )
+    serve(_detector(args), limits, args.host, args.port)
+    return "stopped"
+
+
 # ---- the parser tree ----
 
 
@@ -299,6 +360,111 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="FILE",
         help="also sweep the key masks params one at a time (recomputes every mask per value) into a "
         "Markdown table at FILE (default: no sweep; FILE left out: <paths.reports>/masks_sweep.md)",
+    )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="M",
+        type=Path,
+        action="append",
+        default=None,
+        help="a model file (.onnx, .ckpt) or a models folder; repeat it for an ensemble (logits averaged) "
+        "(default: models/)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx", "onnx-int8", "vart"),
+        default=None,
+        help="runtime (default: onnx-int8 when models/int8 has it, else onnx, else torch; vart: lab server only)",
+    )
+    parser.add_argument(
+        "--calibration",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="calibration.json of the evaluate stage (default: <paths.reports>/eval/calibration.json of "
+        "--params when it exists; else raw p_fake, threshold 0.5, max over tracks)",
+    )
+    parser.add_argument(
+        "--frames", metavar="N", type=int, default=None, help="frames sampled per video (default: faces.frames, 32)"
+    )
+    parser.add_argument(
+        "--threshold",
+        metavar="T",
+        type=float,
+        default=None,
+        help="p_fake >= T is FAKE (default: the calibration's threshold, else 0.5)",
+    )
+    parser.add_argument(
+        "--threads", metavar="N", type=int, default=1, help="model runtime threads (default: %(default)s)"
+    )
+    _params_option(parser)
+
+
+def _add_predict(commands: argparse._SubParsersAction[_Parser]) -> None:
+    predict = _leaf(
+        commands,
+        "predict",
+        _predict,
+        "score videos with the trained model (one JSON document per video, or CSV rows)",
+        "Folders give their .mp4 files. A video that cannot be read gets its status (corrupt, truncated, "
+        "empty, not_mp4, missing) and the others go on. Exit code: 0 when every video was scored "
+        "(status ok or no_face), 1 when any failed, 2 on a usage or model error. See docs/predict.md.",
+    )
+    predict.add_argument("paths", metavar="PATH", nargs="+", type=Path, help="video files or folders")
+    _model_options(predict)
+    predict.add_argument(
+        "--format", choices=("json", "csv"), default="json", help="JSON Lines or CSV (default: %(default)s)"
+    )
+    predict.add_argument("--out", metavar="FILE", type=Path, default=None, help="write here (default: stdout)")
+    predict.add_argument(
+        "--overlay",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="also write DIR/<video>.overlay.mp4 (mask heat + scores) and DIR/<video>.sheet.png (default: none)",
+    )
+
+
+def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
+    serve = _leaf(
+        commands,
+        "serve",
+        _serve,
+        "REST service + upload page: POST /v1/predict, GET /v1/health, GET /v1/models, GET /docs",
+        "Loads the model once; binds 127.0.0.1 unless told otherwise (put a reverse proxy with TLS "
+        "and authentication in front for public use: docs/predict.md).",
+    )
+    _model_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
+    serve.add_argument(
+        "--max-mb", metavar="MB", type=int, default=200, help="upload size limit, MiB (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--max-pixels",
+        metavar="N",
+        type=int,
+        default=3840 * 2160,
+        help="largest frame (width x height) accepted (default: %(default)s, 4K)",
+    )
+    serve.add_argument(
+        "--max-duration", metavar="S", type=float, default=600.0, help="longest video, seconds (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", metavar="N", type=int, default=1, help="videos scored at once (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--queue",
+        metavar="N",
+        type=int,
+        default=8,
+        help="requests waiting beyond the workers before 429 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--timeout", metavar="S", type=float, default=300.0, help="request timeout, seconds (default: %(default)s)"
     )
 
 
@@ -404,6 +570,9 @@ def build_parser() -> _Parser:
         help="folder already holding the package archives (offline machines; default: download them)",
     )
 
+    _add_predict(commands)
+    _add_serve(commands)
+
     listed = [(" ".join(words), summary) for words, summary in _commands(parser)]
     width = max(len(words) for words, _ in listed)
     parser.epilog = "commands:\n" + "\n".join(f"  dfmask {words:<{width}}  {summary}" for words, summary in listed)
@@ -429,4 +598,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = [w for w in (args.command, getattr(args, "kind", None), getattr(args, "action", None)) if w]
     handler: Any = args.handler
     run_stage(" ".join(["dfmask", *words]), lambda: handler(args))
-    return 0
+    return int(getattr(args, "exit_code", 0))

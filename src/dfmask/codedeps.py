@@ -46,6 +46,8 @@ READS: dict[str, tuple[str, ...]] = {
     # Python 3.8 entry points run by `conda run`/`docker run` in the Vitis AI env
     "deploy/vck5000.py": ("deploy/vai/quantize_vai.py", "deploy/vai/uynet_py38.py"),
     "deploy/benchmark.py": ("deploy/vai/bench_vart.py",),
+    # the upload page `dfmask serve` serves
+    "inference/server.py": ("inference/page/app.css", "inference/page/app.js", "inference/page/index.html"),
 }
 
 

@@ -1,0 +1,238 @@
+"""`Detector`: score one video file with the faces stage's code and a trained U-YNet.
+
+``Detector.load(model=..., backend=...)`` loads the face detector and the model once;
+``.predict(path)`` then runs, per video, exactly what the faces stage runs on an
+original (`dfmask.faces.extract.process_original`: the same frame sampling, decode,
+MTCNN, tracking, crop windows and PNG crops), decodes the crops and scores them
+(`dfmask.inference.backends.Ensemble`). The video's raw score is the mean probability
+of each face track, aggregated over tracks (``max`` by default: one swapped face makes
+a fake video), then calibrated (`dfmask.inference.calibration`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dfmask.errors import DfmaskError
+from dfmask.inference.backends import Ensemble, default_backend
+from dfmask.inference.calibration import UNCALIBRATED, Calibration, read_calibration
+from dfmask.inference.result import FramePrediction, VideoPrediction
+from dfmask.params import FacesParams
+
+#: The score of a video without any face: uninformative, as in evaluate.
+NO_FACE_SCORE = 0.5
+#: sigmoid(seg) at or above this is a manipulated pixel (evaluate.mask_threshold's default).
+MASK_THRESHOLD = 0.5
+#: First-box types of an ISO-BMFF (MP4/MOV) file; anything else is ``not_mp4``.
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def sniff_status(path: Path) -> tuple[str, str | None]:
+    """``("ok", None)`` when ``path`` looks like an MP4 container, else a status and why."""
+    if not path.is_file():
+        return "missing", f"{path}: no such file"
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if not head:
+        return "empty", "empty file (0 bytes)"
+    if len(head) < 8 or head[4:8] not in _MP4_BOXES:
+        return "not_mp4", "not an MP4 container (no ISO-BMFF box at the start), whatever its extension"
+    return "ok", None
+
+
+@dataclass
+class Scored:
+    """A prediction plus what the overlay needs: the mask probability maps (N, S, S)."""
+
+    prediction: VideoPrediction
+    seg_prob: np.ndarray
+
+
+class Detector:
+    """Face detector + model + calibration, loaded once; `predict` scores one video."""
+
+    def __init__(self, ensemble: Ensemble, faces: FacesParams, calibration: Calibration) -> None:
+        from dfmask.faces.detect import FaceDetector
+
+        self.ensemble = ensemble
+        self.faces = faces
+        self.calibration = calibration
+        self.face_detector = FaceDetector(faces)
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | Sequence[str | Path] = "models",
+        backend: str | None = None,
+        calibration: str | Path | Calibration | None = None,
+        faces: FacesParams | None = None,
+        frames: int | None = None,
+        threads: int = 1,
+    ) -> Detector:
+        """Load the model(s) and the face detector.
+
+        Args:
+            model: a model file, a models folder (the pipeline's ``models/``; the
+                backend's file is taken from it), or a list of them (an ensemble).
+            backend: ``torch`` | ``onnx`` | ``onnx-int8`` | ``vart``; default
+                ``onnx-int8`` when present under the (first) models folder.
+            calibration: a ``calibration.json`` path (or a `Calibration`); None: uncalibrated,
+                threshold 0.5, max over tracks.
+            faces: the faces stage's settings (default: the shipped ``faces:`` params).
+            frames: frames sampled per video (overrides ``faces.frames``).
+            threads: intra-op threads of the model runtime.
+        """
+        models = [model] if isinstance(model, str | Path) else list(model)
+        if backend is None:
+            first = Path(models[0]) if models else Path("models")
+            if first.is_dir():
+                backend = default_backend(first)
+            elif first.suffix == ".onnx":
+                backend = "onnx-int8" if "int8" in first.name else "onnx"
+            else:
+                backend = "torch"
+        faces = faces or FacesParams()
+        if frames is not None:
+            if frames < 1:
+                raise DfmaskError(f"--frames must be >= 1, got {frames}")
+            faces = dataclasses.replace(faces, frames=frames)
+        if isinstance(calibration, Calibration):
+            calib = calibration
+        else:
+            calib = UNCALIBRATED if calibration is None else read_calibration(calibration)
+        return cls(Ensemble(models, backend, threads), faces, calib)
+
+    # -- scoring ---------------------------------------------------------------------
+
+    def frame_probabilities(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw p(FAKE) (N,) float64 and mask probabilities (N, S, S) float32 of uint8 crops."""
+        if not crops:
+            s = self.ensemble.input_size
+            return np.zeros(0), np.zeros((0, s, s), np.float32)
+        cls_logit, seg_logits = self.ensemble.logits(crops)
+        return sigmoid(cls_logit), sigmoid(seg_logits).astype(np.float32)
+
+    def aggregate(self, track_id: np.ndarray, p: np.ndarray) -> float:
+        """The video's raw score: mean p per track, then max or mean over tracks."""
+        per_track = [float(p[track_id == t].mean()) for t in np.unique(track_id)]
+        return max(per_track) if self.calibration.aggregation == "max" else float(np.mean(per_track))
+
+    def _result(self, path: Path, status: str, detail: str | None, **fields: object) -> VideoPrediction:
+        base = {
+            "file": path.name,
+            "status": status,
+            "detail": detail,
+            "sha256": None,
+            "p_fake": None,
+            "label": None,
+            "threshold": self.calibration.threshold,
+            "aggregation": self.calibration.aggregation,
+            "calibration": self.calibration.describe(),
+            "models": [dataclasses.asdict(i) | {"path": Path(i.path).name} for i in self.ensemble.infos],
+            "model_id": self.ensemble.model_id,
+        }
+        return VideoPrediction(**(base | fields))  # type: ignore[arg-type]
+
+    def predict(self, path: str | Path) -> VideoPrediction:
+        """Score one video file (never raises for a bad video: see its ``status``)."""
+        return self.score(path).prediction
+
+    def score(self, path: str | Path) -> Scored:
+        """`predict` plus the mask maps of every crop (for overlays)."""
+        from dfmask.corpus.ingest import _probe_status
+        from dfmask.faces.extract import process_original
+        from dfmask.tables import decode_png, file_sha256
+        from dfmask.video import probe
+
+        path = Path(path)
+        empty = np.zeros((0, self.ensemble.input_size, self.ensemble.input_size), np.float32)
+        status, detail = sniff_status(path)
+        if status != "ok":
+            sha = file_sha256(path) if path.is_file() else None
+            return Scored(self._result(path, status, detail, sha256=sha), empty)
+        sha = file_sha256(path)
+        info = probe(path, decode=False)
+        facts = {
+            "sha256": sha,
+            "width": info.width,
+            "height": info.height,
+            "fps": round(info.fps, 6),
+            "duration_s": round(info.duration, 6),
+        }
+        if info.error:
+            return Scored(self._result(path, _probe_status(info.error), info.error, **facts), empty)
+        row = {
+            "part": 0,
+            "video_id": path.stem,
+            "original_id": None,
+            "is_fake": False,
+            "status": "ok",
+            "frames": info.frames,
+            "path": path.name,
+        }
+        faces = process_original(row, path.parent, self.face_detector, self.faces)
+        st = faces.status
+        facts["frames_sampled"] = st.frames_sampled
+        if st.status == "decode_failed":
+            why = "truncated" if st.frames_decoded else "corrupt"
+            return Scored(self._result(path, why, st.detail, **facts), empty)
+        if st.status == "no_faces":
+            return Scored(
+                self._result(path, "no_face", st.detail, p_fake=NO_FACE_SCORE, label=self._label(0.5), **facts), empty
+            )
+        table = faces.rows
+        crops = [decode_png(c["bytes"]) for c in table.column("crop").to_pylist()]
+        p_raw, seg = self.frame_probabilities(crops)
+        frame_idx = np.asarray(table.column("frame_idx").to_numpy(), np.int64)
+        track_id = np.asarray(table.column("track_id").to_numpy(), np.int64)
+        p_video = float(self.calibration.apply(self.aggregate(track_id, p_raw)))
+        p_frames = self.calibration.apply(p_raw)
+        area = (seg >= MASK_THRESHOLD).reshape(len(seg), -1).mean(axis=1)
+        fps = info.fps or 1.0
+        frames = [
+            FramePrediction(
+                frame_idx=int(f),
+                time_s=round(float(f) / fps, 6),
+                track_id=int(t),
+                box=[round(float(v), 3) for v in box],
+                crop_box=[int(v) for v in cbox],
+                p_fake=float(p),
+                manipulated_area=round(float(a), 6),
+            )
+            for f, t, box, cbox, p, a in zip(
+                frame_idx,
+                track_id,
+                table.column("box").to_pylist(),
+                table.column("crop_box").to_pylist(),
+                p_frames,
+                area,
+                strict=True,
+            )
+        ]
+        status, detail = "ok", None
+        if st.frames_decoded < st.frames_sampled:
+            status = "truncated"
+            detail = f"scored on {st.frames_decoded} of {st.frames_sampled} sampled frames: the rest do not decode"
+        pred = self._result(
+            path,
+            status,
+            detail,
+            p_fake=p_video,
+            label=self._label(p_video),
+            tracks=st.tracks,
+            frames=frames,
+            **facts,
+        )
+        return Scored(pred, seg)
+
+    def _label(self, p: float) -> str:
+        return "FAKE" if p >= self.calibration.threshold else "REAL"

@@ -1,0 +1,150 @@
+"""`dfmask.Detector`: the faces stage's crops, the model's scores, statuses of bad files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inference_fixtures import FRAMES, Models, Videos
+
+import dfmask
+from dfmask.errors import DfmaskError
+from dfmask.faces.extract import process_original
+from dfmask.inference.calibration import Calibration
+from dfmask.inference.detector import Detector
+from dfmask.model.predict import predict_images
+from dfmask.model.uynet import load_checkpoint
+from dfmask.tables import decode_png
+
+
+@pytest.fixture(scope="module")
+def detector(models: Models) -> Detector:
+    return dfmask.Detector.load(model=models.ckpt, backend="torch", frames=FRAMES)
+
+
+def _stage_crops(det: Detector, path: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """The crops the faces stage itself cuts from ``path`` (its per-video function)."""
+    row = {"part": 0, "video_id": path.stem, "original_id": None, "is_fake": False, "status": "ok"}
+    from dfmask.video import probe
+
+    row |= {"frames": probe(path).frames, "path": path.name}
+    faces = process_original(row, path.parent, det.face_detector, det.faces)
+    crops = [decode_png(c["bytes"]) for c in faces.rows.column("crop").to_pylist()]
+    return crops, np.asarray(faces.rows.column("frame_idx").to_numpy())
+
+
+def test_predict_matches_evaluate_on_the_stage_crops(detector: Detector, models: Models, videos: Videos) -> None:
+    pred = detector.predict(videos.face)
+    assert pred.status == "ok" and pred.frames and pred.tracks >= 1
+    crops, frame_idx = _stage_crops(detector, videos.face)
+    model, config = load_checkpoint(models.ckpt)
+    p_eval, _ = predict_images(model, crops, config.input_size)  # evaluate's prediction path
+    assert [f.frame_idx for f in pred.frames] == frame_idx.tolist()
+    np.testing.assert_allclose([f.p_fake for f in pred.frames], p_eval, atol=1e-6, rtol=0)
+    # the video score: mean per track, max over tracks (uncalibrated default)
+    tracks = {f.track_id for f in pred.frames}
+    per_track = [np.mean([f.p_fake for f in pred.frames if f.track_id == t]) for t in tracks]
+    assert pred.p_fake == pytest.approx(max(per_track), abs=1e-12)
+    assert pred.label == ("FAKE" if pred.p_fake >= 0.5 else "REAL")
+
+
+def test_the_json_document(detector: Detector, models: Models, videos: Videos) -> None:
+    doc = json.loads(json.dumps(detector.predict(videos.face).to_json()))
+    assert doc["schema_version"] == 1 and next(iter(doc)) == "schema_version"
+    assert doc["sha256"] == hashlib.sha256(videos.face.read_bytes()).hexdigest()
+    assert doc["model_id"] == hashlib.sha256(models.ckpt.read_bytes()).hexdigest()
+    assert doc["models"][0]["backend"] == "torch" and doc["models"][0]["input_size"] == 32
+    assert doc["calibration"]["method"] == "none" and doc["aggregation"] == "max" and doc["threshold"] == 0.5
+    assert (doc["width"], doc["height"], doc["fps"]) == (320, 180, 10.0)
+    assert doc["frames_sampled"] == FRAMES
+    for f in doc["frames"]:
+        assert f["time_s"] == pytest.approx(f["frame_idx"] / 10.0)
+        x0, y0, x1, y1 = f["box"]
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 180  # a face inside the frame
+        assert 0.0 <= f["manipulated_area"] <= 1.0 and 0.0 < f["p_fake"] < 1.0
+
+
+def test_onnx_backend_agrees_with_torch(detector: Detector, models: Models, videos: Videos) -> None:
+    onnx = Detector.load(model=models.onnx, backend="onnx", frames=FRAMES)
+    a, b = detector.predict(videos.face), onnx.predict(videos.face)
+    assert b.models[0]["backend"] == "onnx" and b.model_id != a.model_id
+    np.testing.assert_allclose([f.p_fake for f in a.frames], [f.p_fake for f in b.frames], atol=1e-5)
+
+
+def test_an_ensemble_averages_logits(models: Models) -> None:
+    one = Detector.load(model=models.ckpt, backend="torch")
+    two = Detector.load(model=models.ckpt2, backend="torch")
+    both = Detector.load(model=[models.ckpt, models.ckpt2], backend="torch")
+    crops = [np.random.default_rng(k).integers(0, 256, (48, 48, 3), dtype=np.uint8) for k in range(5)]
+    la, sa = one.ensemble.logits(crops)
+    lb, sb = two.ensemble.logits(crops)
+    lab, sab = both.ensemble.logits(crops)
+    assert not np.allclose(la, lb)  # two different models
+    np.testing.assert_allclose(lab, (la + lb) / 2, atol=1e-6)
+    np.testing.assert_allclose(sab, (sa + sb) / 2, atol=1e-5)
+    assert len(both.ensemble.infos) == 2 and both.ensemble.model_id not in (one.ensemble.model_id,)
+
+
+def test_calibration_is_applied(models: Models, videos: Videos, detector: Detector) -> None:
+    raw = detector.predict(videos.face)
+    cal = Calibration(method="temperature", temperature=3.0, threshold=0.9, aggregation="mean")
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=cal)
+    pred = det.predict(videos.face)
+    q = np.clip(raw.p_fake, 1e-12, 1 - 1e-12)
+    assert pred.p_fake == pytest.approx(1 / (1 + np.exp(-np.log(q / (1 - q)) / 3.0)), abs=1e-9)  # one track: mean = max
+    assert pred.label == "REAL" and pred.threshold == 0.9 and pred.calibration["method"] == "temperature"
+
+
+def test_statuses_of_bad_files(detector: Detector, videos: Videos, tmp_path: Path) -> None:
+    no_face = detector.predict(videos.no_face)
+    assert (no_face.status, no_face.p_fake, no_face.frames) == ("no_face", 0.5, [])
+    expect = {
+        videos.corrupt: "corrupt",
+        videos.truncated: "truncated",
+        videos.empty: "empty",
+        videos.text: "not_mp4",
+        tmp_path / "absent.mp4": "missing",
+    }
+    for path, status in expect.items():
+        pred = detector.predict(path)
+        assert (pred.status, pred.p_fake, pred.label) == (status, None, None), path
+        assert pred.failed and pred.detail
+
+
+def test_backend_errors_are_one_line(models: Models, tmp_path: Path) -> None:
+    with pytest.raises(DfmaskError, match="lab server") as err:
+        Detector.load(model=models.ckpt, backend="vart")
+    assert "\n" not in str(err.value)
+    with pytest.raises(DfmaskError, match="needs an .onnx file"):
+        Detector.load(model=models.ckpt, backend="onnx")
+    with pytest.raises(DfmaskError, match="model file not found"):
+        Detector.load(model=tmp_path, backend="onnx-int8")
+    bad = tmp_path / "evil.ckpt"
+    bad.write_bytes(b"\x80\x04cos\nsystem\n.")  # a pickle naming os.system: refused, never run
+    with pytest.raises(DfmaskError, match="not a loadable torch checkpoint"):
+        Detector.load(model=bad, backend="torch")
+
+
+def test_default_backend_prefers_int8(tmp_path: Path, models: Models) -> None:
+    from dfmask.inference.backends import default_backend
+
+    assert default_backend(tmp_path) == "torch"
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "uynet.onnx").write_bytes(models.onnx.read_bytes())
+    assert default_backend(tmp_path) == "onnx"
+    (tmp_path / "int8").mkdir()
+    (tmp_path / "int8" / "uynet.ort_int8.onnx").write_bytes(models.onnx.read_bytes())
+    assert default_backend(tmp_path) == "onnx-int8"
+    assert Detector.load(model=tmp_path).ensemble.backend == "onnx-int8"
+
+
+def test_import_dfmask_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, dfmask; print(sorted({'numpy', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

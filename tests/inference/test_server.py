@@ -1,0 +1,172 @@
+"""``dfmask serve``'s app on loopback: answers, bad uploads, limits, admission, temp files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import requests
+from inference_fixtures import FRAMES, Models, Videos
+from server_utils import app_server
+
+from dfmask.inference.detector import Detector
+from dfmask.inference.server import ServeLimits, create_app
+
+
+@pytest.fixture(scope="module")
+def detector(models: Models) -> Detector:
+    return Detector.load(model=models.ckpt, backend="torch", frames=FRAMES)
+
+
+@pytest.fixture(scope="module")
+def tmp_uploads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="module")
+def server(detector: Detector, tmp_uploads: Path) -> Iterator[tuple[str, object]]:
+    limits = ServeLimits(max_bytes=60_000, max_pixels=320 * 180, max_duration_s=5.0, tmp_dir=str(tmp_uploads))
+    app = create_app(detector, limits)
+    with app_server(app) as url:
+        yield url, app
+
+
+def _post(url: str, path: Path, field: str = "file", **params: str) -> requests.Response:
+    with open(path, "rb") as fh:
+        return requests.post(f"{url}/v1/predict", files={field: (path.name, fh)}, params=params, timeout=120)
+
+
+def test_predict_agrees_with_the_library(server: tuple[str, object], detector: Detector, videos: Videos) -> None:
+    url, _ = server
+    r = _post(url, videos.face, overlay="true")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    lib = detector.predict(videos.face)
+    assert doc["file"] == "face.mp4" and doc["status"] == "ok" and doc["sha256"] == lib.sha256
+    np.testing.assert_allclose([f["p_fake"] for f in doc["frames"]], [f.p_fake for f in lib.frames], atol=1e-6)
+    assert doc["p_fake"] == pytest.approx(lib.p_fake, abs=1e-6)
+    sheet = cv2.imdecode(np.frombuffer(base64.b64decode(doc["overlay_png"]), np.uint8), cv2.IMREAD_COLOR)
+    assert sheet is not None and sheet.shape[1] >= 240 and sheet.std() > 10  # a real picture
+
+
+def test_health_models_docs_and_page(server: tuple[str, object], models: Models) -> None:
+    url, _ = server
+    assert requests.get(f"{url}/v1/health").json()["status"] == "ok"
+    info = requests.get(f"{url}/v1/models").json()
+    assert info["backend"] == "torch" and info["models"][0]["id"] == models.ckpt.name and info["input_size"] == 32
+    schema = requests.get(f"{url}/openapi.json").json()
+    assert "multipart/form-data" in schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
+    assert requests.get(f"{url}/docs").status_code == 200
+    page = requests.get(f"{url}/").text
+    assert 'src="/static/app.js"' in page and "http" not in page.split("<main>")[0].replace("http-equiv", "")
+    js = requests.get(f"{url}/static/app.js")
+    assert js.status_code == 200 and "/v1/predict" in js.text and "https://" not in js.text
+    assert requests.get(f"{url}/static/..%2Fserver.py").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("which", "status", "code"),
+    [
+        ("text", 415, "not_mp4"),
+        ("empty", 400, "empty_file"),
+        ("truncated", 422, "truncated"),
+        ("corrupt", 422, "corrupt"),
+    ],
+)
+def test_bad_files(
+    server: tuple[str, object], videos: Videos, tmp_uploads: Path, which: str, status: int, code: str
+) -> None:
+    url, _ = server
+    r = _post(url, getattr(videos, which))
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == code and err["message"] and str(tmp_uploads) not in json.dumps(err)
+    assert not list(tmp_uploads.iterdir())
+
+
+def test_no_face_is_200(server: tuple[str, object], videos: Videos) -> None:
+    r = _post(server[0], videos.no_face)
+    assert r.status_code == 200 and r.json()["status"] == "no_face" and r.json()["p_fake"] == 0.5
+
+
+def test_request_errors(server: tuple[str, object], videos: Videos, tmp_uploads: Path) -> None:
+    url, _ = server
+    r = _post(url, videos.face, field="video")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "missing_field" and "'video'" in r.text
+    r = requests.post(f"{url}/v1/predict", data=b"")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_body"
+    r = requests.post(f"{url}/v1/predict", data=b"abc", headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 415
+    assert not list(tmp_uploads.iterdir())
+
+
+def test_size_limit_declared_and_streamed(server: tuple[str, object], tmp_uploads: Path) -> None:
+    url, _ = server
+    big = b"\x00\x00\x00\x18ftypisom" + bytes(200_000)
+    r = requests.post(f"{url}/v1/predict", files={"file": ("big.mp4", big)})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    boundary = "XyZ"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'.encode()
+    written: list[int] = []
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: only the streaming check can stop it
+        yield head
+        for _ in range(50):
+            written.append(1)
+            yield bytes(8192)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        r = requests.post(
+            f"{url}/v1/predict", data=chunks(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        assert r.status_code == 413
+    except requests.ConnectionError:
+        pass  # the server may answer and close before the client finished sending
+    assert not list(tmp_uploads.iterdir())
+
+
+def test_resolution_and_duration_limits(detector: Detector, videos: Videos, tmp_path: Path) -> None:
+    for limits, code in (
+        (ServeLimits(max_pixels=320 * 179, tmp_dir=str(tmp_path)), "resolution_limit"),
+        (ServeLimits(max_duration_s=0.5, tmp_dir=str(tmp_path)), "duration_limit"),
+    ):
+        with app_server(create_app(detector, limits)) as url:
+            r = _post(url, videos.face)
+        assert r.status_code == 413 and r.json()["error"]["code"] == code
+        assert not list(tmp_path.iterdir())
+
+
+def test_busy_server_answers_429(server: tuple[str, object], videos: Videos, tmp_uploads: Path) -> None:
+    url, app = server
+    admission = app.state.admission  # type: ignore[attr-defined]
+    taken = 0
+    while admission.enter():  # fill every slot (workers + queue)
+        taken += 1
+    try:
+        r = _post(url, videos.face)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json()["error"]["code"] == "busy"
+    finally:
+        for _ in range(taken):
+            admission.leave()
+    assert taken == 9 and _post(url, videos.no_face).status_code == 200
+    assert not list(tmp_uploads.iterdir())
+
+
+def test_timeout_is_504_and_the_slot_comes_back(detector: Detector, videos: Videos, tmp_path: Path) -> None:
+    import time
+
+    app = create_app(detector, ServeLimits(timeout_s=0.01, workers=1, queue=0, tmp_dir=str(tmp_path)))
+    with app_server(app) as url:
+        r = _post(url, videos.face)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
+        end = time.monotonic() + 60
+        while app.state.admission.in_flight and time.monotonic() < end:  # the work ends, then frees its slot
+            time.sleep(0.1)
+        assert app.state.admission.in_flight == 0 and not list(tmp_path.iterdir())
