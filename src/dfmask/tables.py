@@ -1,6 +1,6 @@
 """Parquet I/O for every dfmask table: image cells, schema metadata, atomic writes.
 
-Contracts (see ../shared/DESIGN.md, "Contracts"):
+Contracts (see docs/design.md, "Contracts"):
 
 * Every table has a `TableSpec`: a name, an integer version and an explicit
   `pyarrow` schema whose fields carry a one-line description. The specs of the
