@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.headline import write as write_headline
 from dfmask.params import CorpusParams, EvaluateParams, load_section
 from dfmask.stage import run_stage
 
@@ -23,6 +24,7 @@ def main() -> str:
     ap.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
     ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
     ap.add_argument("--out", type=Path, required=True, help="report folder")
+    ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(EvaluateParams, "evaluate", args.params)
@@ -30,7 +32,10 @@ def main() -> str:
     from dfmask.model.evaluate import EvalPaths, run
 
     paths = EvalPaths(args.faces, args.masks, args.splits, args.checkpoint, args.sample, args.out)
-    return run(params, paths, corpus).summary()
+    summary = run(params, paths, corpus).summary()
+    if args.headline is not None:
+        write_headline("evaluate", {"report": args.out / "metrics.json"}, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The documents a newcomer reads stay true to the repository.
 
-* No tracked file points outside the repository at ``../shared`` (the design notes the
-  project relies on live in docs/design.md).
+* No tracked file points outside the repository at the design notes' old folder beside
+  it (the contracts the project relies on live in docs/design.md).
 * docs/pipeline.md holds ``dvc dag --mermaid`` of the current dvc.yaml.
 """
 

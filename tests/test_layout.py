@@ -23,6 +23,7 @@ INFRA = {
     "codedeps",
     "dlib_models",
     "errors",
+    "headline",
     "metrics",
     "params",
     "progress",
