@@ -79,6 +79,7 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
     assert head_eval["auc"] == (
         None if metrics["test"]["video"]["auc"] is None else round(metrics["test"]["video"]["auc"], 4)
     )
+    assert "## Classification" in (tmp_path / "reports/eval/MODEL_CARD.md").read_text()
     head_train = json.loads((tmp_path / "reports/headline/train.json").read_text())
     trained = json.loads((tmp_path / "reports/train/train.json").read_text())
     assert head_train["crops_seen"] == trained["train_crops_seen"] and head_train["epochs"] == 1
