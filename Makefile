@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-tools browser faces-sources repro test test-fast lint lock \
+.PHONY: help setup check-tools browser faces-sources repro exp exp-show test test-fast lint lock \
         sync-deps bench bench-faces bench-masks bench-predict eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
@@ -56,6 +56,14 @@ faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the samp
 
 repro: setup ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
+
+# `make exp SET="train.lr=3e-4 train.max_epochs=1" STAGE=evaluate`: one `-S` per SET entry;
+# STAGE=evaluate stops after evaluation (a model experiment, without the deploy stages).
+exp: setup ## one experiment: dvc exp run [STAGE] -S each of SET (make exp SET="train.lr=3e-4" STAGE=evaluate)
+	$(BIN)/dvc exp run $(STAGE) $(foreach s,$(SET),-S $(s))
+
+exp-show: $(STAMP) ## compare experiments: changed params and the headline metrics (dvc exp show --only-changed)
+	$(BIN)/dvc exp show --only-changed --drop '.*/' --no-pager
 
 test: setup ## run the whole test suite (unit + slow integration tests)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.deploy.benchmark import BenchmarkPaths, run
+from dfmask.headline import write as write_headline
 from dfmask.params import BenchmarkParams, DeployParams, load_section
 from dfmask.stage import run_stage
 
@@ -19,11 +20,15 @@ def main() -> str:
     parser.add_argument("--test-crops", type=Path, required=True, help="deploy_crops table of the accuracy crops")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--work", type=Path, required=True, help="scratch for the VART run")
+    parser.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = parser.parse_args()
     deploy = load_section(DeployParams, "deploy", args.params)
     params = load_section(BenchmarkParams, "benchmark", args.params)
     paths = BenchmarkPaths(args.onnx, args.int8, args.compiled, args.test_crops, args.out, args.work)
-    return run(deploy, params, paths).summary()
+    summary = run(deploy, params, paths).summary()
+    if args.headline is not None:
+        write_headline("benchmark", {"report": args.out / "bench.json"}, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

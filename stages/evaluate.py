@@ -2,7 +2,8 @@
 
 Reads the trained checkpoint, the faces/masks/splits tables and, when corpus.root is
 the generated sample, its ground truth; writes the report folder (metrics.json,
-DVCLive plots, reliability.png, overlays.png).
+DVCLive plots, reliability.png, overlays.png, and MODEL_CARD.md from metrics.json and
+the train stage's train.json: dfmask.model.card).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.headline import write as write_headline
 from dfmask.params import CorpusParams, EvaluateParams, load_section
 from dfmask.stage import run_stage
 
@@ -23,14 +25,23 @@ def main() -> str:
     ap.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
     ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
     ap.add_argument("--out", type=Path, required=True, help="report folder")
+    ap.add_argument("--train-report", type=Path, help="the train stage's train.json, quoted in MODEL_CARD.md")
+    ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(EvaluateParams, "evaluate", args.params)
 
+    from dfmask.corpus import corpus_kind
+    from dfmask.model.card import CARD_NAME, write_model_card
     from dfmask.model.evaluate import EvalPaths, run
 
     paths = EvalPaths(args.faces, args.masks, args.splits, args.checkpoint, args.sample, args.out)
-    return run(params, paths, corpus).summary()
+    summary = run(params, paths, corpus).summary()
+    kind = corpus_kind(corpus.root, args.sample)
+    write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report)
+    if args.headline is not None:
+        write_headline("evaluate", {"report": args.out / "metrics.json"}, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

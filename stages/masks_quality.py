@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.headline import write as write_headline
 from dfmask.masks.quality import MasksQualityPaths, run
 from dfmask.params import CorpusParams, MasksParams, load_section
 from dfmask.stage import run_stage
@@ -24,11 +25,15 @@ def main() -> str:
     ap.add_argument("--sample", type=Path, required=True, help="the sample folder (paths.sample)")
     ap.add_argument("--out", type=Path, required=True, help="report JSON")
     ap.add_argument("--preview", type=Path, required=True, help="preview PNG")
+    ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(MasksParams, "masks", args.params)
     paths = MasksQualityPaths(args.masks, args.faces, args.sample, args.out, args.preview)
-    return run(params, corpus, paths).summary()
+    summary = run(params, corpus, paths).summary()
+    if args.headline is not None:
+        write_headline("masks_quality", {"report": args.out}, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.headline import write as write_headline
 from dfmask.params import BaseParams, CorpusParams, SplitParams, load_section
 from dfmask.splits.build import SplitPaths, run
 from dfmask.stage import run_stage
@@ -18,12 +19,16 @@ def main() -> str:
     parser.add_argument("--out", type=Path, required=True, help="splits table")
     parser.add_argument("--report", type=Path, required=True, help="report JSON")
     parser.add_argument("--work", type=Path, required=True, help="resume folder (paths.work): the last assignment")
+    parser.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = parser.parse_args()
     base = load_section(BaseParams, "base", args.params)
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(SplitParams, "split", args.params)
     paths = SplitPaths(args.videos, args.embeddings, args.out, args.report, args.work)
-    return run(params, corpus, base, paths).summary()
+    summary = run(params, corpus, base, paths).summary()
+    if args.headline is not None:
+        write_headline("split", {"report": args.report}, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

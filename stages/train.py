@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.headline import write as write_headline
 from dfmask.params import CorpusParams, TrainParams, load_section
 from dfmask.stage import run_stage
 
@@ -22,6 +23,7 @@ def main() -> str:
     ap.add_argument("--splits", type=Path, required=True, help="splits table")
     ap.add_argument("--models", type=Path, required=True, help="model folder (uynet.ckpt)")
     ap.add_argument("--report", type=Path, required=True, help="report folder (DVCLive, train.json)")
+    ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(TrainParams, "train", args.params)
@@ -29,7 +31,11 @@ def main() -> str:
     from dfmask.model.train import TrainPaths, run
 
     paths = TrainPaths(args.faces, args.masks, args.splits, args.models, args.report)
-    return run(params, paths, corpus.parts).summary()
+    summary = run(params, paths, corpus.parts).summary()
+    sources = {"report": args.report / "train.json", "dvclive": args.report / "metrics.json"}
+    if args.headline is not None:
+        write_headline("train", sources, args.headline)
+    return summary
 
 
 if __name__ == "__main__":

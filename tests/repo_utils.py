@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,9 +21,15 @@ VENV_BIN = Path(sys.executable).parent
 FACES_CACHE = Path(os.environ.get("DFMASK_FACES_CACHE", REPO / ".cache" / "faces")).resolve()
 
 
-def run(cmd: Sequence[str], cwd: Path, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    """Run a command with the venv first on PATH; show its output if it fails."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def run(
+    cmd: Sequence[str],
+    cwd: Path,
+    check: bool = True,
+    timeout: float = 1800,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with the venv first on PATH (and ``env`` on top); show its output if it fails."""
+    env = {**os.environ, **(env or {}), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("DVC_NO_ANALYTICS", None)
     env["DVC_NO_ANALYTICS"] = "1"
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -33,6 +33,7 @@ INFRA = {
     "codedeps",
     "dlib_models",
     "errors",
+    "headline",
     "metrics",
     "params",
     "progress",

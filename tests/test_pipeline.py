@@ -15,6 +15,7 @@ import pytest
 from repo_utils import FACES_CACHE, copy_repo, outputs_naming, run
 
 from dfmask.corpus.groundtruth import load_ground_truth, videos
+from dfmask.headline import HEADLINE, declared_count
 from dfmask.schemas.videos import VIDEOS
 from dfmask.tables import read_table
 
@@ -103,6 +104,14 @@ def test_exp_run_with_set_param_is_an_experiment(pipeline_repo: Path, tmp_path: 
     base = rows["main"]
     assert exp["params"]["params.yaml"]["data"]["train"]["lr"] == 0.01
     assert base["params"]["params.yaml"]["data"]["train"]["lr"] != 0.01
-    assert "reports/eval/metrics.json" in exp["metrics"], sorted(exp["metrics"])
+    # only the headline files are metrics (dfmask.headline): a short set of numbers
+    assert sorted(exp["metrics"]) == sorted(f"reports/headline/{s}.json" for s in HEADLINE), sorted(exp["metrics"])
+    numbers = [v for m in exp["metrics"].values() for v in m["data"].values()]
+    assert len(numbers) == declared_count() <= 25
+    assert all(v is None or isinstance(v, int | float) for v in numbers), numbers
     # a different learning rate trains a different model: its training metrics differ
-    assert exp["metrics"]["reports/train/metrics.json"] != base["metrics"]["reports/train/metrics.json"]
+    assert exp["metrics"]["reports/headline/train.json"] != base["metrics"]["reports/headline/train.json"]
+    # and the README's comparison fits a 160-column terminal (rich writes "…" when it does not)
+    env_cols = {"COLUMNS": "160"}
+    table = run(["dvc", "exp", "show", "--only-changed", "--drop", ".*/", "--no-pager"], repo, env=env_cols).stdout
+    assert "lr" in table and "…" not in table, table

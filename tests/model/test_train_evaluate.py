@@ -49,7 +49,7 @@ def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> N
     a, b = _paths(corpus, "a"), _paths(corpus, "b")
     report = train.run(TINY, a, (0, 1))
     train.run(TINY, b, (0, 1))
-    assert report.summary().startswith("2 epochs on 14 crops (")
+    assert report.summary().startswith("2 epochs on 16 crops (8 per epoch, drawn from 14 train crops; ")
     assert report.summary().endswith(f"; {a.checkpoint} (see {a.report_dir}/train.json)")
     assert a.checkpoint.exists() and (a.model_dir / "uynet_config.json").exists()
     doc = json.loads((a.report_dir / "train.json").read_text())

@@ -171,6 +171,8 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     assert "`ssim` 6" in text and "`missing` 2" in text and "2 crops (no_split)" in text
     assert '"threshold": 0.5' in text  # upstream params quoted from the masks table metadata
     assert "leaks.identity" in text  # split report quoted
+    # the model card is named by artifact, with no figure of it (release does not depend on training)
+    assert "the `uynet` model artifact" in text and "reports/eval/MODEL_CARD.md" in text
     assert str(root) not in text  # no absolute paths: reproducible across checkouts
     # a real DFDC corpus gets the DFDC terms instead of the sample's image-rights caveat
     _release(root, tmp_path / "dfdc", corpus_root="/data/dfdc")

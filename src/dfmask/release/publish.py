@@ -16,12 +16,17 @@ Steps, each refusing with a `DfmaskError` that says what to do:
    that ``dvc get``/``import`` of the artifact needs. Pushing everything (``--all``, or
    ``PUSH_ALL=1`` in make) would also upload the intermediate face crops; that is wrong for
    a pixel-free release on a remote shared wider than the corpus terms allow.
-6. ``git tag -a <artifact>@vX.Y.Z`` on HEAD, then ``git push <remote> <tag>`` when the
-   repo has a git remote (``origin``, or its only remote); otherwise it says the tag is
-   local only.
+6. GTO registers the version: ``gto register <artifact> <HEAD> --version vX.Y.Z`` creates
+   the annotated tag ``<artifact>@vX.Y.Z`` that `dvc artifacts get` resolves (DVC finds
+   artifact tags with GTO's own ``gto.tag.find``), then ``git push <remote> <tag>`` when
+   the repo has a git remote (``origin``, or its only remote); otherwise it says the tag
+   is local only.
 
 The data goes first and the tag after: a failed push leaves no tag pointing at data that
-nobody can pull.
+nobody can pull. GTO does the tagging only: the checks above (a tag already on the git
+remote, a clean workspace and ``dvc status``, a shared DVC remote) and ``dvc push`` are
+not GTO's, and must all pass before a tag exists; GTO's own ``--push`` knows only
+``origin``. docs/release.md, "Tags: GTO".
 """
 
 from __future__ import annotations
@@ -176,6 +181,19 @@ def check_artifact(repo: Path, artifact: str) -> None:
         )
 
 
+def register_version(repo: Path, artifact: str, tag: str, commit: str) -> None:
+    """Tag ``commit`` as ``tag`` (``<artifact>@vX.Y.Z``) with GTO's ``register``: the
+    annotated tag, message and name checks GTO (and through it `dvc artifacts get`) use."""
+    from gto.api import register
+    from gto.exceptions import GTOException
+
+    version = tag.split("@", 1)[1]
+    try:
+        register(repo, artifact, commit, version=version)
+    except GTOException as err:
+        raise DfmaskError(f"gto register {artifact} {commit[:12]} --version {version} failed: {err}") from err
+
+
 def publish(
     repo: Path, version: str, allow_local_remote: bool = False, dry_run: bool = False, push_all: bool = False
 ) -> PublishResult:
@@ -197,16 +215,7 @@ def publish(
         return PublishResult(tag, commit, name, url, remote, note)
     targets = [] if push_all else ["release"]
     _dvc(repo, "push", "--remote", name, *targets, what=f"dvc push to '{name}' ({url})")
-    _git(
-        repo,
-        "tag",
-        "-a",
-        tag,
-        "-m",
-        f"Registering artifact {params.artifact} version v{tag.split('@v')[1]}",
-        commit,
-        what=f"git tag {tag} (is git user.name/user.email set?)",
-    )
+    register_version(repo, params.artifact, tag, commit)
     if remote:
         _git(repo, "push", remote, f"refs/tags/{tag}", what=f"git push {remote} {tag}")
     return PublishResult(tag, commit, name, url, remote, note)
