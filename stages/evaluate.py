@@ -2,7 +2,7 @@
 
 Reads the trained checkpoint, the faces/masks/splits tables and, when corpus.root is
 the generated sample, its ground truth; writes the report folder (metrics.json,
-DVCLive plots, reliability.png, overlays.png).
+DVCLive plots, reliability.png, overlays.png, breakdown.json, calibration.json).
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ def main() -> str:
     ap.add_argument("--faces", type=Path, required=True, help="faces stage root (part=N/ shards)")
     ap.add_argument("--masks", type=Path, required=True, help="masks stage root (part=N/ shards)")
     ap.add_argument("--splits", type=Path, required=True, help="splits table")
-    ap.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="trained checkpoint (uynet.ckpt); several = an ensemble (logits averaged)",
+    )
     ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
     ap.add_argument("--out", type=Path, required=True, help="report folder")
     args = ap.parse_args()
@@ -29,7 +35,8 @@ def main() -> str:
 
     from dfmask.model.evaluate import EvalPaths, run
 
-    paths = EvalPaths(args.faces, args.masks, args.splits, args.checkpoint, args.sample, args.out)
+    first, *extra = args.checkpoint
+    paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra))
     return run(params, paths, corpus).summary()
 
 
