@@ -141,7 +141,7 @@ def youden_threshold(y_true: np.ndarray, p: np.ndarray) -> float | None:
         return None
     fpr, tpr, thresholds = roc_curve(y.astype(int), np.asarray(p, np.float64), drop_intermediate=False)
     finite = np.isfinite(thresholds)
-    j = np.where(finite, tpr - fpr, -np.inf)
+    j = np.where(finite, np.round(tpr - fpr, 12), -np.inf)  # rounded: 1 − 1/3 and 2/3 tie
     return float(thresholds[int(np.argmax(j))])  # thresholds decrease: argmax takes the highest
 
 

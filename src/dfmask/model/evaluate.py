@@ -315,8 +315,10 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     fitted = cal.fit(params.calibration, val.video_y, val.video_p) if val else cal.Calibration()
     youden = cal.youden_threshold(val.video_y, fitted.apply(val.video_p)) if val else None
     threshold = params.threshold if youden is None else youden
-    doc["calibration"] = {
-        **cal.Calibration.to_json(fitted, threshold, params.track_aggregation),
+    fitted_doc = fitted.to_json(threshold, params.track_aggregation)
+    doc["calibration"] = {  # the breakpoints only in calibration.json (exact, not rounded)
+        **{k: v for k, v in fitted_doc.items() if not k.startswith("isotonic_")},
+        "isotonic_breakpoints": len(fitted.isotonic_x),
         "requested": params.calibration,
         "threshold_source": "evaluate.threshold (val lacks a class)" if youden is None else "Youden's J on val",
         "val_videos": 0 if val is None else len(val.video_ids),
