@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from dfmask import metrics
 from dfmask.faces.crops import crop_face, mask_in_crop
 from dfmask.model.crop_index import join_crops
-from dfmask import metrics
 from dfmask.model.predict import (
     NO_FACE_SCORE,
     confident_score,
