@@ -59,7 +59,8 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
         "--params",
         str(params),
         *data,
-        "--checkpoint",
+        "--checkpoint",  # the same checkpoint twice: an ensemble of two equal members
+        str(tmp_path / "models/uynet.ckpt"),
         str(tmp_path / "models/uynet.ckpt"),
         "--sample",
         str(tmp_path),
@@ -70,6 +71,12 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
     assert "test: video AUC" in evaluate.stdout
     metrics = json.loads((tmp_path / "reports/eval/metrics.json").read_text())
     assert metrics["test"]["video"]["n"] == 6 and metrics["test"]["counterfactual"]["mask_source"] == "ground_truth"
+    assert metrics["ensemble"]["members"] == 2 and metrics["model"]["extra_checkpoints"] == [
+        str(tmp_path / "models/uynet.ckpt")
+    ]
+    calibration = json.loads((tmp_path / "reports/eval/calibration.json").read_text())
+    assert calibration["schema_version"] == 1 and calibration["fitted_on"] == "val"
+    assert json.loads((tmp_path / "reports/eval/breakdown.json").read_text())["test"]["by_method"]["none"]
 
     # a user error is one line on stderr and exit code 2, no traceback
     bad = _params(tmp_path, init_checkpoint=str(tmp_path / "nope.ckpt"))
