@@ -184,9 +184,7 @@ def _sample_with_methods(corpus: Path, sample: Path) -> dict[str, tuple[str, int
     videos = sorted(set(table["video_id"].to_pylist()))
     methods = ("hard_paste", "autoencoder")
     crfs = (20, 24, 28, 31)
-    attrs = {
-        v: ("none" if v.startswith("r") else methods[k % 2], crfs[k % 4]) for k, v in enumerate(videos)
-    }
+    attrs = {v: ("none" if v.startswith("r") else methods[k % 2], crfs[k % 4]) for k, v in enumerate(videos)}
     vids = table["video_id"].to_pylist()
     table = table.append_column("method", pa.array([attrs[v][0] for v in vids]))
     table = table.append_column("crf", pa.array([attrs[v][1] for v in vids], pa.int32()))

@@ -164,7 +164,10 @@ def bootstrap_interval(
 ) -> list[float] | None:
     """Percentile bootstrap interval (``level``, default 90 %) of `metrics.equal_mass_ece`
     over ``resamples`` draws with replacement (numpy Generator seeded by ``seed``: the same
-    inputs give the same interval). None when there is nothing to resample."""
+    inputs give the same interval). None when there is nothing to resample.
+
+    ECE is biased upwards under resampling (duplicated items make bins purer), so the
+    interval can lie above the point estimate on small sets; it shows the spread."""
     y, s = np.asarray(y_true, np.int64), np.asarray(p, np.float64)
     if not len(y) or resamples < 1:
         return None

@@ -84,27 +84,33 @@ def overlays(
         axes[r, 2].set_title("predicted prob", fontsize=8)
         axes[r, 3].imshow(outline)
         axes[r, 3].set_title(f"pred >= {mask_threshold}", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80, metadata=_META)
     plt.close(fig)
     return path
 
 
-def reliability(
-    path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], n_bins: int, title: str
-) -> Path:
-    """Write a reliability diagram of ``curves`` (label, y_true, p), each curve's
-    equal-width ECE in the legend, with the diagonal."""
+def reliability(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], n_bins: int, title: str) -> Path:
+    """Write a reliability diagram of ``curves`` (label, y_true, p; a line style each),
+    each curve's equal-width ECE in the legend, with the diagonal."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect calibration")
-    for label, y_true, p in curves:
+    styles = ("o-", "s--", "^:", "d-.")
+    for k, (label, y_true, p) in enumerate(curves):
         if not len(y_true):
             continue
         bins = metrics.reliability_bins(y_true, p, n_bins)
         ece = metrics.expected_calibration_error(y_true, p, n_bins)
         nz = bins["count"] > 0
-        ax.plot(bins["mean_p"][nz], bins["frac_pos"][nz], "o-", ms=3, label=f"{label} (ECE {ece:.3f})")
+        ax.plot(
+            bins["mean_p"][nz],
+            bins["frac_pos"][nz],
+            styles[k % len(styles)],
+            ms=4,
+            lw=1.2,
+            label=f"{label} (ECE {ece:.3f})",
+        )
         for x, y, c in zip(bins["mean_p"][nz], bins["frac_pos"][nz], bins["count"][nz], strict=True):
             ax.annotate(str(int(c)), (x, y), fontsize=6, xytext=(3, -8), textcoords="offset points")
     ax.set_xlim(0, 1)
