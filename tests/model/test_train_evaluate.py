@@ -14,6 +14,7 @@ import pytest
 import torch
 from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
 
+from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.model import calibration, evaluate, train
 from dfmask.model.evaluate import EvalPaths
@@ -142,6 +143,10 @@ def test_evaluate_reports_every_group(corpus: Path) -> None:
     for name in ("roc_video", "pr_video", "confusion_video", "roc_frame", "calibration_frame"):
         assert (out / f"plots/sklearn/test/{name}.json").exists(), name
     assert (out / "overlays.png").stat().st_size > 1000 and (out / "reliability.png").exists()
+    # Hanley–McNeil: 4 fake, 4 real test videos
+    auc = test["video"]["auc"]
+    assert test["video"]["auc_se"] == pytest.approx(metrics.auc_standard_error(auc, 4, 4))
+    assert 0 < test["video"]["auc_se"] < 0.3
     # video false/true-positive rates at the val-chosen threshold, calibration before/after
     op = test["operating_point"]
     assert (op["n_real"], op["n_fake"]) == (4, 4) and op["threshold"] == doc["calibration"]["threshold"]

@@ -210,6 +210,9 @@ def evaluate_split(
         "aggregation": params.aggregation,
         "track_aggregation": params.track_aggregation,
     }
+    for group in ("frame", "video"):  # Hanley–McNeil standard error of the headline AUCs
+        g = out[group]
+        g["auc_se"] = metrics.auc_standard_error(g["auc"], g["n_fake"], g["n"] - g["n_fake"])
     out["videos_without_faces"] = int((pred.counts == 0).sum())
     video_cal = fitted.apply(video_p)
     out["calibration"] = {
