@@ -110,6 +110,12 @@ def test_fallbacks_without_method_crf_or_ground_truth() -> None:
     assert sorted(doc["by_method"]) == ["full", "none"]  # swap_kind stands in for method
     assert doc["by_method"]["full"]["videos"]["n"] == 10
     assert doc["by_crf_band"] is None
+    partial = _attributes()
+    del partial["h0"], partial["r3"]
+    doc = breakdown.split_breakdown(_arrays(), partial, 0.5, 5)
+    assert sorted(doc["by_method"]) == ["autoencoder", "hard_paste", "none", "unknown"]
+    assert doc["by_method"]["unknown"]["videos"]["n_fake"] == 1 and doc["by_method"]["none"]["videos"]["n"] == 4
+    assert sum(b["videos"]["n"] for b in doc["by_crf_band"].values()) == 8  # two videos without a CRF
     none = breakdown.split_breakdown(_arrays(), None, 0.5, 5)
     assert none["by_method"] is None and none["by_crf_band"] is None and "no ground truth" in none["reason"]
 

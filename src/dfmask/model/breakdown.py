@@ -153,7 +153,10 @@ def split_breakdown(
     if attributes is None:
         return {"by_method": None, "by_crf_band": None, "reason": "no ground truth (a real corpus)"}
     vy = np.asarray(a.video_y, bool)
-    methods = np.array([video_method(attributes.get(str(v)), bool(f)) for v, f in zip(a.video_ids, vy, strict=True)])
+    # a video the truth does not cover: method "unknown" (fake) / "none" (real), no CRF
+    methods = np.array(
+        [video_method(attributes.get(str(v), {}), bool(f)) for v, f in zip(a.video_ids, vy, strict=True)]
+    )
     bands = np.array([crf_band(attributes.get(str(v), {}).get("crf")) for v in a.video_ids], dtype=object)
     pos = {str(v): k for k, v in enumerate(a.video_ids)}
     crop_video = np.array([pos.get(str(v), -1) for v in a.crop_video], np.int64)
