@@ -135,6 +135,8 @@ def test_calibration_json_round_trip(method: str, tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == 1 and doc["method"] == method and doc["fitted_on"] == "val"
     assert doc["threshold"] == 0.42 and doc["aggregation"] == "max"
+    keys = {"temperature": {"temperature"}, "isotonic": {"x", "y"}, "none": set()}[method]
+    assert set(doc) == {"schema_version", "method", "threshold", "aggregation", "fitted_on"} | keys
     back, _ = cal.read_calibration(path)
     np.testing.assert_allclose(back.apply(p), fitted.apply(p), atol=1e-12)
 
@@ -145,7 +147,7 @@ def test_calibration_json_errors_name_the_file(tmp_path: Path) -> None:
         ({"schema_version": 2, "method": "none"}, "schema_version 2"),
         ({"schema_version": 1, "method": "platt"}, "method must be one of"),
         ({"schema_version": 1, "method": "temperature", "temperature": -1}, "temperature must be"),
-        ({"schema_version": 1, "method": "isotonic", "isotonic_x": [0, 1], "isotonic_y": [1, 0]}, "non-decreasing"),
+        ({"schema_version": 1, "method": "isotonic", "x": [0, 1], "y": [1, 0]}, "non-decreasing"),
         ({"schema_version": 1, "method": "none", "threshold": 0.5, "aggregation": "median"}, "aggregation max"),
     ]:
         bad.write_text(json.dumps(doc))

@@ -13,7 +13,7 @@ Methods (``evaluate.calibration``):
   (p clipped to DFDC's [1e-15, 1 − 1e-15] before the logit). Monotone, so AUC and
   the ranking are unchanged; it can sharpen or soften scores but not move their centre.
 * ``isotonic``: scikit-learn's ``IsotonicRegression`` (non-decreasing, clipped to
-  [0, 1] and to the fitted range); stored as its breakpoints, applied by linear
+  [0, 1] and to the fitted range); stored as its breakpoints (``x``, ``y``), applied by linear
   interpolation (``numpy.interp``), which is what ``IsotonicRegression.predict`` does.
   It can fix an offset (every real scored 0.9) but overfits a small val split and can
   map scores to exactly 0 or 1, which log loss punishes (ln 10^15 ≈ 34.5 per miss).
@@ -74,8 +74,8 @@ class Calibration:
         if self.method == "temperature":
             doc["temperature"] = self.temperature
         if self.method == "isotonic":
-            doc["isotonic_x"] = list(self.isotonic_x)
-            doc["isotonic_y"] = list(self.isotonic_y)
+            doc["x"] = list(self.isotonic_x)  # the keys `dfmask.inference.calibration` reads
+            doc["y"] = list(self.isotonic_y)
         doc.update({"threshold": float(threshold), "aggregation": aggregation, "fitted_on": "val"})
         return doc
 
@@ -91,9 +91,9 @@ class Calibration:
                 raise DfmaskError(f"{source}: temperature must be a number > 0, got {t!r}")
             return cls("temperature", temperature=float(t))
         if method == "isotonic":
-            x, y = doc.get("isotonic_x"), doc.get("isotonic_y")
+            x, y = doc.get("x"), doc.get("y")
             if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or not x:
-                raise DfmaskError(f"{source}: isotonic_x and isotonic_y must be non-empty lists of one length")
+                raise DfmaskError(f"{source}: isotonic x and y must be non-empty lists of one length")
             if np.any(np.diff(x) < 0) or np.any(np.diff(y) < 0):
                 raise DfmaskError(f"{source}: isotonic breakpoints must be non-decreasing")
             return cls("isotonic", isotonic_x=tuple(map(float, x)), isotonic_y=tuple(map(float, y)))

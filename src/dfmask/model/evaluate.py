@@ -320,7 +320,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     threshold = params.threshold if youden is None else youden
     fitted_doc = fitted.to_json(threshold, params.track_aggregation)
     doc["calibration"] = {  # the breakpoints only in calibration.json (exact, not rounded)
-        **{k: v for k, v in fitted_doc.items() if not k.startswith("isotonic_")},
+        **{k: v for k, v in fitted_doc.items() if k not in ("x", "y")},
         "isotonic_breakpoints": len(fitted.isotonic_x),
         "requested": params.calibration,
         "threshold_source": "evaluate.threshold (val lacks a class)" if youden is None else "Youden's J on val",
