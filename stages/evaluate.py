@@ -2,8 +2,8 @@
 
 Reads the trained checkpoint, the faces/masks/splits tables and, when corpus.root is
 the generated sample, its ground truth; writes the report folder (metrics.json,
-DVCLive plots, reliability.png, overlays.png, and MODEL_CARD.md from metrics.json and
-the train stage's train.json: dfmask.model.card).
+DVCLive plots, reliability.png, overlays.png, breakdown.json, calibration.json, and
+MODEL_CARD.md from metrics.json and the train stage's train.json: dfmask.model.card).
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ def main() -> str:
     ap.add_argument("--faces", type=Path, required=True, help="faces stage root (part=N/ shards)")
     ap.add_argument("--masks", type=Path, required=True, help="masks stage root (part=N/ shards)")
     ap.add_argument("--splits", type=Path, required=True, help="splits table")
-    ap.add_argument("--checkpoint", type=Path, required=True, help="trained checkpoint (uynet.ckpt)")
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="trained checkpoint (uynet.ckpt); several = an ensemble (logits averaged)",
+    )
     ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
     ap.add_argument("--out", type=Path, required=True, help="report folder")
     ap.add_argument("--train-report", type=Path, help="the train stage's train.json, quoted in MODEL_CARD.md")
@@ -35,7 +41,8 @@ def main() -> str:
     from dfmask.model.card import CARD_NAME, write_model_card
     from dfmask.model.evaluate import EvalPaths, run
 
-    paths = EvalPaths(args.faces, args.masks, args.splits, args.checkpoint, args.sample, args.out)
+    first, *extra = args.checkpoint
+    paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra))
     summary = run(params, paths, corpus).summary()
     kind = corpus_kind(corpus.root, args.sample)
     write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report)

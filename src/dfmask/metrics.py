@@ -24,9 +24,11 @@ Conventions
 
 Where the numbers come from
 ---------------------------
-scikit-learn computes AUC, average precision, log loss, the confusion counts,
-accuracy, precision, recall and F1. Three pieces are written out here, each next to its
-library version in ``tests/test_metrics.py``, which shows why:
+scikit-learn computes AUC, average precision, log loss, the Brier score, the confusion
+counts, accuracy, precision, recall and F1. Hanley–McNeil's AUC standard error is a
+closed formula no library we use ships (`auc_standard_error`). The pieces below are
+written out here, each tested against a library version or a hand computation
+(``tests/test_metrics.py``, ``tests/model/test_calibration.py``), which shows why:
 
 * `dice` / `iou`: scikit-learn's ``f1_score`` / ``jaccard_score`` on the flattened pixels
   give the same numbers (``zero_division=1``) but spend ~15 ms validating each 128 px
@@ -37,6 +39,9 @@ library version in ``tests/test_metrics.py``, which shows why:
   face scores exactly 0.5); torchmetrics' ``binary_calibration_error`` puts p = 1 (a
   saturated float32 sigmoid) into an extra bin of its own. Here bin i holds
   [i/n, (i+1)/n) and the last bin holds 1; elsewhere all three agree.
+* `equal_mass_ece`: the same gap as `expected_calibration_error` over bins of equal
+  count instead of equal width (scikit-learn's ``calibration_curve(strategy="quantile")``
+  cuts at quantiles, which merges tied scores into one bin of any size).
 * `cosine_similarity`: scikit-learn's works on rows of a matrix and scores an all-zero
   vector 0 against anything, itself included; two all-zero logit arrays are identical
   outputs and score 1 here (an all-zero array against a non-zero one scores 0, as there).
@@ -138,6 +143,26 @@ def classification_report(y_true: np.ndarray, p: np.ndarray, threshold: float = 
     return out
 
 
+def auc_standard_error(auc: float | None, n_fake: int, n_real: int) -> float | None:
+    """Hanley & McNeil's (1982) standard error of an AUC from ``n_fake`` positives and
+    ``n_real`` negatives: sqrt((A(1−A) + (n₁−1)(Q₁−A²) + (n₀−1)(Q₂−A²)) / (n₁ n₀)) with
+    Q₁ = A/(2−A), Q₂ = 2A²/(1+A). None when the AUC is undefined."""
+    if auc is None or math.isnan(auc) or n_fake < 1 or n_real < 1:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_fake - 1) * (q1 - auc * auc) + (n_real - 1) * (q2 - auc * auc)) / (n_fake * n_real)
+    return math.sqrt(max(var, 0.0))
+
+
+def brier_score(y_true: np.ndarray, p: np.ndarray) -> float:
+    """Brier score: mean (p − y)² in probability² units (0 = perfect, 0.25 = constant 0.5);
+    NaN when there is nothing to score."""
+    y, s = _arrays(y_true, p)
+    if not len(y) or _has_nan(s):
+        return math.nan
+    return float(skm.brier_score_loss(y, s, pos_label=1))
+
+
 # ----------------------------------------------------------------------------- calibration
 
 
@@ -167,6 +192,22 @@ def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, n_bins: int = 
     nz = bins["count"] > 0
     gap = np.abs(bins["frac_pos"][nz] - bins["mean_p"][nz])
     return float(np.sum(bins["count"][nz] / n * gap))
+
+
+def equal_mass_ece(y_true: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """ECE over equal-mass bins: the items sorted by p (stable, so ties keep their order)
+    are cut into ``n_bins`` groups of (nearly) equal count (`numpy.array_split`); ECE =
+    sum over groups of (n_group / n) |frac_fake − mean_p|. With few items (~50 test
+    videos) equal-width bins leave most bins empty; equal mass keeps every bin populated.
+    NaN when there is nothing to score."""
+    y, s = _arrays(y_true, p)
+    if not len(y) or _has_nan(s):
+        return math.nan
+    order = np.argsort(s, kind="stable")
+    total = 0.0
+    for group in np.array_split(order, min(n_bins, len(y))):
+        total += len(group) / len(y) * abs(float(y[group].mean()) - float(s[group].mean()))
+    return total
 
 
 # ----------------------------------------------------------------------------- segmentation

@@ -549,10 +549,13 @@ class EvaluateParams:
     batch_size: int = param(64, ">= 1")  # crops per forward pass
     threshold: float = param(0.5, "[0, 1]")  # p(FAKE) >= this ⇒ FAKE, for accuracy/precision/recall/F1
     mask_threshold: float = param(0.5, "[0, 1]")  # predicted mask = sigmoid(seg logit) >= this
-    aggregation: Literal["mean", "confident"] = "mean"  # video score used for the headline metrics
+    aggregation: Literal["mean", "confident"] = "mean"  # a track's score from its frames (headline metrics)
+    track_aggregation: Literal["max", "mean"] = "max"  # a video's score from its tracks' scores
+    calibration: Literal["temperature", "isotonic", "none"] = "temperature"  # video p, fitted on val
+    bootstrap: int = param(1000, ">= 0")  # resamples for the 90 % interval of the video ECE (0 = none)
     confident_threshold: float = param(0.8, "[0, 1]")  # "confident": frames above this count as confident fakes
     confident_min_frac: float = param(0.4, "[0, 1]")  # ... and are averaged alone if they are > this share of frames
-    ece_bins: int = param(10, ">= 1")  # equal-width bins for ECE and the reliability plot
+    ece_bins: int = param(10, ">= 1")  # bins for ECE (equal width; equal mass for videos) and the reliability plot
     overlays: int = param(8, ">= 0")  # test crops shown in reports/eval/overlays.png
     threads: int = param(1, ">= 0")  # torch intra-op CPU threads for inference (0 = torch default)
     seeds: tuple[int, ...] = param((0, 1, 2), SEED, DISTINCT)  # train.seed values for `make eval-seeds`

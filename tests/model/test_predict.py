@@ -1,4 +1,4 @@
-"""Video aggregation (mean / confident, no-face videos) and mask evaluation helpers."""
+"""Video aggregation (mean / confident, over tracks, no-face videos), ensembles and mask evaluation helpers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from dfmask import metrics
 from dfmask.faces.crops import crop_face, mask_in_crop
 from dfmask.model.crop_index import join_crops
-from dfmask.model.predict import NO_FACE_SCORE, confident_score, predict_images, video_scores
-from dfmask.model.segeval import counterfactual, fit_mean_mask, seg_vs_masks
+from dfmask.model.predict import (
+    NO_FACE_SCORE,
+    confident_score,
+    ensemble_p,
+    member_logits,
+    predict_images,
+    video_scores,
+)
+from dfmask.model.segeval import counterfactual, fit_mean_mask, mean_mask_baseline, seg_vs_masks
 from dfmask.model.uynet import UYNetConfig, build_model
 
 
@@ -78,3 +86,62 @@ def test_counterfactual_with_full_mask_recovers_the_original(tables: dict[str, A
     assert out["n"] == len(rows)
     assert out["p_fake_after"] == pytest.approx(float(p_orig.mean()), abs=1e-6)
     assert out["drop_mean"] == pytest.approx(float((p_fake - p_orig).mean()), abs=1e-6)
+
+
+def test_video_score_over_tracks_keeps_one_swapped_face() -> None:
+    """Two faces, one swapped: the max over tracks keeps the swap; the mean halves it."""
+    vids = ["v", "v", "v", "v", "w", "w"]
+    tracks = [0, 0, 1, 1, 0, 0]
+    p = np.array([0.1, 0.1, 0.9, 0.7, 0.3, 0.5])
+    high, counts = video_scores(["v", "w"], vids, p, crop_track_ids=tracks, over_tracks="max")
+    assert high.tolist() == pytest.approx([0.8, 0.4]) and counts.tolist() == [4, 2]
+    mean, _ = video_scores(["v", "w"], vids, p, crop_track_ids=tracks, over_tracks="mean")
+    assert mean.tolist() == pytest.approx([0.45, 0.4])
+    # no track ids: one track per video, as before (the pooled frame mean)
+    pooled, _ = video_scores(["v", "w"], vids, p)
+    assert pooled.tolist() == pytest.approx([0.45, 0.4])
+    # the frame→track rule applies per track: track 1's confident frames alone
+    conf, _ = video_scores(["v"], vids[:4], p[:4], "confident", 0.8, 0.4, tracks[:4], "max")
+    assert conf.tolist() == pytest.approx([0.9])  # track 1: 0.9 > 0.8 is 1 of 2 frames (> 40 %): its mean
+
+
+def test_ensemble_averages_logits(tables: dict[str, Any]) -> None:
+    config = UYNetConfig(base_width=4, depth=2, input_size=32)
+    torch.manual_seed(0)
+    a = build_model(config).eval()
+    torch.manual_seed(1)
+    b = build_model(config).eval()
+    index = join_crops(tables["faces"], tables["masks"], tables["splits"])
+    crops = [index.crop(i) for i in range(6)]
+    logits, maps = member_logits([a, b], crops, 32, batch_size=4)
+    assert logits.shape == (2, 6) and maps.shape == (6, 32, 32)
+    p_a, maps_a = predict_images(a, crops, 32)
+    p_b, _ = predict_images(b, crops, 32)
+    assert torch.sigmoid(torch.from_numpy(logits[0])).numpy() == pytest.approx(p_a, abs=1e-6)
+    p_ens, _ = predict_images([a, b], crops, 32)
+    mean_logit = (np.log(p_a / (1 - p_a)) + np.log(p_b / (1 - p_b))) / 2
+    assert p_ens == pytest.approx(1 / (1 + np.exp(-mean_logit)), abs=1e-5)
+    # not the mean of the probabilities (unless the members agree)
+    assert not np.allclose(p_ens, (p_a + p_b) / 2, atol=1e-7) or np.allclose(p_a, p_b)
+    # a one-member ensemble is the model
+    p_one, maps_one = predict_images([a], crops, 32)
+    assert np.array_equal(p_one, p_a) and np.array_equal(maps_one, maps_a)
+    assert ensemble_p(logits).shape == (6,)
+
+
+def test_mean_mask_baseline_picks_the_best_threshold() -> None:
+    """Three masks: a shared 2x2 core plus one pixel of their own. The mean is 1 on the
+    core and 1/3 on the three extra pixels. Keeping them (t <= 1/3) gives Dice 10/12 per
+    mask, the core alone 8/9: the best grid level is the lowest above 1/3, 0.35."""
+    masks = []
+    for extra in ((0, 0), (0, 3), (3, 3)):
+        m = np.zeros((4, 4), np.uint8)
+        m[1:3, 1:3] = 1
+        m[extra] = 1
+        masks.append(m)
+    mean, t = mean_mask_baseline(masks, 4)
+    np.testing.assert_allclose(mean, np.mean(np.stack(masks), axis=0))
+    assert t == 0.35
+    assert np.mean([metrics.dice(mean >= t, m) for m in masks]) == pytest.approx(8 / 9)
+    empty, t0 = mean_mask_baseline([], 8)
+    assert empty.shape == (8, 8) and not empty.any() and t0 == 0.5

@@ -61,7 +61,8 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
         "--params",
         str(params),
         *data,
-        "--checkpoint",
+        "--checkpoint",  # the same checkpoint twice: an ensemble of two equal members
+        str(tmp_path / "models/uynet.ckpt"),
         str(tmp_path / "models/uynet.ckpt"),
         "--sample",
         str(tmp_path),
@@ -83,6 +84,12 @@ def test_train_and_evaluate_stage_scripts(tmp_path: Path) -> None:
     head_train = json.loads((tmp_path / "reports/headline/train.json").read_text())
     trained = json.loads((tmp_path / "reports/train/train.json").read_text())
     assert head_train["crops_seen"] == trained["train_crops_seen"] and head_train["epochs"] == 1
+    assert metrics["ensemble"]["members"] == 2 and metrics["model"]["extra_checkpoints"] == [
+        str(tmp_path / "models/uynet.ckpt")
+    ]
+    calibration = json.loads((tmp_path / "reports/eval/calibration.json").read_text())
+    assert calibration["schema_version"] == 1 and calibration["fitted_on"] == "val"
+    assert json.loads((tmp_path / "reports/eval/breakdown.json").read_text())["test"]["by_method"]["none"]
 
     # a user error is one line on stderr and exit code 2, no traceback
     bad = _params(tmp_path, init_checkpoint=str(tmp_path / "nope.ckpt"))

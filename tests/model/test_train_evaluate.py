@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
 
+from dfmask import metrics
 from dfmask.errors import DfmaskError
-from dfmask.model import evaluate, train
+from dfmask.model import calibration, evaluate, train
 from dfmask.model.evaluate import EvalPaths
 from dfmask.model.train import TrainPaths
 from dfmask.model.uynet import load_checkpoint, load_torch_file
@@ -140,6 +143,24 @@ def test_evaluate_reports_every_group(corpus: Path) -> None:
     for name in ("roc_video", "pr_video", "confusion_video", "roc_frame", "calibration_frame"):
         assert (out / f"plots/sklearn/test/{name}.json").exists(), name
     assert (out / "overlays.png").stat().st_size > 1000 and (out / "reliability.png").exists()
+    # Hanley–McNeil: 4 fake, 4 real test videos
+    auc = test["video"]["auc"]
+    assert test["video"]["auc_se"] == pytest.approx(metrics.auc_standard_error(auc, 4, 4))
+    assert 0 < test["video"]["auc_se"] < 0.3
+    # video false/true-positive rates at the val-chosen threshold, calibration before/after
+    op = test["operating_point"]
+    assert (op["n_real"], op["n_fake"]) == (4, 4) and op["threshold"] == doc["calibration"]["threshold"]
+    assert test["calibration"]["method"] == doc["calibration"]["method"]
+    assert test["calibration"]["video_before"]["log_loss"] == pytest.approx(test["video"]["log_loss"])
+    assert set(test["calibration"]["other_methods_after"]) == {"isotonic", "none"}
+    # the true-mask baseline: the train fakes' non-empty true masks (3 videos x 2 frames)
+    assert doc["baseline_mean_true_mask"]["train_masks"] == 6
+    # without method / crf columns: swap_kind stands in for the method, no CRF breakdown
+    parts = json.loads((out / "breakdown.json").read_text())
+    assert sorted(parts["test"]["by_method"]) == ["full", "none"] and parts["test"]["by_crf_band"] is None
+    assert parts["test"]["by_method"]["full"]["videos"]["n"] == 8
+    assert parts["test"]["by_method"]["none"]["seg"]["n_real_crops"] == 8
+    assert json.loads((out / "calibration.json").read_text())["aggregation"] == "max"
 
 
 def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path, tmp_path: Path) -> None:
@@ -150,6 +171,8 @@ def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path, tmp_path: P
     real = CorpusParams(root=str(tmp_path / "dfdc"), parts=(0, 1))  # a corpus outside the sample folder
     doc = evaluate.run(params, _eval_paths(corpus, paths.checkpoint, corpus / "a/eval_nogt"), real).doc
     assert "seg_true" not in doc["test"]
+    parts = json.loads((corpus / "a/eval_nogt/breakdown.json").read_text())
+    assert parts["test"]["by_method"] is None and "no ground truth" in parts["test"]["reason"]
     assert doc["test"]["counterfactual"]["mask_source"] == "ssim"
     # the sample corpus without its ground truth (dvc repro sample not run) is an error
     empty = tmp_path / "sample"
@@ -157,6 +180,65 @@ def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path, tmp_path: P
     bad = dataclasses.replace(_eval_paths(corpus, paths.checkpoint, corpus / "a/eval_bad"), sample=empty)
     with pytest.raises(DfmaskError, match=r"ground_truth.parquet: no ground truth, but corpus.root lies inside"):
         evaluate.run(params, bad, lost)
+
+
+def _sample_with_methods(corpus: Path, sample: Path) -> dict[str, tuple[str, int]]:
+    """A copy of the synthetic ground truth with the video-level ``method`` and ``crf``
+    columns (the sample generator's newer table; the same schema metadata)."""
+    table = pq.read_table(corpus / "ground_truth.parquet")
+    videos = sorted(set(table["video_id"].to_pylist()))
+    methods = ("hard_paste", "autoencoder")
+    crfs = (20, 24, 28, 31)
+    attrs = {v: ("none" if v.startswith("r") else methods[k % 2], crfs[k % 4]) for k, v in enumerate(videos)}
+    vids = table["video_id"].to_pylist()
+    table = table.append_column("method", pa.array([attrs[v][0] for v in vids]))
+    table = table.append_column("crf", pa.array([attrs[v][1] for v in vids], pa.int32()))
+    sample.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, sample / "ground_truth.parquet")
+    return attrs
+
+
+def test_evaluate_breakdown_calibration_ensemble_deterministic(corpus: Path, tmp_path: Path) -> None:
+    paths = _paths(corpus, "a")
+    if not paths.checkpoint.exists():
+        train.run(TINY, paths, (0, 1))
+    sample = tmp_path / "sample"
+    attrs = _sample_with_methods(corpus, sample)
+    params = EvaluateParams(overlays=3, calibration="isotonic", bootstrap=50)
+    on_sample = CorpusParams(root=str(sample / "corpus"), parts=(0, 1))
+    outs = []
+    for run in ("one", "two"):
+        out = tmp_path / run
+        base = _eval_paths(corpus, paths.checkpoint, out)
+        evaluate.run(params, dataclasses.replace(base, sample=sample), on_sample)
+        outs.append(out)
+    for name in ("metrics.json", "breakdown.json", "calibration.json", "reliability.png", "overlays.png"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    parts = json.loads((outs[0] / "breakdown.json").read_text())
+    test_videos = json.loads((outs[0] / "metrics.json").read_text())["test"]["video"]
+    by_method = parts["test"]["by_method"]
+    assert sorted(by_method) == ["autoencoder", "hard_paste", "none"]
+    assert sum(by_method[m]["videos"]["n_fake"] for m in ("autoencoder", "hard_paste")) == test_videos["n_fake"]
+    assert all(by_method[m]["videos"]["n_real"] == by_method["none"]["videos"]["n"] for m in by_method)
+    test_fakes = {m for v, (m, _) in attrs.items() if v.startswith("f")}
+    assert test_fakes == {"autoencoder", "hard_paste"}
+    bands = parts["test"]["by_crf_band"]
+    assert set(bands) <= {"18-22", "23-26", "27-29", "30-32"}
+    assert sum(b["videos"]["n"] for b in bands.values()) == test_videos["n"]
+    calib, doc = calibration.read_calibration(outs[0] / "calibration.json")
+    assert calib.method == "isotonic" and doc["fitted_on"] == "val"
+    assert doc["threshold"] == pytest.approx(parts["threshold"], abs=1e-6)  # exact in calibration.json
+    # an ensemble of the same checkpoint twice: the members and the ensemble agree
+    ens = evaluate.run(
+        EvaluateParams(splits=("test",), overlays=0, bootstrap=0),
+        dataclasses.replace(
+            _eval_paths(corpus, paths.checkpoint, tmp_path / "ens"), extra_checkpoints=(paths.checkpoint,)
+        ),
+        CorpusParams(root=str(tmp_path / "dfdc"), parts=(0, 1)),
+    ).doc
+    assert ens["ensemble"]["members"] == 2
+    assert ens["ensemble"]["single"][0] == ens["ensemble"]["single"][1] == ens["ensemble"]["ensemble"]
+    assert ens["ensemble"]["ensemble"]["video_auc"] == pytest.approx(ens["test"]["video"]["auc"])
 
 
 def _eval_paths(corpus: Path, checkpoint: Path, out: Path) -> EvalPaths:

@@ -5,24 +5,36 @@ For each split in ``evaluate.splits`` (val, test) it reports, into
 
 * ``frame``: per-crop log loss, AUC, average precision, accuracy, precision, recall, F1
   and the confusion counts at ``evaluate.threshold``.
-* ``video`` (the ``evaluate.aggregation`` score), ``video_mean``, ``video_confident``:
-  the same per video of the split (every video of the splits table: a video without
-  a face crop scores 0.5 and is counted in ``videos_without_faces``).
-* ``calibration``: ECE (equal-width bins) of frame and video probabilities.
+* ``video`` (the ``evaluate.aggregation`` score of each face track, then the
+  ``evaluate.track_aggregation`` over a video's tracks: `dfmask.model.predict.video_scores`),
+  ``video_mean``, ``video_confident``: the same per video of the split (every video of
+  the splits table: a video without a face crop scores 0.5 and is counted in
+  ``videos_without_faces``).
+* ``calibration``: ECE (equal-width bins) of raw frame and video probabilities; the
+  video probabilities before and after the val-fitted calibration (``evaluate.calibration``,
+  `dfmask.model.calibration`): log loss, Brier, equal-mass ECE with its bootstrap 90 %
+  interval; and the other calibration methods' test figures beside it.
+* ``operating_point``: video false- and true-positive rates at the threshold that
+  maximises Youden's J on the calibrated val videos.
 * ``seg_ssim``: Dice/IoU of predicted masks vs the SSIM masks (fakes with valid masks)
   next to the mean-mask baseline; ``seg_real_fp``: predicted mask area on real crops.
 * with ground truth (the sample corpus only, `ground_truth`): ``seg_true``:
-  Dice/IoU vs the true swap masks mapped through ``crop_box`` (+ baseline), on fake
-  crops with a non-empty true mask, also per swap kind (``kind_full``, ``kind_mouth``);
-  ``seg_true_all_crops``: the same over every crop of the split (reals and empty fakes
-  have an all-zero truth, so a mask that fires on them scores 0 there);
+  Dice/IoU vs the true swap masks mapped through ``crop_box`` (+ the mean TRUE mask
+  baseline), on fake crops with a non-empty true mask, also per swap kind (``kind_full``,
+  ``kind_mouth``); ``seg_true_all_crops``: the same over every crop of the split (reals
+  and empty fakes have an all-zero truth, so a mask that fires on them scores 0 there);
   ``seg_true_empty_fp``: predicted area on fake crops whose true mask is empty (failed
   swaps); ``counterfactual``: the drop of p(FAKE) when the original's pixels are pasted
   back inside the true mask (the SSIM mask when there is no ground truth).
+* ``ensemble`` (several checkpoints): each member's test figures beside the ensemble's
+  (the members' logits averaged, `dfmask.model.predict`).
 
-Plots (DVCLive, ``dvcyaml=False``; declared in dvc.yaml): ROC / PR / confusion of the
-test videos, ROC of the test frames and the frame calibration curve under
-``reports/eval/plots/sklearn/``; plus ``reliability.png`` and ``overlays.png``.
+Also written: ``breakdown.json`` (per method and CRF band, `dfmask.model.breakdown`; a
+plain report, not a DVC metric), ``calibration.json`` (the calibration and threshold the
+inference path applies, `dfmask.model.calibration`), DVCLive plots (``dvcyaml=False``;
+declared in dvc.yaml: ROC / PR of the test videos, their confusion at the val-chosen
+threshold on calibrated p, ROC of the test frames, the frame calibration curve under
+``reports/eval/plots/sklearn/``), ``reliability.png`` and ``overlays.png``.
 """
 
 from __future__ import annotations
@@ -38,20 +50,27 @@ import torch
 
 from dfmask import metrics
 from dfmask.corpus import corpus_kind
-from dfmask.model import plots
+from dfmask.model import breakdown, plots
+from dfmask.model import calibration as cal
 from dfmask.model.crop_index import CropIndex, read_crop_tables
-from dfmask.model.predict import predict_rows, video_scores
+from dfmask.model.predict import ensemble_p, load_models, predict_rows_members, video_scores
 from dfmask.model.segeval import (
     GroundTruthMasks,
     counterfactual,
     false_positive_area,
     fit_mean_mask,
+    fit_true_mean_mask,
+    per_crop_seg,
     seg_vs_masks,
+    true_mask_report,
 )
-from dfmask.model.uynet import UYNet, UYNetConfig, load_checkpoint
+from dfmask.model.uynet import UYNet, UYNetConfig
 from dfmask.params import CorpusParams, EvaluateParams
 from dfmask.schemas.splits import read_splits
 from dfmask.tables import write_json
+
+#: Seed of the bootstrap resampling of the ECE interval (fixed: same data, same interval).
+BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,7 @@ class EvalPaths:
     checkpoint: Path  # the train stage's uynet.ckpt
     sample: Path  # the sample stage's folder (ground_truth.parquet when corpus.root is the sample)
     out_dir: Path  # reports/eval
+    extra_checkpoints: tuple[Path, ...] = ()  # more members of an ensemble (logits averaged)
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,22 @@ def ground_truth(corpus_root: str, sample: Path) -> Path | None:
 
 
 @dataclass
+class SplitPrediction:
+    """The model's raw outputs on one split: per-member cls logits (M, N), the ensemble
+    p(FAKE) (N,), seg probability maps (N, S, S), and the video scores."""
+
+    rows: np.ndarray
+    logits: np.ndarray
+    p: np.ndarray
+    maps: np.ndarray
+    video_ids: list[str]
+    video_y: np.ndarray
+    video_p: np.ndarray  # the headline aggregation
+    by_method: dict[str, np.ndarray]  # "mean" / "confident" track scores, then over tracks
+    counts: np.ndarray  # crops per video
+
+
+@dataclass
 class SplitResult:
     """Metrics of one split plus the arrays the plots need."""
 
@@ -93,9 +129,11 @@ class SplitResult:
     frame_p: np.ndarray
     video_y: np.ndarray
     video_p: np.ndarray
+    video_cal: np.ndarray
     rows: np.ndarray
     maps: np.ndarray
     ref_masks: dict[int, np.ndarray]  # row → reference mask (crop resolution) for overlays
+    arrays: breakdown.SplitArrays
 
 
 def split_videos(splits_path: Path, parts: tuple[int, ...] | None) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -112,118 +150,135 @@ def split_videos(splits_path: Path, parts: tuple[int, ...] | None) -> dict[str, 
     return {s: (ids, np.asarray(labels, bool)) for s, (ids, labels) in out.items()}
 
 
-def evaluate_split(
-    model: UYNet,
+def video_level(
+    index: CropIndex, rows: np.ndarray, p: np.ndarray, videos: tuple[list[str], np.ndarray], params: EvaluateParams
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Video scores of crops ``rows`` with probabilities ``p`` by frame→track rule ("mean",
+    "confident"; each then ``evaluate.track_aggregation`` over tracks), and crops per video."""
+    scores, counts = {}, np.zeros(0, np.int64)
+    for method in ("mean", "confident"):
+        scores[method], counts = video_scores(
+            videos[0],
+            index.video_id[rows],
+            p,
+            method,
+            params.confident_threshold,
+            params.confident_min_frac,
+            crop_track_ids=index.track_id[rows],
+            over_tracks=params.track_aggregation,
+        )
+    return scores, counts
+
+
+def predict_split(
+    models: list[UYNet],
     config: UYNetConfig,
     index: CropIndex,
     videos: tuple[list[str], np.ndarray],
     split: str,
     params: EvaluateParams,
-    baseline: tuple[np.ndarray, float],
-    gt: GroundTruthMasks | None,
-) -> SplitResult:
+) -> SplitPrediction:
     rows = index.rows(split)
-    p, maps = predict_rows(model, index, rows, config.input_size, params.batch_size)
+    logits, maps = predict_rows_members(models, index, rows, config.input_size, params.batch_size)
+    p = ensemble_p(logits)
+    scores, counts = video_level(index, rows, p, videos, params)
+    return SplitPrediction(
+        rows, logits, p, maps, list(videos[0]), videos[1], scores[params.aggregation], scores, counts
+    )
+
+
+def evaluate_split(
+    models: list[UYNet],
+    config: UYNetConfig,
+    index: CropIndex,
+    pred: SplitPrediction,
+    params: EvaluateParams,
+    baselines: dict[str, tuple[np.ndarray, float]],
+    gt: GroundTruthMasks | None,
+    fitted: cal.Calibration,
+    threshold: float,
+    val: SplitPrediction | None,
+) -> SplitResult:
+    rows, p, maps = pred.rows, pred.p, pred.maps
     y = index.is_fake[rows]
     out: dict[str, Any] = {"crops": len(rows), "frame": metrics.classification_report(y, p, params.threshold)}
-
-    video_ids, video_y = videos
-    crop_vids = index.video_id[rows]
-    scores = {}
-    for method in ("mean", "confident"):
-        scores[method], counts = video_scores(
-            video_ids, crop_vids, p, method, params.confident_threshold, params.confident_min_frac
-        )
-        out[f"video_{method}"] = metrics.classification_report(video_y, scores[method], params.threshold)
-    video_p = scores[params.aggregation]
-    out["video"] = {**out[f"video_{params.aggregation}"], "aggregation": params.aggregation}
-    out["videos_without_faces"] = int((counts == 0).sum())
+    video_y, video_p = pred.video_y, pred.video_p
+    for method, scores in pred.by_method.items():
+        out[f"video_{method}"] = metrics.classification_report(video_y, scores, params.threshold)
+    out["video"] = {
+        **out[f"video_{params.aggregation}"],
+        "aggregation": params.aggregation,
+        "track_aggregation": params.track_aggregation,
+    }
+    for group in ("frame", "video"):  # Hanley–McNeil standard error of the headline AUCs
+        g = out[group]
+        g["auc_se"] = metrics.auc_standard_error(g["auc"], g["n_fake"], g["n"] - g["n_fake"])
+    out["videos_without_faces"] = int((pred.counts == 0).sum())
+    video_cal = fitted.apply(video_p)
     out["calibration"] = {
         "frame_ece": metrics.none_if_nan(metrics.expected_calibration_error(y, p, params.ece_bins)),
         "video_ece": metrics.none_if_nan(metrics.expected_calibration_error(video_y, video_p, params.ece_bins)),
         "bins": params.ece_bins,
+        **cal.split_report(
+            video_y,
+            video_p,
+            fitted,
+            None if val is None else (val.video_y, val.video_p),
+            params.ece_bins,
+            params.bootstrap,
+            BOOTSTRAP_SEED,
+        ),
     }
+    out["operating_point"] = {**cal.rates_at(video_y, video_cal, threshold), "chosen_on": "val (Youden's J)"}
 
     crop_size = index.crop(int(rows[0])).shape[0] if len(rows) else config.input_size
-    mean_mask, mean_t = baseline
+    mean_mask, mean_t = baselines["ssim"]
     fake_valid = np.flatnonzero(index.is_fake[rows] & index.seg_ok[rows])
     ssim_masks = [index.mask(int(rows[k]), crop_size) for k in fake_valid]
     out["seg_ssim"] = seg_vs_masks(maps[fake_valid], ssim_masks, mean_mask, mean_t, params.mask_threshold)
     out["seg_real_fp"] = false_positive_area(maps[~y], params.mask_threshold)
     ref_masks = {int(rows[k]): m for k, m in zip(fake_valid, ssim_masks, strict=True)}
 
-    fakes = np.flatnonzero(y)
+    truths: list[np.ndarray | None] = [None if fake else np.zeros((crop_size, crop_size), np.uint8) for fake in y]
+    true_mean, true_t = baselines.get("true", baselines["ssim"])
     if gt is not None:
-        with_gt = [int(k) for k in fakes if gt.has(str(index.video_id[rows[k]]), int(index.frame_idx[rows[k]]))]
-        true = {
-            k: gt.crop_mask(
-                str(index.video_id[rows[k]]), int(index.frame_idx[rows[k]]), index.crop_box[rows[k]], crop_size
-            )
-            for k in with_gt
-        }
-        swapped = [k for k in with_gt if true[k].any()]
-        empty = [k for k in with_gt if not true[k].any()]
-        out["seg_true"] = seg_vs_masks(
-            maps[swapped], [true[k] for k in swapped], mean_mask, mean_t, params.mask_threshold
-        )
-        out["seg_true"]["fake_crops_without_ground_truth"] = len(fakes) - len(with_gt)
-        # per swap kind: the mean mask fits full-face swaps well and mouth-only ones badly
-        for kind in sorted({gt.swap_kind.get(str(index.video_id[rows[k]]), "unknown") for k in swapped}):
-            sel = [k for k in swapped if gt.swap_kind.get(str(index.video_id[rows[k]]), "unknown") == kind]
-            out["seg_true"][f"kind_{kind}"] = seg_vs_masks(
-                maps[sel], [true[k] for k in sel], mean_mask, mean_t, params.mask_threshold
-            )
-        out["seg_true_empty_fp"] = false_positive_area(maps[empty], params.mask_threshold)
-        # every crop of the split (reals and empty fakes have an all-zero truth; Dice is 1
-        # only for an empty prediction): the mask must also say WHETHER a face is swapped
-        everyone = [k for k in range(len(rows)) if not y[k]] + list(with_gt)
-        zeros = np.zeros((crop_size, crop_size), np.uint8)
-        out["seg_true_all_crops"] = seg_vs_masks(
-            maps[everyone], [true.get(k, zeros) for k in everyone], mean_mask, mean_t, params.mask_threshold
-        )
-        cf_rows, cf_masks, source = np.asarray(with_gt, np.int64), [true[k] for k in with_gt], "ground_truth"
-        ref_masks.update({int(rows[k]): true[k] for k in with_gt})
+        seg_true, true = true_mask_report(gt, index, rows, maps, crop_size, (true_mean, true_t), params.mask_threshold)
+        out.update(seg_true)
+        for k, mask in true.items():
+            truths[k] = mask
+        cf_rows, cf_masks, source = np.asarray(sorted(true), np.int64), [true[k] for k in sorted(true)], "ground_truth"
+        ref_masks.update({int(rows[k]): m for k, m in true.items()})
     else:
         cf_rows, cf_masks, source = fake_valid, ssim_masks, "ssim"
     out["counterfactual"] = {
         "mask_source": source,
         **counterfactual(
-            model, index, rows[cf_rows], cf_masks, p[cf_rows], config.input_size, params.threshold, params.batch_size
+            models, index, rows[cf_rows], cf_masks, p[cf_rows], config.input_size, params.threshold, params.batch_size
         ),
     }
-    return SplitResult(out, y, p, video_y, video_p, rows, maps, ref_masks)
+    seg = per_crop_seg(maps, truths, true_mean, true_t, params.mask_threshold)
+    arrays = breakdown.SplitArrays(
+        pred.video_ids, video_y, video_p, video_cal, list(index.video_id[rows]), y, p,
+        seg["dice"], seg["baseline_dice"], seg["area"], seg["truth_empty"],
+    )  # fmt: skip
+    return SplitResult(out, y, p, video_y, video_p, video_cal, rows, maps, ref_masks, arrays)
 
 
-def _log_plots(out_dir: Path, result: SplitResult, split: str, n_bins: int, threshold: float) -> None:
-    """ROC/PR/confusion (videos), ROC (frames), calibration (frames) via DVCLive."""
-    from dvclive import Live
+def ensemble_section(
+    index: CropIndex, pred: SplitPrediction, videos: tuple[list[str], np.ndarray], params: EvaluateParams
+) -> dict[str, Any]:
+    """Each member's frame AUC and video AUC / log loss beside the ensemble's."""
 
-    with Live(dir=str(out_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        vy, vp = result.video_y.astype(int), result.video_p
-        if len(np.unique(vy)) == 2:
-            live.log_sklearn_plot("roc", vy, vp, name=f"{split}/roc_video.json", drop_intermediate=False)
-            live.log_sklearn_plot("precision_recall", vy, vp, name=f"{split}/pr_video.json")
-        if len(vy):
-            labels = np.where(vy == 1, "fake", "real")
-            predicted = np.where(vp >= threshold, "fake", "real")
-            live.log_sklearn_plot(
-                "confusion_matrix", labels.tolist(), predicted.tolist(), name=f"{split}/confusion_video.json"
-            )
-        fy, fp = result.frame_y.astype(int), result.frame_p
-        if len(np.unique(fy)) == 2:
-            live.log_sklearn_plot("roc", fy, fp, name=f"{split}/roc_frame.json", drop_intermediate=True)
-            live.log_sklearn_plot("calibration", fy, fp, name=f"{split}/calibration_frame.json", n_bins=n_bins)
+    def figures(p: np.ndarray) -> dict[str, float | None]:
+        video_p = video_level(index, pred.rows, p, videos, params)[0][params.aggregation]
+        return {
+            "frame_auc": metrics.none_if_nan(metrics.roc_auc(index.is_fake[pred.rows], p)),
+            "video_auc": metrics.none_if_nan(metrics.roc_auc(pred.video_y, video_p)),
+            "video_log_loss": metrics.none_if_nan(metrics.log_loss(pred.video_y, video_p)),
+        }
 
-
-def _overlay_rows(result: SplitResult, index: CropIndex, count: int) -> list[int]:
-    """Deterministic pick: fakes with a non-empty reference mask, then reals, evenly spaced."""
-    fakes = [r for r in result.rows if int(r) in result.ref_masks and result.ref_masks[int(r)].any()]
-    reals = [r for r in result.rows if not index.is_fake[r]]
-    n_fake = min(len(fakes), (count + 1) // 2)
-    n_real = min(len(reals), count - n_fake)
-    pick = [fakes[int(k)] for k in np.linspace(0, len(fakes) - 1, n_fake)] if n_fake else []
-    pick += [reals[int(k)] for k in np.linspace(0, len(reals) - 1, n_real)] if n_real else []
-    return [int(r) for r in pick]
+    singles = [figures(ensemble_p(pred.logits[m : m + 1])) for m in range(len(pred.logits))]
+    return {"members": len(singles), "single": singles, "ensemble": figures(pred.p)}
 
 
 def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalReport:
@@ -231,46 +286,111 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     parts = corpus.parts
     if params.threads > 0:
         torch.set_num_threads(params.threads)
-    model, config = load_checkpoint(paths.checkpoint)
+    models, config = load_models(paths.checkpoint, paths.extra_checkpoints)
     index = read_crop_tables(paths.faces, paths.masks, paths.splits, parts)
     videos = split_videos(paths.splits, parts)
     train_fakes = index.rows("train")
-    train_fakes = train_fakes[index.is_fake[train_fakes] & index.seg_ok[train_fakes]]
-    baseline = fit_mean_mask(index, train_fakes, config.input_size)
+    train_fakes = train_fakes[index.is_fake[train_fakes]]
+    ssim_rows = train_fakes[index.seg_ok[train_fakes]]
+    baselines = {"ssim": fit_mean_mask(index, ssim_rows, config.input_size)}
+    doc: dict[str, Any] = {
+        "model": {
+            "checkpoint": str(paths.checkpoint),
+            "extra_checkpoints": [str(c) for c in paths.extra_checkpoints],
+            "config": config.to_dict(),
+        },
+        "baseline_mean_mask": {"train_masks": len(ssim_rows), "threshold": baselines["ssim"][1]},
+    }
     gt = None
     truth = ground_truth(corpus.root, paths.sample)
     if truth is not None:
-        gt = GroundTruthMasks(truth, {str(v) for v in index.video_id[index.is_fake]})
-    doc: dict[str, Any] = {
-        "model": {"checkpoint": str(paths.checkpoint), "config": config.to_dict()},
-        "baseline_mean_mask": {"train_masks": len(train_fakes), "threshold": baseline[1]},
+        gt = GroundTruthMasks(truth, {str(v) for v in index.video_id})
+        crop_size = index.crop(int(index.rows("train")[0])).shape[0] if len(index.rows("train")) else config.input_size
+        baselines["true"], n_true = fit_true_mean_mask(index, train_fakes, gt, crop_size)
+        doc["baseline_mean_true_mask"] = {"train_masks": n_true, "threshold": baselines["true"][1]}
+    no_videos: tuple[list[str], np.ndarray] = ([], np.zeros(0, bool))
+    preds = {
+        split: predict_split(models, config, index, videos.get(split, no_videos), split, params)
+        for split in dict.fromkeys((*params.splits, "val"))
+        if split in params.splits or split in videos
     }
-    results = {}
+    val = preds.get("val")
+    fitted = cal.fit(params.calibration, val.video_y, val.video_p) if val else cal.Calibration()
+    youden = cal.youden_threshold(val.video_y, fitted.apply(val.video_p)) if val else None
+    threshold = params.threshold if youden is None else youden
+    fitted_doc = fitted.to_json(threshold, params.track_aggregation)
+    doc["calibration"] = {  # the breakpoints only in calibration.json (exact, not rounded)
+        **{k: v for k, v in fitted_doc.items() if k not in ("x", "y")},
+        "isotonic_breakpoints": len(fitted.isotonic_x),
+        "requested": params.calibration,
+        "threshold_source": "evaluate.threshold (val lacks a class)" if youden is None else "Youden's J on val",
+        "val_videos": 0 if val is None else len(val.video_ids),
+    }
+    results: dict[str, SplitResult] = {}
     for split in params.splits:
         results[split] = evaluate_split(
-            model, config, index, videos.get(split, ([], np.zeros(0, bool))), split, params, baseline, gt
+            models, config, index, preds[split], params, baselines, gt, fitted, threshold, val
         )
         doc[split] = results[split].metrics
-    paths.out_dir.mkdir(parents=True, exist_ok=True)
     shown = "test" if "test" in results else params.splits[-1]
-    result = results[shown]
-    _log_plots(paths.out_dir, result, shown, params.ece_bins, params.threshold)
-    plots.reliability(
-        paths.out_dir / "reliability.png", result.frame_y, result.frame_p, params.ece_bins, f"{shown} frames"
+    if len(models) > 1:
+        doc["ensemble"] = ensemble_section(index, preds[shown], videos.get(shown, no_videos), params)
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
+    cal.write_calibration(paths.out_dir / "calibration.json", fitted, threshold, params.track_aggregation)
+    attributes = gt.attributes if gt is not None else None
+    write_json(
+        paths.out_dir / "breakdown.json",
+        _round(
+            {
+                split: breakdown.split_breakdown(r.arrays, attributes, threshold, params.ece_bins)
+                for split, r in results.items()
+            }
+            | {"crf_bands": [f"{lo}-{hi}" for lo, hi in breakdown.CRF_BANDS], "threshold": threshold}
+        ),
     )
-    picks = _overlay_rows(result, index, params.overlays)
+    _figures(paths.out_dir, results[shown], shown, index, params, threshold, gt)
+    write_json(paths.out_dir / "metrics.json", _round(doc))
+    return EvalReport(doc, params, paths)
+
+
+def _figures(
+    out_dir: Path,
+    result: SplitResult,
+    split: str,
+    index: CropIndex,
+    params: EvaluateParams,
+    threshold: float,
+    gt: GroundTruthMasks | None,
+) -> None:
+    """DVCLive plots, reliability.png and overlays.png of one split."""
+    plots.log_sklearn_plots(
+        out_dir, split, (result.video_y, result.video_p, result.video_cal), (result.frame_y, result.frame_p),
+        threshold, params.ece_bins,
+    )  # fmt: skip
+    curves = [
+        (f"{split} videos, raw", result.video_y, result.video_p),
+        (f"{split} videos, calibrated", result.video_y, result.video_cal),
+        (f"{split} frames, raw", result.frame_y, result.frame_p),
+    ]
+    plots.reliability(out_dir / "reliability.png", curves, params.ece_bins, f"{split}: reliability")
+    attributes = gt.attributes if gt is not None else {}
+    groups = [
+        str(breakdown.video_method(attributes.get(str(index.video_id[r])), bool(index.is_fake[r])) or
+            ("fake" if index.is_fake[r] else breakdown.REAL_METHOD))
+        for r in result.rows
+    ]  # fmt: skip
+    picks = plots.pick_overlays(result.rows, groups, index.is_fake[result.rows], params.overlays)
     pos = {int(r): k for k, r in enumerate(result.rows)}
     plots.overlays(
-        paths.out_dir / "overlays.png",
+        out_dir / "overlays.png",
         [index.crop(r) for r in picks],
         [result.ref_masks.get(r, np.zeros(index.crop(r).shape[:2], np.uint8)) for r in picks],
         [result.maps[pos[r]] for r in picks],
-        ["FAKE" if index.is_fake[r] else "REAL" for r in picks],
+        [f"{'FAKE' if index.is_fake[r] else 'REAL'} ({groups[pos[r]]})" for r in picks],
         [float(result.frame_p[pos[r]]) for r in picks],
         params.mask_threshold,
+        "true" if gt is not None else "SSIM",
     )
-    write_json(paths.out_dir / "metrics.json", _round(doc))
-    return EvalReport(doc, params, paths)
 
 
 def _round(obj: Any) -> Any:
@@ -285,7 +405,8 @@ def _round(obj: Any) -> Any:
 
 
 def summary(doc: dict[str, Any], params: EvaluateParams) -> str:
-    """One line: per split, video AUC and log loss, and the mask Dice (true masks if any)."""
+    """One line: per split, video AUC and log loss, and the mask Dice (true masks if any);
+    the test video false-positive / true-positive rates at the val-chosen threshold."""
     parts = []
     for split in params.splits:
         m = doc.get(split, {})
@@ -295,6 +416,12 @@ def summary(doc: dict[str, Any], params: EvaluateParams) -> str:
         dice, base = seg.get("dice"), seg.get("baseline_dice")
         parts.append(
             f"{split}: video AUC {_fmt(auc)}, log loss {_fmt(loss)}, Dice {_fmt(dice)} (mean-mask {_fmt(base)})"
+        )
+    op = doc.get("test", {}).get("operating_point")
+    if op:
+        parts.append(
+            f"test at val threshold {_fmt(op['threshold'])}: FPR {_fmt(op['false_positive_rate'])}, "
+            f"TPR {_fmt(op['true_positive_rate'])}"
         )
     return "; ".join(parts)
 

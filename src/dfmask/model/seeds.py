@@ -5,8 +5,13 @@ seed trains with the params.yaml ``train`` section (``train.seed`` replaced) int
 ``<paths.work>/eval_seeds/seed=N/`` (outside every DVC output, so the pipeline's own
 ``<paths.train>`` is untouched) and is evaluated with the ``evaluate`` section. The
 summary goes to ``<paths.reports>/eval_seeds.json``: per seed and as mean / sd (sample sd,
-ddof = 1) over seeds, for the test split's video AUC and log loss, frame AUC, the mask
-Dice vs true swap masks and its mean-mask baseline, and the counterfactual drop.
+ddof = 1) over seeds, for the test split's video AUC and log loss (raw and calibrated),
+Brier, the video false/true-positive rates at the val-chosen threshold, frame AUC, the
+mask Dice vs true swap masks and its mean-mask baseline, the seg head's false-positive
+area on real crops, and the counterfactual drop. With two seeds or more, the seeds'
+checkpoints are also evaluated as one **ensemble** (logits averaged,
+`dfmask.model.predict`) under ``<paths.work>/eval_seeds/ensemble/``: its figures and
+each member's beside it go to the summary's ``ensemble``.
 
 Run: ``dfmask seeds [--params params.yaml] [--out reports/eval_seeds.json] [--jobs N]``
 (``--jobs 3`` trains the three seeds in parallel processes).
@@ -32,7 +37,13 @@ FIGURES = {
     "seg_true_baseline_dice": ("test", "seg_true", "baseline_dice"),
     "seg_true_dice_gain": ("test", "seg_true", "dice_gain"),
     "seg_ssim_dice": ("test", "seg_ssim", "dice"),
+    "seg_real_fp_area": ("test", "seg_real_fp", "mean_area"),
     "counterfactual_drop": ("test", "counterfactual", "drop_mean"),
+    "video_log_loss_calibrated": ("test", "calibration", "video_after", "log_loss"),
+    "video_brier": ("test", "calibration", "video_before", "brier"),
+    "video_brier_calibrated": ("test", "calibration", "video_after", "brier"),
+    "video_fpr_at_val_threshold": ("test", "operating_point", "false_positive_rate"),
+    "video_tpr_at_val_threshold": ("test", "operating_point", "true_positive_rate"),
 }
 
 
@@ -59,6 +70,10 @@ def summarise(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float 
     return out
 
 
+def _checkpoint(work: Path, seed: int) -> Path:
+    return work / f"seed={seed}" / "models" / "uynet.ckpt"
+
+
 def run_seed(
     seed: int,
     train_params: TrainParams,
@@ -74,8 +89,29 @@ def run_seed(
     tables = (Path(paths.faces), Path(paths.masks), Path(paths.splits))
     tpaths = train.TrainPaths(*tables, model_dir=run_dir / "models", report_dir=run_dir / "reports/train")
     report = train.run(dataclasses.replace(train_params, seed=seed), tpaths, corpus.parts)
+    assert tpaths.checkpoint == _checkpoint(work, seed)
     epaths = evaluate.EvalPaths(*tables, tpaths.checkpoint, Path(paths.sample), run_dir / "reports/eval")
     return report.doc, evaluate.run(eval_params, epaths, corpus).doc
+
+
+def run_ensemble(
+    seeds: list[int], eval_params: EvaluateParams, corpus: CorpusParams, paths: PathsParams, work: Path
+) -> dict[str, Any]:
+    """Evaluate the seeds' checkpoints as one ensemble under ``work/ensemble``: its
+    headline figures and the members' (`dfmask.model.evaluate`'s ``ensemble``)."""
+    from dfmask.model import evaluate
+
+    first, *extra = (_checkpoint(work, s) for s in seeds)
+    tables = (Path(paths.faces), Path(paths.masks), Path(paths.splits))
+    epaths = evaluate.EvalPaths(
+        *tables, first, Path(paths.sample), work / "ensemble/reports/eval", extra_checkpoints=tuple(extra)
+    )
+    doc = evaluate.run(eval_params, epaths, corpus).doc
+    return {
+        "seeds": seeds,
+        "figures": {name: _get(doc, path) for name, path in FIGURES.items()},
+        "single_vs_ensemble": doc.get("ensemble"),
+    }
 
 
 def eval_seeds(
@@ -115,6 +151,7 @@ def eval_seeds(
         "summary": summarise(per_seed),
         "runs": runs,
         "train_params": to_dict(train_params),
+        "ensemble": run_ensemble(seeds, eval_params, corpus, paths, work) if len(seeds) > 1 else None,
     }
     write_json(out, summary)
     return summary
@@ -128,8 +165,11 @@ def describe(doc: dict[str, Any], out: str | Path) -> str:
         m, sd = s[name]["mean"], s[name]["sd"]
         return "n/a" if m is None else f"{m:.3f} ± {0.0 if sd is None else sd:.3f}"
 
+    ensemble = (doc.get("ensemble") or {}).get("figures") or {}
+    auc = ensemble.get("video_auc")
     return (
-        f"{len(doc['seeds'])} seeds: test video AUC {fmt('video_auc')}, Dice vs true masks "
-        f"{fmt('seg_true_dice')} (mean-mask {fmt('seg_true_baseline_dice')}), counterfactual drop "
-        f"{fmt('counterfactual_drop')} (see {out})"
+        f"{len(doc['seeds'])} seeds: test video AUC {fmt('video_auc')}"
+        + ("" if auc is None else f" (ensemble {auc:.3f})")
+        + f", Dice vs true masks {fmt('seg_true_dice')} (mean-mask {fmt('seg_true_baseline_dice')}), "
+        f"counterfactual drop {fmt('counterfactual_drop')} (see {out})"
     )

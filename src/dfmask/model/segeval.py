@@ -6,10 +6,12 @@ a true full-frame swap mask is cut through the crop's ``crop_box`` exactly as th
 stage cut the crop (`dfmask.faces.crops.cut_window`, zero outside the frame) and
 area-resized, a pixel being manipulated when at least half of it is.
 
-Baseline: the **mean mask** — the average SSIM mask of the train split's valid fake
-crops, thresholded at the level that maximises the mean Dice against those same train
-masks. It knows where swaps usually are and nothing about the crop; a model must beat
-it to show that it localises.
+Baseline: the **mean mask** (`mean_mask_baseline`) — the average mask of the train
+split's fake crops, thresholded at the level that maximises the mean Dice against those
+same train masks. Against SSIM masks it is fitted on the train fakes' valid SSIM masks
+(`fit_mean_mask`); against the true swap masks on the train fakes' non-empty true
+masks (`fit_true_mean_mask`). It knows where swaps usually are and nothing about the
+crop; a model must beat it to show that it localises.
 
 Counterfactual: paste the original's pixels back into a fake crop inside its true mask
 (crops of a fake and its original are pixel-aligned) and re-score it. If the classifier
@@ -29,8 +31,7 @@ from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
 from dfmask.model.crop_index import CropIndex
-from dfmask.model.predict import predict_images
-from dfmask.model.uynet import UYNet
+from dfmask.model.predict import Models, predict_images
 from dfmask.tables import decode_png
 
 
@@ -42,23 +43,48 @@ def upsample_prob(prob: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(prob, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def fit_mean_mask(index: CropIndex, rows: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """The mean-mask baseline: (mean SSIM mask of ``rows`` at ``size``, fitted threshold).
+def mean_mask_baseline(masks: list[np.ndarray] | np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The mean-mask baseline of a stack of 0/1 masks (S, S) of one size: (their mean,
+    float32 (S, S); the threshold in the grid 0.05, 0.10, …, 0.95 whose ``mean >= t``
+    has the best mean Dice against the same masks; the lowest t on a tie).
 
-    ``rows`` should be the train split's fakes with valid masks. The threshold is the
-    grid level in (0, 1) with the best mean Dice against the same masks.
+    Must match the baseline of ``masks_quality`` (`dfmask.masks.quality`): the same
+    masks (non-empty true masks of train fake crops), grid and criterion, so that
+    evaluate's ``baseline_dice`` and the mask QA report measure one baseline. No mask:
+    an all-zero mean at ``size`` and threshold 0.5.
     """
-    if not len(rows):
+    if not len(masks):
         return np.zeros((size, size), np.float32), 0.5
-    masks = np.stack([index.mask(int(i), size) for i in rows]).astype(np.float32)
-    mean = masks.mean(axis=0)
+    stack = np.stack([np.asarray(m) > 0 for m in masks]).astype(np.float32)
+    mean = stack.mean(axis=0)
     best_t, best_dice = 0.5, -1.0
     for t in np.round(np.arange(0.05, 1.0, 0.05), 2):
         pred = mean >= t
-        score = float(np.mean([metrics.dice(pred, m) for m in masks]))
+        score = float(np.mean([metrics.dice(pred, m) for m in stack]))
         if score > best_dice:
             best_t, best_dice = float(t), score
     return mean, best_t
+
+
+def fit_mean_mask(index: CropIndex, rows: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The mean-mask baseline of the SSIM masks of ``rows`` (the train split's fakes with
+    valid masks) at ``size`` (`mean_mask_baseline`)."""
+    return mean_mask_baseline([index.mask(int(i), size) for i in rows], size)
+
+
+def fit_true_mean_mask(
+    index: CropIndex, rows: np.ndarray, gt: GroundTruthMasks, size: int
+) -> tuple[tuple[np.ndarray, float], int]:
+    """The mean-mask baseline of the non-empty true masks of ``rows`` (the train split's
+    fakes) at ``size``, and how many masks it averaged."""
+    masks = []
+    for i in rows:
+        vid, frame = str(index.video_id[i]), int(index.frame_idx[i])
+        if gt.has(vid, frame):
+            mask = gt.crop_mask(vid, frame, index.crop_box[i], size)
+            if mask.any():
+                masks.append(mask)
+    return mean_mask_baseline(masks, size), len(masks)
 
 
 def mask_scores(pred: list[np.ndarray], true: list[np.ndarray]) -> dict[str, Any]:
@@ -97,12 +123,95 @@ def seg_vs_masks(
     return out
 
 
+def per_crop_seg(
+    pred_maps: np.ndarray,
+    truths: list[np.ndarray | None],
+    baseline: np.ndarray,
+    baseline_threshold: float,
+    mask_threshold: float,
+) -> dict[str, np.ndarray]:
+    """Per crop, for the breakdowns (`dfmask.model.breakdown.SplitArrays`): ``dice`` and
+    ``baseline_dice`` vs a non-empty truth (NaN where the truth is empty or unknown:
+    None), ``area`` (share of the crop's pixels predicted manipulated, at the truth's
+    size, else the map's) and ``truth_empty``."""
+    n = len(truths)
+    out = {
+        "dice": np.full(n, np.nan),
+        "baseline_dice": np.full(n, np.nan),
+        "area": np.zeros(n),
+        "truth_empty": np.zeros(n, bool),
+    }
+    base_at: dict[int, np.ndarray] = {}
+    for k, (prob, truth) in enumerate(zip(pred_maps, truths, strict=True)):
+        size = truth.shape[0] if truth is not None else prob.shape[0]
+        pred = upsample_prob(prob, size) >= mask_threshold
+        out["area"][k] = float(pred.mean())
+        if truth is None:
+            continue
+        true = truth > 0
+        if not true.any():
+            out["truth_empty"][k] = True
+            continue
+        if size not in base_at:
+            base_at[size] = upsample_prob(baseline, size) >= baseline_threshold
+        out["dice"][k] = metrics.dice(pred, true)
+        out["baseline_dice"][k] = metrics.dice(base_at[size], true)
+    return out
+
+
+def true_mask_report(
+    gt: GroundTruthMasks,
+    index: CropIndex,
+    rows: np.ndarray,
+    maps: np.ndarray,
+    crop_size: int,
+    baseline: tuple[np.ndarray, float],
+    mask_threshold: float,
+) -> tuple[dict[str, Any], dict[int, np.ndarray]]:
+    """``seg_true`` (per swap kind too), ``seg_true_empty_fp`` and ``seg_true_all_crops``
+    of the split's crops ``rows`` (predicted ``maps``) against the true masks, and the
+    true crop mask of every fake crop the ground truth covers (position in ``rows`` →
+    mask; see `dfmask.model.evaluate`)."""
+    y = index.is_fake[rows]
+    fakes = np.flatnonzero(y)
+    with_gt = [int(k) for k in fakes if gt.has(str(index.video_id[rows[k]]), int(index.frame_idx[rows[k]]))]
+    true = {
+        k: gt.crop_mask(str(index.video_id[rows[k]]), int(index.frame_idx[rows[k]]), index.crop_box[rows[k]], crop_size)
+        for k in with_gt
+    }
+    swapped = [k for k in with_gt if true[k].any()]
+    empty = [k for k in with_gt if not true[k].any()]
+    mean, t = baseline
+    out: dict[str, Any] = {}
+    out["seg_true"] = seg_vs_masks(maps[swapped], [true[k] for k in swapped], mean, t, mask_threshold)
+    out["seg_true"]["fake_crops_without_ground_truth"] = len(fakes) - len(with_gt)
+    # per swap kind: the mean mask fits full-face swaps well and mouth-only ones badly
+    kinds = {k: gt.swap_kind.get(str(index.video_id[rows[k]]), "unknown") for k in swapped}
+    for kind in sorted(set(kinds.values())):
+        sel = [k for k in swapped if kinds[k] == kind]
+        out["seg_true"][f"kind_{kind}"] = seg_vs_masks(maps[sel], [true[k] for k in sel], mean, t, mask_threshold)
+    out["seg_true_empty_fp"] = false_positive_area(maps[empty], mask_threshold)
+    # every crop of the split (reals and empty fakes have an all-zero truth; Dice is 1
+    # only for an empty prediction): the mask must also say WHETHER a face is swapped
+    zeros = np.zeros((crop_size, crop_size), np.uint8)
+    everyone = [k for k in range(len(rows)) if not y[k]] + list(with_gt)
+    out["seg_true_all_crops"] = seg_vs_masks(
+        maps[everyone], [true.get(k, zeros) for k in everyone], mean, t, mask_threshold
+    )
+    return out, true
+
+
 def false_positive_area(pred_maps: np.ndarray, mask_threshold: float) -> dict[str, Any]:
     """On real crops: mean share of pixels predicted manipulated, and share of crops > 1 %."""
     if not len(pred_maps):
         return {"n": 0, "mean_area": None, "crops_over_1pct": None}
     area = (np.asarray(pred_maps, np.float32) >= mask_threshold).mean(axis=(1, 2))
     return {"n": len(area), "mean_area": float(area.mean()), "crops_over_1pct": float((area > 0.01).mean())}
+
+
+#: Video-level ground-truth columns used for breakdowns when the table has them
+#: (`dfmask.model.breakdown`); older tables lack them.
+VIDEO_ATTRIBUTES = ("method", "crf", "preset", "encode_differs")
 
 
 class GroundTruthMasks:
@@ -117,16 +226,24 @@ class GroundTruthMasks:
                 f"{path}: no ground truth, but corpus.root lies inside the sample folder; "
                 "generate the sample corpus (dvc repro sample) or point corpus.root at a real corpus"
             )
-        table = read_ground_truth(path, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask"])
+        import pyarrow.parquet as pq
+
+        present = set(pq.read_schema(path).names)
+        extra = [c for c in VIDEO_ATTRIBUTES if c in present]
+        table = read_ground_truth(path, ["video_id", "frame_idx", "is_fake", "swap_kind", "mask", *extra])
         self.cells: dict[tuple[str, int], bytes | None] = {}
         self.swap_kind: dict[str, str] = {}
+        #: video_id → the video-level columns of `VIDEO_ATTRIBUTES` the table has
+        self.attributes: dict[str, dict[str, Any]] = {}
         cols = table.to_pydict()
-        for vid, frame, is_fake, kind, cell in zip(
-            cols["video_id"], cols["frame_idx"], cols["is_fake"], cols["swap_kind"], cols["mask"], strict=True
+        for k, (vid, frame, is_fake, kind, cell) in enumerate(
+            zip(cols["video_id"], cols["frame_idx"], cols["is_fake"], cols["swap_kind"], cols["mask"], strict=True)
         ):
             if vid not in video_ids:
                 continue
             self.swap_kind[vid] = kind
+            if vid not in self.attributes:
+                self.attributes[vid] = {"swap_kind": kind, **{c: cols[c][k] for c in extra}}
             if is_fake and (vid, frame) not in self.cells:
                 self.cells[(vid, int(frame))] = cell["bytes"] if cell else None
 
@@ -149,7 +266,7 @@ def original_rows(index: CropIndex) -> Mapping[tuple[str, int, int], int]:
 
 
 def counterfactual(
-    model: UYNet,
+    model: Models,
     index: CropIndex,
     rows: np.ndarray,
     true_masks: list[np.ndarray],
