@@ -1,4 +1,5 @@
-"""The seeded plan of a sample corpus: which originals, which fakes, names and parts.
+"""The seeded plan of a sample corpus: which originals, which fakes (method, donor,
+encoder settings), names and parts.
 
 Everything random about the corpus's LAYOUT is drawn here, from one stream seeded by
 ``base.seed``; rendering draws from per-video streams keyed by the video's position in
@@ -18,21 +19,50 @@ from dfmask.params import SampleSizeParams
 _LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
 
 
+#: The manipulation methods of a sample fake, as the ground truth's ``method`` column
+#: names them (a REAL's method is ``none``); `dfmask.params.MethodShares` has one share
+#: per method, `dfmask.corpus.swap.BLENDS` how each blends.
+FAKE_METHODS = ("classical", "autoencoder", "mouth", "hard_paste", "feather", "no_change")
+#: The case (``swap_kind``) of each method: ``full`` face swaps, ``mouth``-only swaps,
+#: and ``failed`` (a FAKE whose pixels are its original's).
+METHOD_CASE = {
+    "classical": "full",
+    "autoencoder": "full",
+    "mouth": "mouth",
+    "hard_paste": "full",
+    "feather": "full",
+    "no_change": "failed",
+}
+
+
 @dataclass(frozen=True)
 class FakePlan:
     """One fake of an original.
 
     Attributes:
         video_id: its 10-letter name.
-        kind: ``full`` | ``mouth`` | ``failed`` (face region left untouched).
-        donor: actor swapped in (for a failed fake: the donor that was attempted).
+        method: one of `FAKE_METHODS`.
+        donor: actor swapped in (for a ``no_change`` fake: the donor that was attempted).
         index: position among all fakes (seeds its random stream).
+        crf, preset: its x264 settings (its original's unless ``encode_differs``).
+        encode_differs: encoded with settings other than its original's.
+        render_scale: ``autoencoder`` only: the donor face is rendered at this fraction
+            of the target's face height before the warp upsamples it (None otherwise).
     """
 
     video_id: str
-    kind: str
+    method: str
     donor: str
     index: int
+    crf: int = 18
+    preset: str = "medium"
+    encode_differs: bool = False
+    render_scale: float | None = None
+
+    @property
+    def kind(self) -> str:
+        """The case: ``full`` | ``mouth`` | ``failed`` (the ground truth's ``swap_kind``)."""
+        return METHOD_CASE[self.method]
 
 
 @dataclass(frozen=True)
@@ -49,6 +79,9 @@ class OriginalPlan:
         fakes: its fakes.
         repeat: how many times the actor's source list wrapped round before this item
             (0 = first use); a fixed-start clip used again is shifted by it.
+        crf, preset: its x264 settings.
+        codec_pair: ``(crf, preset)`` of its re-encoding in the codec-noise fixture, or
+            None when it has none.
     """
 
     video_id: str
@@ -59,6 +92,9 @@ class OriginalPlan:
     index: int
     fakes: tuple[FakePlan, ...]
     repeat: int = 0
+    crf: int = 18
+    preset: str = "medium"
+    codec_pair: tuple[int, str] | None = None
 
 
 def _names(rng: np.random.Generator, count: int) -> list[str]:
@@ -76,6 +112,48 @@ def _pick(rng: np.random.Generator, pool: list[int], count: int) -> list[int]:
     if count <= 0 or not pool:
         return []
     return sorted(int(i) for i in rng.permutation(pool)[: min(count, len(pool))])
+
+
+def apportion(shares: dict[str, float], total: int) -> dict[str, int]:
+    """``total`` items split by ``shares`` (summing to 1) with the largest-remainder
+    method (ties: the order of ``shares``); then every share > 0 that got nothing takes
+    one item from the largest count, while ``total`` allows."""
+    exact = {k: v * total for k, v in shares.items()}
+    counts = {k: int(np.floor(v)) for k, v in exact.items()}
+    order = sorted(shares, key=lambda k: (-(exact[k] - counts[k]), list(shares).index(k)))
+    for k in order[: total - sum(counts.values())]:
+        counts[k] += 1
+    for k in shares:
+        if shares[k] > 0 and counts[k] == 0:
+            donor = max(counts, key=lambda m: counts[m])
+            if counts[donor] > 1:
+                counts[donor] -= 1
+                counts[k] = 1
+    return counts
+
+
+def _spread(rng: np.random.Generator, lo: int, hi: int, count: int) -> list[int]:
+    """``count`` integers spread evenly over ``[lo, hi]`` (quantile midpoints) in a
+    seeded order: every band of the range gets its share, even on a small corpus."""
+    ranks = rng.permutation(count)
+    width = hi - lo + 1
+    return [lo + min(width - 1, int((int(r) + 0.5) * width / count)) for r in ranks]
+
+
+def _other_setting(
+    rng: np.random.Generator, crf: int, preset: str, crf_range: tuple[int, int], presets: tuple[str, ...]
+) -> tuple[int, str]:
+    """A (crf, preset) drawn uniformly from the range x presets, other than the given one."""
+    options = [(c, p) for c in range(crf_range[0], crf_range[1] + 1) for p in presets if (c, p) != (crf, preset)]
+    c, p = options[int(rng.integers(len(options)))]
+    return c, p
+
+
+def _pair_setting(rng: np.random.Generator, crf: int, size: SampleSizeParams) -> tuple[int, str]:
+    """A codec pair's (crf, preset): a CRF of the range other than the original's, a
+    preset drawn from the list."""
+    crf_options = [c for c in range(size.crf_range[0], size.crf_range[1] + 1) if c != crf]
+    return crf_options[int(rng.integers(len(crf_options)))], size.presets[int(rng.integers(len(size.presets)))]
 
 
 def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
@@ -109,23 +187,68 @@ def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
     for (actors, _), n in zip(originals, n_fakes, strict=True):
         pool = [a for a in group_of(actors[0]) if a not in actors]
         donors.append([str(rng.choice(pool)) for _ in range(n)])
-    # Kinds: `failed_swap_count` failed fakes (single-face originals), then a share of
-    # mouth-only swaps (at least one when the share is > 0); the rest full swaps.
     fake_owner = [o for o, n in enumerate(n_fakes) for _ in range(n)]
-    single = [f for f, o in enumerate(fake_owner) if len(originals[o][0]) == 1]
-    failed = set(_pick(rng, single, size.failed_swap_count))
-    n_mouth = round(size.mouth_only_frac * len(fake_owner))
-    if size.mouth_only_frac > 0:
-        n_mouth = max(1, n_mouth)
-    mouth = set(_pick(rng, [f for f in range(len(fake_owner)) if f not in failed], n_mouth))
+    method_of = _methods(rng, size, fake_owner, [len(a) for a, _ in originals])
     names = _names(rng, n_orig + len(fake_owner))
+    # Encoder settings: originals spread over crf_range, presets in turn, both in a
+    # seeded order; a share of fakes gets other settings than its original's.
+    crfs = _spread(rng, *size.crf_range, n_orig)
+    preset_rank = rng.permutation(n_orig)
+    presets = [size.presets[int(r) % len(size.presets)] for r in preset_rank]
+    n_differ = round(size.encode_differs_frac * len(fake_owner))
+    if size.encode_differs_frac > 0:
+        n_differ = max(1, n_differ)
+    differs = set(_pick(rng, list(range(len(fake_owner))), n_differ))
+    settings = [
+        _other_setting(rng, crfs[o], presets[o], size.crf_range, size.presets)
+        if f in differs
+        else (crfs[o], presets[o])
+        for f, o in enumerate(fake_owner)
+    ]
+    scales = [round(float(rng.uniform(*size.autoencoder_scale)), 3) if m == "autoencoder" else None for m in method_of]
+    paired = _pick(rng, list(range(n_orig)), size.codec_pairs)
+    # the codec-noise fixture: a few originals, each re-encoded at another CRF
+    pair_of = {o: _pair_setting(rng, crfs[o], size) for o in paired}
     plans = []
     f = 0
     for o, (actors, item) in enumerate(originals):
         fakes = []
         for donor in donors[o]:
-            kind = "failed" if f in failed else "mouth" if f in mouth else "full"
-            fakes.append(FakePlan(names[n_orig + f], kind, donor, f))
+            crf, preset = settings[f]
+            fakes.append(FakePlan(names[n_orig + f], method_of[f], donor, f, crf, preset, f in differs, scales[f]))
             f += 1
-        plans.append(OriginalPlan(names[o], part_of[o], actors, item, o in portrait, o, tuple(fakes), repeats[o]))
+        plans.append(
+            OriginalPlan(
+                names[o],
+                part_of[o],
+                actors,
+                item,
+                o in portrait,
+                o,
+                tuple(fakes),
+                repeats[o],
+                crfs[o],
+                presets[o],
+                pair_of.get(o),
+            )
+        )
     return plans
+
+
+def _methods(rng: np.random.Generator, size: SampleSizeParams, fake_owner: list[int], faces_of: list[int]) -> list[str]:
+    """The method of every fake: counts apportioned from ``size.methods``; ``no_change``
+    fakes drawn among the fakes of single-face originals, the others in a seeded order."""
+    shares = {m: float(getattr(size.methods, m)) for m in FAKE_METHODS}
+    counts = apportion(shares, len(fake_owner))
+    single = [f for f, o in enumerate(fake_owner) if faces_of[o] == 1]
+    unchanged = set(_pick(rng, single, counts["no_change"]))
+    # when too few single-face fakes exist, the rest of no_change's count goes to classical
+    counts["classical"] += counts["no_change"] - len(unchanged)
+    rest = [int(i) for i in rng.permutation([f for f in range(len(fake_owner)) if f not in unchanged])]
+    method_of = ["no_change"] * len(fake_owner)
+    pos = 0
+    for method in (m for m in FAKE_METHODS if m != "no_change"):
+        for f in rest[pos : pos + counts[method]]:
+            method_of[f] = method
+        pos += counts[method]
+    return method_of
