@@ -106,6 +106,13 @@ def test_default_plan_is_big_enough_and_well_formed() -> None:
         assert sum(crf_band(p.crf) == label for p in plans) * 0.15 >= 1.5, label
         assert sum(crf_band(f.crf) == label for f in fakes) * 0.15 >= 8, label
     assert 0.25 <= sum(f.encode_differs for f in fakes) / len(fakes) <= 0.35
+    # methods are dealt evenly along the donor groups, which an identity-disjoint split
+    # keeps whole: every group holds each method in about its share
+    shares = {m: getattr(PARAMS.default.methods, m) for m in FAKE_METHODS}
+    for group in {group_of(p.actors[0]) for p in plans}:
+        mine = [f.method for p in plans if group_of(p.actors[0]) == group for f in p.fakes]
+        for m in FAKE_METHODS:
+            assert abs(mine.count(m) - shares[m] * len(mine)) <= 1.5, (group, m, mine.count(m), len(mine))
     for p in plans:
         assert 3 <= len(p.fakes) <= 7
         for f in p.fakes:  # donors stay inside the target's group and are not on screen

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dfmask.corpus.plan import FAKE_METHODS
-from dfmask.schemas.ground_truth import GROUND_TRUTH, read_codec_pairs, read_ground_truth
+from dfmask.schemas.ground_truth import FAKE_METHODS, GROUND_TRUTH, read_codec_pairs, read_ground_truth
 from dfmask.tables import decode_png
 
 SWAP_KINDS = ("none", "full", "mouth", "failed")

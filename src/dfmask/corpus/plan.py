@@ -15,24 +15,9 @@ import numpy as np
 from dfmask.corpus.catalogue import ACTORS, Composite, Item, Still, group_of, select_groups
 from dfmask.errors import DfmaskError
 from dfmask.params import SampleSizeParams
+from dfmask.schemas.ground_truth import FAKE_METHODS, METHOD_CASE
 
 _LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-
-
-#: The manipulation methods of a sample fake, as the ground truth's ``method`` column
-#: names them (a REAL's method is ``none``); `dfmask.params.MethodShares` has one share
-#: per method, `dfmask.corpus.swap.BLENDS` how each blends.
-FAKE_METHODS = ("classical", "autoencoder", "mouth", "hard_paste", "feather", "no_change")
-#: The case (``swap_kind``) of each method: ``full`` face swaps, ``mouth``-only swaps,
-#: and ``failed`` (a FAKE whose pixels are its original's).
-METHOD_CASE = {
-    "classical": "full",
-    "autoencoder": "full",
-    "mouth": "mouth",
-    "hard_paste": "full",
-    "feather": "full",
-    "no_change": "failed",
-}
 
 
 @dataclass(frozen=True)
@@ -132,12 +117,45 @@ def apportion(shares: dict[str, float], total: int) -> dict[str, int]:
     return counts
 
 
-def _spread(rng: np.random.Generator, lo: int, hi: int, count: int) -> list[int]:
-    """``count`` integers spread evenly over ``[lo, hi]`` (quantile midpoints) in a
-    seeded order: every band of the range gets its share, even on a small corpus."""
-    ranks = rng.permutation(count)
-    width = hi - lo + 1
-    return [lo + min(width - 1, int((int(r) + 0.5) * width / count)) for r in ranks]
+_GOLDEN = 0.6180339887498949  # golden-ratio step: consecutive multiples spread evenly over [0, 1)
+
+
+def _group_order(rng: np.random.Generator, groups: list[tuple[str, ...]]) -> list[int]:
+    """Indices of ``groups`` (one donor group per item) ordered by group, in catalogue
+    order, and in a seeded order within a group. Whatever is dealt evenly along this
+    order reaches every group in proportion: an identity-disjoint split (which keeps
+    donor groups whole) then gets each method and quality in proportion too."""
+    tiebreak = rng.permutation(len(groups))
+    first: dict[tuple[str, ...], int] = {}
+    for g in groups:
+        first.setdefault(g, len(first))
+    return sorted(range(len(groups)), key=lambda i: (first[groups[i]], int(tiebreak[i])))
+
+
+def _evenly(items: list[int], count: int, offset: float) -> list[int]:
+    """``count`` of ``items`` at evenly spaced positions (shifted by ``offset`` in [0, 1) of a step)."""
+    count = min(count, len(items))
+    return [items[int((i + offset) * len(items) / count)] for i in range(count)] if count else []
+
+
+def _spread(rng: np.random.Generator, lo: int, hi: int, order: list[int]) -> dict[int, int]:
+    """Integers spread evenly over ``[lo, hi]`` (quantile midpoints), one per index of
+    ``order``; consecutive indices get values far apart (golden-ratio ranks), so every
+    band of the range gets its share in every group, even on a small corpus."""
+    count, width = len(order), hi - lo + 1
+    offset = float(rng.uniform())
+    keys = [(k * _GOLDEN + offset) % 1.0 for k in range(count)]
+    out = {}
+    for rank, k in enumerate(sorted(range(count), key=lambda k: keys[k])):
+        out[order[k]] = lo + min(width - 1, int((rank + 0.5) * width / count))
+    return out
+
+
+def _interleaved(counts: dict[str, int]) -> list[str]:
+    """Each key repeated by its count, interleaved so that any run of the list holds
+    the keys in about their proportions."""
+    tokens = [((j + 0.5) / c, i, m) for i, (m, c) in enumerate(counts.items()) for j in range(c)]
+    return [m for _, _, m in sorted(tokens)]
 
 
 def _other_setting(
@@ -188,17 +206,24 @@ def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
         pool = [a for a in group_of(actors[0]) if a not in actors]
         donors.append([str(rng.choice(pool)) for _ in range(n)])
     fake_owner = [o for o, n in enumerate(n_fakes) for _ in range(n)]
-    method_of = _methods(rng, size, fake_owner, [len(a) for a, _ in originals])
+    # Methods and encoder settings are dealt evenly along the donor groups (see
+    # `_group_order`), in seeded orders.
+    group = [group_of(actors[0]) for actors, _ in originals]
+    fake_order = _group_order(rng, [group[o] for o in fake_owner])
+    method_of = _methods(rng, size, fake_order, fake_owner, [len(a) for a, _ in originals])
     names = _names(rng, n_orig + len(fake_owner))
-    # Encoder settings: originals spread over crf_range, presets in turn, both in a
-    # seeded order; a share of fakes gets other settings than its original's.
-    crfs = _spread(rng, *size.crf_range, n_orig)
-    preset_rank = rng.permutation(n_orig)
-    presets = [size.presets[int(r) % len(size.presets)] for r in preset_rank]
+    # Originals: CRFs spread over crf_range, presets in turn; a share of fakes gets
+    # other settings than its original's.
+    orig_order = _group_order(rng, group)
+    crf_of = _spread(rng, *size.crf_range, orig_order)
+    crfs = [crf_of[o] for o in range(n_orig)]
+    presets = [""] * n_orig
+    for k, o in enumerate(orig_order):
+        presets[o] = size.presets[k % len(size.presets)]
     n_differ = round(size.encode_differs_frac * len(fake_owner))
     if size.encode_differs_frac > 0:
         n_differ = max(1, n_differ)
-    differs = set(_pick(rng, list(range(len(fake_owner))), n_differ))
+    differs = set(_evenly(fake_order, n_differ, float(rng.uniform())))
     settings = [
         _other_setting(rng, crfs[o], presets[o], size.crf_range, size.presets)
         if f in differs
@@ -235,20 +260,22 @@ def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
     return plans
 
 
-def _methods(rng: np.random.Generator, size: SampleSizeParams, fake_owner: list[int], faces_of: list[int]) -> list[str]:
-    """The method of every fake: counts apportioned from ``size.methods``; ``no_change``
-    fakes drawn among the fakes of single-face originals, the others in a seeded order."""
+def _methods(
+    rng: np.random.Generator, size: SampleSizeParams, order: list[int], fake_owner: list[int], faces_of: list[int]
+) -> list[str]:
+    """The method of every fake: counts apportioned from ``size.methods``, dealt evenly
+    along ``order`` (fakes by donor group); ``no_change`` only on fakes of single-face
+    originals."""
     shares = {m: float(getattr(size.methods, m)) for m in FAKE_METHODS}
     counts = apportion(shares, len(fake_owner))
-    single = [f for f, o in enumerate(fake_owner) if faces_of[o] == 1]
-    unchanged = set(_pick(rng, single, counts["no_change"]))
+    single = [f for f in order if faces_of[fake_owner[f]] == 1]
+    unchanged = set(_evenly(single, counts["no_change"], float(rng.uniform())))
     # when too few single-face fakes exist, the rest of no_change's count goes to classical
     counts["classical"] += counts["no_change"] - len(unchanged)
-    rest = [int(i) for i in rng.permutation([f for f in range(len(fake_owner)) if f not in unchanged])]
+    deck = _interleaved({m: counts[m] for m in FAKE_METHODS if m != "no_change"})
+    shift = int(rng.integers(len(deck))) if deck else 0
+    deck = deck[shift:] + deck[:shift]
     method_of = ["no_change"] * len(fake_owner)
-    pos = 0
-    for method in (m for m in FAKE_METHODS if m != "no_change"):
-        for f in rest[pos : pos + counts[method]]:
-            method_of[f] = method
-        pos += counts[method]
+    for f, method in zip([f for f in order if f not in unchanged], deck, strict=True):
+        method_of[f] = method
     return method_of

@@ -205,11 +205,11 @@ def region_alpha(
         hard = np.asarray(cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)))
     if shrink > 0:
         hard = np.asarray(cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * shrink + 1,) * 2)))
-    alpha = hard.astype(np.float32) / 255.0
+    alpha: np.ndarray = hard.astype(np.float32) / 255.0
     if blend.feather > 0:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.8, blend.feather * face_w))
+        alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), max(0.8, blend.feather * face_w)))
     if (gh, gw) != (h, w):
-        alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha = np.asarray(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR))
     if blend.feather > 0:
         alpha[alpha < 1.0 / 255.0] = 0.0
     else:

@@ -42,6 +42,23 @@ import pyarrow as pa
 
 from dfmask.tables import BOX, IMAGE, TableSpec, field, read_table
 
+#: The manipulation methods of a sample fake, as the ground truth's ``method`` column
+#: names them (a REAL's method is ``none``); `dfmask.params.MethodShares` has one share
+#: per method, `dfmask.corpus.swap.BLENDS` how each blends
+#: (`dfmask.corpus.plan` draws them).
+FAKE_METHODS = ("classical", "autoencoder", "mouth", "hard_paste", "feather", "no_change")
+#: The case (``swap_kind``) of each method: ``full`` face swaps, ``mouth``-only swaps,
+#: and ``failed`` (a FAKE whose pixels are its original's).
+METHOD_CASE = {
+    "classical": "full",
+    "autoencoder": "full",
+    "mouth": "mouth",
+    "hard_paste": "full",
+    "feather": "full",
+    "no_change": "failed",
+}
+
+
 GROUND_TRUTH = TableSpec(
     name="sample_ground_truth",
     version=2,
