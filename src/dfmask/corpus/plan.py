@@ -208,13 +208,13 @@ def make_plan(size: SampleSizeParams, seed: int) -> list[OriginalPlan]:
     fake_owner = [o for o, n in enumerate(n_fakes) for _ in range(n)]
     # Methods and encoder settings are dealt evenly along the donor groups (see
     # `_group_order`), in seeded orders.
-    group = [group_of(actors[0]) for actors, _ in originals]
-    fake_order = _group_order(rng, [group[o] for o in fake_owner])
+    group_of_orig = [group_of(actors[0]) for actors, _ in originals]
+    fake_order = _group_order(rng, [group_of_orig[o] for o in fake_owner])
     method_of = _methods(rng, size, fake_order, fake_owner, [len(a) for a, _ in originals])
     names = _names(rng, n_orig + len(fake_owner))
     # Originals: CRFs spread over crf_range, presets in turn; a share of fakes gets
     # other settings than its original's.
-    orig_order = _group_order(rng, group)
+    orig_order = _group_order(rng, group_of_orig)
     crf_of = _spread(rng, *size.crf_range, orig_order)
     crfs = [crf_of[o] for o in range(n_orig)]
     presets = [""] * n_orig
