@@ -1,6 +1,6 @@
 """DVC stage sample: generate the DFDC-layout sample corpus (see dfmask.corpus.sample).
 
-Writes --out (corpus/dfdc_train_part_N/, ground_truth.parquet) and the --preview PNG;
+Writes --out (corpus/dfdc_train_part_N/, ground_truth.parquet, codec_pairs/) and the --preview PNG;
 when corpus.root is not <out>/corpus, only <out>/NOT_GENERATED.md and a placeholder preview.
 """
 

@@ -114,7 +114,9 @@ ISSUE_CASES = [
     # nested sections, and rules across fields
     ("sample", {"ci": {"fakes_per_original": [3, 1]}}, r"sample\.ci\.fakes_per_original: must be \[min, max\]"),
     ("sample", {"bench": {"width": 641}}, r"sample\.bench\.width: must be even, got 641$"),
-    ("sample", {"ci": {"render_px": 8}}, r"sample\.ci\.render_px: must be >= 16, got 8$"),
+    ("sample", {"ci": {"autoencoder_scale": [0.0, 0.5]}}, r"sample\.ci\.autoencoder_scale\[0\]: must be in \(0, 1\]"),
+    ("sample", {"ci": {"methods": {"mouth": 0.5}}}, r"sample\.ci\.methods\.no_change: the shares of all methods must"),
+    ("sample", {"ci": {"crf_range": [18, 18], "presets": ["fast"]}}, r"sample\.ci\.encode_differs_frac: needs two"),
     ("train", {"self_blend": {"frac": 1.0}}, r"train\.self_blend\.frac: must be in \[0, 1\), got 1\.0$"),
     ("train", {"augment": {"jpeg_quality": [60, 101]}}, r"train\.augment\.jpeg_quality\[1\]: must be in \[1, 100\]"),
     ("train", {"input_size": 100}, r"train\.input_size: must be a multiple of stem_stride \* 2\*\*depth"),

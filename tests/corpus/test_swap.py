@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dfmask.corpus.plan import FAKE_METHODS
 from dfmask.corpus.swap import (
+    BLENDS,
+    JAW,
     MOUTH,
     OUTER_LIPS,
     landmark_box,
     piecewise_affine_map,
+    region_alpha,
     similarity,
     swap_face,
     transform_points,
@@ -51,7 +55,7 @@ def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return frame, template_landmarks(120, 95, 90), donor, template_landmarks(140, 150, 150, 0.03)
 
 
-@pytest.mark.parametrize("kind", ["full", "mouth"])
+@pytest.mark.parametrize("kind", ["full", "mouth", *BLENDS.values()])
 def test_fake_equals_frame_exactly_outside_mask(scene, kind) -> None:
     frame, target, donor, donor_pts = scene
     fake, mask = swap_face(frame, target, donor, donor_pts, kind)
@@ -95,6 +99,54 @@ def test_mouth_mask_confined_to_mouth_region(scene) -> None:
     cx, cy = np.round(target[MOUTH].mean(0)).astype(int)
     assert mouth[cy, cx] == 255
     assert (mouth > 0).sum() < 0.5 * (full > 0).sum()
+
+
+def test_every_swapping_method_has_a_blend() -> None:
+    assert set(BLENDS) == set(FAKE_METHODS) - {"no_change"}
+
+
+def _ring(mask: np.ndarray, width: int) -> np.ndarray:
+    """The pixels of ``mask`` (bool) within ``width`` px of its edge."""
+    import cv2
+
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * width + 1,) * 2, np.uint8)) > 0
+    return mask & ~inner
+
+
+def test_hard_paste_has_a_hard_edge_and_keeps_the_donor_colours() -> None:
+    target = template_landmarks(120, 95, 90)
+    alpha = region_alpha(target, BLENDS["hard_paste"], (200, 240))
+    assert set(np.unique(alpha)) == {0.0, 1.0}  # no weight between: the edge is a step
+    # the paste copies the warped donor as it is (no colour transfer): a flat donor
+    # colour lands unchanged, up to the warp's interpolation of a flat image
+    frame = np.full((200, 240, 3), 40, np.uint8)
+    donor = np.full((300, 280, 3), (200, 120, 60), np.uint8)
+    fake, mask = swap_face(frame, target, donor, template_landmarks(140, 150, 150), BLENDS["hard_paste"])
+    inside = mask > 0
+    assert inside.any() and np.array_equal(np.unique(fake[inside], axis=0), [[200, 120, 60]])
+    # the classical blend ramps down at its edge instead
+    soft = region_alpha(target, BLENDS["classical"], (200, 240))
+    assert ((soft > 0) & (soft < 0.5)).sum() > 0.1 * (soft > 0).sum()
+
+
+def test_feather_mask_holds_the_whole_feather() -> None:
+    """A feathered blend changes pixels well past the face hull, with weights falling
+    towards 0; the true mask (alpha > 0) holds all of them, and the pixels in its outer
+    ring carry small weights (the feather), not a cut."""
+    target = template_landmarks(120, 100, 90)
+    shape = (220, 240)
+    feather = region_alpha(target, BLENDS["feather"], shape)
+    classical = region_alpha(target, BLENDS["classical"], shape)
+    hard = region_alpha(target, BLENDS["hard_paste"], shape)
+    assert (feather > 0).sum() > 1.3 * (classical > 0).sum()
+    assert (feather > 0).sum() > 1.2 * (hard > 0).sum()
+    assert ((classical > 0) <= (feather > 0)).all()  # the feather mask contains the classical one
+    ring = _ring(feather > 0, 3)
+    assert feather[ring].max() < 0.2 and feather[ring].min() > 0  # soft, non-zero weights at the edge
+    assert feather.max() == pytest.approx(1.0, abs=0.01)  # the core is the donor
+    # it reaches past the jaw line: below the chin
+    chin_x, chin_y = np.round(target[JAW][8]).astype(int)
+    assert feather[chin_y + 8, chin_x] > 0
 
 
 def test_similarity_recovers_a_known_transform() -> None:

@@ -38,3 +38,10 @@ def quoted_root(root: str | os.PathLike[str] | None) -> str | None:
     if not text or text.startswith("~") or os.path.isabs(text):
         return None
     return None if os.path.normpath(text).split(os.sep)[0] == os.pardir else text
+
+
+def codec_pairs_dir(sample_root: str | os.PathLike[str]) -> Path:
+    """The codec-noise fixture of the sample: ``<paths.sample>/codec_pairs`` (a few
+    originals re-encoded at another CRF, and ``codec_pairs.parquet`` naming them; outside
+    the corpus, never read by the pipeline's own stages)."""
+    return Path(sample_root) / "codec_pairs"

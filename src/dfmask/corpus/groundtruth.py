@@ -13,10 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dfmask.schemas.ground_truth import GROUND_TRUTH, read_ground_truth
+from dfmask.schemas.ground_truth import FAKE_METHODS, GROUND_TRUTH, read_codec_pairs, read_ground_truth
 from dfmask.tables import decode_png
 
 SWAP_KINDS = ("none", "full", "mouth", "failed")
+#: The ``method`` column's values: ``none`` for reals, then the fakes' methods.
+METHODS = ("none", *FAKE_METHODS)
+#: CRF bands for reporting per compression level, inclusive (label, lo, hi); a CRF
+#: outside every band is ``other``.
+CRF_BANDS = (("18-22", 18, 22), ("23-26", 23, 26), ("27-29", 27, 29), ("30-32", 30, 32))
+
+
+def crf_band(crf: int) -> str:
+    """The `CRF_BANDS` label of ``crf`` (``other`` outside them)."""
+    return next((label for label, lo, hi in CRF_BANDS if lo <= crf <= hi), "other")
 
 
 def load_ground_truth(path: str | os.PathLike[str], masks: bool = False) -> pd.DataFrame:
@@ -33,9 +43,10 @@ def load_ground_truth(path: str | os.PathLike[str], masks: bool = False) -> pd.D
 
 
 def videos(gt: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: part, video_id, label, is_fake, original_id, swap_kind, size,
-    n_frames, source, ``actor_ids`` (sorted tuple of target actors) and
-    ``donor_actor_ids`` (sorted tuple of swapped-in actors; empty for reals/failed)."""
+    """One row per video: part, video_id, label, is_fake, original_id, swap_kind, method,
+    crf, preset, encode_differs, size, n_frames, source, ``actor_ids`` (sorted tuple of
+    target actors) and ``donor_actor_ids`` (sorted tuple of swapped-in actors; empty for
+    reals/failed)."""
     keys = [
         "part",
         "video_id",
@@ -43,6 +54,10 @@ def videos(gt: pd.DataFrame) -> pd.DataFrame:
         "is_fake",
         "original_id",
         "swap_kind",
+        "method",
+        "crf",
+        "preset",
+        "encode_differs",
         "width",
         "height",
         "fps",
@@ -55,6 +70,12 @@ def videos(gt: pd.DataFrame) -> pd.DataFrame:
     base["actor_ids"] = [targets.get(v, ()) for v in base.index]
     base["donor_actor_ids"] = [donors.get(v, ()) for v in base.index]
     return base.reset_index().sort_values(["part", "video_id"]).reset_index(drop=True)
+
+
+def load_codec_pairs(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The codec-noise fixture's manifest (`dfmask.schemas.ground_truth.CODEC_PAIRS`) as a
+    DataFrame; ``path`` values are relative to the folder holding ``codec_pairs/``."""
+    return read_codec_pairs(path).to_pandas()
 
 
 def _ids_per_video(gt: pd.DataFrame, column: str) -> dict[str, tuple[str, ...]]:

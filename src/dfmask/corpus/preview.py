@@ -1,7 +1,7 @@
 """The sample's contact sheet ``reports/sample_preview.png``, to check swaps by eye.
 
 One row per chosen fake: original frame | fake frame | true mask | original face (zoom)
-| fake face (zoom), with a label naming the video, the swap kind and who went where.
+| fake face (zoom), with a label naming the video, its method, CRFs and who went where.
 Written with fixed PNG settings (deterministic bytes).
 """
 
@@ -21,7 +21,9 @@ from dfmask.tables import encode_png
 
 TILE_H = 180  # px height of each tile
 LABEL_H = 22  # px height of a row's label strip
-MAX_FULL, MAX_MOUTH, MAX_COMPOSITE = 5, 3, 1
+#: Rows per method (from distinct donor groups), and two-face composites.
+PER_METHOD = {"classical": 2, "autoencoder": 2, "mouth": 2, "hard_paste": 1, "feather": 1}
+MAX_COMPOSITE = 1
 
 
 @dataclass
@@ -36,24 +38,23 @@ class Shot:
 
 
 def pick(plans: list[OriginalPlan]) -> set[str]:
-    """Fakes to show, in plan order: full swaps and mouth-only swaps from distinct donor
-    groups (so the sheet spans photos and real clips), and one two-face composite."""
+    """Fakes to show, in plan order: `PER_METHOD` of each swapping method from distinct
+    donor groups (so the sheet spans photos and real clips), and one two-face composite."""
     chosen: set[str] = set()
-    seen: dict[str, set[tuple[str, ...]]] = {"full": set(), "mouth": set()}
-    limit = {"full": MAX_FULL, "mouth": MAX_MOUTH}
+    seen: dict[str, set[tuple[str, ...]]] = {m: set() for m in PER_METHOD}
     n_comp = 0
     for plan in plans:
         group = group_of(plan.actors[0])
         for fake in plan.fakes:
-            if fake.kind == "failed":
+            if fake.method not in PER_METHOD:
                 continue
             if len(plan.actors) > 1:
                 if n_comp < MAX_COMPOSITE:
                     chosen.add(fake.video_id)
                     n_comp += 1
-            elif group not in seen[fake.kind] and len(seen[fake.kind]) < limit[fake.kind]:
+            elif group not in seen[fake.method] and len(seen[fake.method]) < PER_METHOD[fake.method]:
                 chosen.add(fake.video_id)
-                seen[fake.kind].add(group)
+                seen[fake.method].add(group)
     return chosen
 
 
@@ -69,7 +70,8 @@ def shot(plan: OriginalPlan, fake: FakePlan, rendered: Rendered, frame: np.ndarr
     """Frame `shot_index` of a fake (``frame``, ``mask``) next to its original, labelled."""
     i = shot_index(rendered)
     points = rendered.faces[0].landmarks[i]
-    label = f"{fake.video_id} ({fake.kind}, part {plan.part}, frame {i}): {fake.donor} -> {plan.actors[0]}" + (
+    crf = f"crf {plan.crf}" + (f"->{fake.crf}" if fake.crf != plan.crf else "")
+    label = f"{fake.video_id} ({fake.method}, {crf}, frame {i}): {fake.donor} -> {plan.actors[0]}" + (
         f" [+{plan.actors[1]} untouched]" if len(plan.actors) > 1 else ""
     )
     box = landmark_box(points) if points is not None else None

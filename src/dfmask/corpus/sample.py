@@ -1,17 +1,22 @@
-"""Generate the sample corpus: a DFDC-layout corpus of real faces and classical face swaps.
+"""Generate the sample corpus: a DFDC-layout corpus of real faces and face swaps of
+several methods at several encoder qualities.
 
 Output (always under ``paths.sample``, ``data/sample/`` in params.yaml; never
 ``corpus.root`` when that points elsewhere):
 
 * ``corpus/dfdc_train_part_<N>/metadata.json`` + ``<10 letters>.mp4`` (H.264 yuv420p);
 * ``ground_truth.parquet`` (`dfmask.schemas.ground_truth.GROUND_TRUTH`), every frame;
+* ``codec_pairs/`` (`dfmask.schemas.ground_truth.CODEC_PAIRS`): a few originals
+  re-encoded at another CRF, a test fixture outside the corpus;
 * the preview (``<paths.reports>/sample_preview.png``): original | fake | true mask for
   several fakes.
 
-How a video is made: `dfmask.corpus.plan` draws the layout; `dfmask.corpus.animate`
-renders an original's raw frames and per-frame landmarks from a photo or a real clip;
-`dfmask.corpus.swap` makes each fake from those SAME raw frames (equal outside the true
-mask). Real and fake are encoded by `dfmask.video.encode_video` with the same settings.
+How a video is made: `dfmask.corpus.plan` draws the layout, each fake's method and
+every video's encoder settings; `dfmask.corpus.animate` renders an original's raw
+frames and per-frame landmarks from a photo or a real clip; `dfmask.corpus.swap` makes
+each fake from those SAME raw frames (equal outside the true mask). Each video is
+encoded by `dfmask.video.encode_video` with its own settings: a fake with its
+original's, unless the plan says it differs.
 
 When ``corpus.root`` is not the sample's corpus folder (`dfmask.corpus.corpus_kind`),
 nothing is generated: the stage writes ``NOT_GENERATED.md`` saying why, and a
@@ -36,20 +41,22 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfmask.corpus import corpus_kind, preview, quoted_root, sample_corpus_dir, sample_truth, sources
+from dfmask.corpus import codec_pairs_dir, corpus_kind, preview, quoted_root, sample_corpus_dir, sample_truth, sources
 from dfmask.corpus.animate import FaceTrack, Rendered, animate_still, photo_face, read_clip, render_clip
 from dfmask.corpus.catalogue import DONOR_FRAMES, Clip, Composite, Still, still_files
 from dfmask.corpus.landmarks import detect_landmarks
 from dfmask.corpus.plan import FakePlan, OriginalPlan, make_plan
-from dfmask.corpus.swap import SwapKind, landmark_box, swap_face, triangles
+from dfmask.corpus.swap import BLENDS, swap_face, triangles
+from dfmask.corpus.truthrows import encode_codec_pair, video_rows
 from dfmask.errors import DfmaskError
 from dfmask.params import BaseParams, CorpusParams, SampleParams, SampleSizeParams, to_dict
 from dfmask.progress import progress
-from dfmask.schemas.ground_truth import GROUND_TRUTH
+from dfmask.schemas.ground_truth import CODEC_PAIRS, GROUND_TRUTH
 from dfmask.tables import image_cell, to_table, write_json, write_table
 from dfmask.video import encode_video, probe
 
 CLIP_TRIES = 8  # seeded clip starts tried until every frame has a face
+MIN_RENDER_PX = 16  # px: smallest donor face height an autoencoder fake renders (landmarks still usable)
 REPEAT_SHIFT = 0.25  # s: shift of a fixed-start clip each time it is reused
 
 
@@ -69,7 +76,9 @@ class Summary:
     corpus: Path
     parts: dict[int, dict[str, int]] = field(default_factory=dict)  # part → {"REAL": n, "FAKE": n}
     actors: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)  # fake kind → count
+    methods: dict[str, int] = field(default_factory=dict)  # fake method → count
+    crfs: dict[int, int] = field(default_factory=dict)  # CRF → videos encoded with it
+    codec_pairs: int = 0
     reason: str = ""
 
     def summary(self) -> str:
@@ -77,10 +86,11 @@ class Summary:
             return f"no sample generated ({self.reason})"
         real = sum(p["REAL"] for p in self.parts.values())
         fake = sum(p["FAKE"] for p in self.parts.values())
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kinds.items()))
+        methods = ", ".join(f"{k} {v}" for k, v in sorted(self.methods.items()))
+        crf = f"CRF {min(self.crfs)}–{max(self.crfs)}" if self.crfs else "no CRF"
         return (
-            f"{real + fake} videos ({real} real, {fake} fake: {kinds}) in {len(self.parts)} "
-            f"parts, {self.actors} actors → {self.corpus}"
+            f"{real + fake} videos ({real} real, {fake} fake: {methods}; {crf}) in {len(self.parts)} "
+            f"parts, {self.actors} actors, {self.codec_pairs} codec pairs → {self.corpus}"
         )
 
 
@@ -122,15 +132,18 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
     _clear(out)
     gen = _Generator(cache, size, seed)
     rows: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
     metadata: dict[int, dict[str, dict[str, str]]] = {p: {} for p in range(size.parts)}
     shows: list[preview.Shot] = []
     want_shots = preview.pick(plans)
     for plan in progress(plans, desc="sample", unit="original"):
         rendered = gen.original(plan)
         part_dir = corpus / f"dfdc_train_part_{plan.part}"
-        encode_video(rendered.frames, part_dir / f"{plan.video_id}.mp4", size.fps, size.crf, size.preset)
+        encode_video(rendered.frames, part_dir / f"{plan.video_id}.mp4", size.fps, plan.crf, plan.preset)
         metadata[plan.part][f"{plan.video_id}.mp4"] = {"label": "REAL", "split": "train"}
-        rows += _rows(plan, None, rendered, None, size.fps)
+        rows += video_rows(plan, None, rendered, None, size.fps)
+        if plan.codec_pair is not None:
+            pairs.append(encode_codec_pair(out, plan, rendered, size.fps))
         for fake in plan.fakes:
             shot_at = preview.shot_index(rendered) if fake.video_id in want_shots else -1
             masks, kept = gen.encode_fake(plan, fake, rendered, part_dir / f"{fake.video_id}.mp4", shot_at)
@@ -139,7 +152,7 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
                 "split": "train",
                 "original": f"{plan.video_id}.mp4",
             }
-            rows += _rows(plan, fake, rendered, masks, size.fps)
+            rows += video_rows(plan, fake, rendered, masks, size.fps)
             if kept is not None:
                 shows.append(preview.shot(plan, fake, rendered, *kept))
     for part, entries in metadata.items():
@@ -151,14 +164,23 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
         "sample",
         params={"seed": seed, "profile": params.profile, "size": to_dict(size)},
     )
+    write_table(
+        to_table(CODEC_PAIRS, pairs),
+        codec_pairs_dir(out) / "codec_pairs.parquet",
+        CODEC_PAIRS,
+        "sample",
+        params={"seed": seed, "profile": params.profile},
+    )
     preview.contact_sheet(paths.preview, shows)
-    summary = Summary(True, corpus, actors=len({a for p in plans for a in p.actors}))
+    summary = Summary(True, corpus, actors=len({a for p in plans for a in p.actors}), codec_pairs=len(pairs))
     for part, entries in metadata.items():
         labels = [e["label"] for e in entries.values()]
         summary.parts[part] = {"REAL": labels.count("REAL"), "FAKE": labels.count("FAKE")}
     for plan in plans:
+        summary.crfs[plan.crf] = summary.crfs.get(plan.crf, 0) + 1
         for fake in plan.fakes:
-            summary.kinds[fake.kind] = summary.kinds.get(fake.kind, 0) + 1
+            summary.methods[fake.method] = summary.methods.get(fake.method, 0) + 1
+            summary.crfs[fake.crf] = summary.crfs.get(fake.crf, 0) + 1
     return summary
 
 
@@ -186,77 +208,9 @@ def check_corpus_root(root: str, parts: tuple[int, ...] | list[int]) -> None:
 def _clear(out: Path) -> None:
     """Remove a previous sample's files under ``out`` (only the ones we write)."""
     shutil.rmtree(out / "corpus", ignore_errors=True)
+    shutil.rmtree(codec_pairs_dir(out), ignore_errors=True)
     sample_truth(out).unlink(missing_ok=True)
     (out / "NOT_GENERATED.md").unlink(missing_ok=True)
-
-
-def _rows(
-    plan: OriginalPlan,
-    fake: FakePlan | None,
-    rendered: Rendered,
-    masks: list[dict[str, Any]] | None,
-    fps: int,
-) -> list[dict[str, Any]]:
-    """Ground-truth rows of one video (see `GROUND_TRUTH`)."""
-    height, width = rendered.frames[0].shape[:2]
-    n = len(rendered.frames)
-    kind = fake.kind if fake else "none"
-    base = {
-        "part": plan.part,
-        "video_id": fake.video_id if fake else plan.video_id,
-        "label": "FAKE" if fake else "REAL",
-        "is_fake": fake is not None,
-        "original_id": plan.video_id if fake else None,
-        "swap_kind": kind,
-        "width": width,
-        "height": height,
-        "fps": fps,
-        "n_frames": n,
-        "source": rendered.source,
-    }
-    rows = []
-    for i in range(n):
-        mask_cell = masks[i] if masks is not None else None
-        faces = [(j, t, t.landmarks[i]) for j, t in enumerate(rendered.faces) if t.landmarks[i] is not None]
-        if not faces:
-            rows.append(
-                {
-                    **base,
-                    "frame_idx": i,
-                    "face_idx": None,
-                    "actor_id": None,
-                    "donor_actor_id": None,
-                    "face_swap_kind": None,
-                    "box": None,
-                    "landmarks": None,
-                    "mask": mask_cell,
-                }
-            )
-            continue
-        for j, track, points in faces:
-            swapped = fake is not None and j == 0
-            assert points is not None
-            x0, y0, x1, y1 = landmark_box(points)
-            box = [
-                float(np.clip(x0, 0, width)),
-                float(np.clip(y0, 0, height)),
-                float(np.clip(x1, 0, width)),
-                float(np.clip(y1, 0, height)),
-            ]
-            rows.append(
-                {
-                    **base,
-                    "frame_idx": i,
-                    "face_idx": j,
-                    "actor_id": track.actor_id,
-                    "donor_actor_id": fake.donor if swapped and fake and fake.kind != "failed" else None,
-                    "face_swap_kind": kind if swapped else "none",
-                    "box": box,
-                    "landmarks": points.astype(np.float32).reshape(-1).tolist(),
-                    "mask": mask_cell,
-                }
-            )
-    return rows
 
 
 class _Generator:
@@ -354,18 +308,22 @@ class _Generator:
         donor, donor_points = self.donor_face(fake.donor, rng)
         height, width = rendered.frames[0].shape[:2]
         empty = np.zeros((height, width), np.uint8)
-        if fake.kind == "failed":
+        if fake.method == "no_change":
             for frame in rendered.frames:
                 yield frame, empty
             return
-        donor, donor_points = _shrink(donor, donor_points, rendered.faces[0].landmarks, self.size.render_px)
-        kind: SwapKind = "mouth" if fake.kind == "mouth" else "full"
+        render_px = None
+        if fake.render_scale is not None:
+            sizes = [float(np.ptp(p[:, 1])) for p in rendered.faces[0].landmarks if p is not None]
+            render_px = max(MIN_RENDER_PX, round(fake.render_scale * float(np.median(sizes)))) if sizes else None
+        donor, donor_points = _shrink(donor, donor_points, rendered.faces[0].landmarks, render_px)
+        blend = BLENDS[fake.method]
         tris = triangles(donor_points)
         for frame, points in zip(rendered.frames, rendered.faces[0].landmarks, strict=True):
             if points is None:
                 yield frame, empty
             else:
-                yield swap_face(frame, points, donor, donor_points, kind, tris)
+                yield swap_face(frame, points, donor, donor_points, blend, tris)
 
     def fake(self, plan: OriginalPlan, fake: FakePlan, rendered: Rendered) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """All of `iter_fake` as lists ``(frames, masks)``."""
@@ -396,7 +354,7 @@ class _Generator:
                     kept.append((frame, mask))
                 yield frame
 
-        encode_video(frames(), path, self.size.fps, self.size.crf, self.size.preset)
+        encode_video(frames(), path, self.size.fps, fake.crf, fake.preset)
         return cells, (kept[0] if kept else None)
 
 
@@ -407,10 +365,11 @@ def _shrink(
 
     By default (``render_px`` None) only a donor face much larger than the target's is
     shrunk (to 1.3x the target's face height), so the bilinear warp does not alias and
-    the swapped face is as sharp as its frame. With ``render_px`` (the `sample` positive
-    control) the donor face is shrunk to ``render_px`` px of landmark height, like an
-    autoencoder's fixed output size; the warp then upsamples it to the target's face.
-    A donor face already smaller than that is left as it is.
+    the swapped face is as sharp as its frame. With ``render_px`` (an ``autoencoder``
+    fake: its ``render_scale`` × the target's median face height) the donor face is
+    shrunk to ``render_px`` px of landmark height, like an autoencoder's small output;
+    the warp then upsamples it to the target's face. A donor face already smaller than
+    that is left as it is.
     """
     face_h = max(1.0, float(np.ptp(points[:, 1])))
     if render_px is not None:

@@ -1,24 +1,31 @@
-"""A classical landmark-based face swap, with its exact mask.
+"""A landmark-based face swap with its exact mask, in the blends of the sample's methods.
 
 This is how the sample corpus makes its fakes (see `dfmask.corpus.sample`): a donor
 face image is warped onto a target frame by a piecewise-affine map over the Delaunay
 triangles of the dlib 68-point landmarks (each donor landmark lands exactly on the
 target's; outside the triangles a least-squares similarity, Umeyama 1991, takes over),
-colour-corrected to the target's skin in Lab space, and blended with a feathered
-alpha inside a region drawn from the TARGET's landmarks:
+optionally colour-corrected to the target's skin in Lab space, and blended with an
+alpha inside a region drawn from the TARGET's landmarks (a `Blend`):
 
-* ``full``: the convex hull of the jaw line and eyebrows (points 0–26), eroded so the
-  feather stays inside the face;
-* ``mouth``: the outer-lip hull (points 48–59), dilated by a fraction of the face
-  width: a lip-sync style partial swap.
+* region ``full``: the convex hull of the jaw line and eyebrows (points 0–26), eroded
+  and/or dilated by a fraction of the face width;
+* region ``mouth``: the outer-lip hull (points 48–59), dilated: a lip-sync style
+  partial swap;
+* the edge: a Gaussian feather (sigma a fraction of the face width) or, with feather 0,
+  a hard edge (alpha 0 or 1).
 
-The true mask is every pixel whose blend weight is non-zero (255 = manipulated). By
-construction the fake equals the target frame EXACTLY outside it (`numpy.where` with
-the mask), so a model cannot learn anything from pixels outside the swap.
+`BLENDS` holds each method's blend (the ``autoencoder`` method blends like
+``classical``; what differs is its low-resolution donor, `dfmask.corpus.sample`).
+
+The true mask is every pixel whose blend weight is non-zero (255 = manipulated), the
+feather included. By construction the fake equals the target frame EXACTLY outside it
+(`numpy.where` with the mask), so a model cannot learn anything from pixels outside the
+swap.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
@@ -35,17 +42,47 @@ EYES = np.arange(36, 48)
 OUTER_LIPS = np.arange(48, 60)
 MOUTH = np.arange(48, 68)
 
-#: Landmarks each swap kind aligns on: the whole face for ``full``; the nose base and
+#: Landmarks each swap region aligns on: the whole face for ``full``; the nose base and
 #: mouth for ``mouth``, so the donor's lips land on the target's lips.
 ALIGN_POINTS: dict[str, np.ndarray] = {
     "full": np.arange(0, 68),
     "mouth": np.concatenate([np.arange(31, 36), MOUTH]),
 }
 
-_FEATHER = {"full": 0.06, "mouth": 0.05}  # Gaussian sigma of the feather, × face width
-_ERODE = {"full": 0.10, "mouth": 0.0}  # hull erosion before feathering, × face width
-_DILATE = {"full": 0.0, "mouth": 0.12}  # hull dilation before feathering, × face width
 _GRID = 128.0  # px: the face width at which the blend region is computed (see region_alpha)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How a swap blends the warped donor into the frame (lengths × the target's face
+    width, the jaw's horizontal extent)."""
+
+    region: SwapKind  # "full": jaw + eyebrow hull; "mouth": outer-lip hull
+    feather: float  # Gaussian sigma of the alpha edge; 0 = hard edge (alpha 0 or 1)
+    erode: float = 0.0  # hull erosion before feathering
+    dilate: float = 0.0  # hull dilation before feathering
+    colour: bool = True  # Lab mean/std transfer of the donor to the target's skin
+
+
+#: The blend of each swapping method (`dfmask.corpus.plan.FAKE_METHODS` but ``no_change``).
+#: ``classical``: the eroded hull, narrow feather (stays inside the face). ``feather``: the
+#: whole hull, a wide feather reaching ~0.27 face widths past it (into hair, ears,
+#: neck): the true mask holds all of it. ``hard_paste``: a slightly eroded hull pasted
+#: with a hard edge and the donor's own colours.
+BLENDS: dict[str, Blend] = {
+    "classical": Blend("full", feather=0.06, erode=0.10),
+    "autoencoder": Blend("full", feather=0.06, erode=0.10),
+    "mouth": Blend("mouth", feather=0.05, dilate=0.12),
+    "hard_paste": Blend("full", feather=0.0, erode=0.05, colour=False),
+    "feather": Blend("full", feather=0.10),
+}
+
+
+def blend_of(kind: SwapKind | Blend) -> Blend:
+    """``kind`` as a `Blend`: a region name stands for its classical blend."""
+    if isinstance(kind, Blend):
+        return kind
+    return BLENDS["classical" if kind == "full" else "mouth"]
 
 
 def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -136,18 +173,21 @@ def piecewise_affine_map(
 
 
 def region_alpha(
-    landmarks: np.ndarray, kind: SwapKind, shape: tuple[int, int], origin: tuple[int, int] = (0, 0)
+    landmarks: np.ndarray, kind: SwapKind | Blend, shape: tuple[int, int], origin: tuple[int, int] = (0, 0)
 ) -> np.ndarray:
-    """Blend weight in [0, 1] of a swap of ``kind`` over an (h, w) region.
+    """Blend weight in [0, 1] of a swap of ``kind`` (a `Blend`, or a region name for its
+    classical blend) over an (h, w) region.
 
     ``origin`` is the (x, y) of the region's top-left corner in frame pixels. Weights
-    below 1/255 are set to exactly 0, so ``alpha > 0`` is the manipulated set.
+    below 1/255 are set to exactly 0, so ``alpha > 0`` is the manipulated set; a hard
+    edge (feather 0) gives weights of exactly 0 or 1.
 
     The hull, its erosion/dilation and the feather are computed on a grid where the
     face is at most `_GRID` px wide and then resized (bilinear) to the region: the
     shape is the same at any resolution, and a 1080p face costs no more than a small
     one. The threshold is applied after resizing, so the mask is exact at full size.
     """
+    blend = blend_of(kind)
     h, w = shape
     pts = np.asarray(landmarks, np.float64) - np.asarray(origin, np.float64)
     face_w = max(1.0, float(np.ptp(pts[JAW, 0])))
@@ -155,21 +195,25 @@ def region_alpha(
     gh, gw = max(1, round(h * scale)), max(1, round(w * scale))
     grid_pts = (pts + 0.5) * (gw / w, gh / h) - 0.5  # cv2.resize's pixel-centre mapping
     face_w *= scale
-    idx = np.concatenate([JAW, BROWS]) if kind == "full" else OUTER_LIPS
+    idx = np.concatenate([JAW, BROWS]) if blend.region == "full" else OUTER_LIPS
     hull = cv2.convexHull(np.round(grid_pts[idx] * 16).astype(np.int32))
     hard: np.ndarray = np.zeros((gh, gw), np.uint8)
     cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_8, shift=4)
-    grow = round(_DILATE[kind] * face_w)
-    shrink = round(_ERODE[kind] * face_w)
+    grow = round(blend.dilate * face_w)
+    shrink = round(blend.erode * face_w)
     if grow > 0:
         hard = np.asarray(cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)))
     if shrink > 0:
         hard = np.asarray(cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * shrink + 1,) * 2)))
-    sigma = max(0.8, _FEATHER[kind] * face_w)
-    alpha = cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), sigma)
+    alpha: np.ndarray = hard.astype(np.float32) / 255.0
+    if blend.feather > 0:
+        alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), max(0.8, blend.feather * face_w)))
     if (gh, gw) != (h, w):
-        alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
-    alpha[alpha < 1.0 / 255.0] = 0.0
+        alpha = np.asarray(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR))
+    if blend.feather > 0:
+        alpha[alpha < 1.0 / 255.0] = 0.0
+    else:
+        alpha = (alpha >= 0.5).astype(np.float32)
     return np.asarray(alpha)
 
 
@@ -198,17 +242,18 @@ def swap_face(
     target_landmarks: np.ndarray,
     donor: np.ndarray,
     donor_landmarks: np.ndarray,
-    kind: SwapKind,
+    kind: SwapKind | Blend,
     tris: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Swap the donor's face (``kind`` = whole face or mouth only) onto ``frame``.
+    """Swap the donor's face onto ``frame`` with the blend ``kind``.
 
     Args:
         frame: target RGB uint8 (H, W, 3).
         target_landmarks: (68, 2) landmarks of the target face in ``frame`` pixels.
         donor: donor RGB uint8 image (any size).
         donor_landmarks: (68, 2) landmarks of the donor face in ``donor`` pixels.
-        kind: ``"full"`` or ``"mouth"``.
+        kind: a `Blend` (`BLENDS` per method), or ``"full"`` / ``"mouth"`` for the
+            classical whole-face or mouth-only blend.
         tris: `triangles` of ``donor_landmarks`` (computed if None; pass them when
             swapping one donor onto many frames).
 
@@ -216,10 +261,12 @@ def swap_face(
         ``(fake, mask)``: the fake frame (uint8, equal to ``frame`` wherever ``mask`` is
         0) and the manipulation mask (uint8 (H, W), 255 = manipulated).
     """
+    blend = blend_of(kind)
     h, w = frame.shape[:2]
     tgt = np.asarray(target_landmarks, np.float64)
     x0, y0, x1, y1 = landmark_box(tgt)
-    pad = 0.4 * max(x1 - x0, y1 - y0)
+    # the region around the face: room for the dilation and 3 sigma of feather
+    pad = max(0.4, blend.dilate + 3.0 * blend.feather + 0.05) * max(x1 - x0, y1 - y0)
     rx0, ry0 = max(0, int(np.floor(x0 - pad))), max(0, int(np.floor(y0 - pad)))
     rx1, ry1 = min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
     mask = np.zeros((h, w), np.uint8)
@@ -227,14 +274,16 @@ def swap_face(
     if rx1 <= rx0 or ry1 <= ry0:
         return fake, mask
     roi_shape = (ry1 - ry0, rx1 - rx0)
-    alpha = region_alpha(tgt, kind, roi_shape, (rx0, ry0))
+    alpha = region_alpha(tgt, blend, roi_shape, (rx0, ry0))
     if not alpha.any():
         return fake, mask
-    map_x, map_y = piecewise_affine_map(donor_landmarks, tgt - (rx0, ry0), roi_shape, ALIGN_POINTS[kind], tris)
+    map_x, map_y = piecewise_affine_map(donor_landmarks, tgt - (rx0, ry0), roi_shape, ALIGN_POINTS[blend.region], tris)
     warped = cv2.remap(donor, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     roi = frame[ry0:ry1, rx0:rx1]
     target_f = roi.astype(np.float32) / 255.0
-    donor_f = match_colour(warped.astype(np.float32) / 255.0, target_f, alpha)
+    donor_f = warped.astype(np.float32) / 255.0
+    if blend.colour:
+        donor_f = match_colour(donor_f, target_f, alpha)
     a = alpha[:, :, None]
     blended = np.clip(np.round((a * donor_f + (1.0 - a) * target_f) * 255.0), 0, 255).astype(np.uint8)
     inside = alpha > 0

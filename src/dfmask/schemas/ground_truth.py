@@ -13,9 +13,24 @@ dlib landmarks (eyebrows to chin, jaw side to jaw side; no forehead, no margin),
 clipped to the frame, ``(x0, y0, x1, y1)`` in full-resolution pixels.
 
 Masks: a FAKE has a full-frame 8-bit PNG on every row (255 = manipulated, the pixels
-where the fake's raw frame may differ from its original's; identical on every face row
-of one frame). It is all zero on frames where nothing was swapped (no face) and on every
-frame of a ``failed`` fake. A REAL has a null mask (= all zero).
+where the fake's raw frame may differ from its original's, a feathered blend's whole
+feather included; identical on every face row of one frame). It is all zero on frames
+where nothing was swapped (no face) and on every frame of a ``failed`` (``no_change``)
+fake. A REAL has a null mask (= all zero).
+
+Video-level columns, repeated on every row of a video and never null: ``method`` (how
+the fake was made), ``crf``/``preset`` (how THIS video was encoded) and
+``encode_differs``. ``swap_kind`` is the case a method falls in: ``full`` for
+``classical``, ``autoencoder``, ``hard_paste`` and ``feather``; ``mouth``; ``failed``
+for ``no_change``.
+
+Version 2 added ``method``, ``crf``, ``preset`` and ``encode_differs``.
+
+`CODEC_PAIRS` is the manifest of the codec-noise fixture ``<paths.sample>/codec_pairs/``:
+a few originals encoded a second time, from the same raw frames, at another CRF (and a
+preset drawn again). The pair (original mp4, re-encoded mp4) differs by codec noise
+only, with the original's geometry (its ground-truth boxes apply unchanged): a mask
+method should find nothing between them.
 """
 
 from __future__ import annotations
@@ -27,9 +42,26 @@ import pyarrow as pa
 
 from dfmask.tables import BOX, IMAGE, TableSpec, field, read_table
 
+#: The manipulation methods of a sample fake, as the ground truth's ``method`` column
+#: names them (a REAL's method is ``none``); `dfmask.params.MethodShares` has one share
+#: per method, `dfmask.corpus.swap.BLENDS` how each blends
+#: (`dfmask.corpus.plan` draws them).
+FAKE_METHODS = ("classical", "autoencoder", "mouth", "hard_paste", "feather", "no_change")
+#: The case (``swap_kind``) of each method: ``full`` face swaps, ``mouth``-only swaps,
+#: and ``failed`` (a FAKE whose pixels are its original's).
+METHOD_CASE = {
+    "classical": "full",
+    "autoencoder": "full",
+    "mouth": "mouth",
+    "hard_paste": "full",
+    "feather": "full",
+    "no_change": "failed",
+}
+
+
 GROUND_TRUTH = TableSpec(
     name="sample_ground_truth",
-    version=1,
+    version=2,
     schema=pa.schema(
         [
             field("part", pa.int32(), "N of dfdc_train_part_N", nullable=False),
@@ -46,8 +78,23 @@ GROUND_TRUTH = TableSpec(
             field(
                 "swap_kind",
                 pa.string(),
-                "video level: none (real) | full | mouth | failed "
-                "(a fake whose swap failed: frames identical to the original)",
+                "video level, the case: none (real) | full | mouth | failed "
+                "(a no_change fake: frames identical to the original)",
+                nullable=False,
+            ),
+            field(
+                "method",
+                pa.string(),
+                "video level: none (real) | classical | autoencoder | mouth | hard_paste | feather | no_change "
+                "(a FAKE with its original's pixels)",
+                nullable=False,
+            ),
+            field("crf", pa.int32(), "video level: the x264 CRF this video was encoded with", nullable=False),
+            field("preset", pa.string(), "video level: the x264 preset this video was encoded with", nullable=False),
+            field(
+                "encode_differs",
+                pa.bool_(),
+                "video level: a fake encoded with (crf, preset) other than its original's; false for reals",
                 nullable=False,
             ),
             field("width", pa.int32(), "frame width in px", nullable=False),
@@ -92,6 +139,38 @@ GROUND_TRUTH = TableSpec(
     sort_key=("part", "video_id", "frame_idx", "face_idx"),
     image_columns=("mask",),
 )
+
+
+CODEC_PAIRS = TableSpec(
+    name="sample_codec_pairs",
+    version=1,
+    schema=pa.schema(
+        [
+            field("part", pa.int32(), "N of the original's dfdc_train_part_N", nullable=False),
+            field("video_id", pa.string(), "the ORIGINAL's video_id (its mp4 in the corpus)", nullable=False),
+            field(
+                "path",
+                pa.string(),
+                "the re-encoded mp4, relative to the sample folder (codec_pairs/<video_id>.mp4)",
+                nullable=False,
+            ),
+            field("crf", pa.int32(), "x264 CRF of the re-encoded mp4 (never the original's)", nullable=False),
+            field("preset", pa.string(), "x264 preset of the re-encoded mp4", nullable=False),
+            field("original_crf", pa.int32(), "x264 CRF of the original mp4", nullable=False),
+            field("original_preset", pa.string(), "x264 preset of the original mp4", nullable=False),
+            field("width", pa.int32(), "frame width in px (the original's)", nullable=False),
+            field("height", pa.int32(), "frame height in px (the original's)", nullable=False),
+            field("n_frames", pa.int32(), "frames (the original's)", nullable=False),
+        ]
+    ),
+    sort_key=("part", "video_id"),
+)
+
+
+def read_codec_pairs(path: str | os.PathLike[str]) -> pa.Table:
+    """The codec-pair manifest at ``path`` (``<paths.sample>/codec_pairs/codec_pairs.parquet``),
+    version-checked."""
+    return read_table(path, CODEC_PAIRS)
 
 
 def read_ground_truth(path: str | os.PathLike[str], columns: Iterable[str] | None = None) -> pa.Table:

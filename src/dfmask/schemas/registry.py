@@ -12,7 +12,7 @@ from types import MappingProxyType
 from dfmask.schemas.deploy_crops import DEPLOY_CROPS
 from dfmask.schemas.embeddings import EMBEDDINGS
 from dfmask.schemas.faces import FACE_VIDEOS, FACES
-from dfmask.schemas.ground_truth import GROUND_TRUTH
+from dfmask.schemas.ground_truth import CODEC_PAIRS, GROUND_TRUTH
 from dfmask.schemas.masks import MASKS
 from dfmask.schemas.release import release_spec
 from dfmask.schemas.splits import SPLITS
@@ -32,6 +32,7 @@ SPECS: MappingProxyType[str, TableSpec] = MappingProxyType(
             SPLITS,
             MASKS,
             GROUND_TRUTH,
+            CODEC_PAIRS,
             DEPLOY_CROPS,
             release_spec(True),
         )
