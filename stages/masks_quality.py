@@ -3,8 +3,9 @@
 Reads the masks and faces folders, the splits table and <sample>/ground_truth.parquet
 (and <sample>/codec_pairs/ when the generator wrote it); writes the report JSON (IoU/Dice
 and valid flags per method, CRF band and case on the test split, next to the mean-mask
-baseline fitted on train; targets pass/fail) and the preview PNG. On a real corpus (corpus.root is not <sample>/corpus) there is no truth: both files
-say so. The param sweep is a hand run: ``dfmask quality masks --sweep``.
+baseline fitted on train; targets pass/fail) and the preview PNG. On a real corpus
+(corpus.root is not <sample>/corpus) there is no truth: both files say so. The param
+sweep is a hand run: ``dfmask quality masks --sweep``.
 """
 
 from __future__ import annotations

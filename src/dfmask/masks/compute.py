@@ -17,8 +17,8 @@ The mask of a pair is ``d > level`` cleaned by morphology (`dfmask.masks.ssim`),
 
 A fake crop is ``valid`` when more than ``valid_min_pixels`` pixels have ``d`` above
 ``max(valid_diff_level / 255, noise_factor · floor)`` (the DFDC 1st place's rule on the
-8-bit dissimilarity, raised to the noise floor) and its cleaned mask is not empty. A pair whose PNGs cannot be decoded or
-differ in size gets a status instead.
+8-bit dissimilarity, raised to the noise floor) and its cleaned mask is not empty. A
+pair whose PNGs cannot be decoded or differ in size gets a status instead.
 """
 
 from __future__ import annotations

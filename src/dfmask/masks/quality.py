@@ -287,6 +287,7 @@ def quality_report(
     masks, valid = [it.mask for it in items], [it.valid for it in items]
     scores, base = crop_scores(items, masks, valid)
     test = [s for s in scores if s.split == "test"]
+    val = [s for s in scores if s.split == "val"]
     by_method, by_band, by_case = (scoring.cells(test, k) for k in ("method", "band", "case"))
     grid = {m: scoring.cells([s for s in test if s.method == m], "band") for m in sorted({s.method for s in test})}
     codec_pairs = codec_pairs or {"available": False}
@@ -311,7 +312,8 @@ def quality_report(
             "by_method_and_band": grid,
             "all": scoring.cell(test),
         },
-        "val": {"all": scoring.cell([s for s in scores if s.split == "val"])},
+        # val, for reading only (params are chosen on train/val): cases the test split lacks
+        "val": {"all": scoring.cell(val), "by_case": scoring.cells(val, "case")},
         "codec_pairs": codec_pairs,
         "ours": ours,
         "targets": {
