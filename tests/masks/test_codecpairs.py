@@ -29,7 +29,9 @@ def test_codec_pairs_are_masked_like_fakes_and_the_floor_keeps_them_empty(tmp_pa
     original = _decode(tmp_path / "o1.mp4")
     rows = [faces_row(0, "o1", None, i, frame) for i, frame in enumerate(original)]
     faces = tmp_path / "faces"
-    write_table(pa.Table.from_pylist(rows, schema=FACES.schema), faces / "part=0/faces-00000.parquet", FACES, stage="test")
+    write_table(
+        pa.Table.from_pylist(rows, schema=FACES.schema), faces / "part=0/faces-00000.parquet", FACES, stage="test"
+    )
     encode_video(original, sample / "codec_pairs/o1_crf40.mp4", 15, crf=40)
     manifest = sample / CODEC_PAIRS_MANIFEST
     pq.write_table(
