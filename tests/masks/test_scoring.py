@@ -56,6 +56,9 @@ def test_targets_need_eight_test_videos_per_pooled_cell():
         assert by_name["band 27-29: IoU >= baseline - 0.01"]["status"] == expected
         assert by_name["overall: mean over methods with non-empty truth"]["status"] == expected
         assert by_name["codec-noise pairs: mean mask area"]["status"] == "insufficient"  # no fixture
+        # cases without test crops are listed, undecided
+        assert by_name["two faces: unswapped face"]["status"] == "insufficient"
+        assert by_name["two faces: unswapped face"]["videos"] == 0
     # a mask 2.25x too large loses to the constant: fail, with the figures beside it
     scores = _scores(8, _square(32, 4, 28))
     method = scoring.cells(scores, "method")["autoencoder"]

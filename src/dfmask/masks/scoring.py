@@ -216,6 +216,10 @@ def targets(
             _ge(ours, base, 0.03) if enough else None,
         )
     )
+    # a case without test crops is reported as such, not left out
+    absent = {"videos": 0, "crops": 0, "pooled_enough": False, "mean_iou": None, "baseline_mean_iou": None}
+    absent |= {"mean_area_unswapped": None, "invalid_unswapped": None}
+    by_case = {c: by_case.get(c, absent) for c in ("mouth", "two_faces_swapped", "two_faces_unswapped")} | by_case
     mouth = by_case.get("mouth")
     if mouth is not None:
         enough = mouth["pooled_enough"]
