@@ -1,9 +1,11 @@
 """DVC stage masks_quality: the SSIM masks against the sample corpus's true swap masks.
 
-Reads the masks and faces folders and <sample>/ground_truth.parquet; writes the report
-JSON (IoU/Dice per swap kind, the mean-mask baseline, valid agreement) and the preview
-PNG. On a real corpus (corpus.root is not <sample>/corpus) there is no truth: both files
-say so. The param sweep is a hand run: ``dfmask quality masks --sweep``.
+Reads the masks and faces folders, the splits table and <sample>/ground_truth.parquet
+(and <sample>/codec_pairs/ when the generator wrote it); writes the report JSON (IoU/Dice
+and valid flags per method, CRF band and case on the test split, next to the mean-mask
+baseline fitted on train; targets pass/fail) and the preview PNG. On a real corpus
+(corpus.root is not <sample>/corpus) there is no truth: both files say so. The param
+sweep is a hand run: ``dfmask quality masks --sweep``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfmask.corpus import corpus_kind
 from dfmask.headline import write as write_headline
 from dfmask.masks.quality import MasksQualityPaths, run
-from dfmask.params import CorpusParams, MasksParams, load_section
+from dfmask.params import CorpusParams, MasksParams, SampleParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -23,17 +26,27 @@ def main() -> str:
     ap.add_argument("--masks", type=Path, required=True, help="masks folder (part=N/)")
     ap.add_argument("--faces", type=Path, required=True, help="faces folder (part=N/)")
     ap.add_argument("--sample", type=Path, required=True, help="the sample folder (paths.sample)")
+    ap.add_argument("--splits", type=Path, required=True, help="the splits table (paths.splits)")
     ap.add_argument("--out", type=Path, required=True, help="report JSON")
     ap.add_argument("--preview", type=Path, required=True, help="preview PNG")
     ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(MasksParams, "masks", args.params)
-    paths = MasksQualityPaths(args.masks, args.faces, args.sample, args.out, args.preview)
-    summary = run(params, corpus, paths).summary()
+    paths = MasksQualityPaths(args.masks, args.faces, args.sample, args.out, args.preview, args.splits)
+    is_sample = corpus_kind(corpus.root, args.sample) == "sample"  # else no truth: no sample section needed
+    summary = run(params, corpus, paths, default_crf(args.params) if is_sample else None).summary()
     if args.headline is not None:
         write_headline("masks_quality", {"report": args.out}, args.headline)
     return summary
+
+
+def default_crf(params: Path) -> int | None:
+    """The sample profile's CRF, for a ground truth without a per-video ``crf`` column
+    (one band for the whole corpus); None when the profile has no single CRF."""
+    size = load_section(SampleParams, "sample", params).size()
+    crf = getattr(size, "crf", None)
+    return crf if isinstance(crf, int) else None
 
 
 if __name__ == "__main__":

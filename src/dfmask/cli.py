@@ -155,7 +155,7 @@ def _quality_splits(args: argparse.Namespace) -> str:
 
 def _quality_masks(args: argparse.Namespace) -> str:
     from dfmask.masks.quality import score_masks
-    from dfmask.params import CorpusParams, MasksParams
+    from dfmask.params import CorpusParams, MasksParams, SampleParams
 
     p = _Params(args.params)
     parts = args.parts if args.parts is not None else list(p.section(CorpusParams, "corpus").parts)
@@ -169,7 +169,15 @@ def _quality_masks(args: argparse.Namespace) -> str:
         args.out or p.report("masks_quality.json"),
         args.preview or p.report("masks_preview.png"),
         sweep,
+        splits=args.splits or Path(p.paths.splits),
+        default_crf=_profile_crf(p.section(SampleParams, "sample")),
     ).summary()
+
+
+def _profile_crf(sample: Any) -> int | None:
+    """The sample profile's single CRF (a ground truth without a crf column), else None."""
+    crf = getattr(sample.size(), "crf", None)
+    return crf if isinstance(crf, int) else None
 
 
 def _seeds(args: argparse.Namespace) -> str:
@@ -349,6 +357,7 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _path_option(masks, "--masks", "masks folder of part=N/ shards", "masks", metavar="DIR")
     _path_option(masks, "--faces", "faces folder of part=N/ shards", "faces", metavar="DIR")
+    _path_option(masks, "--splits", "splits table (train fits the baseline, test is reported)", "splits")
     _truth_option(masks)
     _path_option(masks, "--out", "report JSON", "reports", "masks_quality.json")
     _path_option(masks, "--preview", "preview PNG", "reports", "masks_preview.png")

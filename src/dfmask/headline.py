@@ -13,8 +13,9 @@ number of corpus parts: no per-part stage has a headline):
 
 * split: videos, identities, identity leaks (must stay 0), test videos: does the data
   an experiment trains on differ?
-* masks_quality: the SSIM masks' mean IoU against the sample's true masks, and the
-  mean-mask baseline's (null on a real corpus, which has no truth).
+* masks_quality: the SSIM masks' mean IoU against the sample's true masks on the test
+  split (mean over methods with a non-empty truth), and the train-fitted mean-mask
+  baseline's (null on a real corpus, which has no truth).
 * train: val loss of the kept checkpoint, val video AUC, epochs and crops actually seen.
 * evaluate (test split, per video as DFDC scored): AUC, log loss (DFDC's metric), F1,
   expected calibration error; and the mask Dice against the SSIM masks (defined on any
@@ -53,8 +54,8 @@ HEADLINE: dict[str, dict[str, tuple[str, str]]] = {
         "test_videos": ("report", "splits.test.videos"),
     },
     "masks_quality": {
-        "iou": ("report", "ours.mean_iou_full_and_mouth"),
-        "iou_baseline": ("report", "baseline_mean_true_mask.best.mean_iou_full_and_mouth"),
+        "iou": ("report", "targets.overall_test_mean_iou"),
+        "iou_baseline": ("report", "targets.overall_test_baseline_mean_iou"),
     },
     "train": {
         "val_loss": ("report", "best_val_loss|last_val_loss"),

@@ -486,6 +486,14 @@ class MasksParams:
     #                                     feathered edge, where blended pixels differ too little for SSIM
     min_area: int = param(64, ">= 0")  # drop mask components smaller than this, crop px² (0 = keep all)
     fill_hull: bool = False  # replace the kept components by their joint convex hull
+    # codec noise (dfmask.masks.compute): 1 − SSIM is averaged over this many consecutive
+    # sampled crops of a face track (odd, centred; 1 = off) ...
+    temporal_frames: int = param(1, "[1, 15]", ODD)
+    # ... and the level is max(threshold, noise_factor · floor), floor = the noise_quantile
+    # of 1 − SSIM on the crop's border ring, noise_ring of the crop side wide (0 = no floor)
+    noise_ring: float = param(0.0, "[0, 0.5)")
+    noise_quantile: float = param(0.95, "[0, 1]")
+    noise_factor: float = param(0.0, ">= 0")
     valid_min_pixels: int = param(32, ">= 0")  # a fake crop is valid if MORE than this many pixels ...
     valid_diff_level: int = param(20, "[0, 255)")  # ... have an 8-bit dissimilarity (1 − SSIM)·255 above this level
     store_diff: bool = False  # also store the raw 8-bit dissimilarity PNG (column diff)

@@ -305,3 +305,53 @@ def test_masks_do_not_depend_on_the_cpu():
     change the arithmetic (docs/architecture.md, "Reproducibility")."""
     assert _mask_pairs({}) == _mask_pairs(_NO_AVX)
     assert _mask_pairs({}, "float32") != _mask_pairs(_NO_AVX, "float32")
+
+
+def test_noise_floor_reads_the_border_ring_only():
+    from dfmask.masks.compute import noise_floor
+
+    d = np.zeros((100, 100), np.float32)
+    d[10:90, 10:90] = 0.9  # the face: large differences, inside the ring
+    d[:10] = 0.02  # codec noise on the border
+    assert noise_floor(d, 0.1, 0.5) == pytest.approx(0.0)  # the noisy top rows are under 1/3 of the ring
+    assert noise_floor(d, 0.1, 0.99) == pytest.approx(0.02)
+    assert noise_floor(d, 0.0, 0.99) == 0.0  # ring 0: no floor
+
+
+def test_temporal_mean_keeps_a_persistent_change_and_shrinks_flicker():
+    from dfmask.masks.compute import temporal_means
+
+    rng = np.random.default_rng(0)
+    persistent = np.zeros((32, 32), np.float32)
+    persistent[8:24, 8:24] = 0.5
+    maps = [persistent + rng.uniform(0, 0.1, (32, 32)).astype(np.float32) for _ in range(7)]
+    smoothed = temporal_means(maps, 5)
+    assert len(smoothed) == 7 and temporal_means(maps, 1) is maps
+    inner = [m[8:24, 8:24].mean() for m in smoothed]
+    assert all(abs(v - 0.55) < 0.01 for v in inner)
+    # the flicker's spread shrinks by about sqrt(5) in the middle of the track
+    assert smoothed[3][:8].std() < 0.6 * maps[3][:8].std()
+    # the ends average fewer maps (3 at the first), never wrap around
+    assert np.allclose(smoothed[0], np.mean(maps[:3], axis=0), atol=1e-6)
+
+
+def test_noise_floor_keeps_codec_noise_out_of_the_mask_and_the_swap_in():
+    """A crop re-encoded harder has dissimilarity everywhere: with the floor its mask is
+    empty and invalid, while a real change inside it is still found."""
+    from dfmask import metrics
+    from dfmask.masks.compute import mask_from_dissimilarity
+
+    rng = np.random.default_rng(1)
+    noise = rng.gamma(2.0, 0.03, (128, 128)).astype(np.float32)  # mean 0.06, above threshold 0.05
+    plain = MasksParams(threshold=0.05)
+    floored = MasksParams(threshold=0.05, noise_ring=0.1, noise_quantile=0.95, noise_factor=2.5, dilate_px=0)
+    mask, valid, _ = mask_from_dissimilarity(noise, plain)
+    assert mask.mean() > 0.3 and valid  # without the floor: codec noise is a mask
+    mask, valid, floor = mask_from_dissimilarity(noise, floored)
+    assert floor > 0.1 and mask.sum() == 0 and not valid
+    swapped = noise.copy()
+    swapped[40:90, 40:90] += 0.6
+    mask, valid, _ = mask_from_dissimilarity(swapped, floored)
+    truth = np.zeros_like(mask)
+    truth[40:90, 40:90] = 1
+    assert valid and metrics.iou(mask, truth) > 0.7

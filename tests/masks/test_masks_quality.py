@@ -77,15 +77,38 @@ def _ground_truth(path, truths, size):
     write_table(pa.Table.from_pylist(rows, schema=GROUND_TRUTH.schema), path, GROUND_TRUTH, stage="test")
 
 
+def _splits(path, videos, test_originals=("r001",)):
+    """A splits table: fakes of ``test_originals`` in test, the others in train."""
+    from dfmask.schemas.splits import SPLITS
+
+    rows = [
+        dict(
+            part=0,
+            video_id=v,
+            original_id="r" + v[1:4],
+            is_fake=True,
+            group_id="g-r" + v[1:4],
+            identity_id=None,
+            donor_identity_id=None,
+            split="test" if "r" + v[1:4] in test_originals else "train",
+        )
+        for v in sorted(videos)
+    ]
+    write_table(pa.Table.from_pylist(rows, schema=SPLITS.schema), path, SPLITS, stage="test")
+
+
 def test_quality_cli_on_synthetic_swaps(tmp_path):
     size = 96
     truths = write_synthetic_faces(
         tmp_path / "faces" / "part=0", 0, originals=2, fakes_per_original=3, frames=4, size=size
     )
     _ground_truth(tmp_path / "gt.parquet", truths, size)
+    _splits(tmp_path / "splits.parquet", {v for v, _, _ in truths})
     params = MasksParams(workers=1, threshold=0.1, dilate_px=0)  # hard-edged synthetic swaps
     masks_part(tmp_path / "faces" / "part=0", 0, params, tmp_path / "masks" / "part=0", tmp_path / "work")
-    (tmp_path / "params.yaml").write_text("masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n")
+    (tmp_path / "params.yaml").write_text(
+        "masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\nsample: {default: {crf: 27}}\n"
+    )
     main(
         [
             "quality",
@@ -98,6 +121,8 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
             str(tmp_path / "faces"),
             "--ground-truth",
             str(tmp_path / "gt.parquet"),
+            "--splits",
+            str(tmp_path / "splits.parquet"),
             "--out",
             str(tmp_path / "q.json"),
             "--preview",
@@ -109,15 +134,33 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     report = json.loads((tmp_path / "q.json").read_text())
     ours = report["ours"]
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
+    assert report["crops_by_split"] == {"train": 12, "val": 0, "test": 12, "none": 0}
     assert ours["full"]["mean_iou"] >= 0.6 and ours["mouth"]["mean_iou"] >= 0.5
     assert ours["failed_swap_crops_valid"] == 0
-    assert ours["valid_agreement"]["rate"] == 1.0
+    # the baseline is fitted on the 8 non-empty train crops (r000's full and mouth fakes)
     base = report["baseline_mean_true_mask"]
-    assert base["best"]["mean_iou_full_and_mouth"] < ours["mean_iou_full_and_mouth"]
-    assert report["targets"]["met"]
+    assert base["train_crops"] == 8 and 0.05 <= base["threshold"] <= 0.95
+    test = report["test"]
+    # no crf column in the truth: the method is the swap kind, the band the profile's crf (27)
+    assert set(test["by_method"]) == {"full", "mouth", "failed"} and set(test["by_band"]) == {"27-29"}
+    assert set(test["by_case"]) == {"full", "mouth", "failed_or_no_change"}
+    full = test["by_method"]["full"]
+    assert full["videos"] == 1 and full["crops"] == 4 and not full["pooled_enough"]
+    assert full["mean_iou"] > full["baseline_mean_iou"]
+    assert test["by_case"]["failed_or_no_change"]["invalid_unswapped"] == 1.0
+    assert test["by_case"]["failed_or_no_change"]["mean_area_unswapped"] == 0.0
+    # one test video per cell: no target is decided, and no codec-noise fixture
+    statuses = {c["name"]: c["status"] for c in report["targets"]["checks"]}
+    assert set(statuses.values()) == {"insufficient"}, statuses
+    assert report["codec_pairs"]["available"] is False and not report["targets"]["met"]
     sweep = (tmp_path / "sweep.md").read_text()
-    assert sweep.count("(default)") == 4 and "| threshold | 0.2 |" in sweep
-    assert (tmp_path / "p.png").stat().st_size > 1000
+    # the defaults of fill_hull, colour, noise_factor and temporal_frames are swept values
+    assert sweep.count("(default)") == 4 and "| noise_factor | 2.0 |" in sweep
+    preview = cv2.imread(str(tmp_path / "p.png"))
+    assert preview.shape[0] == 16 + 3 * 2 * size  # header + 2 rows of each of 3 cases
+    # a failed row's caption is red (BGR on disk): its caption strip holds red text
+    failed_row = preview[16 + 4 * size : 16 + 4 * size + 14]
+    assert ((failed_row[:, :, 2] > 200) & (failed_row[:, :, 0] < 120)).any()
 
 
 def _run_stage(tmp_path, params: str):
@@ -149,6 +192,7 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     truths = write_synthetic_faces(
         tmp_path / "data/interim/faces/part=0", 0, originals=2, fakes_per_original=3, frames=4, size=size
     )
+    _splits(tmp_path / "data/interim/splits.parquet", {v for v, _, _ in truths})
     params = MasksParams(workers=1, threshold=0.1, dilate_px=0)
     masks_part(
         tmp_path / "data/interim/faces/part=0", 0, params, tmp_path / "data/processed/masks/part=0", tmp_path / "w"
@@ -156,6 +200,7 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     text = (
         "corpus: {root: data/sample/corpus, parts: [0]}\n"
         "masks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
+        "sample: {profile: ci, ci: {crf: 32}}\n"
     )
     proc = _run_stage(tmp_path, text)  # no ground truth yet: one line naming the file
     assert proc.returncode == 2 and "data/sample/ground_truth.parquet: no ground truth" in proc.stderr
@@ -165,6 +210,7 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
     assert report["ours"]["full"]["mean_iou"] >= 0.6 and report["ours"]["failed_swap_crops_valid"] == 0
+    assert set(report["test"]["by_band"]) == {"30-32"}  # the ci profile's crf: one band
     assert (tmp_path / "reports/masks_preview.png").stat().st_size > 1000
 
 
@@ -187,7 +233,7 @@ def test_preview_shows_the_stage_diff(tmp_path):
         items.append(QualityItem(f"v{seed}", 0, 0, "full", encode_png(real), encode_png(fake), zero, zero, True))
         diffs.append(pm.diff)
     path = write_preview(items, params, tmp_path / "preview.png", per_kind=12)
-    sheet = decode_png(path.read_bytes())
+    sheet = decode_png(path.read_bytes())[16:]  # below the header
     for i, diff in enumerate(diffs):
         panel = sheet[i * 64 + 16 : (i + 1) * 64, 128:192, 0]  # below the caption
         assert np.array_equal(panel, diff[16:]), i

@@ -1,14 +1,29 @@
 """One fake video's mask rows: params → SSIM configs, pair → mask and QA, video → rows.
 
-The mask of a pair is ``1 − SSIM > threshold`` cleaned by morphology (`dfmask.masks.ssim`),
-stored as an 8-bit grey PNG with 255 = manipulated (docs/architecture.md, "Masks in
-tables"). A fake crop is ``valid`` when more than ``valid_min_pixels`` pixels have an
-8-bit dissimilarity ``(1 − SSIM)·255`` above ``valid_diff_level`` (the DFDC 1st place's
-rule). A pair whose PNGs cannot be decoded or differ in size gets a status instead.
+The mask of a pair is ``d > level`` cleaned by morphology (`dfmask.masks.ssim`), where
+``d = 1 − SSIM`` (unitless), stored as an 8-bit grey PNG with 255 = manipulated
+(docs/architecture.md, "Masks in tables"). Two things keep codec noise out of it:
+
+* **Temporal mean along the face track** (``temporal_frames``): ``d`` is averaged over
+  that many consecutive sampled crops of the same track (centred; fewer at the track's
+  ends). A swap changes the same face region in every frame; codec noise is drawn
+  anew per frame, so averaging n maps shrinks it by ~√n while the swap stays.
+* **A per-crop noise floor** (``noise_ring``, ``noise_quantile``, ``noise_factor``): the
+  ``noise_quantile`` of ``d`` on the crop's border ring (``noise_ring`` of the side,
+  away from the face, where fake and original must agree) measures this crop's codec
+  noise; the level is ``max(threshold, noise_factor · floor)``. A clean pair keeps the
+  absolute threshold, a heavily compressed one (or one encoded with other settings
+  than its original) gets a level above its own noise.
+
+A fake crop is ``valid`` when more than ``valid_min_pixels`` pixels have ``d`` above
+``max(valid_diff_level / 255, noise_factor · floor)`` (the DFDC 1st place's rule on the
+8-bit dissimilarity, raised to the noise floor) and its cleaned mask is not empty. A
+pair whose PNGs cannot be decoded or differ in size gets a status instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,15 +74,66 @@ def morph_config(params: MasksParams) -> MorphConfig:
     )
 
 
+def noise_floor(dissimilarity: np.ndarray, ring: float, quantile: float) -> float:
+    """The ``quantile`` of ``dissimilarity`` (H, W) on the border ring of width
+    ``round(ring · min(H, W))`` px (at least 1 px): this crop's codec noise, unitless.
+    0.0 when ``ring`` is 0 (no floor)."""
+    if ring <= 0:
+        return 0.0
+    h, w = dissimilarity.shape
+    px = max(1, round(ring * min(h, w)))
+    border = np.concatenate(
+        [
+            dissimilarity[:px].ravel(),
+            dissimilarity[h - px :].ravel(),
+            dissimilarity[px : h - px, :px].ravel(),
+            dissimilarity[px : h - px, w - px :].ravel(),
+        ]
+    )
+    return float(np.quantile(border.astype(np.float64), quantile))
+
+
+def temporal_means(maps: list[np.ndarray], frames: int) -> list[np.ndarray]:
+    """Each of one track's ``maps`` (in frame order) averaged with its neighbours:
+    ``frames`` consecutive maps centred on it (fewer at the ends); 1 = unchanged."""
+    if frames <= 1 or len(maps) <= 1:
+        return maps
+    half = frames // 2
+    csum = np.cumsum(np.stack(maps).astype(np.float64), axis=0)
+    out = []
+    for i in range(len(maps)):
+        lo, hi = max(0, i - half), min(len(maps) - 1, i + half)
+        total = csum[hi] - (csum[lo - 1] if lo > 0 else 0.0)
+        out.append((total / (hi - lo + 1)).astype(maps[i].dtype))
+    return out
+
+
+def mask_from_dissimilarity(dissimilarity: np.ndarray, params: MasksParams) -> tuple[np.ndarray, bool, float]:
+    """Mask (uint8 0/1), valid flag and noise floor of one crop's (possibly track-averaged)
+    ``1 − SSIM`` map, with the level raised to ``noise_factor`` times its noise floor."""
+    floor = noise_floor(dissimilarity, params.noise_ring, params.noise_quantile)
+    raised = params.noise_factor * floor
+    morph = dataclasses.replace(morph_config(params), threshold=max(params.threshold, raised))
+    mask = mask_from_ssim(1.0 - dissimilarity, morph)
+    valid_level = max(params.valid_diff_level / 255.0, raised)
+    # the pixel count alone lets scattered codec noise through (each blob is dropped by the
+    # morphology, their sum still passes): a valid crop also has a non-empty mask
+    valid = bool(mask.any()) and int(np.count_nonzero(dissimilarity > valid_level)) > params.valid_min_pixels
+    return mask, valid, floor
+
+
 def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMask:
-    """SSIM map → 8-bit diff, validity, thresholded and cleaned mask of one pair."""
+    """SSIM map → 8-bit diff, validity, thresholded and cleaned mask of one pair (no
+    temporal mean: one pair has no track; `mask_video` applies it)."""
     result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
-    diff = diff8(result.ssim)
-    mask = mask_from_ssim(result.ssim, morph_config(params))
-    valid = int(np.count_nonzero(diff > params.valid_diff_level)) > params.valid_min_pixels
+    return _pair_mask(result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim), params)
+
+
+def _pair_mask(ssim_mean: float, dissimilarity: np.ndarray, diff: np.ndarray, params: MasksParams) -> PairMask:
+    mask, valid, _ = mask_from_dissimilarity(dissimilarity, params)
     return PairMask(
         mask=mask,
-        ssim_mean=result.ssim_mean,
+        ssim_mean=ssim_mean,
         manipulated_frac=float(np.count_nonzero(mask)) / mask.size,
         valid=valid,
         diff=diff,
@@ -77,7 +143,26 @@ def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMa
 def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
     """All mask rows of one fake video, with a status per crop (work-item table, `WORK_SCHEMA`)."""
     rows: list[dict[str, Any]] = []
-    for frame_idx, track_id, real_png, fake_png in job.pairs:
+    results: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # pair index → ssim mean, 1 − S, diff
+    status: dict[int, str] = {}
+    for k, (_, _, real_png, fake_png) in enumerate(job.pairs):
+        try:
+            real, fake = decode_png(real_png), decode_png(fake_png)
+        except DfmaskError:
+            status[k] = "decode_error"
+            continue
+        if real.shape != fake.shape:
+            status[k] = "shape_mismatch"
+        else:
+            result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
+            results[k] = (result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim))
+    # the temporal mean runs along each track over the pairs that have a map, in frame order
+    smoothed: dict[int, np.ndarray] = {}
+    for track in sorted({t for _, t, _, _ in job.pairs}):
+        keys = sorted((k for k in results if job.pairs[k][1] == track), key=lambda k: job.pairs[k][0])
+        for k, m in zip(keys, temporal_means([results[k][1] for k in keys], params.temporal_frames), strict=True):
+            smoothed[k] = m
+    for k, (frame_idx, track_id, _, _) in enumerate(job.pairs):
         row: dict[str, Any] = {
             "part": job.part,
             "video_id": job.video_id,
@@ -90,15 +175,10 @@ def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
             "valid": None,
             "diff": None,
         }
-        try:
-            real, fake = decode_png(real_png), decode_png(fake_png)
-        except DfmaskError:
-            rows.append({**row, "status": "decode_error"})
+        if k in status:
+            rows.append({**row, "status": status[k]})
             continue
-        if real.shape != fake.shape:
-            rows.append({**row, "status": "shape_mismatch"})
-            continue
-        pm = mask_pair(real, fake, params)
+        pm = _pair_mask(results[k][0], smoothed[k], results[k][2], params)
         name = f"{job.video_id}/{frame_idx:05d}_{track_id}.png"
         row["mask"] = {"bytes": encode_png(pm.mask * np.uint8(255)), "path": f"mask/{name}"}
         row["ssim_mean"] = pm.ssim_mean
