@@ -21,8 +21,8 @@ from dfmask.model.calibration import Calibration, OperatingPoint
 from dfmask.model.crop_index import CropIndex
 from dfmask.model.evaluate import video_level
 from dfmask.model.predict import predict_images
-from dfmask.params import EvaluateParams
 from dfmask.model.uynet import load_checkpoint
+from dfmask.params import EvaluateParams
 from dfmask.tables import decode_png
 
 

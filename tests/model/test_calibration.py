@@ -12,7 +12,6 @@ from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from dfmask import metrics
-from dfmask.errors import DfmaskError
 from dfmask.model import calibration as cal
 
 

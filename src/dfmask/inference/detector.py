@@ -171,7 +171,7 @@ class Detector:
             "models": [dataclasses.asdict(i) | {"path": Path(i.path).name} for i in self.ensemble.infos],
             "model_id": self.ensemble.model_id,
         }
-        return VideoPrediction(**(base | fields))
+        return VideoPrediction(**(base | fields))  # type: ignore[arg-type]
 
     def predict(self, path: str | Path) -> VideoPrediction:
         """Score one video file (never raises for a bad video: see its ``status``)."""

@@ -195,7 +195,8 @@ class OperatingPoint:
         if not isinstance(doc, dict):
             raise DfmaskError(f"{source}: expected a JSON object, got {type(doc).__name__}")
         if doc.get("schema_version") != SCHEMA_VERSION:
-            raise DfmaskError(f"{source}: schema_version {doc.get('schema_version')!r}, this dfmask reads {SCHEMA_VERSION}")
+            version = doc.get("schema_version")
+            raise DfmaskError(f"{source}: schema_version {version!r}, this dfmask reads {SCHEMA_VERSION}")
         frame = _choice(doc, "frame_aggregation", source, FRAME_AGGREGATIONS, "mean")
         confident = {"confident_threshold": 0.8, "confident_min_frac": 0.4}
         for key in confident:
