@@ -396,7 +396,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--params when it exists; else raw p_fake, threshold 0.5, max over tracks)",
     )
     parser.add_argument(
-        "--frames", metavar="N", type=int, default=None, help="frames sampled per video (default: faces.frames, 32)"
+        "--frames",
+        metavar="N",
+        type=int,
+        default=None,
+        help="frames sampled per video (default: faces.frames of --params, 32)",
     )
     parser.add_argument(
         "--threshold",
