@@ -227,21 +227,29 @@ def _sources_verify(args: argparse.Namespace) -> str:
 
 
 def _detector(args: argparse.Namespace) -> Any:
-    """The `dfmask.Detector` of ``--model/--backend/--calibration/--frames/--threshold``."""
+    """The `dfmask.Detector` of ``--model/--backend/--calibration/--frames/--threshold/--params``."""
     import dataclasses as dc
 
     from dfmask.inference.detector import Detector
 
+    params: Path | None = args.params
+    if params is None and Path(DEFAULT_PARAMS).is_file():
+        params = Path(DEFAULT_PARAMS)
+    if params is not None and not params.is_file():
+        raise DfmaskError(f"--params {params}: no such file")
     calibration = args.calibration
     if calibration is None:
+        from dfmask.params import read_params_file
+
         default = Path("reports/eval/calibration.json")
-        if args.params.is_file():
-            default = _Params(args.params).report("eval/calibration.json")
+        if params is not None and "paths" in read_params_file(params):
+            default = _Params(params).report("eval/calibration.json")
         calibration = default if default.is_file() else None
     detector = Detector.load(
         model=args.model or [Path("models")],
         backend=args.backend,
         calibration=calibration,
+        faces=params,
         frames=args.frames,
         threads=args.threads,
     )
@@ -397,7 +405,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--params when it exists; else raw p_fake, threshold 0.5, max over tracks)",
     )
     parser.add_argument(
-        "--frames", metavar="N", type=int, default=None, help="frames sampled per video (default: faces.frames, 32)"
+        "--frames",
+        metavar="N",
+        type=int,
+        default=None,
+        help="frames sampled per video (default: faces.frames of --params, 32)",
     )
     parser.add_argument(
         "--threshold",
@@ -409,7 +421,15 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", metavar="N", type=int, default=1, help="model runtime threads (default: %(default)s)"
     )
-    _params_option(parser)
+    parser.add_argument(
+        "--params",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="params file whose faces: section (the settings the model's training crops were made with) "
+        f"and paths.reports are used (default: {DEFAULT_PARAMS} when it exists here, else the built-in "
+        "defaults; the output's faces_params says which)",
+    )
 
 
 def _add_predict(commands: argparse._SubParsersAction[_Parser]) -> None:

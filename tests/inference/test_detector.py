@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,10 +15,14 @@ from inference_fixtures import FRAMES, Models, Videos
 import dfmask
 from dfmask.errors import DfmaskError
 from dfmask.faces.extract import process_original
-from dfmask.inference.calibration import Calibration
 from dfmask.inference.detector import Detector
+from dfmask.model import calibration as cal
+from dfmask.model.calibration import Calibration, OperatingPoint
+from dfmask.model.crop_index import CropIndex
+from dfmask.model.evaluate import video_level
 from dfmask.model.predict import predict_images
 from dfmask.model.uynet import load_checkpoint
+from dfmask.params import EvaluateParams
 from dfmask.tables import decode_png
 
 
@@ -44,10 +50,10 @@ def test_predict_matches_evaluate_on_the_stage_crops(detector: Detector, models:
     p_eval, _ = predict_images(model, crops, config.input_size)  # evaluate's prediction path
     assert [f.frame_idx for f in pred.frames] == frame_idx.tolist()
     np.testing.assert_allclose([f.p_fake for f in pred.frames], p_eval, atol=1e-6, rtol=0)
-    # the video score: mean per track, max over tracks (uncalibrated default)
-    tracks = {f.track_id for f in pred.frames}
-    per_track = [np.mean([f.p_fake for f in pred.frames if f.track_id == t]) for t in tracks]
-    assert pred.p_fake == pytest.approx(max(per_track), abs=1e-12)
+    # the video score: mean per track, max over tracks (uncalibrated default), as evaluate makes it
+    tracks = np.array([f.track_id for f in pred.frames])
+    p = np.array([f.p_fake for f in pred.frames])
+    assert pred.p_fake == pytest.approx(_evaluate_score(tracks, p, EvaluateParams()), abs=1e-12)
     assert pred.label == ("FAKE" if pred.p_fake >= 0.5 else "REAL")
 
 
@@ -90,10 +96,10 @@ def test_an_ensemble_averages_logits(models: Models) -> None:
 
 def test_calibration_is_applied(models: Models, videos: Videos, detector: Detector) -> None:
     raw = detector.predict(videos.face)
-    cal = Calibration(method="temperature", temperature=3.0, threshold=0.9, aggregation="mean")
-    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=cal)
+    point = OperatingPoint(Calibration("temperature", temperature=3.0), threshold=0.9, aggregation="mean")
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=point)
     pred = det.predict(videos.face)
-    q = np.clip(raw.p_fake, 1e-12, 1 - 1e-12)
+    q = np.clip(raw.p_fake, 1e-15, 1 - 1e-15)
     assert pred.p_fake == pytest.approx(1 / (1 + np.exp(-np.log(q / (1 - q)) / 3.0)), abs=1e-9)  # one track: mean = max
     assert pred.label == "REAL" and pred.threshold == 0.9 and pred.calibration["method"] == "temperature"
 
@@ -148,3 +154,86 @@ def test_import_dfmask_stays_light() -> None:
     code = "import sys, dfmask; print(sorted({'numpy', 'torch'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _evaluate_score(track_id: np.ndarray, p: np.ndarray, params: EvaluateParams) -> float:
+    """The video score evaluate gives crops with probabilities ``p`` of one video's tracks
+    (`dfmask.model.evaluate.video_level` reads only the index's video and track ids)."""
+    index = typing.cast(CropIndex, SimpleNamespace(video_id=np.full(len(p), "v"), track_id=np.asarray(track_id)))
+    scores, _ = video_level(index, np.arange(len(p)), p, (["v"], np.zeros(1, bool)), params)
+    return float(scores[params.aggregation][0])
+
+
+@pytest.mark.parametrize("over_tracks", ["max", "mean"])
+def test_the_video_score_is_evaluates_for_each_rule(detector: Detector, over_tracks: str) -> None:
+    """Track 0: 3 of 5 frames are confident fakes (confident: their mean, 0.9; mean: 0.6);
+    track 2: plain (0.4 either way)."""
+    track_id = np.array([0, 0, 0, 0, 0, 2, 2, 2])
+    p = np.array([0.9, 0.95, 0.1, 0.2, 0.85, 0.3, 0.5, 0.4])
+    got = {}
+    for rule in ("mean", "confident"):
+        params = EvaluateParams(aggregation=rule, track_aggregation=over_tracks)  # type: ignore[arg-type]
+        point = OperatingPoint(
+            aggregation=params.track_aggregation,
+            frame_aggregation=params.aggregation,
+            confident_threshold=params.confident_threshold,
+            confident_min_frac=params.confident_min_frac,
+        )
+        got[rule] = Detector(detector.ensemble, detector.faces, point).aggregate(track_id, p)
+        assert got[rule] == _evaluate_score(track_id, p, params)
+    expected = {"max": (0.6, 0.9), "mean": (0.5, 0.65)}[over_tracks]
+    assert (got["mean"], got["confident"]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_frame_rule_of_the_file_scores_the_video(
+    detector: Detector, models: Models, videos: Videos, tmp_path: Path
+) -> None:
+    """A ``confident`` calibration.json makes the scorer apply evaluate's confident rule
+    (its threshold the median frame score: the upper half alone is averaged)."""
+    frame_p = np.array([f.p_fake for f in detector.predict(videos.face).frames])
+    median = float(np.median(frame_p))
+    path = cal.write_calibration(
+        tmp_path / "calibration.json",
+        OperatingPoint(frame_aggregation="confident", confident_threshold=median, confident_min_frac=0.1),
+    )
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=path)
+    pred = det.predict(videos.face)
+    tracks = np.array([f.track_id for f in pred.frames])
+    p = np.array([f.p_fake for f in pred.frames])
+    params = EvaluateParams(aggregation="confident", confident_threshold=median, confident_min_frac=0.1)
+    assert pred.p_fake == pytest.approx(_evaluate_score(tracks, p, params), abs=1e-12)
+    assert pred.p_fake > _evaluate_score(tracks, p, EvaluateParams()) + 1e-9  # above the mean rule's score
+    assert pred.calibration["frame_aggregation"] == "confident" and pred.calibration["confident_min_frac"] == 0.1
+
+
+@pytest.mark.parametrize("method", ["temperature", "isotonic"])
+def test_the_scorer_reads_evaluates_file_to_identical_values(
+    detector: Detector, models: Models, videos: Videos, tmp_path: Path, method: str
+) -> None:
+    """Parity: evaluate's fit and writer -> the scorer's `Detector.load` -> the same map, bit for bit."""
+    rng = np.random.default_rng(7)
+    y = rng.random(60) < 0.5
+    raw = np.clip(np.where(y, 0.75, 0.35) + rng.normal(0, 0.2, 60), 0.001, 0.999)
+    fitted = cal.fit(method, y, raw)  # type: ignore[arg-type]
+    assert fitted.method == method
+    path = cal.write_calibration(tmp_path / "calibration.json", OperatingPoint(fitted, 0.5, fitted_on="val"))
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=path)
+    grid = np.concatenate([raw, np.linspace(0, 1, 201), [0.0, 1e-20, 1.0]])
+    np.testing.assert_array_equal(det.calibration.apply(grid), fitted.apply(grid))
+    assert det.predict(videos.face).p_fake == float(fitted.apply(detector.predict(videos.face).p_fake))
+
+
+def test_faces_settings_come_from_a_params_file(models: Models, videos: Videos, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("faces:\n  size: 64\n  margin: 0.5\n")
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, faces=params)
+    assert (det.faces.size, det.faces.margin, det.faces.frames) == (64, 0.5, FRAMES)
+    pred = det.predict(videos.face)
+    assert pred.faces_params == str(params) and pred.to_json()["faces_params"] == str(params)
+    default = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES)
+    assert default.faces.size == 128 and default.predict(videos.face).faces_params == "defaults"
+    # the wider margin cuts other crops: other boxes' windows, another score
+    assert [f.crop_box for f in pred.frames] != [f.crop_box for f in default.predict(videos.face).frames]
+    params.write_text("faces:\n  sizee: 64\n")
+    with pytest.raises(DfmaskError, match=r"faces\.sizee: unknown key"):
+        Detector.load(model=models.ckpt, backend="torch", faces=params)

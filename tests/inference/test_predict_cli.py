@@ -98,3 +98,24 @@ def test_contact_sheet_keeps_at_most_sixteen_frames() -> None:
     assert sheet.shape == (SHEET_FRAMES // 4 * 135, 4 * 240, 3)
     assert sheet[0, 0, 0] == 0 and sheet[-1, -1, 0] == 29  # first and last frame kept
     assert contact_sheet(frames[:3]).shape == (135, 3 * 240, 3)
+
+
+def test_faces_settings_of_params_yaml_here_else_the_defaults(
+    tmp_path: Path, models: Models, videos: Videos, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = (str(videos.face), "--model", str(models.ckpt), "--frames", str(FRAMES))
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and json.loads(out)["faces_params"] == "defaults"  # no params.yaml here
+    Path("params.yaml").write_text("faces:\n  margin: 0.5\n")  # no paths: reports/eval/calibration.json
+    code, out, _ = _run(capsys, *argv)
+    here = json.loads(out)
+    assert code == 0 and here["faces_params"] == "params.yaml"
+    lib = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, faces=Path("params.yaml"))
+    assert [f["crop_box"] for f in here["frames"]] == [f.crop_box for f in lib.predict(videos.face).frames]
+    Path("other.yaml").write_text("faces:\n  marginn: 0.5\n")
+    for params, message in (("other.yaml", "faces.marginn: unknown key"), ("missing.yaml", "--params missing.yaml")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["predict", *argv, "--params", params])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and message in err and err.count("\n") == 1

@@ -59,6 +59,7 @@ def test_health_models_docs_and_page(server: tuple[str, object], models: Models)
     assert requests.get(f"{url}/v1/health").json()["status"] == "ok"
     info = requests.get(f"{url}/v1/models").json()
     assert info["backend"] == "torch" and info["models"][0]["id"] == models.ckpt.name and info["input_size"] == 32
+    assert info["faces_params"] == "defaults" and info["calibration"]["frame_aggregation"] == "mean"
     schema = requests.get(f"{url}/openapi.json").json()
     assert "multipart/form-data" in schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
     assert requests.get(f"{url}/docs").status_code == 200

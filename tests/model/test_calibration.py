@@ -12,7 +12,6 @@ from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from dfmask import metrics
-from dfmask.errors import DfmaskError
 from dfmask.model import calibration as cal
 
 
@@ -127,30 +126,21 @@ def test_bootstrap_interval_is_seeded_and_brackets() -> None:
     assert report["ece_equal_mass_ci90"] is not None
 
 
+@pytest.mark.parametrize("frame_rule", ["mean", "confident"])
 @pytest.mark.parametrize("method", ["temperature", "isotonic", "none"])
-def test_calibration_json_round_trip(method: str, tmp_path: Path) -> None:
+def test_calibration_json_round_trip(method: str, frame_rule: str, tmp_path: Path) -> None:
+    """What evaluate writes, the one reader (the scorer's too) maps to identical values."""
     y, p = _overconfident(80, seed=4)
     fitted = cal.fit(method, y, p)  # type: ignore[arg-type]
-    path = cal.write_calibration(tmp_path / "calibration.json", fitted, 0.42, "max")
+    point = cal.OperatingPoint(fitted, 0.42, "max", frame_rule, 0.75, 0.3, fitted_on="val")  # type: ignore[arg-type]
+    path = cal.write_calibration(tmp_path / "calibration.json", point)
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == 1 and doc["method"] == method and doc["fitted_on"] == "val"
-    assert doc["threshold"] == 0.42 and doc["aggregation"] == "max"
+    assert doc["threshold"] == 0.42 and doc["aggregation"] == "max" and doc["frame_aggregation"] == frame_rule
     keys = {"temperature": {"temperature"}, "isotonic": {"x", "y"}, "none": set()}[method]
-    assert set(doc) == {"schema_version", "method", "threshold", "aggregation", "fitted_on"} | keys
-    back, _ = cal.read_calibration(path)
-    np.testing.assert_allclose(back.apply(p), fitted.apply(p), atol=1e-12)
-
-
-def test_calibration_json_errors_name_the_file(tmp_path: Path) -> None:
-    bad = tmp_path / "calibration.json"
-    for doc, match in [
-        ({"schema_version": 2, "method": "none"}, "schema_version 2"),
-        ({"schema_version": 1, "method": "platt"}, "method must be one of"),
-        ({"schema_version": 1, "method": "temperature", "temperature": -1}, "temperature must be"),
-        ({"schema_version": 1, "method": "isotonic", "x": [0, 1], "y": [1, 0]}, "non-decreasing"),
-        ({"schema_version": 1, "method": "none", "threshold": 0.5, "aggregation": "median"}, "aggregation max"),
-    ]:
-        bad.write_text(json.dumps(doc))
-        with pytest.raises(DfmaskError, match=match) as caught:
-            cal.read_calibration(bad)
-        assert str(caught.value).startswith(str(bad))
+    rules = {"frame_aggregation", "confident_threshold", "confident_min_frac"}
+    assert set(doc) == {"schema_version", "method", "threshold", "aggregation", "fitted_on"} | rules | keys
+    back = cal.read_calibration(path)
+    assert back == point and back.source == str(path)
+    grid = np.concatenate([p, np.linspace(0, 1, 101), [1e-20, 1 - 1e-17]])
+    np.testing.assert_array_equal(back.apply(grid), fitted.apply(grid))

@@ -225,9 +225,10 @@ def test_evaluate_breakdown_calibration_ensemble_deterministic(corpus: Path, tmp
     bands = parts["test"]["by_crf_band"]
     assert set(bands) <= {"18-22", "23-26", "27-29", "30-32"}
     assert sum(b["videos"]["n"] for b in bands.values()) == test_videos["n"]
-    calib, doc = calibration.read_calibration(outs[0] / "calibration.json")
-    assert calib.method == "isotonic" and doc["fitted_on"] == "val"
-    assert doc["threshold"] == pytest.approx(parts["threshold"], abs=1e-6)  # exact in calibration.json
+    point = calibration.read_calibration(outs[0] / "calibration.json")
+    assert point.method == "isotonic" and point.fitted_on == "val"
+    assert (point.frame_aggregation, point.aggregation) == ("mean", "max")  # EvaluateParams' defaults
+    assert point.threshold == pytest.approx(parts["threshold"], abs=1e-6)  # exact in calibration.json
     # an ensemble of the same checkpoint twice: the members and the ensemble agree
     ens = evaluate.run(
         EvaluateParams(splits=("test",), overlays=0, bootstrap=0),

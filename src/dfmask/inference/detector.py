@@ -4,9 +4,15 @@
 ``.predict(path)`` then runs, per video, exactly what the faces stage runs on an
 original (`dfmask.faces.extract.process_original`: the same frame sampling, decode,
 MTCNN, tracking, crop windows and PNG crops), decodes the crops and scores them
-(`dfmask.inference.backends.Ensemble`). The video's raw score is the mean probability
-of each face track, aggregated over tracks (``max`` by default: one swapped face makes
-a fake video), then calibrated (`dfmask.inference.calibration`).
+(`dfmask.inference.backends.Ensemble`). The video's raw score is made exactly as the
+evaluate stage makes it (`dfmask.model.predict.video_scores`): each face track scored
+from its frames by the frame rule, then the tracks by the track rule (``max`` by
+default: one swapped face makes a fake video), both recorded in ``calibration.json``;
+then calibrated (`dfmask.model.calibration.OperatingPoint`).
+
+The face settings must be those the model's training crops were made with (the
+project's ``params.yaml`` ``faces:`` section, passed as ``faces=``): another crop
+margin or size shows the model faces it never saw.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import numpy as np
 
 from dfmask.errors import DfmaskError
 from dfmask.inference.backends import Ensemble, default_backend
-from dfmask.inference.calibration import UNCALIBRATED, Calibration, read_calibration
 from dfmask.inference.result import FramePrediction, VideoPrediction
-from dfmask.params import FacesParams
+from dfmask.model.calibration import UNCALIBRATED, OperatingPoint, read_calibration
+from dfmask.params import FacesParams, load_section
 
 #: The score of a video without any face: uninformative, as in evaluate.
 NO_FACE_SCORE = 0.5
@@ -60,11 +66,14 @@ class Scored:
 class Detector:
     """Face detector + model + calibration, loaded once; `predict` scores one video."""
 
-    def __init__(self, ensemble: Ensemble, faces: FacesParams, calibration: Calibration) -> None:
+    def __init__(
+        self, ensemble: Ensemble, faces: FacesParams, calibration: OperatingPoint, faces_source: str = "defaults"
+    ) -> None:
         from dfmask.faces.detect import FaceDetector
 
         self.ensemble = ensemble
         self.faces = faces
+        self.faces_source = faces_source
         self.calibration = calibration
         self.face_detector = FaceDetector(faces)
 
@@ -73,8 +82,8 @@ class Detector:
         cls,
         model: str | Path | Sequence[str | Path] = "models",
         backend: str | None = None,
-        calibration: str | Path | Calibration | None = None,
-        faces: FacesParams | None = None,
+        calibration: str | Path | OperatingPoint | None = None,
+        faces: FacesParams | str | Path | None = None,
         frames: int | None = None,
         threads: int = 1,
     ) -> Detector:
@@ -85,9 +94,11 @@ class Detector:
                 backend's file is taken from it), or a list of them (an ensemble).
             backend: ``torch`` | ``onnx`` | ``onnx-int8`` | ``vart``; default
                 ``onnx-int8`` when present under the (first) models folder.
-            calibration: a ``calibration.json`` path (or a `Calibration`); None: uncalibrated,
-                threshold 0.5, max over tracks.
-            faces: the faces stage's settings (default: the shipped ``faces:`` params).
+            calibration: a ``calibration.json`` path (or an `OperatingPoint`); None:
+                uncalibrated, threshold 0.5, mean per track, max over tracks.
+            faces: the faces stage's settings the model was trained on: a `FacesParams`,
+                or a params file whose ``faces:`` section is read (`dfmask.params`);
+                None: the `FacesParams` defaults.
             frames: frames sampled per video (overrides ``faces.frames``).
             threads: intra-op threads of the model runtime.
         """
@@ -100,16 +111,22 @@ class Detector:
                 backend = "onnx-int8" if "int8" in first.name else "onnx"
             else:
                 backend = "torch"
-        faces = faces or FacesParams()
+        if faces is None:
+            faces, faces_source = FacesParams(), "defaults"
+        elif isinstance(faces, FacesParams):
+            faces_source = "given"
+        else:
+            faces_source = str(faces)
+            faces = load_section(FacesParams, "faces", faces)
         if frames is not None:
             if frames < 1:
                 raise DfmaskError(f"--frames must be >= 1, got {frames}")
             faces = dataclasses.replace(faces, frames=frames)
-        if isinstance(calibration, Calibration):
+        if isinstance(calibration, OperatingPoint):
             calib = calibration
         else:
             calib = UNCALIBRATED if calibration is None else read_calibration(calibration)
-        return cls(Ensemble(models, backend, threads), faces, calib)
+        return cls(Ensemble(models, backend, threads), faces, calib, faces_source)
 
     # -- scoring ---------------------------------------------------------------------
 
@@ -122,9 +139,22 @@ class Detector:
         return sigmoid(cls_logit), sigmoid(seg_logits).astype(np.float32)
 
     def aggregate(self, track_id: np.ndarray, p: np.ndarray) -> float:
-        """The video's raw score: mean p per track, then max or mean over tracks."""
-        per_track = [float(p[track_id == t].mean()) for t in np.unique(track_id)]
-        return max(per_track) if self.calibration.aggregation == "max" else float(np.mean(per_track))
+        """The video's raw score of its crops' raw p(FAKE) and face tracks: evaluate's
+        `dfmask.model.predict.video_scores` under the calibration's frame and track rules."""
+        from dfmask.model.predict import video_scores
+
+        point = self.calibration
+        scores, _ = video_scores(
+            ["video"],
+            ["video"] * len(p),
+            np.asarray(p, np.float64),
+            point.frame_aggregation,
+            point.confident_threshold,
+            point.confident_min_frac,
+            crop_track_ids=[int(t) for t in track_id],
+            over_tracks=point.aggregation,
+        )
+        return float(scores[0])
 
     def _result(self, path: Path, status: str, detail: str | None, **fields: object) -> VideoPrediction:
         base = {
@@ -137,6 +167,7 @@ class Detector:
             "threshold": self.calibration.threshold,
             "aggregation": self.calibration.aggregation,
             "calibration": self.calibration.describe(),
+            "faces_params": self.faces_source,
             "models": [dataclasses.asdict(i) | {"path": Path(i.path).name} for i in self.ensemble.infos],
             "model_id": self.ensemble.model_id,
         }

@@ -78,6 +78,7 @@ class VideoPrediction:
     frames_sampled: int = 0
     tracks: int = 0
     frames: list[FramePrediction] = field(default_factory=list)
+    faces_params: str = "defaults"  # the params file whose faces: section cut the crops; "defaults"; "given"
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -179,6 +179,7 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
             "models": [asdict(i) | {"path": Path(i.path).name} for i in detector.ensemble.infos],
             "input_size": detector.ensemble.input_size,
             "frames": detector.faces.frames,
+            "faces_params": detector.faces_source,
             "calibration": detector.calibration.describe(),
             "limits": {k: v for k, v in asdict(limits).items() if k != "tmp_dir"},
         }

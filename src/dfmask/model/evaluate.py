@@ -318,7 +318,16 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     fitted = cal.fit(params.calibration, val.video_y, val.video_p) if val else cal.Calibration()
     youden = cal.youden_threshold(val.video_y, fitted.apply(val.video_p)) if val else None
     threshold = params.threshold if youden is None else youden
-    fitted_doc = fitted.to_json(threshold, params.track_aggregation)
+    point = cal.OperatingPoint(
+        fitted,
+        threshold,
+        aggregation=params.track_aggregation,
+        frame_aggregation=params.aggregation,
+        confident_threshold=params.confident_threshold,
+        confident_min_frac=params.confident_min_frac,
+        fitted_on="val",
+    )
+    fitted_doc = point.to_json()
     doc["calibration"] = {  # the breakpoints only in calibration.json (exact, not rounded)
         **{k: v for k, v in fitted_doc.items() if k not in ("x", "y")},
         "isotonic_breakpoints": len(fitted.isotonic_x),
@@ -336,7 +345,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     if len(models) > 1:
         doc["ensemble"] = ensemble_section(index, preds[shown], videos.get(shown, no_videos), params)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
-    cal.write_calibration(paths.out_dir / "calibration.json", fitted, threshold, params.track_aggregation)
+    cal.write_calibration(paths.out_dir / "calibration.json", point)
     attributes = gt.attributes if gt is not None else None
     write_json(
         paths.out_dir / "breakdown.json",
