@@ -116,7 +116,6 @@ def load_items(
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from dfmask.schemas.ground_truth import read_ground_truth
 

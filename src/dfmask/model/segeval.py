@@ -9,10 +9,11 @@ area-resized, a pixel being manipulated when at least half of it is.
 Baseline: the **mean mask** (`mean_mask_baseline`, i.e. `dfmask.masks.scoring.fit_baseline`,
 the one baseline of ``masks_quality`` too) — the average of the train split's non-empty
 fake-crop masks, thresholded at the level that maximises the mean IoU against those same
-train masks; evaluate reports its Dice (``baseline_dice``) next to the model's. Against SSIM masks it is fitted on the train fakes' valid SSIM masks
-(`fit_mean_mask`); against the true swap masks on the train fakes' non-empty true
-masks (`fit_true_mean_mask`). It knows where swaps usually are and nothing about the
-crop; a model must beat it to show that it localises.
+train masks; evaluate reports its Dice (``baseline_dice``) next to the model's. Against
+SSIM masks it is fitted on the train fakes' valid SSIM masks (`fit_mean_mask`); against
+the true swap masks on the train fakes' non-empty true masks (`fit_true_mean_mask`). It
+knows where swaps usually are and nothing about the crop; a model must beat it to show
+that it localises.
 
 Counterfactual: paste the original's pixels back into a fake crop inside its true mask
 (crops of a fake and its original are pixel-aligned) and re-score it. If the classifier
