@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfmask.corpus import corpus_kind
 from dfmask.headline import write as write_headline
 from dfmask.masks.quality import MasksQualityPaths, run
-from dfmask.params import CorpusParams, MasksParams, SampleParams, load_section
+from dfmask.params import CorpusParams, MasksParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -34,19 +33,10 @@ def main() -> str:
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(MasksParams, "masks", args.params)
     paths = MasksQualityPaths(args.masks, args.faces, args.sample, args.out, args.preview, args.splits)
-    is_sample = corpus_kind(corpus.root, args.sample) == "sample"  # else no truth: no sample section needed
-    summary = run(params, corpus, paths, default_crf(args.params) if is_sample else None).summary()
+    summary = run(params, corpus, paths).summary()
     if args.headline is not None:
         write_headline("masks_quality", {"report": args.out}, args.headline)
     return summary
-
-
-def default_crf(params: Path) -> int | None:
-    """The sample profile's CRF, for a ground truth without a per-video ``crf`` column
-    (one band for the whole corpus); None when the profile has no single CRF."""
-    size = load_section(SampleParams, "sample", params).size()
-    crf = getattr(size, "crf", None)
-    return crf if isinstance(crf, int) else None
 
 
 if __name__ == "__main__":

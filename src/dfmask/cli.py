@@ -155,7 +155,7 @@ def _quality_splits(args: argparse.Namespace) -> str:
 
 def _quality_masks(args: argparse.Namespace) -> str:
     from dfmask.masks.quality import score_masks
-    from dfmask.params import CorpusParams, MasksParams, SampleParams
+    from dfmask.params import CorpusParams, MasksParams
 
     p = _Params(args.params)
     parts = args.parts if args.parts is not None else list(p.section(CorpusParams, "corpus").parts)
@@ -170,14 +170,7 @@ def _quality_masks(args: argparse.Namespace) -> str:
         args.preview or p.report("masks_preview.png"),
         sweep,
         splits=args.splits or Path(p.paths.splits),
-        default_crf=_profile_crf(p.section(SampleParams, "sample")),
     ).summary()
-
-
-def _profile_crf(sample: Any) -> int | None:
-    """The sample profile's single CRF (a ground truth without a crf column), else None."""
-    crf = getattr(sample.size(), "crf", None)
-    return crf if isinstance(crf, int) else None
 
 
 def _seeds(args: argparse.Namespace) -> str:

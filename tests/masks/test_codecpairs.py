@@ -5,12 +5,13 @@ from __future__ import annotations
 import av
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from dfmask.corpus import codec_pairs_dir
 from dfmask.masks.codecpairs import CODEC_PAIRS_MANIFEST, codec_pair_areas
 from dfmask.params import MasksParams
 from dfmask.schemas.faces import FACES
-from dfmask.tables import write_table
+from dfmask.schemas.ground_truth import CODEC_PAIRS
+from dfmask.tables import to_table, write_table
 from dfmask.video import encode_video
 from tools.bench.masks import faces_row, synthetic_real
 
@@ -32,14 +33,12 @@ def test_codec_pairs_are_masked_like_fakes_and_the_floor_keeps_them_empty(tmp_pa
     write_table(
         pa.Table.from_pylist(rows, schema=FACES.schema), faces / "part=0/faces-00000.parquet", FACES, stage="test"
     )
-    encode_video(original, sample / "codec_pairs/o1_crf40.mp4", 15, crf=40)
-    manifest = sample / CODEC_PAIRS_MANIFEST
-    pq.write_table(
-        pa.Table.from_pylist(
-            [dict(part=0, video_id="o1", path="o1_crf40.mp4", crf=40, preset="medium", original_crf=18)]
-        ),
-        manifest,
-    )
+    encode_video(original, sample / "codec_pairs/o1.mp4", 15, crf=40)
+    # the manifest as the sample writes it (`dfmask.corpus.sample`): its schema, file name and writer
+    pair = dict(part=0, video_id="o1", path="codec_pairs/o1.mp4", crf=40, preset="medium", original_crf=18)
+    pair |= dict(original_preset="medium", width=96, height=96, n_frames=6)
+    write_table(to_table(CODEC_PAIRS, [pair]), codec_pairs_dir(sample) / "codec_pairs.parquet", CODEC_PAIRS, "sample")
+    assert sample / CODEC_PAIRS_MANIFEST == codec_pairs_dir(sample) / "codec_pairs.parquet"
     plain = codec_pair_areas(sample, faces, [0], MasksParams(threshold=0.02, dilate_px=0))
     floored = codec_pair_areas(
         sample, faces, [0], MasksParams(threshold=0.02, dilate_px=0, noise_ring=0.1, noise_factor=2.5)

@@ -43,7 +43,13 @@ def masks_part(faces: Path, part: int, params: MasksParams, out: Path, work: Pat
     return run_masks(params, MasksPaths(faces, out, out.with_name(f"{out.name}.json"), work), part)
 
 
-def _ground_truth(path, truths, size):
+#: The synthetic fakes' CRF per swap kind: three bands (`dfmask.corpus.groundtruth.CRF_BANDS`).
+CRF_OF_KIND = {"full": 20, "mouth": 27, "failed": 31}
+
+
+def _ground_truth(path, truths, size, crf=None):
+    """A version-2 ground truth of the synthetic fakes: method and crf per video (``crf``:
+    one CRF for every video, else `CRF_OF_KIND`)."""
     rows = []
     for (video, frame, _track), truth in sorted(truths.items()):
         kind = ("full", "mouth", "failed")[int(video.split("_")[1])]
@@ -58,7 +64,7 @@ def _ground_truth(path, truths, size):
                 original_id="r" + video[1:4],
                 swap_kind=kind,
                 method={"full": "classical", "mouth": "mouth", "failed": "no_change"}[kind],
-                crf=18,
+                crf=CRF_OF_KIND[kind] if crf is None else crf,
                 preset="medium",
                 encode_differs=False,
                 width=size,
@@ -107,7 +113,7 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     params = MasksParams(workers=1, threshold=0.1, dilate_px=0)  # hard-edged synthetic swaps
     masks_part(tmp_path / "faces" / "part=0", 0, params, tmp_path / "masks" / "part=0", tmp_path / "work")
     (tmp_path / "params.yaml").write_text(
-        "masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\nsample: {default: {crf: 27}}\n"
+        "masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n"
     )
     main(
         [
@@ -141,10 +147,12 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     base = report["baseline_mean_true_mask"]
     assert base["train_crops"] == 8 and 0.05 <= base["threshold"] <= 0.95
     test = report["test"]
-    # no crf column in the truth: the method is the swap kind, the band the profile's crf (27)
-    assert set(test["by_method"]) == {"full", "mouth", "failed"} and set(test["by_band"]) == {"27-29"}
+    # method and band come from the truth's method and crf columns
+    assert set(test["by_method"]) == {"classical", "mouth", "no_change"}
+    assert set(test["by_band"]) == {"18-22", "27-29", "30-32"}
+    assert test["by_method_and_band"]["mouth"].keys() == {"27-29"}
     assert set(test["by_case"]) == {"full", "mouth", "failed_or_no_change"}
-    full = test["by_method"]["full"]
+    full = test["by_method"]["classical"]
     assert full["videos"] == 1 and full["crops"] == 4 and not full["pooled_enough"]
     assert full["mean_iou"] > full["baseline_mean_iou"]
     assert test["by_case"]["failed_or_no_change"]["invalid_unswapped"] == 1.0
@@ -200,17 +208,16 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     text = (
         "corpus: {root: data/sample/corpus, parts: [0]}\n"
         "masks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
-        "sample: {profile: ci, ci: {crf: 32}}\n"
     )
     proc = _run_stage(tmp_path, text)  # no ground truth yet: one line naming the file
     assert proc.returncode == 2 and "data/sample/ground_truth.parquet: no ground truth" in proc.stderr
-    _ground_truth(sample / "ground_truth.parquet", truths, size)
+    _ground_truth(sample / "ground_truth.parquet", truths, size, crf=32)
     proc = _run_stage(tmp_path, text)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
     assert report["ours"]["full"]["mean_iou"] >= 0.6 and report["ours"]["failed_swap_crops_valid"] == 0
-    assert set(report["test"]["by_band"]) == {"30-32"}  # the ci profile's crf: one band
+    assert set(report["test"]["by_band"]) == {"30-32"}  # every video's crf is 32: one band
     assert (tmp_path / "reports/masks_preview.png").stat().st_size > 1000
 
 

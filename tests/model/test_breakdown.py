@@ -56,11 +56,11 @@ def _attributes(with_method: bool = True, with_crf: bool = True) -> dict[str, di
 
 
 def test_crf_bands() -> None:
-    assert [breakdown.crf_band(c) for c in (18, 22, 23, 26, 27, 29, 30, 32)] == [
+    assert [breakdown.video_band(c) for c in (18, 22, 23, 26, 27, 29, 30, 32)] == [
         "18-22", "18-22", "23-26", "23-26", "27-29", "27-29", "30-32", "30-32"
     ]  # fmt: skip
-    assert breakdown.crf_band(33) == "other" and breakdown.crf_band(17) == "other"
-    assert breakdown.crf_band(None) is None
+    assert breakdown.video_band(33) == "other" and breakdown.video_band(17) == "other"
+    assert breakdown.video_band(None) is None
 
 
 def test_by_method_is_each_methods_fakes_against_every_real() -> None:

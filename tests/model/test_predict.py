@@ -10,6 +10,7 @@ import torch
 
 from dfmask import metrics
 from dfmask.faces.crops import crop_face, mask_in_crop
+from dfmask.masks.scoring import fit_baseline
 from dfmask.model.crop_index import join_crops
 from dfmask.model.predict import (
     NO_FACE_SCORE,
@@ -131,8 +132,9 @@ def test_ensemble_averages_logits(tables: dict[str, Any]) -> None:
 
 def test_mean_mask_baseline_picks_the_best_threshold() -> None:
     """Three masks: a shared 2x2 core plus one pixel of their own. The mean is 1 on the
-    core and 1/3 on the three extra pixels. Keeping them (t <= 1/3) gives Dice 10/12 per
-    mask, the core alone 8/9: the best grid level is the lowest above 1/3, 0.35."""
+    core and 1/3 on the three extra pixels. Keeping them (t <= 1/3) gives IoU 5/7 per
+    mask, the core alone 4/5: the best grid level is the lowest above 1/3, 0.35. It is
+    the masks_quality baseline (`dfmask.masks.scoring.fit_baseline`)."""
     masks = []
     for extra in ((0, 0), (0, 3), (3, 3)):
         m = np.zeros((4, 4), np.uint8)
@@ -142,6 +144,11 @@ def test_mean_mask_baseline_picks_the_best_threshold() -> None:
     mean, t = mean_mask_baseline(masks, 4)
     np.testing.assert_allclose(mean, np.mean(np.stack(masks), axis=0))
     assert t == 0.35
-    assert np.mean([metrics.dice(mean >= t, m) for m in masks]) == pytest.approx(8 / 9)
+    assert np.mean([metrics.iou(mean >= t, m) for m in masks]) == pytest.approx(4 / 5)
+    fitted = fit_baseline(masks)
+    assert fitted is not None and fitted.threshold == t and np.array_equal(fitted.mean_mask, mean)
+    # empty masks do not count: the mean is over the non-empty ones
+    mean_with_empty, t_with_empty = mean_mask_baseline([*masks, np.zeros((4, 4), np.uint8)], 4)
+    assert np.array_equal(mean_with_empty, mean) and t_with_empty == t
     empty, t0 = mean_mask_baseline([], 8)
     assert empty.shape == (8, 8) and not empty.any() and t0 == 0.5

@@ -155,10 +155,11 @@ def test_evaluate_reports_every_group(corpus: Path) -> None:
     assert set(test["calibration"]["other_methods_after"]) == {"isotonic", "none"}
     # the true-mask baseline: the train fakes' non-empty true masks (3 videos x 2 frames)
     assert doc["baseline_mean_true_mask"]["train_masks"] == 6
-    # without method / crf columns: swap_kind stands in for the method, no CRF breakdown
+    # the synthetic truth's method (classical) and crf (18, one band) columns
     parts = json.loads((out / "breakdown.json").read_text())
-    assert sorted(parts["test"]["by_method"]) == ["full", "none"] and parts["test"]["by_crf_band"] is None
-    assert parts["test"]["by_method"]["full"]["videos"]["n"] == 8
+    assert sorted(parts["test"]["by_method"]) == ["classical", "none"]
+    assert list(parts["test"]["by_crf_band"]) == ["18-22"] and parts["test"]["by_crf_band"]["18-22"]["videos"]["n"] == 8
+    assert parts["test"]["by_method"]["classical"]["videos"]["n"] == 8
     assert parts["test"]["by_method"]["none"]["seg"]["n_real_crops"] == 8
     assert json.loads((out / "calibration.json").read_text())["aggregation"] == "max"
 
@@ -183,16 +184,17 @@ def test_evaluate_without_ground_truth_uses_ssim_masks(corpus: Path, tmp_path: P
 
 
 def _sample_with_methods(corpus: Path, sample: Path) -> dict[str, tuple[str, int]]:
-    """A copy of the synthetic ground truth with the video-level ``method`` and ``crf``
-    columns (the sample generator's newer table; the same schema metadata)."""
+    """A copy of the synthetic ground truth with other video-level ``method`` and ``crf``
+    values (several methods and bands; the same schema metadata)."""
     table = pq.read_table(corpus / "ground_truth.parquet")
     videos = sorted(set(table["video_id"].to_pylist()))
     methods = ("hard_paste", "autoencoder")
     crfs = (20, 24, 28, 31)
     attrs = {v: ("none" if v.startswith("r") else methods[k % 2], crfs[k % 4]) for k, v in enumerate(videos)}
     vids = table["video_id"].to_pylist()
-    table = table.append_column("method", pa.array([attrs[v][0] for v in vids]))
-    table = table.append_column("crf", pa.array([attrs[v][1] for v in vids], pa.int32()))
+    for name, k, kind in (("method", 0, pa.string()), ("crf", 1, pa.int32())):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(i), pa.array([attrs[v][k] for v in vids], kind))
     sample.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, sample / "ground_truth.parquet")
     return attrs

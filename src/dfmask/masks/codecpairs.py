@@ -1,7 +1,9 @@
 """The codec-noise fixture: each original against itself re-encoded at another quality.
 
 The sample generator writes, outside the corpus, ``<paths.sample>/codec_pairs/`` with
-re-encoded originals and a manifest (`CODEC_PAIRS_MANIFEST`). No swap happened in such
+re-encoded originals and their manifest ``codec_pairs.parquet``
+(`dfmask.schemas.ground_truth.CODEC_PAIRS`, read with
+`dfmask.corpus.groundtruth.load_codec_pairs`). No swap happened in such
 a pair, so every pixel of its mask is codec noise: ``masks_quality`` reports the mean
 mask area (target <= 1 % of the crop).
 """
@@ -19,10 +21,11 @@ from dfmask.params import MasksParams
 from dfmask.schemas.faces import read_faces
 from dfmask.tables import decode_png
 
-#: The codec-noise fixture's manifest under ``<paths.sample>``: one row per re-encoded
-#: original (part, video_id of the original, path of the mp4 relative to codec_pairs/,
-#: crf, preset, original_crf).
-CODEC_PAIRS_MANIFEST = Path("codec_pairs/manifest.parquet")
+#: The codec-noise fixture's manifest under ``<paths.sample>``, as the sample writes it
+#: (`dfmask.corpus.sample`): one `CODEC_PAIRS` row per re-encoded original (part,
+#: video_id of the original, path of the mp4 relative to the sample folder, crf, preset,
+#: original_crf, …).
+CODEC_PAIRS_MANIFEST = Path("codec_pairs/codec_pairs.parquet")
 
 
 def codec_pair_areas(sample: Path, faces_root: Path, parts: Sequence[int], params: MasksParams) -> dict[str, Any]:
@@ -34,8 +37,8 @@ def codec_pair_areas(sample: Path, faces_root: Path, parts: Sequence[int], param
     noise. ``{"available": false}`` when the fixture is absent.
     """
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
+    from dfmask.corpus.groundtruth import load_codec_pairs
     from dfmask.faces.crops import crop_face
     from dfmask.masks.compute import mask_video
     from dfmask.masks.pairing import FakeVideoJob
@@ -47,18 +50,19 @@ def codec_pair_areas(sample: Path, faces_root: Path, parts: Sequence[int], param
         return {"available": False, "reason": f"no {CODEC_PAIRS_MANIFEST} under the sample folder"}
     import av
 
-    rows = pq.read_table(manifest).to_pylist()
+    rows = load_codec_pairs(manifest).to_dict("records")
     areas: list[float] = []
     invalid: list[bool] = []
     by_crf: dict[str, list[float]] = {}
-    for row in sorted(rows, key=lambda r: (r["part"], r["video_id"], r["path"])):
-        if row["part"] not in parts:
+    for row in sorted(rows, key=lambda r: (int(r["part"]), r["video_id"], r["path"])):
+        part = int(row["part"])
+        if part not in parts:
             continue
-        faces = read_faces(faces_root, [row["part"]], ["video_id", "frame_idx", "track_id", "crop_box", "crop"])
+        faces = read_faces(faces_root, [part], ["video_id", "frame_idx", "track_id", "crop_box", "crop"])
         faces = faces.filter(pc.equal(faces["video_id"], row["video_id"]))
         if not faces.num_rows:
             continue
-        with av.open(str(manifest.parent / row["path"])) as container:
+        with av.open(str(Path(sample) / row["path"])) as container:
             frames = [displayed_rgb(f) for f in container.decode(video=0)]
         pairs = []
         for frame_idx, track_id, box, crop in zip(
@@ -70,7 +74,7 @@ def codec_pair_areas(sample: Path, faces_root: Path, parts: Sequence[int], param
             window = np.rint(np.asarray(box, np.float64)).astype(np.int64)
             recoded = crop_face(frames[frame_idx], window, real.shape[0])
             pairs.append((int(frame_idx), int(track_id), crop["bytes"], encode_png(recoded)))
-        table = mask_video(FakeVideoJob(row["part"], row["video_id"], row["video_id"], tuple(pairs)), params)
+        table = mask_video(FakeVideoJob(part, row["video_id"], row["video_id"], tuple(pairs)), params)
         ok = [s == "ok" for s in table.column("status").to_pylist()]
         frac = [f for f, good in zip(table.column("manipulated_frac").to_pylist(), ok, strict=True) if good]
         areas += frac
@@ -78,7 +82,7 @@ def codec_pair_areas(sample: Path, faces_root: Path, parts: Sequence[int], param
         by_crf.setdefault(f"{row['original_crf']}->{row['crf']}", []).extend(frac)
     return {
         "available": True,
-        "pairs": sum(1 for r in rows if r["part"] in parts),
+        "pairs": sum(1 for r in rows if int(r["part"]) in parts),
         "crops": len(areas),
         "mean_area": metrics.mean_or_none(areas),
         "invalid": metrics.mean_or_none([float(v) for v in invalid]),

@@ -13,16 +13,16 @@ value).
   crop's exact ``crop_box`` (zero outside the frame, as the crop's padding) and resized
   to the crop size exactly as faces made the crop (`dfmask.faces.crops`: area when
   shrinking, bilinear when growing) on the 0/1 float mask, then thresholded at 0.5.
-* **Method, band, case.** Per video, the ground truth's ``method`` and ``crf`` (when the
-  table has them; else the method is the ``swap_kind`` and every video gets the one
-  ``default_crf`` given, the sample profile's). Per crop, the case (`scoring.CASES`):
+* **Method, band, case.** Per video, the ground truth's ``method`` and ``crf`` (version 2
+  of the table: every video has both; bands are `dfmask.corpus.groundtruth.CRF_BANDS`).
+  Per crop, the case (`scoring.CASES`):
   in a fake where one of two or more faces kept its identity (``face_swap_kind`` none),
   the crop is matched to the true face whose box centre is nearest its own.
 * **Scores** (`dfmask.masks.scoring`): per method (pooled over bands), per band (pooled
   over methods), per method × band and per case, on the test split, next to the one
   mean-true-mask baseline fitted on train; targets pass / fail / insufficient.
 * **Codec-noise pairs** (`codec_pair_areas`): each original of
-  ``<paths.sample>/codec_pairs/manifest.parquet`` re-encoded at another quality, cut
+  ``<paths.sample>/codec_pairs/codec_pairs.parquet`` re-encoded at another quality, cut
   with the original's crop boxes and masked against the original's crops like a fake:
   the mean mask area says how much codec noise alone leaks into masks.
 * **Legacy block.** ``ours`` (IoU/Dice over valid crops of every split, valid
@@ -106,7 +106,6 @@ def load_items(
     ground_truth: Path,
     parts: Iterable[int],
     split_of: dict[str, str] | None = None,
-    default_crf: int | None = None,
 ) -> list[QualityItem]:
     """Every fake crop with a mask row, its crops, truth, method, CRF, case and split.
 
@@ -117,7 +116,6 @@ def load_items(
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from dfmask.schemas.ground_truth import read_ground_truth
 
@@ -125,10 +123,9 @@ def load_items(
         raise DfmaskError(
             f"{ground_truth}: no ground truth; mask quality needs the generated sample corpus (dvc repro sample)"
         )
-    present = set(pq.read_schema(ground_truth).names)
-    optional = [c for c in ("method", "crf") if c in present]
     gt = read_ground_truth(
-        ground_truth, ["video_id", "frame_idx", "is_fake", "swap_kind", "face_swap_kind", "box", "mask", *optional]
+        ground_truth,
+        ["video_id", "frame_idx", "is_fake", "swap_kind", "face_swap_kind", "box", "mask", "method", "crf"],
     )
     gt = gt.filter(pc.field("is_fake"))
     kind_of: dict[str, str] = {}
@@ -140,8 +137,8 @@ def load_items(
     for i, video_id in enumerate(columns["video_id"]):
         frame = int(columns["frame_idx"][i])
         kind_of[video_id] = columns["swap_kind"][i]
-        method_of[video_id] = columns["method"][i] if "method" in columns else columns["swap_kind"][i]
-        crf_of[video_id] = int(columns["crf"][i]) if "crf" in columns else default_crf
+        method_of[video_id] = columns["method"][i]
+        crf_of[video_id] = int(columns["crf"][i])
         cell = columns["mask"][i]
         if cell is not None:
             truth_png.setdefault((video_id, frame), cell["bytes"])
@@ -472,9 +469,7 @@ def read_split_of(path: Path | None) -> dict[str, str]:
     return dict(zip(table.column("video_id").to_pylist(), table.column("split").to_pylist(), strict=True))
 
 
-def run(
-    params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths, default_crf: int | None = None
-) -> MasksQuality:
+def run(params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths) -> MasksQuality:
     """The ``masks_quality`` stage: `score_masks` of ``corpus.parts`` against the sample's
     truth, or `not_applicable` when ``corpus.root`` is not the sample (`corpus_kind`)."""
     if corpus_kind(corpus.root, paths.sample) != "sample":
@@ -491,7 +486,6 @@ def run(
         paths.preview,
         splits=paths.splits,
         sample=paths.sample,
-        default_crf=default_crf,
     )
 
 
@@ -506,12 +500,11 @@ def score_masks(
     sweep: Path | None = None,
     splits: Path | None = None,
     sample: Path | None = None,
-    default_crf: int | None = None,
 ) -> MasksQuality:
     """Score the stored masks of ``parts`` against the truth; write the report, the
     preview (and the sweep). ``sample``: the folder of the codec-noise fixture (default:
     the ground truth's folder)."""
-    items = load_items(masks_root, faces_root, ground_truth, parts, read_split_of(splits), default_crf)
+    items = load_items(masks_root, faces_root, ground_truth, parts, read_split_of(splits))
     if not items:
         raise DfmaskError(f"{masks_root}: no fake crop with a mask row in parts {list(parts)}: nothing to score")
     codec = codec_pair_areas(sample or ground_truth.parent, faces_root, parts, params)

@@ -29,9 +29,8 @@ import cv2
 import numpy as np
 
 from dfmask import metrics
+from dfmask.corpus.groundtruth import crf_band
 
-#: CRF bands of the report, inclusive (x264 CRF).
-BANDS: tuple[tuple[str, int, int], ...] = (("18-22", 18, 22), ("23-26", 23, 26), ("27-29", 27, 29), ("30-32", 30, 32))
 #: Per-crop cases: a one-face full or mouth swap, the swapped / unswapped face of a video
 #: where one of two faces is swapped, and fakes whose pixels do not change.
 CASES = ("full", "mouth", "two_faces_swapped", "two_faces_unswapped", "failed_or_no_change")
@@ -42,13 +41,9 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 1.0, 0.05))
 
 
 def band_of(crf: int | None) -> str:
-    """The report band of a CRF (``"18-22"`` …), ``"other"`` outside 18–32, ``"unknown"`` for None."""
-    if crf is None:
-        return "unknown"
-    for name, lo, hi in BANDS:
-        if lo <= crf <= hi:
-            return name
-    return "other"
+    """The report band of a CRF: the sample's `dfmask.corpus.groundtruth.crf_band`
+    (``"18-22"`` …, ``"other"`` outside them), ``"unknown"`` for None."""
+    return "unknown" if crf is None else crf_band(crf)
 
 
 @dataclass(frozen=True)

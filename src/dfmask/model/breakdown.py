@@ -14,7 +14,7 @@ Groups (each with its counts; figures of a group without both classes are null):
   video of the split** (an AUC needs both classes); ``by_method.none``: the real videos
   alone (their accuracy is 1 − the false-positive rate).
 * ``by_crf_band.<band>``: every video, real or fake, whose CRF lies in the band
-  (`CRF_BANDS`; ``other`` outside them).
+  (`dfmask.corpus.groundtruth.CRF_BANDS`; ``other`` outside them).
 
 Per group: ``videos`` and ``frames`` (raw probabilities: AUC with its Hanley–McNeil
 standard error, log loss in nats, accuracy at 0.5, equal-mass ECE), ``videos_calibrated``
@@ -36,22 +36,16 @@ from typing import Any
 import numpy as np
 
 from dfmask import metrics
+from dfmask.corpus.groundtruth import crf_band
 from dfmask.model import calibration as cal
 
-#: CRF bands of the quality breakdown, inclusive (x264 CRF: lower = better quality).
-CRF_BANDS: tuple[tuple[int, int], ...] = ((18, 22), (23, 26), (27, 29), (30, 32))
 REAL_METHOD = "none"
 
 
-def crf_band(crf: int | None) -> str | None:
-    """``"18-22"`` … ``"30-32"`` for a CRF inside `CRF_BANDS`, ``"other"`` outside, None
-    when unknown."""
-    if crf is None:
-        return None
-    for lo, hi in CRF_BANDS:
-        if lo <= int(crf) <= hi:
-            return f"{lo}-{hi}"
-    return "other"
+def video_band(crf: int | None) -> str | None:
+    """The CRF band of one video (`dfmask.corpus.groundtruth.crf_band`: ``"18-22"`` …
+    ``"30-32"``, ``"other"`` outside them), None when its CRF is unknown."""
+    return None if crf is None else crf_band(int(crf))
 
 
 def video_method(attributes: Mapping[str, Any] | None, is_fake: bool) -> str | None:
@@ -157,7 +151,7 @@ def split_breakdown(
     methods = np.array(
         [video_method(attributes.get(str(v), {}), bool(f)) for v, f in zip(a.video_ids, vy, strict=True)]
     )
-    bands = np.array([crf_band(attributes.get(str(v), {}).get("crf")) for v in a.video_ids], dtype=object)
+    bands = np.array([video_band(attributes.get(str(v), {}).get("crf")) for v in a.video_ids], dtype=object)
     pos = {str(v): k for k, v in enumerate(a.video_ids)}
     crop_video = np.array([pos.get(str(v), -1) for v in a.crop_video], np.int64)
     known = crop_video >= 0

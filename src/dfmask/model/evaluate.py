@@ -50,6 +50,7 @@ import torch
 
 from dfmask import metrics
 from dfmask.corpus import corpus_kind
+from dfmask.corpus.groundtruth import CRF_BANDS
 from dfmask.model import breakdown, plots
 from dfmask.model import calibration as cal
 from dfmask.model.crop_index import CropIndex, read_crop_tables
@@ -354,7 +355,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
                 split: breakdown.split_breakdown(r.arrays, attributes, threshold, params.ece_bins)
                 for split, r in results.items()
             }
-            | {"crf_bands": [f"{lo}-{hi}" for lo, hi in breakdown.CRF_BANDS], "threshold": threshold}
+            | {"crf_bands": [label for label, _, _ in CRF_BANDS], "threshold": threshold}
         ),
     )
     _figures(paths.out_dir, results[shown], shown, index, params, threshold, gt)

@@ -6,12 +6,14 @@ a true full-frame swap mask is cut through the crop's ``crop_box`` exactly as th
 stage cut the crop (`dfmask.faces.crops.cut_window`, zero outside the frame) and
 area-resized, a pixel being manipulated when at least half of it is.
 
-Baseline: the **mean mask** (`mean_mask_baseline`) — the average mask of the train
-split's fake crops, thresholded at the level that maximises the mean Dice against those
-same train masks. Against SSIM masks it is fitted on the train fakes' valid SSIM masks
-(`fit_mean_mask`); against the true swap masks on the train fakes' non-empty true
-masks (`fit_true_mean_mask`). It knows where swaps usually are and nothing about the
-crop; a model must beat it to show that it localises.
+Baseline: the **mean mask** (`mean_mask_baseline`, i.e. `dfmask.masks.scoring.fit_baseline`,
+the one baseline of ``masks_quality`` too) — the average of the train split's non-empty
+fake-crop masks, thresholded at the level that maximises the mean IoU against those same
+train masks; evaluate reports its Dice (``baseline_dice``) next to the model's. Against
+SSIM masks it is fitted on the train fakes' valid SSIM masks (`fit_mean_mask`); against
+the true swap masks on the train fakes' non-empty true masks (`fit_true_mean_mask`). It
+knows where swaps usually are and nothing about the crop; a model must beat it to show
+that it localises.
 
 Counterfactual: paste the original's pixels back into a fake crop inside its true mask
 (crops of a fake and its original are pixel-aligned) and re-score it. If the classifier
@@ -30,6 +32,7 @@ import numpy as np
 from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import mask_in_crop
+from dfmask.masks.scoring import fit_baseline
 from dfmask.model.crop_index import CropIndex
 from dfmask.model.predict import Models, predict_images
 from dfmask.tables import decode_png
@@ -44,26 +47,16 @@ def upsample_prob(prob: np.ndarray, size: int) -> np.ndarray:
 
 
 def mean_mask_baseline(masks: list[np.ndarray] | np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """The mean-mask baseline of a stack of 0/1 masks (S, S) of one size: (their mean,
-    float32 (S, S); the threshold in the grid 0.05, 0.10, …, 0.95 whose ``mean >= t``
-    has the best mean Dice against the same masks; the lowest t on a tie).
-
-    Must match the baseline of ``masks_quality`` (`dfmask.masks.quality`): the same
-    masks (non-empty true masks of train fake crops), grid and criterion, so that
-    evaluate's ``baseline_dice`` and the mask QA report measure one baseline. No mask:
-    an all-zero mean at ``size`` and threshold 0.5.
+    """The mean-mask baseline of a stack of 0/1 masks (S, S) of one size: (the mean of
+    the non-empty ones, float32 (S, S); its threshold), as `dfmask.masks.scoring.fit_baseline`
+    fits it for ``masks_quality`` (grid 0.05 … 0.95, best mean IoU, lowest t on a tie),
+    so that evaluate's ``baseline_dice`` and the mask QA report measure one baseline. No
+    non-empty mask: an all-zero mean at ``size`` and threshold 0.5.
     """
-    if not len(masks):
+    baseline = fit_baseline([np.asarray(m) > 0 for m in masks])
+    if baseline is None:
         return np.zeros((size, size), np.float32), 0.5
-    stack = np.stack([np.asarray(m) > 0 for m in masks]).astype(np.float32)
-    mean = stack.mean(axis=0)
-    best_t, best_dice = 0.5, -1.0
-    for t in np.round(np.arange(0.05, 1.0, 0.05), 2):
-        pred = mean >= t
-        score = float(np.mean([metrics.dice(pred, m) for m in stack]))
-        if score > best_dice:
-            best_t, best_dice = float(t), score
-    return mean, best_t
+    return baseline.mean_mask, baseline.threshold
 
 
 def fit_mean_mask(index: CropIndex, rows: np.ndarray, size: int) -> tuple[np.ndarray, float]:
