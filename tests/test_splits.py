@@ -439,3 +439,30 @@ def test_unknown_label_and_duplicate_names_never_enter_the_split(tmp_path: Path)
     assert "forgot" not in ids and "twin" not in ids and len(ids) == len(corpus.videos)
     assert report["excluded"]["by_reason"] == {"unknown_label": 1, "duplicate_name": 2}
     assert report["excluded"]["videos"] == 3 and report["videos"] == len(corpus.videos)
+
+
+def test_a_lone_donor_match_does_not_merge_groups() -> None:
+    """One fake whose face matches a donor of another group (a false match, or a pair
+    swapped once) stays out of the groups with split.donor_min_fakes 2: it is reported
+    as a weak link and a donor crossing, never a leak; with 1 it merges the two groups."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 7, "p")
+    corpus.fake(0, "p0a_fx", "p0a_o0", "p3a")  # the one fake of p0a showing p3a
+    rows, report, links = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), seed=0)
+    assert report["groups"] == 7
+    assert report["donor_matches"]["weak_links"] == 1 and report["donor_matches"]["donor_min_fakes"] == 2
+    assert [(v, role) for v, _, role in links if role == "donor_weak"] == [("p0a_fx", "donor_weak")]
+    result = audit(rows, links)
+    assert result["ok"] and result["leaks"] == 0
+    group = {r["video_id"]: r["group_id"] for r in rows}
+    split = {r["video_id"]: r["split"] for r in rows}
+    assert result["donor_crossings"] == int(split["p0a_fx"] != split["p3a_o0"])
+    assert group["p0a_fx"] != group["p3a_o0"]
+    rows1, report1, links1 = build_splits(
+        corpus.videos, corpus.embeddings(), SplitParams(donor_min_fakes=1), seed=0
+    )
+    assert report1["groups"] == 6 and report1["donor_matches"]["weak_links"] == 0
+    assert {r["video_id"]: r["group_id"] for r in rows1}["p0a_fx"] == {
+        r["video_id"]: r["group_id"] for r in rows1
+    }["p3a_o0"]
+    assert audit(rows1, links1)["ok"]

@@ -435,6 +435,9 @@ class SplitParams:
     donor_aware: bool = True  # merge a fake's donor identity into its group (no donor leaks)
     donor_min_cosine: float = param(0.4, "[-1, 1]")  # cosine(fake - original, identity - original), see DonorMatch
     donor_min_shift: float = param(0.1, ">= 0")  # |fake - original| track embedding shift below = "unchanged"
+    # fake videos that must show one donor identity on one target identity before that
+    # donor link joins their groups (1 = every match: one false match merges two groups)
+    donor_min_fakes: int = param(2, ">= 1")
     # train / val / test target shares: each split gets some, and they partition [0, 1)
     ratios: tuple[float, float, float] = param((0.70, 0.15, 0.15), "(0, 1)", SumsTo(1.0))
     min_groups_per_split: int = param(2, ">= 0")  # groups each split must hold, where the corpus has enough

@@ -17,7 +17,9 @@ def audit(
     Args:
         rows: split-table rows (video_id, original_id, group_id, split).
         identity_links: (video_id, identity_id, role) with role ``target`` (the video
-            shows that identity's own face: originals and their fakes) or ``donor``.
+            shows that identity's own face: originals and their fakes), ``donor`` or
+            ``donor_weak`` (a donor match too rare to join groups, ``split.donor_min_fakes``:
+            never a leak, counted in ``donor_crossings``).
         donors_count: whether donor links count as leaks (``split.donor_aware``);
             if not they are reported as ``donor_crossings`` only.
     Returns:
@@ -44,8 +46,9 @@ def audit(
     )
     links = list(identity_links)
     target_leaks = spans(((i, v) for v, i, role in links if role == "target"), "identity")
-    with_donors = spans(((i, v) for v, i, _ in links), "identity (target or donor)")
-    donor_leaks = with_donors - target_leaks if donors_count else 0
+    strong = spans(((i, v) for v, i, role in links if role != "donor_weak"), "identity (target or donor)")
+    with_donors = spans(((i, v) for v, i, _ in links), "identity (any donor match)")
+    donor_leaks = strong - target_leaks if donors_count else 0
     leaks = group_leaks + len(fake_original) + target_leaks + donor_leaks
     return {
         "ok": leaks == 0,
