@@ -26,7 +26,7 @@ README = REPO / "README.md"
 
 #: Commands the slow test does not run, by a substring of the command, and why.
 NOT_RUN: dict[str, str] = {
-    "make repro": "runs the whole pipeline (about 20 minutes); tests/test_pipeline.py runs it on the ci corpus",
+    "make repro": "runs the whole pipeline (about 25 minutes); tests/test_pipeline.py runs it on the ci corpus",
     "make test": "runs the whole test suite, this test included",
     "dvc exp run": "trains a model (minutes); tests/test_pipeline.py runs `dvc exp run -S` on the ci corpus",
     "dvc plots diff": "renders every plot of the workspace; the plots have their own tests",
@@ -36,6 +36,8 @@ NOT_RUN: dict[str, str] = {
     "dvc pull": "needs a shared remote holding the outputs",
     "dfmask quality": "needs the pipeline's outputs (make repro first)",
     "dfmask seeds": "trains one model per seed",
+    "dfmask predict": "needs a trained model (make repro first); tests/inference runs it on a tiny model",
+    "dfmask serve": "serves until stopped; tests/inference starts it and drives it from a browser",
     "dfmask release publish": "tags a release and pushes it",
     "dfmask sources fetch": "downloads when the face cache is missing; `dfmask sources verify` runs instead",
     "$REPO": "a researcher's commands against a published release (REPO is a placeholder URL)",
