@@ -76,8 +76,9 @@ def main() -> None:
     for spec in args.corpus:
         crf, faces = spec.split("=", 1)
         masks = masks_of(Path(faces), args.out / f"masks_{crf}", params, args.parts)
-        for it in load_items(masks, Path(faces), args.truth, args.parts, split_of, int(crf.split("_")[-1])):
+        for it in load_items(masks, Path(faces), args.truth, args.parts, split_of):
             it.video_id = f"{it.video_id}@crf{crf}"  # one video per corpus: a cell counts them apart
+            it.crf = int(crf.split("_")[-1])  # the corpus was re-encoded: its CRF, not the truth's
             items.append(it)
         print(f"corpus crf {crf}: {len(items)} crops so far", flush=True)
     codec = {"available": False}

@@ -63,15 +63,17 @@ def build(out: Path, spec: str):
         keep = [i for i in range(len(vids)) if not fake[i]]
         tables = [faces.take(pa.array(keep))]
         for crf in (26, 32):
-            jobs = {}
+            by_video: dict[tuple[int, str], list[int]] = {}
             for i in keep:
-                jobs.setdefault((parts[i], vids[i]), []).append(i)
+                by_video.setdefault((parts[i], vids[i]), []).append(i)
             with ProcessPoolExecutor(2) as ex:
                 res = list(
-                    ex.map(crops_for, [(p, v, crf, [(fr[i], boxes[i]) for i in idx]) for (p, v), idx in jobs.items()])
+                    ex.map(
+                        crops_for, [(p, v, crf, [(fr[i], boxes[i]) for i in idx]) for (p, v), idx in by_video.items()]
+                    )
                 )
             crop = [None] * len(vids)
-            for idx, pngs in zip(jobs.values(), res, strict=True):
+            for idx, pngs in zip(by_video.values(), res, strict=True):
                 for i, png in zip(idx, pngs, strict=True):
                     crop[i] = png
             t = faces.take(pa.array(keep))
@@ -87,10 +89,10 @@ def build(out: Path, spec: str):
             tables.append(t)
         table = pa.concat_tables([t.cast(FACES.schema) for t in tables])
     else:
-        real_crf, _, fake_crf = spec.partition(":")
-        real_crf = int(real_crf)
-        fake_crf = int(fake_crf or real_crf)
-        jobs = {}
+        real_text, _, fake_text = spec.partition(":")
+        real_crf = int(real_text)
+        fake_crf = int(fake_text or real_text)
+        jobs: dict[tuple[int, str, int], list[int]] = {}
         for i in range(len(vids)):
             jobs.setdefault((parts[i], vids[i], fake_crf if fake[i] else real_crf), []).append(i)
         with ProcessPoolExecutor(2) as ex:
