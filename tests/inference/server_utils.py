@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -60,9 +62,14 @@ def serve_command(*args: str, tmp: Path | None = None) -> Iterator[tuple[str, su
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     if tmp is not None:
         env["TMPDIR"] = str(tmp)
+    # a working directory of its own: the repository's params.yaml and its committed
+    # reports/eval/calibration.json are defaults of `dfmask serve`, and would silently
+    # change the scores the tests compare against the library's uncalibrated call
+    cwd = tempfile.mkdtemp(prefix="dfmask-serve-cwd-")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dfmask", "serve", "--port", str(port), *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -77,3 +84,4 @@ def serve_command(*args: str, tmp: Path | None = None) -> Iterator[tuple[str, su
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(cwd, ignore_errors=True)

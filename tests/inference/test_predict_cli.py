@@ -18,6 +18,14 @@ from dfmask.inference.detector import Detector
 from dfmask.video import probe
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_repo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in an empty working directory: the repository's params.yaml and its committed
+    reports/eval/calibration.json are `dfmask predict` defaults and would change the
+    scores these tests compare against the library's uncalibrated call."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["predict", *argv])
     out = capsys.readouterr()
