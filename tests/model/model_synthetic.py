@@ -249,3 +249,32 @@ def write_hostile_checkpoint(path: Path, marker: Path) -> None:
         "callbacks": _RunsCommand(f"touch {shlex.quote(str(marker))}"),
     }
     torch.save(payload, path)
+
+
+def tiny_train_params(**overrides: Any) -> Any:
+    """A U-YNet small enough to train in seconds on `write_synthetic_corpus` (32 px crops),
+    with ``overrides`` (e.g. ``max_epochs``) on top; the model tests share it."""
+    import dataclasses
+
+    from dfmask.params import TrainParams
+
+    tiny = dict(
+        input_size=32,
+        base_width=4,
+        depth=2,
+        batch_size=8,
+        max_epochs=2,
+        samples_per_epoch=None,
+        limit_train_batches=3,
+        lr=0.01,
+    )
+    return dataclasses.replace(TrainParams(), **{**tiny, **overrides})
+
+
+def train_paths(root: Path, run: str) -> Any:
+    """The train stage's paths over a `write_synthetic_corpus` root, outputs under ``root/run``."""
+    from dfmask.model.train import TrainPaths
+
+    return TrainPaths(
+        root / "faces", root / "masks", root / "splits.parquet", root / run / "models", root / run / "reports/train"
+    )

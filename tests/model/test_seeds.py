@@ -7,22 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from model_synthetic import write_synthetic_corpus
+from model_synthetic import tiny_train_params, write_synthetic_corpus
 
 from dfmask.model.seeds import eval_seeds, summarise
-from dfmask.params import CorpusParams, EvaluateParams, PathsParams, TrainParams
+from dfmask.params import CorpusParams, EvaluateParams, PathsParams
 
-TINY = dataclasses.replace(
-    TrainParams(),
-    input_size=32,
-    base_width=4,
-    depth=2,
-    batch_size=8,
-    max_epochs=1,
-    samples_per_epoch=None,
-    limit_train_batches=2,
-    lr=0.01,
-)
+TINY = tiny_train_params(max_epochs=1, limit_train_batches=2)
 
 
 def test_summarise_mean_sd_and_missing() -> None:

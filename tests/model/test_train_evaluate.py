@@ -12,27 +12,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from model_synthetic import write_hostile_checkpoint, write_synthetic_corpus
+from model_synthetic import tiny_train_params, train_paths, write_hostile_checkpoint, write_synthetic_corpus
 
 from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.model import calibration, evaluate, train
 from dfmask.model.evaluate import EvalPaths
-from dfmask.model.train import TrainPaths
 from dfmask.model.uynet import load_checkpoint, load_torch_file
-from dfmask.params import CorpusParams, EvaluateParams, TrainParams
+from dfmask.params import CorpusParams, EvaluateParams
 
-TINY = dataclasses.replace(
-    TrainParams(),
-    input_size=32,
-    base_width=4,
-    depth=2,
-    batch_size=8,
-    max_epochs=2,
-    samples_per_epoch=None,
-    limit_train_batches=3,
-    lr=0.01,
-)
+TINY = tiny_train_params()
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +31,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _paths(root: Path, run: str) -> TrainPaths:
-    return TrainPaths(
-        root / "faces", root / "masks", root / "splits.parquet", root / run / "models", root / run / "reports/train"
-    )
+_paths = train_paths
 
 
 def test_train_writes_checkpoint_reports_and_is_deterministic(corpus: Path) -> None:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
-from model_synthetic import write_synthetic_corpus
+from model_synthetic import tiny_train_params, train_paths, write_synthetic_corpus
 
 from dfmask.model import train
-from dfmask.model.train import TrainPaths
-from dfmask.params import TrainParams
 
-TINY = dataclasses.replace(
-    TrainParams(),
-    input_size=32,
-    base_width=4,
-    depth=2,
-    batch_size=8,
-    max_epochs=3,
-    samples_per_epoch=None,
-    limit_train_batches=3,
-    limit_val_batches=1,
-    lr=0.01,
-)
+TINY = tiny_train_params(max_epochs=3, limit_val_batches=1)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +21,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _paths(root: Path, run: str) -> TrainPaths:
-    return TrainPaths(
-        root / "faces", root / "masks", root / "splits.parquet", root / run / "models", root / run / "reports/train"
-    )
+_paths = train_paths
 
 
 def test_train_off_a_terminal_prints_plain_progress_and_logs_the_loss_per_step(
