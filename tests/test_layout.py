@@ -31,6 +31,7 @@ FLOW = {
 #: Shared infrastructure: importable from anywhere, imports no stage package.
 INFRA = {
     "codedeps",
+    "compute",
     "dlib_models",
     "errors",
     "headline",
