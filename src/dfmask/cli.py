@@ -224,9 +224,12 @@ def _detector(args: argparse.Namespace) -> Any:
     import dataclasses as dc
 
     from dfmask.inference.detector import Detector
+    from dfmask.inference.registry import parse
 
+    # a released model brings its own params.yaml and calibration.json: this directory's are not its
+    released = any(not Path(m).exists() and parse(m) is not None for m in args.model or [])
     params: Path | None = args.params
-    if params is None and Path(DEFAULT_PARAMS).is_file():
+    if params is None and Path(DEFAULT_PARAMS).is_file() and not released:
         params = Path(DEFAULT_PARAMS)
     if params is not None and not params.is_file():
         raise DfmaskError(f"--params {params}: no such file")
@@ -237,7 +240,7 @@ def _detector(args: argparse.Namespace) -> Any:
         default = Path("reports/eval/calibration.json")
         if params is not None and "paths" in read_params_file(params):
             default = _Params(params).report("eval/calibration.json")
-        calibration = default if default.is_file() else None
+        calibration = default if default.is_file() and not released else None
     detector = Detector.load(
         model=args.model or [Path("models")],
         backend=args.backend,
@@ -245,6 +248,7 @@ def _detector(args: argparse.Namespace) -> Any:
         faces=params,
         frames=args.frames,
         threads=args.threads,
+        registry=args.registry,
     )
     if args.threshold is not None:
         if not 0.0 <= args.threshold <= 1.0:
@@ -380,8 +384,16 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         action="append",
         default=None,
-        help="a model file (.onnx, .ckpt) or a models folder; repeat it for an ensemble (logits averaged) "
-        "(default: models/)",
+        help="a model file (.onnx, .ckpt), a models folder, or a released model NAME@vX.Y.Z | NAME@latest "
+        "(fetched with its params.yaml and calibration.json, see docs/predict.md); repeat it for an ensemble "
+        "(logits averaged) (default: models/)",
+    )
+    parser.add_argument(
+        "--registry",
+        metavar="REPO",
+        default=None,
+        help="the DVC project (path or git URL) whose released models NAME@VERSION names "
+        "(default: this directory's)",
     )
     parser.add_argument(
         "--backend",

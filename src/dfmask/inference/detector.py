@@ -86,23 +86,42 @@ class Detector:
         faces: FacesParams | str | Path | None = None,
         frames: int | None = None,
         threads: int = 1,
+        registry: str | Path | None = None,
     ) -> Detector:
         """Load the model(s) and the face detector.
 
         Args:
             model: a model file, a models folder (the pipeline's ``models/``; the
-                backend's file is taken from it), or a list of them (an ensemble).
+                backend's file is taken from it), a released model ``NAME@vX.Y.Z`` or
+                ``NAME@latest`` (`dfmask.inference.registry`), or a list of them (an
+                ensemble).
             backend: ``torch`` | ``onnx`` | ``onnx-int8`` | ``vart``; default
                 ``onnx-int8`` when present under the (first) models folder.
             calibration: a ``calibration.json`` path (or an `OperatingPoint`); None:
+                the (first) released model's own calibration when it has one, else
                 uncalibrated, threshold 0.5, mean per track, max over tracks.
             faces: the faces stage's settings the model was trained on: a `FacesParams`,
                 or a params file whose ``faces:`` section is read (`dfmask.params`);
-                None: the `FacesParams` defaults.
+                None: the (first) released model's params.yaml when it has one, else
+                the `FacesParams` defaults.
             frames: frames sampled per video (overrides ``faces.frames``).
             threads: intra-op threads of the model runtime.
+            registry: the DVC project (path or git URL) whose releases ``NAME@VERSION``
+                names; default: this directory's.
         """
+        from dfmask.inference import registry as releases
+
         models = [model] if isinstance(model, str | Path) else list(model)
+        fetched = []
+        for i, item in enumerate(models):
+            if not Path(item).exists() and releases.parse(item) is not None:
+                fetched.append(releases.resolve(item, registry))
+                models[i] = fetched[-1].model
+        if fetched and calibration is None and fetched[0].calibration is not None:
+            calibration = fetched[0].calibration
+        release_faces = fetched and faces is None and fetched[0].params is not None
+        if release_faces:
+            faces = fetched[0].params
         if backend is None:
             first = Path(models[0]) if models else Path("models")
             if first.is_dir():
@@ -116,7 +135,7 @@ class Detector:
         elif isinstance(faces, FacesParams):
             faces_source = "given"
         else:
-            faces_source = str(faces)
+            faces_source = f"{fetched[0].spec} params.yaml" if release_faces else str(faces)
             faces = load_section(FacesParams, "faces", faces)
         if frames is not None:
             if frames < 1:
@@ -126,7 +145,12 @@ class Detector:
             calib = calibration
         else:
             calib = UNCALIBRATED if calibration is None else read_calibration(calibration)
-        return cls(Ensemble(models, backend, threads), faces, calib, faces_source)
+        ensemble = Ensemble(models, backend, threads)
+        named = {str(release.model): release.spec for release in fetched}
+        for member in ensemble.members:  # a release is named by its name@version, not its file
+            if member.info.path in named:
+                member.info = dataclasses.replace(member.info, id=named[member.info.path])
+        return cls(ensemble, faces, calib, faces_source)
 
     # -- scoring ---------------------------------------------------------------------
 
