@@ -121,7 +121,7 @@ def test_statuses_of_bad_files(detector: Detector, videos: Videos, tmp_path: Pat
 
 
 def test_backend_errors_are_one_line(models: Models, tmp_path: Path) -> None:
-    with pytest.raises(DfmaskError, match="lab server") as err:
+    with pytest.raises(DfmaskError, match="backend vart needs a compiled .xmodel") as err:
         Detector.load(model=models.ckpt, backend="vart")
     assert "\n" not in str(err.value)
     with pytest.raises(DfmaskError, match="needs an .onnx file"):
@@ -237,3 +237,32 @@ def test_faces_settings_come_from_a_params_file(models: Models, videos: Videos, 
     params.write_text("faces:\n  sizee: 64\n")
     with pytest.raises(DfmaskError, match=r"faces\.sizee: unknown key"):
         Detector.load(model=models.ckpt, backend="torch", faces=params)
+
+
+def test_vart_backend_scores_through_the_vitis_env(
+    videos: Videos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The VCK5000 path end to end up to the vendor calls: a stand-in conda/xir/vart
+    (tests/deploy/fake_vitis) behind `VartRunner`; without them, a one-line how-to."""
+    import os
+    import sys
+
+    fake = Path(__file__).parents[1] / "deploy" / "fake_vitis"
+    xmodel = tmp_path / "compiled" / "uynet.xmodel"
+    xmodel.parent.mkdir()
+    spec = {"size": 32, "batch": 8, "in_fix": 6, "seg_fix": 3, "cls_fix": 2, "dpus": 1}
+    with xmodel.open("wb") as handle:
+        np.savez(handle, **{k: np.array(v) for k, v in spec.items()})
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DfmaskError, match="'conda' not found on PATH") as err:
+        Detector.load(model=tmp_path, backend="vart")  # the folder's compiled/uynet.xmodel
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_VITIS_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKE_VITIS_DIR", str(fake))
+    detector = Detector.load(model=xmodel, frames=FRAMES)
+    assert detector.ensemble.backend == "vart" and detector.ensemble.input_size == 32
+    pred = detector.predict(videos.face)
+    assert pred.status == "ok" and len(pred.frames) == FRAMES
+    assert all(0.0 < f.p_fake < 1.0 for f in pred.frames)
+    assert pred.models[0]["backend"] == "vart" and pred.models[0]["id"] == "uynet.xmodel"

@@ -95,7 +95,7 @@ def test_errors_are_one_line_exit_2(models: Models, videos: Videos, capsys: pyte
         main(["predict", str(videos.face), "--model", str(models.ckpt), "--backend", "vart"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("dfmask predict: error:") and "lab server" in err and err.count("\n") == 1
+    assert err.startswith("dfmask predict: error:") and "needs a compiled .xmodel" in err and err.count("\n") == 1
 
 
 def test_contact_sheet_keeps_at_most_sixteen_frames() -> None:

@@ -8,8 +8,11 @@ Fairness: every ONNX Runtime runner is built by `ort_options` with the same sess
 options (graph optimisation level, intra-op threads, one inter-op thread, sequential
 execution) so fp32 and int8 models are compared like for like.
 
-The VCK5000 (VART) runs in the Vitis AI 3.0 env's Python 3.8, so it is not a runner
-here but a separate entry point, ``vai/bench_vart.py`` (see `dfmask.deploy.benchmark`).
+The VCK5000 (VART) runs in the Vitis AI 3.0 env's Python 3.8: the benchmark measures
+it through a separate entry point, ``vai/bench_vart.py`` (see `dfmask.deploy.benchmark`),
+and `dfmask.deploy.dpu_runner.VartRunner` scores with it through another,
+``vai/serve_vart.py``, a process started once in that env (`dfmask predict --backend
+vart`); it lives apart so that no stage depends on the scorer's code.
 """
 
 from __future__ import annotations
@@ -83,3 +86,4 @@ class OrtRunner:
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         seg, cls = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(images, np.float32)})
         return seg, cls.reshape(-1)
+

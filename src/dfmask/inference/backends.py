@@ -8,8 +8,9 @@ Backends:
 * ``onnx``: the fp32 graph (``models/onnx/uynet.onnx``) under ONNX Runtime;
 * ``onnx-int8``: the ORT int8 graph (``models/int8/uynet.ort_int8.onnx``), the default
   when it exists;
-* ``vart``: the VCK5000 DPU; it runs only in the lab server's Vitis AI env, so here it
-  is a one-line error.
+* ``vart``: the VCK5000 DPU, the compiled ``models/compiled/uynet.xmodel``, scored by
+  `dfmask.deploy.dpu_runner.VartRunner` (a process in the lab server's Vitis AI 3.0 env);
+  anywhere else it is a one-line error saying what is missing.
 
 Every backend is driven through `dfmask.deploy.runners` (the benchmark's runners), so
 scores match the deploy reports. Crops are resized exactly as in training
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dfmask.errors import DfmaskError
+from dfmask.params import DeployParams
 from dfmask.tables import file_sha256
 
 BACKENDS = ("torch", "onnx", "onnx-int8", "vart")
@@ -37,6 +39,7 @@ DEFAULT_FILES = {
     "torch": "train/uynet.ckpt",
     "onnx": "onnx/uynet.onnx",
     "onnx-int8": "int8/uynet.ort_int8.onnx",
+    "vart": "compiled/uynet.xmodel",
 }
 
 
@@ -62,20 +65,15 @@ def default_backend(models_dir: str | Path) -> str:
 def resolve_model(model: str | Path, backend: str) -> Path:
     """The model file for ``model``: the file itself, or a models folder's file for ``backend``."""
     path = Path(model)
-    if backend == "vart":
-        raise DfmaskError(
-            "backend vart: the VCK5000 runs only on the lab server, inside the Vitis AI 3.0 docker "
-            "(see docs/predict.md); use torch, onnx or onnx-int8 here"
-        )
     if backend not in BACKENDS:
         raise DfmaskError(f"backend {backend!r}: expected one of {' | '.join(BACKENDS)}")
     if path.is_dir():
         path = path / DEFAULT_FILES[backend]
     if not path.is_file():
         raise DfmaskError(f"{path}: model file not found (run `dvc repro` to build models/, or pass --model FILE)")
-    is_onnx = path.suffix == ".onnx"
-    if is_onnx != (backend != "torch"):
-        want = "an .onnx file" if backend != "torch" else "a torch checkpoint (.ckpt/.pt)"
+    want = {"torch": "a torch checkpoint (.ckpt/.pt)", "vart": "a compiled .xmodel"}.get(backend, "an .onnx file")
+    wrong = path.suffix != ".xmodel" if backend == "vart" else (path.suffix == ".onnx") != (backend != "torch")
+    if wrong:
         raise DfmaskError(f"{path}: backend {backend} needs {want}")
     return path
 
@@ -94,11 +92,15 @@ def _onnx_input_size(path: Path, session_input_shape: Sequence[object]) -> int:
 class _Member:
     """One model of the ensemble: a deploy runner plus its input size."""
 
-    def __init__(self, path: Path, backend: str, threads: int) -> None:
+    def __init__(self, path: Path, backend: str, threads: int, deploy: DeployParams | None = None) -> None:
+        from dfmask.deploy.dpu_runner import VartRunner
         from dfmask.deploy.runners import OrtRunner, TorchRunner
 
-        self.runner: TorchRunner | OrtRunner
-        if backend == "torch":
+        self.runner: TorchRunner | OrtRunner | VartRunner
+        if backend == "vart":
+            self.runner = VartRunner(path, deploy)
+            size = self.runner.input_size
+        elif backend == "torch":
             from dfmask.model.uynet import load_checkpoint
 
             config_path = path.parent / "model_config.json"
@@ -116,11 +118,13 @@ class _Member:
 class Ensemble:
     """Several models on one backend; `logits` averages their outputs."""
 
-    def __init__(self, models: Sequence[str | Path], backend: str, threads: int = 1) -> None:
+    def __init__(
+        self, models: Sequence[str | Path], backend: str, threads: int = 1, deploy: DeployParams | None = None
+    ) -> None:
         if not models:
             raise DfmaskError("no model given")
         self.backend = backend
-        self.members = [_Member(resolve_model(m, backend), backend, threads) for m in models]
+        self.members = [_Member(resolve_model(m, backend), backend, threads, deploy) for m in models]
         sizes = {m.info.input_size for m in self.members}
         if len(sizes) != 1:
             raise DfmaskError(f"ensemble: the models take different input sizes {sorted(sizes)}")

@@ -28,7 +28,7 @@ from dfmask.errors import DfmaskError
 from dfmask.inference.backends import Ensemble, default_backend
 from dfmask.inference.result import FramePrediction, VideoPrediction
 from dfmask.model.calibration import UNCALIBRATED, OperatingPoint, read_calibration
-from dfmask.params import FacesParams, load_section
+from dfmask.params import DeployParams, FacesParams, load_section
 
 #: The score of a video without any face: uninformative, as in evaluate.
 NO_FACE_SCORE = 0.5
@@ -128,8 +128,13 @@ class Detector:
                 backend = default_backend(first)
             elif first.suffix == ".onnx":
                 backend = "onnx-int8" if "int8" in first.name else "onnx"
+            elif first.suffix == ".xmodel":
+                backend = "vart"
             else:
                 backend = "torch"
+        deploy = None  # the deploy: section (the Vitis AI env) matters to vart only
+        if backend == "vart" and isinstance(faces, str | Path):
+            deploy = load_section(DeployParams, "deploy", faces)
         if faces is None:
             faces, faces_source = FacesParams(), "defaults"
         elif isinstance(faces, FacesParams):
@@ -145,7 +150,7 @@ class Detector:
             calib = calibration
         else:
             calib = UNCALIBRATED if calibration is None else read_calibration(calibration)
-        ensemble = Ensemble(models, backend, threads)
+        ensemble = Ensemble(models, backend, threads, deploy)
         named = {str(release.model): release.spec for release in fetched}
         for member in ensemble.members:  # a release is named by its name@version, not its file
             if member.info.path in named:
