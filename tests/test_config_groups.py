@@ -1,0 +1,132 @@
+"""The Hydra config groups `dvc exp run` composes into params.yaml (conf/, docs/config.md).
+
+Every composition here goes through `dvc.utils.hydra.compose_and_dump`, the function
+`dvc exp run` itself calls, and is then read and validated by `dfmask.params` exactly as
+a stage reads params.yaml: the typed params stay the one authority on keys and types,
+and the groups are only presets over them. The options are found on disk, so a new
+option file is covered without touching this test.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dvc.utils.hydra import compose_and_dump
+from dvc.utils.serialize import load_yaml
+from repo_utils import REPO, hydra_settings
+
+from dfmask import params as P
+from dfmask.errors import DfmaskError
+
+CONF = REPO / hydra_settings()["config_dir"]
+CONFIG_NAME = hydra_settings()["config_name"]
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((CONF / group).glob("*.yaml"))]
+
+
+def _compose(out: Path, overrides: list[str], conf: Path = CONF) -> dict[str, Any]:
+    """params.yaml as `dvc exp run -S <overrides>` writes it (to ``out``), read back by
+    dfmask.params with every section validated."""
+    compose_and_dump(out, str(conf), None, CONFIG_NAME, str(REPO), overrides)
+    doc = P.read_params_file(out)
+    for name, cls in P.SECTIONS.items():
+        if name in doc:
+            P.load_section(cls, name, out)
+    return doc
+
+
+def _leaves(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value of every leaf (lists are leaves)."""
+    if not isinstance(doc, dict):
+        return {prefix.rstrip("."): doc}
+    return {k: v for key, sub in doc.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+
+
+def _set_by(group: str, option: str) -> dict[str, Any]:
+    """The dotted keys an option file sets, with their values."""
+    return _leaves(load_yaml(CONF / group / f"{option}.yaml"))
+
+
+def test_settings_and_groups_are_wired() -> None:
+    settings = hydra_settings()
+    assert settings["enabled"] == "true"
+    assert (CONF / f"{CONFIG_NAME}.yaml").is_file()
+    # the base of the composition is params.yaml itself, not a copy that could drift
+    assert (CONF / "params.yaml").is_symlink()
+    assert (CONF / "params.yaml").resolve() == (REPO / "params.yaml").resolve()
+    assert GROUPS == ["compute", "corpus"]
+    assert {o for g, o in OPTIONS if g == "corpus"} >= {"sample", "dfdc", "ffpp", "celebdf"}
+    assert {o for g, o in OPTIONS if g == "compute"} == {"cpu", "gpu", "ray"}
+
+
+def test_default_composition_is_the_committed_params(tmp_path: Path) -> None:
+    """A plain `dvc exp run` (no group chosen) writes params.yaml with the same values,
+    keys in the same order, as read by both DVC and dfmask: no stage sees a change."""
+    out = tmp_path / "params.yaml"
+    doc = _compose(out, [])
+    committed = P.read_params_file(REPO / "params.yaml")
+    assert doc == committed
+    assert list(_leaves(doc)) == list(_leaves(committed))
+    assert load_yaml(out) == load_yaml(REPO / "params.yaml")
+
+
+def test_sample_option_is_the_committed_corpus(tmp_path: Path) -> None:
+    """`-S corpus=sample` switches back to exactly the committed params."""
+    assert _compose(tmp_path / "params.yaml", ["corpus=sample"]) == P.read_params_file(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_validates(tmp_path: Path, group: str, option: str) -> None:
+    """Each option composes into a params.yaml every section of which validates, sets
+    exactly what its file says, and leaves every other key at its committed value."""
+    doc = _leaves(_compose(tmp_path / "params.yaml", [f"{group}={option}"]))
+    committed = _leaves(P.read_params_file(REPO / "params.yaml"))
+    set_by = _set_by(group, option)
+    assert set(set_by) <= set(committed), f"{group}={option} adds keys params.yaml does not have"
+    assert doc == committed | set_by
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_options_of_a_group_set_the_same_keys(group: str) -> None:
+    """Switching option replaces every key the previous one set (none is left over)."""
+    keys = {option: sorted(_set_by(group, option)) for g, option in OPTIONS if g == group}
+    assert len(set(map(tuple, keys.values()))) == 1, keys
+
+
+def test_groups_compose_with_a_value_override(tmp_path: Path) -> None:
+    """The one-line switch: two groups and a plain key together."""
+    doc = _compose(tmp_path / "params.yaml", ["corpus=ffpp", "compute=gpu", "train.lr=0.003"])
+    assert (doc["corpus"]["kind"], doc["faces"]["device"], doc["train"]["accelerator"]) == ("ffpp", "cuda", "gpu")
+    assert doc["train"]["lr"] == 0.003
+    assert doc["compute"] == {"executor": "local"}
+
+
+def test_a_wrong_key_in_an_option_fails_with_its_full_name(tmp_path: Path) -> None:
+    """Hydra does not know the schema: a misspelt key in an option composes, and
+    dfmask.params refuses it by its full name, as for a hand-edited params.yaml."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf, symlinks=False)
+    (conf / "corpus" / "typo.yaml").write_text("# @package _global_\ncorpus:\n  knd: ffpp\n")
+    with pytest.raises(DfmaskError, match=r"params: corpus\.knd: unknown key.*did you mean 'kind'"):
+        _compose(tmp_path / "params.yaml", ["corpus=typo"], conf)
+
+
+def test_a_wrong_value_fails_with_its_full_name(tmp_path: Path) -> None:
+    with pytest.raises(DfmaskError, match=r"params: corpus\.kind: expected 'dfdc' \| 'ffpp'"):
+        _compose(tmp_path / "params.yaml", ["corpus.kind=ff++"])
+    with pytest.raises(DfmaskError, match=r"params: train\.lr: expected float, got str 'fast'"):
+        _compose(tmp_path / "params.yaml", ["train.lr=fast"])
+
+
+def test_an_unknown_key_or_option_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    """Hydra itself refuses `-S train.lrr=...` (no such key) and `-S corpus=ffpq`."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    with pytest.raises(ConfigCompositionException, match="train.lrr"):
+        _compose(tmp_path / "params.yaml", ["train.lrr=0.1"])
+    with pytest.raises(MissingConfigException, match="ffpq"):
+        _compose(tmp_path / "params.yaml", ["corpus=ffpq"])
+
