@@ -130,3 +130,66 @@ def test_an_unknown_key_or_option_on_the_command_line_is_refused(tmp_path: Path)
     with pytest.raises(MissingConfigException, match="ffpq"):
         _compose(tmp_path / "params.yaml", ["corpus=ffpq"])
 
+
+
+#: A one-stage pipeline that echoes the keys the groups set (plus train.lr), so a switch
+#: is seen in the stage's output, not only in params.yaml.
+SHOW_STAGE = """\
+stages:
+  show:
+    cmd: echo ${corpus.kind} ${corpus.root} ${faces.device} ${train.accelerator} ${compute.executor} ${train.lr} > show.txt
+    params: [corpus.kind, corpus.root, corpus.parts, faces.device, train.accelerator, compute.executor, train.lr]
+    outs: [show.txt]
+"""
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_switches_groups_in_a_real_repo(tmp_path: Path) -> None:
+    """In a git + DVC repo with this project's params.yaml, conf/ and .dvc/config hydra
+    settings: a plain `dvc exp run` changes no value, `-S corpus=... -S compute=...`
+    switches presets, `-S train.lr=...` still works, and `dvc repro` does not compose."""
+    from repo_utils import enable_hydra, run
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy2(REPO / "params.yaml", repo / "params.yaml")
+    (repo / "dvc.yaml").write_text(SHOW_STAGE)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "config", "user.email", "ci@dfmask.test"], repo)
+    run(["git", "config", "user.name", "dfmask tests"], repo)
+    run(["dvc", "init", "-q"], repo)
+    enable_hydra(repo)
+    run(["dvc", "repro", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "show"], repo)
+    committed_text = (repo / "params.yaml").read_bytes()
+    committed = P.read_params_file(repo / "params.yaml")
+
+    def show() -> str:
+        return (repo / "show.txt").read_text().strip()
+
+    assert show() == "dfdc data/sample/corpus auto auto local 0.002"
+
+    # no group chosen: DVC rewrites params.yaml (Hydra's plain YAML, without comments)
+    # with the same values, so the stage is not re-run
+    run(["dvc", "exp", "run", "-q"], repo)
+    assert P.read_params_file(repo / "params.yaml") == committed
+    assert (repo / "params.yaml").read_bytes() != committed_text
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+    run(["dvc", "exp", "run", "-q", "-S", "corpus=ffpp", "-S", "compute=gpu"], repo)
+    assert show() == "ffpp /data/ffpp cuda gpu local 0.002"
+    assert P.read_params_file(repo / "params.yaml")["corpus"]["parts"] == [0]
+
+    # a plain key on top; the workspace's params.yaml keeps the ffpp preset
+    run(["dvc", "exp", "run", "-q", "-S", "train.lr=0.003"], repo)
+    assert show() == "ffpp /data/ffpp cuda gpu local 0.003"
+
+    run(["dvc", "exp", "run", "-q", "-S", "corpus=sample", "-S", "compute=ray"], repo)
+    assert show() == "dfdc data/sample/corpus auto auto ray 0.003"
+
+    # dvc repro reads params.yaml as it is: it composes nothing and rewrites nothing
+    run(["git", "checkout", "params.yaml"], repo)
+    run(["dvc", "repro", "-q"], repo)
+    assert show() == "dfdc data/sample/corpus auto auto local 0.002"
+    assert (repo / "params.yaml").read_bytes() == committed_text
