@@ -59,7 +59,7 @@ def test_settings_and_groups_are_wired() -> None:
     assert (CONF / "params.yaml").resolve() == (REPO / "params.yaml").resolve()
     assert GROUPS == ["compute", "corpus"]
     assert {o for g, o in OPTIONS if g == "corpus"} >= {"sample", "dfdc", "ffpp", "celebdf"}
-    assert {o for g, o in OPTIONS if g == "compute"} == {"cpu", "gpu", "ray"}
+    assert {o for g, o in OPTIONS if g == "compute"} == {"auto", "cpu", "gpu", "ray"}
 
 
 def test_default_composition_is_the_committed_params(tmp_path: Path) -> None:
@@ -73,9 +73,10 @@ def test_default_composition_is_the_committed_params(tmp_path: Path) -> None:
     assert load_yaml(out) == load_yaml(REPO / "params.yaml")
 
 
-def test_sample_option_is_the_committed_corpus(tmp_path: Path) -> None:
-    """`-S corpus=sample` switches back to exactly the committed params."""
-    assert _compose(tmp_path / "params.yaml", ["corpus=sample"]) == P.read_params_file(REPO / "params.yaml")
+def test_sample_and_auto_options_are_the_committed_params(tmp_path: Path) -> None:
+    """`-S corpus=sample -S compute=auto` switches back to exactly the committed params."""
+    doc = _compose(tmp_path / "params.yaml", ["corpus=sample", "compute=auto"])
+    assert doc == P.read_params_file(REPO / "params.yaml")
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -101,6 +102,9 @@ def test_groups_compose_with_a_value_override(tmp_path: Path) -> None:
     doc = _compose(tmp_path / "params.yaml", ["corpus=ffpp", "compute=gpu", "train.lr=0.003"])
     assert (doc["corpus"]["kind"], doc["faces"]["device"], doc["train"]["accelerator"]) == ("ffpp", "cuda", "gpu")
     assert doc["train"]["lr"] == 0.003
+    # a key of a group's preset given too wins over the preset, whatever the order
+    doc = _compose(tmp_path / "params.yaml", ["corpus.root=/mnt/dfdc", "corpus=dfdc"])
+    assert (doc["corpus"]["kind"], doc["corpus"]["root"]) == ("dfdc", "/mnt/dfdc")
     assert doc["compute"] == {"executor": "local"}
 
 
@@ -188,8 +192,17 @@ def test_dvc_exp_run_switches_groups_in_a_real_repo(tmp_path: Path) -> None:
     run(["dvc", "exp", "run", "-q", "-S", "corpus=sample", "-S", "compute=ray"], repo)
     assert show() == "dfdc data/sample/corpus auto auto ray 0.003"
 
+    run(["dvc", "exp", "run", "-q", "-S", "compute=auto"], repo)
+    assert P.read_params_file(repo / "params.yaml") == committed | {"train": committed["train"] | {"lr": 0.003}}
+
     # dvc repro reads params.yaml as it is: it composes nothing and rewrites nothing
     run(["git", "checkout", "params.yaml"], repo)
     run(["dvc", "repro", "-q"], repo)
     assert show() == "dfdc data/sample/corpus auto auto local 0.002"
     assert (repo / "params.yaml").read_bytes() == committed_text
+
+    # --no-hydra: -S edits params.yaml in place and keeps its comments (no groups then)
+    run(["dvc", "exp", "run", "-q", "--no-hydra", "-S", "train.lr=0.004"], repo)
+    assert show() == "dfdc data/sample/corpus auto auto local 0.004"
+    text = (repo / "params.yaml").read_text()
+    assert text.startswith("# dfmask params.") and "lr: 0.004" in text
