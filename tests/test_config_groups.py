@@ -135,13 +135,14 @@ def test_an_unknown_key_or_option_on_the_command_line_is_refused(tmp_path: Path)
         _compose(tmp_path / "params.yaml", ["corpus=ffpq"])
 
 
-
 #: A one-stage pipeline that echoes the keys the groups set (plus train.lr), so a switch
 #: is seen in the stage's output, not only in params.yaml.
 SHOW_STAGE = """\
 stages:
   show:
-    cmd: echo ${corpus.kind} ${corpus.root} ${faces.device} ${train.accelerator} ${compute.executor} ${train.lr} > show.txt
+    cmd: >-
+      echo ${corpus.kind} ${corpus.root} ${faces.device} ${train.accelerator}
+      ${compute.executor} ${train.lr} > show.txt
     params: [corpus.kind, corpus.root, corpus.parts, faces.device, train.accelerator, compute.executor, train.lr]
     outs: [show.txt]
 """
