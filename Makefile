@@ -57,7 +57,8 @@ faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the samp
 repro: setup ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
 
-# `make exp SET="train.lr=3e-4 train.max_epochs=1" STAGE=evaluate`: one `-S` per SET entry;
+# `make exp SET="train.lr=3e-4 train.max_epochs=1" STAGE=evaluate`: one `-S` per SET entry
+# (config groups too: SET="corpus=dfdc compute=gpu", docs/config.md);
 # STAGE=evaluate stops after evaluation (a model experiment, without the deploy stages).
 exp: setup ## one experiment: dvc exp run [STAGE] -S each of SET (make exp SET="train.lr=3e-4" STAGE=evaluate)
 	$(BIN)/dvc exp run $(STAGE) $(foreach s,$(SET),-S $(s))

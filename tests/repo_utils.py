@@ -79,9 +79,30 @@ def init_repo(dest: Path, params: dict[str, object] | None = None) -> Path:
     run(["git", "config", "user.name", "dfmask tests"], dest)
     run(["dvc", "init", "-q"], dest)
     run(["dvc", "config", "core.autostage", "true"], dest)
+    enable_hydra(dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-q", "-m", "pipeline"], dest)
     return dest
+
+
+def hydra_settings() -> dict[str, str]:
+    """The ``[hydra]`` section of this project's .dvc/config (how `dvc exp run` composes
+    params.yaml from conf/)."""
+    from configobj import ConfigObj  # DVC's own config reader
+
+    return dict(ConfigObj(str(REPO / ".dvc" / "config"))["hydra"])
+
+
+def enable_hydra(dest: Path) -> None:
+    """Give the DVC repo ``dest`` this project's Hydra composition, as a clone has it:
+    conf/ (its params.yaml kept a link to ``dest``'s params.yaml) and the ``[hydra]``
+    settings of .dvc/config."""
+    from configobj import ConfigObj
+
+    shutil.copytree(REPO / "conf", dest / "conf", symlinks=True)
+    config = ConfigObj(str(dest / ".dvc" / "config"))
+    config["hydra"] = hydra_settings()
+    config.write()
 
 
 def copy_repo(src: Path, dest: Path) -> Path:

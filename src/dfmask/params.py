@@ -202,15 +202,25 @@ class BaseParams:
 
 @dataclass(frozen=True)
 class CorpusParams:
-    """``corpus``: where the DFDC-layout corpus lives and which parts to process.
+    """``corpus``: where the corpus lives, its layout, and which parts to process.
 
     ``root`` holds ``dfdc_train_part_<N>/`` folders. It defaults to the generated
     sample (``data/sample/corpus``) and is never a DVC output, so a real download at
-    another path is never deleted by DVC.
+    another path is never deleted by DVC. ``kind`` names the corpus layout; the
+    ``corpus`` config group (conf/corpus/, docs/config.md) sets all three keys at once.
     """
 
+    kind: Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"] = "dfdc"  # layout under root
     root: str = "data/sample/corpus"
     parts: tuple[int, ...] = param((0, 1), ">= 0", DISTINCT)  # a repeated part would be processed twice
+
+
+@dataclass(frozen=True)
+class ComputeParams:
+    """``compute``: where the work runs. The ``compute`` config group (conf/compute/,
+    docs/config.md) sets it together with ``faces.device`` and ``train.accelerator``."""
+
+    executor: Literal["local", "ray"] = "local"  # local processes, or tasks on a Ray cluster
 
 
 @dataclass(frozen=True)
@@ -905,6 +915,7 @@ SECTIONS: dict[str, type] = {
     "base": BaseParams,
     "paths": PathsParams,
     "corpus": CorpusParams,
+    "compute": ComputeParams,
     "sample": SampleParams,
     "ingest": IngestParams,
     "faces": FacesParams,
