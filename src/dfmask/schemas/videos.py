@@ -1,7 +1,12 @@
 """The ingest table, ``<videos>/part=N.parquet``: one row per video of a corpus part.
 
 Written by ``ingest@N`` (`dfmask.corpus.ingest`); statuses are documented in
-`dfmask.corpus.metadata`.
+`dfmask.corpus.metadata` and `dfmask.corpus.adapters.base`.
+
+``corpus.kind: dfdc`` writes `VIDEOS` exactly (its bytes have not changed since v2, so an
+existing DFDC run re-runs nothing). Every other kind writes `CORPUS_VIDEOS`: the same
+table, same name and version, with the adapter's columns (`ADAPTER_FIELDS`) after
+`VIDEOS`'s. Readers read the columns they need by name; `VIDEOS` reads either.
 """
 
 from __future__ import annotations
@@ -54,6 +59,31 @@ VIDEOS = TableSpec(
     ),
     sort_key=("part", "video_id"),
 )
+
+
+#: The columns an adapter adds for corpora other than DFDC (docs/corpora.md).
+ADAPTER_FIELDS = (
+    field("corpus", pa.string(), "corpus.kind the table was read with (ffpp, celebdf, ...)", nullable=False),
+    field("method", pa.string(), "manipulation method as the corpus names it (Deepfakes, celeb-df, ...); null for reals"),
+    field("identity", pa.string(), "who the video shows (a fake: its target), '<corpus>:<id>', when the corpus says"),
+    field("donor_identity", pa.string(), "whose face a fake carries, '<corpus>:<id>', when the corpus says"),
+    field("official_split", pa.string(), "the corpus's own split (train/val/test), not dfmask's; null if none"),
+    field("mask_path", pa.string(), "the corpus's true manipulation-mask video, relative to corpus.root"),
+    field("quality", pa.string(), "the corpus's compression level (FF++ c0/c23/c40); null if none"),
+    field("group_id", pa.string(), "copies of one video share it (FF++ c23 and c40); the split keeps a group together"),
+)
+
+CORPUS_VIDEOS = TableSpec(
+    name=VIDEOS.name,
+    version=VIDEOS.version,
+    schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS]),
+    sort_key=VIDEOS.sort_key,
+)
+
+
+def spec_for(kind: str) -> TableSpec:
+    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `CORPUS_VIDEOS` otherwise."""
+    return VIDEOS if kind == "dfdc" else CORPUS_VIDEOS
 
 
 def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
