@@ -100,7 +100,8 @@ class FakeAvCelebAdapter:
                         odd = race not in RACES or gender not in GENDERS or not _ID.match(person)
                         for found in walk(self.root, folder):
                             if odd and found.problem is None:
-                                found = Found(found.name, found.rel, ("unknown_folder", f"{folder}: not <race>/<men|women>/id<N>"))
+                                why = f"{found.rel}: its folder is not <race>/<men|women>/id<N>"
+                                found = Found(found.name, found.rel, ("unknown_folder", why))
                             records.append(self._record(part, code, category, race, gender, person, found))
         ids = {r.video_id for r in records if r.status == "ok"}
         out = []
