@@ -119,8 +119,10 @@ def test_deeperforensics_without_ffpp_gives_every_fake_a_status(trees) -> None:
     assert not [r for r in records if r.label == "REAL"]
 
 
-@pytest.mark.parametrize(("policy", "label", "status"), [("visual", "REAL", "ok"), ("fake", "FAKE", "ok"),
-                                                         ("exclude", "REAL", "excluded_by_label_policy")])
+@pytest.mark.parametrize(
+    ("policy", "label", "status"),
+    [("visual", "REAL", "ok"), ("fake", "FAKE", "ok"), ("exclude", "REAL", "excluded_by_label_policy")],
+)
 def test_fakeavceleb_label_policy_decides_real_video_fake_audio(trees, policy, label, status) -> None:
     tree, _ = trees["fakeavceleb"]
     records = _records(adapter_for("fakeavceleb", tree.root, label_policy=policy))
@@ -158,7 +160,7 @@ def test_ingest_writes_the_videos_table_from_any_adapter(trees, kind: str, tmp_p
 
 
 def test_split_keeps_ffpp_quality_copies_in_one_group(trees, tmp_path: Path) -> None:
-    tree, options = trees["ffpp"]
+    tree, _ = trees["ffpp"]
     params = load_section(IngestParams, "ingest", Path(__file__).parents[2] / "params.yaml")
     corpus = CorpusParams(root=str(tree.root), parts=(0,), kind="ffpp", qualities=("c23", "c40"))
     run(params, corpus, IngestPaths(tmp_path / "part=0.parquet", tmp_path / "part=0.json"), 0)
@@ -186,20 +188,23 @@ def _touch(root: Path, rels: list[str]) -> None:
 def test_ffpp_reads_the_documented_listing(tmp_path: Path) -> None:
     # the FaceForensics++ dataset docs: youtube originals 000-999, fakes <target>_<source>,
     # DeepFakeDetection <actor>__<scene> and <target>_<source>__<scene>__<8-char id>, splits as pairs
-    _touch(tmp_path, [
-        "original_sequences/youtube/c23/videos/000.mp4",
-        "original_sequences/youtube/c23/videos/003.mp4",
-        "original_sequences/youtube/c23/videos/071.mp4",
-        "original_sequences/youtube/c23/videos/154.mp4",
-        "original_sequences/actors/c23/videos/01__walking_down_street_outside_angry.mp4",
-        "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4",
-        "manipulated_sequences/Face2Face/c23/videos/003_000.mp4",
-        "manipulated_sequences/NeuralTextures/c23/videos/000_003.mp4",
-        "manipulated_sequences/FaceShifter/c23/videos/154_071.mp4",
-        "manipulated_sequences/Face2Face/masks/videos/000_003.mp4",
-        "manipulated_sequences/Deepfakes/masks/videos/000_003.mp4",
-        "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__walking_down_street_outside_angry__YVGY8LOK.mp4",
-    ])
+    _touch(
+        tmp_path,
+        [
+            "original_sequences/youtube/c23/videos/000.mp4",
+            "original_sequences/youtube/c23/videos/003.mp4",
+            "original_sequences/youtube/c23/videos/071.mp4",
+            "original_sequences/youtube/c23/videos/154.mp4",
+            "original_sequences/actors/c23/videos/01__walking_down_street_outside_angry.mp4",
+            "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4",
+            "manipulated_sequences/Face2Face/c23/videos/003_000.mp4",
+            "manipulated_sequences/NeuralTextures/c23/videos/000_003.mp4",
+            "manipulated_sequences/FaceShifter/c23/videos/154_071.mp4",
+            "manipulated_sequences/Face2Face/masks/videos/000_003.mp4",
+            "manipulated_sequences/Deepfakes/masks/videos/000_003.mp4",
+            "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__walking_down_street_outside_angry__YVGY8LOK.mp4",
+        ],
+    )
     (tmp_path / "splits").mkdir()
     (tmp_path / "splits" / "train.json").write_text('[["071", "054"], ["000", "003"]]')
     (tmp_path / "splits" / "test.json").write_text('[["154", "155"]]')
@@ -207,7 +212,12 @@ def test_ffpp_reads_the_documented_listing(tmp_path: Path) -> None:
     assert adapter.parts() == [0, 1, 10]
     rec = {r.video_id: r for r in _records(adapter)}
     df = rec["Deepfakes_c23_000_003"]
-    assert (df.label, df.original_id, df.identity, df.donor_identity) == ("FAKE", "youtube_c23_000", "ffpp:000", "ffpp:003")
+    assert (df.label, df.original_id, df.identity, df.donor_identity) == (
+        "FAKE",
+        "youtube_c23_000",
+        "ffpp:000",
+        "ffpp:003",
+    )
     assert df.mask_path == "manipulated_sequences/Deepfakes/masks/videos/000_003.mp4" and df.official_split == "train"
     assert rec["NeuralTextures_c23_000_003"].mask_path == "manipulated_sequences/Face2Face/masks/videos/000_003.mp4"
     fs = rec["FaceShifter_c23_154_071"]
@@ -220,15 +230,29 @@ def test_ffpp_reads_the_documented_listing(tmp_path: Path) -> None:
 def test_celebdf_reads_the_documented_listing(tmp_path: Path) -> None:
     # Celeb-DF v2 docs: Celeb-real/id0_0000, Celeb-synthesis/id0_id1_0000, YouTube-real/00000,
     # List_of_testing_videos.txt "1 YouTube-real/00170.mp4" (1 = real)
-    _touch(tmp_path, ["Celeb-real/id0_0000.mp4", "Celeb-real/id1_0000.mp4", "Celeb-synthesis/id0_id1_0000.mp4",
-                      "Celeb-synthesis/id1_id0_0000.mp4", "YouTube-real/00170.mp4", "YouTube-real/00000.mp4"])
+    _touch(
+        tmp_path,
+        [
+            "Celeb-real/id0_0000.mp4",
+            "Celeb-real/id1_0000.mp4",
+            "Celeb-synthesis/id0_id1_0000.mp4",
+            "Celeb-synthesis/id1_id0_0000.mp4",
+            "YouTube-real/00170.mp4",
+            "YouTube-real/00000.mp4",
+        ],
+    )
     (tmp_path / "List_of_testing_videos.txt").write_text(
         "1 YouTube-real/00170.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n1 Celeb-real/id0_0005.mp4\n"
     )
     rec = {r.video_id: r for r in _records(adapter_for("celebdf", tmp_path))}
     fake = rec["id0_id1_0000"]
     assert (fake.original_id, fake.identity, fake.donor_identity, fake.official_split, fake.part) == (
-        "id0_0000", "celebdf:id0", "celebdf:id1", "test", 0)
+        "id0_0000",
+        "celebdf:id0",
+        "celebdf:id1",
+        "test",
+        0,
+    )
     assert rec["00170"].official_split == "test" and rec["00000"].official_split == "train" and rec["00170"].part == 1
     missing = [r for r in rec.values() if r.status == "missing_file"]
     assert len(missing) == 1 and "Celeb-real/id0_0005.mp4" in missing[0].detail
@@ -244,9 +268,15 @@ def test_deeperforensics_reads_the_documented_listing(tmp_path: Path) -> None:
     # DeeperForensics-1.0 docs: manipulated_videos/<variant>/<target_id>_<source_id>.mp4, actors M004 / W101;
     # the real class is the FaceForensics++ c23 target videos
     root, ff = tmp_path / "DeeperForensics-1.0", tmp_path / "FaceForensics++"
-    _touch(root, ["manipulated_videos/end_to_end/000_M004.mp4", "manipulated_videos/end_to_end_level_1/000_M004.mp4",
-                  "manipulated_videos/end_to_end_mix_2_distortions/123_W101.mp4",
-                  "manipulated_videos/reenact_postprocess/999_W101.mp4"])
+    _touch(
+        root,
+        [
+            "manipulated_videos/end_to_end/000_M004.mp4",
+            "manipulated_videos/end_to_end_level_1/000_M004.mp4",
+            "manipulated_videos/end_to_end_mix_2_distortions/123_W101.mp4",
+            "manipulated_videos/reenact_postprocess/999_W101.mp4",
+        ],
+    )
     _touch(ff, ["original_sequences/youtube/c23/videos/000.mp4", "original_sequences/youtube/c23/videos/123.mp4"])
     (root / "lists" / "splits").mkdir(parents=True)
     (root / "lists" / "splits" / "test.txt").write_text("000_M004.mp4\n")
@@ -255,7 +285,11 @@ def test_deeperforensics_reads_the_documented_listing(tmp_path: Path) -> None:
     rec = {r.video_id: r for r in _records(adapter)}
     e2e = rec["end_to_end_000_M004"]
     assert (e2e.original_id, e2e.donor_identity, e2e.official_split, e2e.group_id) == (
-        "youtube_c23_000", "deeperforensics:M004", "test", rec["end_to_end_level_1_000_M004"].group_id)
+        "youtube_c23_000",
+        "deeperforensics:M004",
+        "test",
+        rec["end_to_end_level_1_000_M004"].group_id,
+    )
     assert rec["youtube_c23_000"].path == "../FaceForensics++/original_sequences/youtube/c23/videos/000.mp4"
     assert rec["youtube_c23_000"].official_split == "test"
     assert rec["reenact_postprocess_999_W101"].status == "original_missing"
@@ -265,14 +299,17 @@ def test_deeperforensics_reads_the_documented_listing(tmp_path: Path) -> None:
 
 def test_fakeavceleb_reads_the_documented_listing(tmp_path: Path) -> None:
     # FakeAVCeleb v1.2: <category>/<race>/<gender>/id<N>/; fakes start with their original's clip number
-    _touch(tmp_path, [
-        "RealVideo-RealAudio/African/men/id00076/00109.mp4",
-        "FakeVideo-FakeAudio/African/men/id00076/00109_10_id00476_wavtolip.mp4",
-        "FakeVideo-RealAudio/African/men/id00076/00109_id00476.mp4",
-        "RealVideo-RealAudio/Asian (South)/women/id07686/00254.mp4",
-        "FakeVideo-FakeAudio/Asian (South)/women/id07686/00254_id06437_3BZvvzBhj8s_id00043_wavtolip.mp4",
-        "RealVideo-FakeAudio/Asian (South)/women/id07686/00254.mp4",
-    ])
+    _touch(
+        tmp_path,
+        [
+            "RealVideo-RealAudio/African/men/id00076/00109.mp4",
+            "FakeVideo-FakeAudio/African/men/id00076/00109_10_id00476_wavtolip.mp4",
+            "FakeVideo-RealAudio/African/men/id00076/00109_id00476.mp4",
+            "RealVideo-RealAudio/Asian (South)/women/id07686/00254.mp4",
+            "FakeVideo-FakeAudio/Asian (South)/women/id07686/00254_id06437_3BZvvzBhj8s_id00043_wavtolip.mp4",
+            "RealVideo-FakeAudio/Asian (South)/women/id07686/00254.mp4",
+        ],
+    )
     (tmp_path / "meta_data.csv").write_text(
         "source,target1,target2,method,category,type,race,gender,path,\n"
         "id00076,id00476,-,wav2lip,D,FakeVideo-FakeAudio,African,men,00109_10_id00476_wavtolip.mp4,"
@@ -282,7 +319,12 @@ def test_fakeavceleb_reads_the_documented_listing(tmp_path: Path) -> None:
     assert adapter.parts() == [0, 2]
     rec = {r.video_id: r for r in _records(adapter)}
     d = rec["D_id00076_00109_10_id00476_wavtolip"]
-    assert (d.label, d.original_id, d.method, d.donor_identity) == ("FAKE", "A_id00076_00109", "wav2lip", "fakeavceleb:id00476")
+    assert (d.label, d.original_id, d.method, d.donor_identity) == (
+        "FAKE",
+        "A_id00076_00109",
+        "wav2lip",
+        "fakeavceleb:id00476",
+    )
     assert rec["C_id00076_00109_id00476"].method is None  # not in meta_data.csv
     assert rec["D_id07686_00254_id06437_3BZvvzBhj8s_id00043_wavtolip"].donor_identity == "fakeavceleb:id06437"
     assert rec["B_id07686_00254"].label == "REAL" and rec["B_id07686_00254"].part == 2
@@ -294,9 +336,14 @@ def test_fakeavceleb_reads_the_documented_listing(tmp_path: Path) -> None:
 
 def _dfdc_part(folder: Path) -> None:
     folder.mkdir(parents=True)
-    (folder / "metadata.json").write_text(json.dumps({
-        "a.mp4": {"label": "REAL", "split": "train"}, "b.mp4": {"label": "FAKE", "split": "train", "original": "a.mp4"},
-    }))
+    (folder / "metadata.json").write_text(
+        json.dumps(
+            {
+                "a.mp4": {"label": "REAL", "split": "train"},
+                "b.mp4": {"label": "FAKE", "split": "train", "original": "a.mp4"},
+            }
+        )
+    )
     for name in ("a.mp4", "b.mp4"):
         (folder / name).write_bytes(b"")
 
@@ -307,23 +354,33 @@ def test_dfdc_accepts_the_archive_nesting(tmp_path: Path) -> None:
     flat = adapter_for("dfdc", tmp_path / "flat").videos(0)
     nested = adapter_for("dfdc", tmp_path / "nested").videos(0)
     assert [r.path for r in flat] == ["dfdc_train_part_0/a.mp4", "dfdc_train_part_0/b.mp4"]
-    assert [r.path for r in nested] == ["dfdc_train_part_0/dfdc_train_part_0/a.mp4", "dfdc_train_part_0/dfdc_train_part_0/b.mp4"]
-    assert [(r.video_id, r.status, r.original_id) for r in flat] == [(r.video_id, r.status, r.original_id) for r in nested]
+    assert [r.path for r in nested] == [
+        "dfdc_train_part_0/dfdc_train_part_0/a.mp4",
+        "dfdc_train_part_0/dfdc_train_part_0/b.mp4",
+    ]
+    assert [(r.video_id, r.status, r.original_id) for r in flat] == [
+        (r.video_id, r.status, r.original_id) for r in nested
+    ]
     table = ingest_part(tmp_path / "nested", 0, probe_decode=False).table
     assert table.schema == VIDEOS.schema and table.column("status").to_pylist() == ["empty", "empty"]
 
 
 def test_only_dfdc_keeps_the_v2_columns() -> None:
     names = {f.name for f in ADAPTER_FIELDS}
-    assert not names & set(VIDEOS.schema.names) and CORPUS_VIDEOS.schema.names[: len(VIDEOS.schema)] == VIDEOS.schema.names
+    assert (
+        not names & set(VIDEOS.schema.names) and CORPUS_VIDEOS.schema.names[: len(VIDEOS.schema)] == VIDEOS.schema.names
+    )
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"kind": "dfd"}, "corpus.kind"),
-    ({"qualities": ["c24"]}, r"corpus.qualities\[0\]"),
-    ({"qualities": []}, "corpus.qualities"),
-    ({"label_policy": "audio"}, "corpus.label_policy"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"kind": "dfd"}, "corpus.kind"),
+        ({"qualities": ["c24"]}, r"corpus.qualities\[0\]"),
+        ({"qualities": []}, "corpus.qualities"),
+        ({"label_policy": "audio"}, "corpus.label_policy"),
+    ],
+)
 def test_corpus_params_name_the_bad_key(tmp_path: Path, section: dict, message: str) -> None:
     import yaml
 
@@ -333,8 +390,11 @@ def test_corpus_params_name_the_bad_key(tmp_path: Path, section: dict, message: 
 
 
 def test_every_kind_has_an_adapter(tmp_path: Path) -> None:
-    assert set(KINDS) == set(CorpusParams.__annotations__["kind"].__args__) if hasattr(
-        CorpusParams.__annotations__["kind"], "__args__") else True
+    assert (
+        set(KINDS) == set(CorpusParams.__annotations__["kind"].__args__)
+        if hasattr(CorpusParams.__annotations__["kind"], "__args__")
+        else True
+    )
     for kind in KINDS[1:]:
         with pytest.raises(DfmaskError, match="corpus.root"):
             adapter_for(kind, tmp_path)

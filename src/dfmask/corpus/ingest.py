@@ -48,9 +48,7 @@ def _probe_status(error: str) -> str:
     return "corrupt"
 
 
-def ingest_part(
-    root: str | Path, part: int, probe_decode: bool = True, adapter: Adapter | None = None
-) -> IngestResult:
+def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter: Adapter | None = None) -> IngestResult:
     """Validate and probe every video of part ``part`` of the corpus at ``root``.
 
     Args:

@@ -64,7 +64,9 @@ VIDEOS = TableSpec(
 #: The columns an adapter adds for corpora other than DFDC (docs/corpora.md).
 ADAPTER_FIELDS = (
     field("corpus", pa.string(), "corpus.kind the table was read with (ffpp, celebdf, ...)", nullable=False),
-    field("method", pa.string(), "manipulation method as the corpus names it (Deepfakes, celeb-df, ...); null for reals"),
+    field(
+        "method", pa.string(), "manipulation method as the corpus names it (Deepfakes, celeb-df, ...); null for reals"
+    ),
     field("identity", pa.string(), "who the video shows (a fake: its target), '<corpus>:<id>', when the corpus says"),
     field("donor_identity", pa.string(), "whose face a fake carries, '<corpus>:<id>', when the corpus says"),
     field("official_split", pa.string(), "the corpus's own split (train/val/test), not dfmask's; null if none"),

@@ -201,7 +201,6 @@ def _report(
     }
 
 
-
 def _donor_roles(
     donor_links: Sequence[tuple[str, str]],
     by_id: dict[str, Video],
@@ -223,9 +222,7 @@ def _donor_roles(
         targets = tuple(sorted(set(own.get(by_id[video_id].original_id or "", []))))
         key_of[(video_id, identity)] = (targets, identity)
         support[(targets, identity)].add(video_id)
-    return [
-        (v, i, "donor" if len(support[key_of[(v, i)]]) >= min_fakes else "donor_weak") for v, i in donor_links
-    ]
+    return [(v, i, "donor" if len(support[key_of[(v, i)]]) >= min_fakes else "donor_weak") for v, i in donor_links]
 
 
 #: Ingest rows that never enter the splits table, and why (counted in the report).

@@ -161,7 +161,9 @@ def problem_record(part: int, found: Found, prefix: str) -> Record:
     assert found.problem is not None
     vid = re.sub(r"[^A-Za-z0-9_.()-]", "_", f"{prefix}{found.rel or found.name}")
     status, detail = found.problem
-    return Record(part, vid, found.name, found.rel if status != "bad_name" else None, None, status=status, detail=detail)
+    return Record(
+        part, vid, found.name, found.rel if status != "bad_name" else None, None, status=status, detail=detail
+    )
 
 
 def by_id(records: Iterable[Record]) -> list[Record]:

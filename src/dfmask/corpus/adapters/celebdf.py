@@ -112,14 +112,16 @@ class CelebDfAdapter:
                         label=label,
                         official_split="test" if listed else "train",
                         group_id=name,
-                        **extra,  # type: ignore[arg-type]
+                        **extra,
                     )
                 )
         ids = {r.video_id for r in records}
         out = []
         for r in records:
             if r.status == "ok" and r.label == "FAKE" and r.original_id not in ids:
-                r = r.with_status("original_missing", f"{r.path}: its original Celeb-real/{r.original_id}.mp4 is absent")
+                r = r.with_status(
+                    "original_missing", f"{r.path}: its original Celeb-real/{r.original_id}.mp4 is absent"
+                )
             out.append(r)
         for rel, label in sorted(self.test_list.items()):
             if rel not in present and not any(r.path == rel for r in out):
@@ -127,7 +129,15 @@ class CelebDfAdapter:
                 part = FOLDERS[folder][0] if folder in FOLDERS else 0
                 vid = re.sub(r"[^A-Za-z0-9_.()-]", "_", f"missing_{rel}")
                 out.append(
-                    Record(part, vid, rel.rsplit("/", 1)[-1], None, label, official_split="test", status="missing_file",
-                           detail=f"{TEST_LIST} lists {rel}, which does not exist")
+                    Record(
+                        part,
+                        vid,
+                        rel.rsplit("/", 1)[-1],
+                        None,
+                        label,
+                        official_split="test",
+                        status="missing_file",
+                        detail=f"{TEST_LIST} lists {rel}, which does not exist",
+                    )
                 )
         return out

@@ -93,7 +93,9 @@ class DeeperForensicsAdapter:
                             if variant in VARIANTS
                             else f"{found.rel}: variant folder {variant!r} is not a DeeperForensics-1.0 variant"
                         )
-                        found = Found(found.name, found.rel, ("bad_name" if variant in VARIANTS else "unknown_folder", why))
+                        found = Found(
+                            found.name, found.rel, ("bad_name" if variant in VARIANTS else "unknown_folder", why)
+                        )
                     fakes.append(problem_record(int(match.group(1)) // 100 if match else 0, found, ""))
                     continue
                 target, actor = match.groups()

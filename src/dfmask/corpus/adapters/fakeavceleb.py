@@ -107,7 +107,9 @@ class FakeAvCelebAdapter:
         out = []
         for r in records:
             if r.status == "ok" and r.label == "FAKE" and r.original_id not in ids:
-                r = r.with_status("original_missing", f"{r.path}: its original {r.original_id} is not in RealVideo-RealAudio")
+                r = r.with_status(
+                    "original_missing", f"{r.path}: its original {r.original_id} is not in RealVideo-RealAudio"
+                )
             out.append(r)
         return out
 
@@ -135,7 +137,9 @@ class FakeAvCelebAdapter:
             if self.label_policy == "visual":
                 return Record(**{**base.__dict__, "method": method})
             if self.label_policy == "exclude":
-                return base.with_status("excluded_by_label_policy", f"{found.rel}: real video, fake audio (label_policy=exclude)")
+                return base.with_status(
+                    "excluded_by_label_policy", f"{found.rel}: real video, fake audio (label_policy=exclude)"
+                )
             return Record(**{**base.__dict__, "label": "FAKE", "original_id": original, "method": method})
         donor = _DONOR.search(name[5:])
         return Record(

@@ -143,8 +143,14 @@ class FfppAdapter:
             rel = self._quality_dir(f"manipulated_sequences/{method}", quality)
             for found in walk(self.root, rel) if rel else []:
                 if method not in METHODS:
-                    out.append(self._bad(found, quality, f"method folder {method!r} is not one of {', '.join(METHODS)}",
-                                         status="unknown_folder"))
+                    out.append(
+                        self._bad(
+                            found,
+                            quality,
+                            f"method folder {method!r} is not one of {', '.join(METHODS)}",
+                            status="unknown_folder",
+                        )
+                    )
                     continue
                 name = stem(found.name)
                 dfd = method == "DeepFakeDetection"
