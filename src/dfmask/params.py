@@ -204,9 +204,11 @@ class BaseParams:
 class CorpusParams:
     """``corpus``: where the corpus lives, its layout, and which parts to process.
 
-    ``root`` holds ``dfdc_train_part_<N>/`` folders. It defaults to the generated
-    sample (``data/sample/corpus``) and is never a DVC output, so a real download at
-    another path is never deleted by DVC.
+    ``root`` holds ``dfdc_train_part_<N>/`` folders (``kind: dfdc``), or another corpus
+    in its own published layout, read by the adapter ``kind`` names
+    (`dfmask.corpus.adapters`, docs/corpora.md). It defaults to the generated sample
+    (``data/sample/corpus``) and is never a DVC output, so a real download at another
+    path is never deleted by DVC.
     """
 
     root: str = "data/sample/corpus"

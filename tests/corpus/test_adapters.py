@@ -398,3 +398,40 @@ def test_every_kind_has_an_adapter(tmp_path: Path) -> None:
     for kind in KINDS[1:]:
         with pytest.raises(DfmaskError, match="corpus.root"):
             adapter_for(kind, tmp_path)
+
+
+# ----------------------------------------------------------------------------- true masks
+
+
+def test_ffpp_mask_videos_decode_to_the_sample_truth(trees, sample: Path) -> None:
+    from dfmask.corpus.groundtruth import load_ground_truth, true_mask
+    from dfmask.corpus.truemasks import true_masks
+    from dfmask.metrics import iou
+
+    tree, options = trees["ffpp"]
+    gt = load_ground_truth(sample / "ground_truth.parquet")
+    fakes = [r for r in _records(adapter_for("ffpp", tree.root, **options)) if r.mask_path and r.quality == "c23"]
+    assert fakes
+    scores = []
+    for rec in fakes:
+        written = tree.files[rec.path or ""]
+        masks = list(true_masks(tree.root, rec.mask_path or ""))
+        truths = [true_mask(gt, written.sample_id, i) for i in range(len(masks))]
+        assert masks and masks[0].shape == truths[0].shape
+        for got, want in zip(masks, truths, strict=True):
+            if want.any():
+                scores.append(iou(got, want))
+            else:
+                assert not got.any()
+    assert scores and min(scores) > 0.95
+    with pytest.raises(DfmaskError, match="not found"):
+        next(true_masks(tree.root, "manipulated_sequences/Deepfakes/masks/videos/nothing.mp4"))
+
+
+def test_another_kind_names_a_missing_part(tmp_path: Path) -> None:
+    from dfmask.corpus.sample import check_corpus_root
+
+    _touch(tmp_path, ["Celeb-real/id0_0000.mp4", "Celeb-synthesis/id0_id1_0000.mp4"])
+    check_corpus_root(str(tmp_path), [0, 1], "celebdf")  # no dfdc_train_part_N wanted
+    with pytest.raises(DfmaskError, match=r"Celeb-DF v2 has no part 1 \(it has \[0\]\)"):
+        ingest_part(tmp_path, 1, adapter=adapter_for("celebdf", tmp_path))
