@@ -22,7 +22,7 @@ from dfmask.corpus.adapters import KINDS, Record, adapter_for
 from dfmask.corpus.ingest import IngestPaths, ingest_part, run
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, IngestParams, load_section
-from dfmask.schemas.videos import ADAPTER_FIELDS, CORPUS_VIDEOS, VIDEOS
+from dfmask.schemas.videos import ADAPTER_FIELDS, VIDEOS, spec_for
 from dfmask.splits.build import _read_videos
 from dfmask.splits.groups import group_videos
 from dfmask.tables import read_table
@@ -142,7 +142,7 @@ def test_ingest_writes_the_videos_table_from_any_adapter(trees, kind: str, tmp_p
     for part in adapter.parts():
         paths = IngestPaths(tmp_path / f"part={part}.parquet", tmp_path / f"part={part}.json")
         report = run(params, corpus, paths, part).doc
-        table = read_table(paths.out, CORPUS_VIDEOS).to_pylist()
+        table = read_table(paths.out, spec_for("ffpp")).to_pylist()
         assert read_table(paths.out, VIDEOS, ["video_id", "status"]).num_rows == len(table)  # readable as VIDEOS
         assert {r["corpus"] for r in table} == {kind} and report["corpus"] == kind
         rows = {r["path"]: r for r in table}
@@ -368,7 +368,8 @@ def test_dfdc_accepts_the_archive_nesting(tmp_path: Path) -> None:
 def test_only_dfdc_keeps_the_v2_columns() -> None:
     names = {f.name for f in ADAPTER_FIELDS}
     assert (
-        not names & set(VIDEOS.schema.names) and CORPUS_VIDEOS.schema.names[: len(VIDEOS.schema)] == VIDEOS.schema.names
+        not names & set(VIDEOS.schema.names)
+        and spec_for("ffpp").schema.names[: len(VIDEOS.schema)] == VIDEOS.schema.names
     )
 
 

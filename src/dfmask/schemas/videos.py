@@ -4,13 +4,14 @@ Written by ``ingest@N`` (`dfmask.corpus.ingest`); statuses are documented in
 `dfmask.corpus.metadata` and `dfmask.corpus.adapters.base`.
 
 ``corpus.kind: dfdc`` writes `VIDEOS` exactly (its bytes have not changed since v2, so an
-existing DFDC run re-runs nothing). Every other kind writes `CORPUS_VIDEOS`: the same
-table, same name and version, with the adapter's columns (`ADAPTER_FIELDS`) after
-`VIDEOS`'s. Readers read the columns they need by name; `VIDEOS` reads either.
+existing DFDC run re-runs nothing). Every other kind writes the same table (same name and
+version) with the adapter's columns (`ADAPTER_FIELDS`) after `VIDEOS`'s (`spec_for`).
+Readers read the columns they need by name; reading with `VIDEOS` works on either.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 
@@ -75,20 +76,20 @@ ADAPTER_FIELDS = (
     field("group_id", pa.string(), "copies of one video share it (FF++ c23 and c40); the split keeps a group together"),
 )
 
-CORPUS_VIDEOS = TableSpec(
-    name=VIDEOS.name,
-    version=VIDEOS.version,
-    schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS]),
-    sort_key=VIDEOS.sort_key,
-)
+#: The registered ``videos`` table (`VIDEOS`) with `ADAPTER_FIELDS` after its columns:
+#: not a table of its own (same name, version and readers), hence not registered apart;
+#: only `spec_for` hands it out, to the writer.
+_CORPUS_VIDEOS = dataclasses.replace(VIDEOS, schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS]))
 
 
 def spec_for(kind: str) -> TableSpec:
-    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `CORPUS_VIDEOS` otherwise."""
-    return VIDEOS if kind == "dfdc" else CORPUS_VIDEOS
+    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `VIDEOS` plus `ADAPTER_FIELDS` otherwise."""
+    return VIDEOS if kind == "dfdc" else _CORPUS_VIDEOS
 
 
 def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
     """The ingest tables ``root/part=N.parquet`` of ``parts``, version-checked, concatenated
-    in part order (a missing part is a `DfmaskError` naming its file)."""
-    return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, columns)
+    in part order (a missing part is a `DfmaskError` naming its file). Only `VIDEOS`'s
+    columns: a corpus other than DFDC adds `ADAPTER_FIELDS`, read by name."""
+    cols = VIDEOS.schema.names if columns is None else columns
+    return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, cols)

@@ -245,7 +245,7 @@ def _read_videos(
         path = part_path(videos_dir, part, ".parquet")
         sources[part] = str(path)
         cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake", "status"]).to_pydict()
-        if "group_id" in pq.read_schema(path).names:  # a corpus other than DFDC (CORPUS_VIDEOS)
+        if "group_id" in pq.read_schema(path).names:  # a corpus other than DFDC (VIDEOS plus ADAPTER_FIELDS)
             groups = pq.read_table(path, columns=["video_id", "group_id", "is_fake", "status"]).to_pylist()
             for row in groups:
                 if row["status"] != "duplicate_name" and row["is_fake"] is not None and row["group_id"]:
