@@ -40,7 +40,11 @@ def _write(tmp_path: Path, doc: dict) -> Path:
     [
         ({"root": "x", "parts": [0, "1"]}, r"corpus.parts\[1\]: expected int, got str '1'"),
         ({"root": 3, "parts": [0]}, "corpus.root: expected str, got int 3"),
-        ({"root": "x", "partz": [0]}, "corpus.partz: unknown key; valid keys of 'corpus' are kind, parts, root"),
+        (
+            {"root": "x", "partz": [0]},
+            "corpus.partz: unknown key; valid keys of 'corpus' are kind, label_policy, originals_root, parts, "
+            "qualities, root",
+        ),
         ({"root": "x", "parts": 0}, "corpus.parts: expected list of int, got int 0"),
     ],
 )

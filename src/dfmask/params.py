@@ -204,15 +204,25 @@ class BaseParams:
 class CorpusParams:
     """``corpus``: where the corpus lives, its layout, and which parts to process.
 
-    ``root`` holds ``dfdc_train_part_<N>/`` folders. It defaults to the generated
-    sample (``data/sample/corpus``) and is never a DVC output, so a real download at
-    another path is never deleted by DVC. ``kind`` names the corpus layout; the
-    ``corpus`` config group (conf/corpus/, docs/config.md) sets all three keys at once.
+    ``root`` holds ``dfdc_train_part_<N>/`` folders (``kind: dfdc``), or another corpus
+    in its own published layout, read by the adapter ``kind`` names
+    (`dfmask.corpus.adapters`, docs/corpora.md). It defaults to the generated sample
+    (``data/sample/corpus``) and is never a DVC output, so a real download at another
+    path is never deleted by DVC. The ``corpus`` config group (conf/corpus/,
+    docs/config.md) sets ``kind``, ``root`` and ``parts`` at once.
     """
 
-    kind: Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"] = "dfdc"  # layout under root
     root: str = "data/sample/corpus"
     parts: tuple[int, ...] = param((0, 1), ">= 0", DISTINCT)  # a repeated part would be processed twice
+    # the layout of root (docs/corpora.md); dfdc reads and writes exactly as before
+    kind: Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"] = "dfdc"
+    # ffpp: compressions read (c23 and c40 copies share a split group); deeperforensics: the first
+    # is its FaceForensics++ targets' quality
+    qualities: tuple[str, ...] = param(("c23",), OneOf(("c0", "c23", "c40")), DISTINCT)
+    # fakeavceleb: RealVideo-FakeAudio (real pixels) is REAL (visual), FAKE (fake) or left out (exclude)
+    label_policy: Literal["visual", "fake", "exclude"] = "visual"
+    # deeperforensics: the FaceForensics++ root holding its real targets, relative to root
+    originals_root: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Ingest one DFDC part: validated metadata plus a PyAV probe of every video.
+"""Ingest one corpus part: the layout's records plus a PyAV probe of every video.
 
-`run` is the stage (`ingest_part`, then its table and report); `ingest_part` reads only
-``dfdc_train_part_N/`` (its metadata.json and its mp4s), so
+`run` is the stage (`ingest_part`, then its table and report). The corpus layout is read
+by the adapter that ``corpus.kind`` names (`dfmask.corpus.adapters`); for DFDC,
+`ingest_part` reads only ``dfdc_train_part_N/`` (its metadata.json and its mp4s), so
 ``ingest@N`` depends on nothing else and adding a part re-runs only that part. Every
 listed or present video gets exactly one row, with ``status == "ok"`` or a reason;
 nothing is dropped and nothing crashes on a bad video. `check_corpus` runs where all
@@ -19,11 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from dfmask.corpus.metadata import safe_name, validate_part, video_id
+from dfmask.corpus.adapters import Adapter, adapter_for
+from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, IngestParams, to_dict
 from dfmask.progress import progress
-from dfmask.schemas.videos import VIDEOS
+from dfmask.schemas.videos import spec_for
 from dfmask.tables import file_sha256, sample_list, write_json, write_table
 from dfmask.video import probe
 
@@ -34,10 +36,8 @@ class IngestResult:
     report: dict[str, Any]
 
 
-_stem = video_id
-
 #: Statuses whose file is never opened: no such file, or a name/link we refuse to follow.
-_NOT_READ = ("bad_name", "missing_file", "dangling_link", "link_outside_corpus")
+_NOT_READ = ("bad_name", "missing_file", "dangling_link", "link_outside_corpus", "not_mp4", "unknown_folder")
 
 
 def _probe_status(error: str) -> str:
@@ -48,43 +48,50 @@ def _probe_status(error: str) -> str:
     return "corrupt"
 
 
-def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> IngestResult:
-    """Validate and probe every video of ``root/dfdc_train_part_<part>``.
+def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter: Adapter | None = None) -> IngestResult:
+    """Validate and probe every video of part ``part`` of the corpus at ``root``.
 
     Args:
         root: corpus root (``corpus.root``).
         part: the part number N.
         probe_decode: decode every frame to count decodable frames, so truncated files
             are caught here rather than by the faces stage (about 1 s per DFDC clip).
+        adapter: the corpus layout (`dfmask.corpus.adapters.adapter_for`); DFDC's
+            ``dfdc_train_part_N/`` when None.
 
     Raises:
-        DfmaskError: the part folder or its metadata.json is missing or malformed.
+        DfmaskError: the part, or a file the layout requires (DFDC's metadata.json), is
+            missing or malformed.
     """
-    shown = Path(root) / f"dfdc_train_part_{part}"
-    if not shown.is_dir():
-        raise DfmaskError(f"{shown}: part folder not found (corpus.root={root}, corpus.parts lists {part})")
-    # links inside the part are checked against the resolved corpus.root and part
-    # folder (data often lives on another disk); errors name the path as configured
-    folder = shown
-    entries = validate_part(folder, root)
+    adapter = adapter if adapter is not None else DfdcAdapter(root)
+    kind = adapter.kind
+    records = adapter.videos(part)
     rows: list[dict[str, Any]] = []
-    for entry in progress(entries, desc=f"ingest part={part}", unit="video"):
-        rel = f"{shown.name}/{entry.filename}"
-        safe = safe_name(entry.filename) is None  # a traversing name never becomes a path
+    for rec in progress(records, desc=f"ingest part={part}", unit="video"):
         row: dict[str, Any] = {
             "part": part,
-            "video_id": _stem(entry.filename),
-            "filename": entry.filename,
-            "path": rel if safe else None,
-            "label": entry.label,
-            "is_fake": entry.label == "FAKE" if entry.label in ("REAL", "FAKE") else None,
-            "original_id": _stem(entry.original) if entry.original else None,
-            "dfdc_split": entry.dfdc_split,
-            "status": entry.status,
-            "status_detail": entry.detail or None,
+            "video_id": rec.video_id,
+            "filename": rec.filename,
+            "path": rec.path,
+            "label": rec.label,
+            "is_fake": rec.label == "FAKE" if rec.label in ("REAL", "FAKE") else None,
+            "original_id": rec.original_id,
+            "dfdc_split": rec.dfdc_split,
+            "status": rec.status,
+            "status_detail": rec.detail or None,
+            "corpus": kind,
+            "method": rec.method,
+            "identity": rec.identity,
+            "donor_identity": rec.donor_identity,
+            "official_split": rec.official_split,
+            "mask_path": rec.mask_path,
+            "quality": rec.quality,
+            "group_id": rec.group_id or rec.video_id,
         }
-        file = folder / entry.filename
-        if safe and entry.status not in _NOT_READ and file.is_file():
+        # links were checked against the resolved corpus.root by the adapter (data often
+        # lives on another disk); errors name the path as configured
+        file = Path(root) / rec.path if rec.path is not None else None
+        if file is not None and rec.status not in _NOT_READ and file.is_file():
             p = probe(file, decode=probe_decode)
             row.update(
                 frames=p.frames,
@@ -98,16 +105,20 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True) -> Inges
                 rotation=p.rotation,
                 sha256=file_sha256(file),
             )
-            if p.error and entry.status == "ok":
+            if p.error and rec.status == "ok":
                 row["status"] = _probe_status(p.error)
                 # PyAV quotes the path it opened: name the file relative to corpus.root
-                row["status_detail"] = p.error.replace(str(file), rel)
+                row["status_detail"] = p.error.replace(str(file), str(rec.path))
         rows.append(row)
     _unique_ids(rows)
     _mark_unusable_originals(rows)
     _mark_rotation_mismatch(rows)
-    table = pa.Table.from_pylist(rows, schema=VIDEOS.schema)
-    return IngestResult(table, _report(part, rows))
+    table = pa.Table.from_pylist(rows, schema=spec_for(kind).schema)
+    report = _report(part, rows)
+    if kind != "dfdc":  # DFDC's report keeps its keys
+        report["corpus"] = kind
+        report["by_method"] = dict(sorted(Counter(r["method"] or "real" for r in rows if r["status"] == "ok").items()))
+    return IngestResult(table, report)
 
 
 def _unique_ids(rows: list[dict[str, Any]]) -> None:
@@ -212,14 +223,23 @@ class IngestReport:
 
 def run(params: IngestParams, corpus: CorpusParams, paths: IngestPaths, part: int) -> IngestReport:
     """The ``ingest@part`` stage: `ingest_part` of ``corpus.root``, then its table and report."""
-    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode)
+    adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, adapter=adapter)
+    # not corpus.root: where the corpus lives does not shape the table (no paths in data)
+    recorded: dict[str, Any] = {"parts": list(corpus.parts)}
+    if corpus.kind != "dfdc":  # DFDC's table keeps its bytes
+        recorded.update(
+            kind=corpus.kind,
+            qualities=list(corpus.qualities),
+            label_policy=corpus.label_policy,
+            originals_root=corpus.originals_root,
+        )
     write_table(
         result.table,
         paths.out,
-        VIDEOS,
+        spec_for(corpus.kind),
         stage=f"ingest@{part}",
-        # not corpus.root: where the corpus lives does not shape the table (no paths in data)
-        params={"corpus": {"parts": list(corpus.parts)}, "ingest": to_dict(params)},
+        params={"corpus": recorded, "ingest": to_dict(params)},
     )
     write_json(paths.report, result.report)
     return IngestReport(result.report, paths.report)

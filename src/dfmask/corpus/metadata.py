@@ -185,6 +185,10 @@ def _link_problem(path: Path, allowed: tuple[Path, ...], shown: str) -> tuple[st
     return None
 
 
+#: Public name of the symlink check, shared with the corpus adapters.
+link_problem = _link_problem
+
+
 def validate_part(folder: str | Path, root: str | Path | None = None) -> list[Entry]:
     """Validate one part folder: metadata.json against the files present.
 

@@ -102,7 +102,7 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
     corpus = sample_corpus_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     if corpus_kind(corpus_root, out) != "sample":
-        check_corpus_root(corpus_root, corpus_params.parts)
+        check_corpus_root(corpus_root, corpus_params.parts, corpus_params.kind)
         reason = f"corpus.root = {corpus_root} is not the sample's corpus folder {corpus}"
         _clear(out)
         # the note and the placeholder are outputs: they name corpus.root only when it lies
@@ -184,8 +184,9 @@ def run(params: SampleParams, corpus_params: CorpusParams, base: BaseParams, pat
     return summary
 
 
-def check_corpus_root(root: str, parts: tuple[int, ...] | list[int]) -> None:
-    """Refuse a ``corpus.root`` that is not a folder, or lacks a part of ``corpus.parts``.
+def check_corpus_root(root: str, parts: tuple[int, ...] | list[int], kind: str = "dfdc") -> None:
+    """Refuse a ``corpus.root`` that is not a folder, or (``kind: dfdc``) lacks a part of
+    ``corpus.parts``.
 
     Raises:
         DfmaskError: one line naming the missing folder and the key that points at it.
@@ -197,6 +198,8 @@ def check_corpus_root(root: str, parts: tuple[int, ...] | list[int]) -> None:
             f"corpus.root: {root}: {what} (a DFDC download holding dfdc_train_part_N/ folders, "
             "or the sample's data/sample/corpus)"
         )
+    if kind != "dfdc":
+        return  # its parts are the adapter's (docs/corpora.md): ingest@N names a missing one
     missing = [p for p in parts if not (folder / f"dfdc_train_part_{p}").is_dir()]
     if missing:
         raise DfmaskError(

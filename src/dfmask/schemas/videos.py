@@ -1,11 +1,17 @@
 """The ingest table, ``<videos>/part=N.parquet``: one row per video of a corpus part.
 
 Written by ``ingest@N`` (`dfmask.corpus.ingest`); statuses are documented in
-`dfmask.corpus.metadata`.
+`dfmask.corpus.metadata` and `dfmask.corpus.adapters.base`.
+
+``corpus.kind: dfdc`` writes `VIDEOS` exactly (its bytes have not changed since v2, so an
+existing DFDC run re-runs nothing). Every other kind writes the same table (same name and
+version) with the adapter's columns (`ADAPTER_FIELDS`) after `VIDEOS`'s (`spec_for`).
+Readers read the columns they need by name; reading with `VIDEOS` works on either.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 
@@ -56,7 +62,34 @@ VIDEOS = TableSpec(
 )
 
 
+#: The columns an adapter adds for corpora other than DFDC (docs/corpora.md).
+ADAPTER_FIELDS = (
+    field("corpus", pa.string(), "corpus.kind the table was read with (ffpp, celebdf, ...)", nullable=False),
+    field(
+        "method", pa.string(), "manipulation method as the corpus names it (Deepfakes, celeb-df, ...); null for reals"
+    ),
+    field("identity", pa.string(), "who the video shows (a fake: its target), '<corpus>:<id>', when the corpus says"),
+    field("donor_identity", pa.string(), "whose face a fake carries, '<corpus>:<id>', when the corpus says"),
+    field("official_split", pa.string(), "the corpus's own split (train/val/test), not dfmask's; null if none"),
+    field("mask_path", pa.string(), "the corpus's true manipulation-mask video, relative to corpus.root"),
+    field("quality", pa.string(), "the corpus's compression level (FF++ c0/c23/c40); null if none"),
+    field("group_id", pa.string(), "copies of one video share it (FF++ c23 and c40); the split keeps a group together"),
+)
+
+#: The registered ``videos`` table (`VIDEOS`) with `ADAPTER_FIELDS` after its columns:
+#: not a table of its own (same name, version and readers), hence not registered apart;
+#: only `spec_for` hands it out, to the writer.
+_CORPUS_VIDEOS = dataclasses.replace(VIDEOS, schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS]))
+
+
+def spec_for(kind: str) -> TableSpec:
+    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `VIDEOS` plus `ADAPTER_FIELDS` otherwise."""
+    return VIDEOS if kind == "dfdc" else _CORPUS_VIDEOS
+
+
 def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
     """The ingest tables ``root/part=N.parquet`` of ``parts``, version-checked, concatenated
-    in part order (a missing part is a `DfmaskError` naming its file)."""
-    return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, columns)
+    in part order (a missing part is a `DfmaskError` naming its file). Only `VIDEOS`'s
+    columns: a corpus other than DFDC adds `ADAPTER_FIELDS`, read by name."""
+    cols = VIDEOS.schema.names if columns is None else columns
+    return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, cols)

@@ -47,9 +47,18 @@ def _stats(values: Sequence[float]) -> dict[str, float] | None:
 
 
 def build_splits(
-    videos: Sequence[Video], embeddings: pa.Table, params: SplitParams, seed: int
+    videos: Sequence[Video],
+    embeddings: pa.Table,
+    params: SplitParams,
+    seed: int,
+    copies: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[str, str, str]]]:
-    """The split rows, the report and the identity links (for the audit)."""
+    """The split rows, the report and the identity links (for the audit).
+
+    ``copies`` are (video_id, corpus group) pairs from the ingest tables' ``group_id``
+    column (FaceForensics++ c23 and c40 copies of one video): videos of one corpus group
+    are always in one split group.
+    """
     check_unique_names(videos)
     tracks = track_means(embeddings)
     originals = tracks.select([not f for f in tracks.is_fake])
@@ -77,6 +86,7 @@ def build_splits(
                 donor_of[m.video_id] = (-(m.cosine or 0.0), m.identity_id)
     links.extend(_donor_roles(donor_links, by_id, own, params.donor_min_fakes))
     grouping = [(v, i) for v, i, role in links if role == "target" or (role == "donor" and params.donor_aware)]
+    grouping += [(v, "copies:" + g) for v, g in copies]
     group_of = group_videos(videos, grouping)
 
     tracks_by_video: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -191,7 +201,6 @@ def _report(
     }
 
 
-
 def _donor_roles(
     donor_links: Sequence[tuple[str, str]],
     by_id: dict[str, Video],
@@ -213,9 +222,7 @@ def _donor_roles(
         targets = tuple(sorted(set(own.get(by_id[video_id].original_id or "", []))))
         key_of[(video_id, identity)] = (targets, identity)
         support[(targets, identity)].add(video_id)
-    return [
-        (v, i, "donor" if len(support[key_of[(v, i)]]) >= min_fakes else "donor_weak") for v, i in donor_links
-    ]
+    return [(v, i, "donor" if len(support[key_of[(v, i)]]) >= min_fakes else "donor_weak") for v, i in donor_links]
 
 
 #: Ingest rows that never enter the splits table, and why (counted in the report).
@@ -225,15 +232,24 @@ EXCLUDED = {
 }
 
 
-def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], dict[int, str], Counter[str]]:
-    """The videos to split, their tables by part, and the excluded rows by reason."""
+def _read_videos(
+    parts: Sequence[int], videos_dir: Path
+) -> tuple[list[Video], dict[int, str], Counter[str], list[tuple[str, str]]]:
+    """The videos to split, their tables by part, the excluded rows by reason, and the
+    (video_id, corpus group) pairs of groups with several copies (`build_splits`)."""
     videos: list[Video] = []
     sources: dict[int, str] = {}
     excluded: Counter[str] = Counter()
+    members: dict[str, list[str]] = defaultdict(list)
     for part in parts:
         path = part_path(videos_dir, part, ".parquet")
         sources[part] = str(path)
         cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake", "status"]).to_pydict()
+        if "group_id" in pq.read_schema(path).names:  # a corpus other than DFDC (VIDEOS plus ADAPTER_FIELDS)
+            groups = pq.read_table(path, columns=["video_id", "group_id", "is_fake", "status"]).to_pylist()
+            for row in groups:
+                if row["status"] != "duplicate_name" and row["is_fake"] is not None and row["group_id"]:
+                    members[row["group_id"]].append(row["video_id"])
         for p, v, o, f, status in zip(
             cols["part"], cols["video_id"], cols["original_id"], cols["is_fake"], cols["status"], strict=True
         ):
@@ -244,7 +260,8 @@ def _read_videos(parts: Sequence[int], videos_dir: Path) -> tuple[list[Video], d
             else:
                 videos.append(Video(int(p), v, o, bool(f)))
     check_unique_names(videos, sources)
-    return videos, sources, excluded
+    copies = sorted((v, g) for g, vs in members.items() if len(vs) > 1 for v in vs)
+    return videos, sources, excluded, copies
 
 
 @dataclass(frozen=True)
@@ -286,9 +303,9 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     outs, which DVC deletes before a run) so that moves can be reported.
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
-    videos, _, excluded = _read_videos(parts, Path(paths.videos))
+    videos, _, excluded, copies = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
-    rows, report, links = build_splits(videos, embeddings, params, seed)
+    rows, report, links = build_splits(videos, embeddings, params, seed, copies)
     report["excluded"] = {
         "videos": sum(excluded.values()),
         "by_reason": {k: excluded[k] for k in EXCLUDED},

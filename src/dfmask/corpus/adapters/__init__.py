@@ -1,0 +1,51 @@
+"""Corpus adapters: one module per corpus layout, one interface (`base.Adapter`).
+
+`adapter_for` builds the adapter that ``corpus.kind`` names; ingest asks it for the
+part's `base.Record` rows and writes the same videos table whatever the layout.
+docs/corpora.md describes every layout, its statuses and its params.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dfmask.corpus.adapters.base import ADAPTER_STATUSES, Adapter, Record
+from dfmask.corpus.adapters.celebdf import CelebDfAdapter
+from dfmask.corpus.adapters.deeperforensics import DeeperForensicsAdapter
+from dfmask.corpus.adapters.dfdc import DfdcAdapter
+from dfmask.corpus.adapters.fakeavceleb import FakeAvCelebAdapter
+from dfmask.corpus.adapters.ffpp import FfppAdapter
+
+KINDS = ("dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb")
+
+__all__ = ["ADAPTER_STATUSES", "KINDS", "Adapter", "Record", "adapter_for"]
+
+
+def adapter_for(
+    kind: str,
+    root: str | Path,
+    qualities: tuple[str, ...] = ("c23",),
+    label_policy: str = "visual",
+    originals_root: str | None = None,
+) -> Adapter:
+    """The adapter of ``corpus.kind`` over ``corpus.root``, with its per-kind options.
+
+    Args:
+        kind: one of `KINDS`.
+        root: the corpus root.
+        qualities: FaceForensics++ compressions to read (``c0``/``c23``/``c40``); the first
+            is also the quality of DeeperForensics' FaceForensics++ targets.
+        label_policy: FakeAVCeleb's RealVideo-FakeAudio: ``visual``/``fake``/``exclude``.
+        originals_root: DeeperForensics: the FaceForensics++ root, relative to ``root``.
+    """
+    if kind == "dfdc":
+        return DfdcAdapter(root)
+    if kind == "ffpp":
+        return FfppAdapter(root, qualities)
+    if kind == "celebdf":
+        return CelebDfAdapter(root)
+    if kind == "deeperforensics":
+        return DeeperForensicsAdapter(root, originals_root, qualities[0])
+    if kind == "fakeavceleb":
+        return FakeAvCelebAdapter(root, label_policy)
+    raise ValueError(f"unknown corpus kind {kind!r}; expected one of {', '.join(KINDS)}")
