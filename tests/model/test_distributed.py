@@ -83,7 +83,11 @@ def test_ddp_on_two_cpu_processes_logs_the_one_process_val_metrics(corpus: Path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, str(HERE / "ddp_train.py"), str(corpus), "ddp", json.dumps(overrides)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("epochs on") == 1, done.stdout  # only rank 0 reports

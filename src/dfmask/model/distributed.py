@@ -23,7 +23,6 @@ import math
 from collections.abc import Iterator, Sized
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
