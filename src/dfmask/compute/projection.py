@@ -178,11 +178,13 @@ def _shrink_row(resource: str, kind: str, phase: str, now: float, need: float) -
 def standard_profiles(gpu_detect_speedup: float, speedup_source: str) -> list[MachineProfile]:
     """The three profiles of issue 20: (a) this 2-core machine (goal 48 h), (b) one node
     of 16 cores + 1 GPU, (c) 4 such nodes (goal 4 h, i.e. >= 500 videos/min)."""
-    gpu = {"gpus": 1, "gpu_detect_speedup": gpu_detect_speedup, "speedup_source": speedup_source}
+    s, src = gpu_detect_speedup, speedup_source
     return [
         MachineProfile("a: this machine, 2 cores", nodes=1, cores=2, goal_hours=48.0),
-        MachineProfile("b: 1 node, 16 cores + 1 GPU", nodes=1, cores=16, **gpu),
-        MachineProfile("c: 4 nodes, 16 cores + 1 GPU each", nodes=4, cores=16, goal_hours=4.0, **gpu),
+        MachineProfile("b: 1 node, 16 cores + 1 GPU", 1, 16, gpus=1, gpu_detect_speedup=s, speedup_source=src),
+        MachineProfile(
+            "c: 4 nodes, 16 cores + 1 GPU each", 4, 16, gpus=1, gpu_detect_speedup=s, speedup_source=src, goal_hours=4.0
+        ),
     ]
 
 

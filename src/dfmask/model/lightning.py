@@ -130,7 +130,7 @@ class LitUYNet(L.LightningModule):
                 "dice": np.array(
                     [metrics.dice(pr, tr) for pr, tr, ok in zip(pred, true, fake_valid, strict=True) if ok]
                 ),
-                "loss": np.float32(parts["loss"].item()),
+                "loss": np.asarray(parts["loss"].item(), np.float32),
             }
         )
 
