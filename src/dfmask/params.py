@@ -596,6 +596,9 @@ class TrainParams:
     num_workers: int = param(0, ">= 0")  # DataLoader worker processes (0 = decode in the main process)
     accelerator: str = param("auto", OneOf(("auto", "cpu", "gpu", "cuda")))  # Lightning accelerator (cuda = gpu)
     precision: Literal["auto", "32-true", "16-mixed", "bf16-mixed"] = "auto"  # auto: AMP on GPU, fp32 on CPU
+    devices: int = param(1, ">= 1")  # processes per node, one per GPU (or CPU process); > 1 = DDP
+    num_nodes: int = param(1, ">= 1")  # machines, each running the command with Lightning's cluster env vars
+    strategy: Literal["auto", "ddp"] = "auto"  # auto: one process, or ddp when devices x num_nodes > 1
     channels_last: bool = False  # NHWC memory format (faster convs with AMP on GPU)
     threads: int = param(1, ">= 0")  # torch intra-op CPU threads (0 = torch default); 1 is fastest on a shared
     #                                  CPU and makes CPU results independent of the core count

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from dfmask.errors import DfmaskError
 from dfmask.model.augment import augment_pair
 from dfmask.model.crop_index import CropIndex
+from dfmask.model.distributed import ValBatchSampler
 from dfmask.model.inputs import resize_crop
 from dfmask.model.selfblend import self_blend
 
@@ -191,4 +192,9 @@ class CropDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader[dict[str, Any]]:
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            # DDP: whole batches of the one-process order per rank (dfmask.model.distributed)
+            sampler = ValBatchSampler(self.val_set, self.params.batch_size, trainer.world_size, trainer.global_rank)
+            return DataLoader(self.val_set, sampler=sampler, **self._loader_kwargs())
         return DataLoader(self.val_set, shuffle=False, **self._loader_kwargs())

@@ -11,7 +11,9 @@ Loss = ``w_cls`` · BCE(cls logit, is_fake) + ``w_seg`` · (BCE + soft Dice)(seg
 Training logs the loss parts per epoch (``train/*``) and the loss of every step
 (``train/loss_step``). Validation logs frame-level AUC and log loss, video-level AUC (mean of frame
 probabilities) and the Dice of predicted vs SSIM masks on valid fakes. ``val/loss`` is
-the monitored quantity when ``train.checkpoint: best_val_loss``.
+the monitored quantity when ``train.checkpoint: best_val_loss``. Under DDP
+(``train.devices`` × ``train.num_nodes`` > 1) every figure is computed over the val
+batches of all ranks, as one process would (`dfmask.model.distributed`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from dfmask import metrics
+from dfmask.model.distributed import gather_records, weighted_mean
 from dfmask.model.uynet import UYNetConfig, build_model
 
 STEP_LOSS = "train/loss_step"  # logged every training step (plots/metrics/train/loss_step.tsv)
@@ -99,7 +102,10 @@ class LitUYNet(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         parts, _, _ = self._step(batch)
         n = batch["image"].shape[0]
-        self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True, batch_size=n)
+        # sync_dist: under DDP the epoch means are over every rank's crops (no-op in one process)
+        self.log_dict(
+            {f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True, batch_size=n, sync_dist=True
+        )
         # the loss of every optimiser step, for the training curve (a plot series only:
         # dfmask.model.train keeps it out of the metrics summary, STEP_SERIES)
         self.log(STEP_LOSS, parts["loss"], on_step=True, on_epoch=False, batch_size=n)
@@ -111,7 +117,8 @@ class LitUYNet(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         parts, seg_logits, cls_logits = self._step(batch)
         n = batch["image"].shape[0]
-        self.log("val/loss", parts["loss"], on_step=False, on_epoch=True, batch_size=n)
+        if self.trainer.world_size == 1:
+            self.log("val/loss", parts["loss"], on_step=False, on_epoch=True, batch_size=n)
         pred = (seg_logits > 0).cpu().numpy()[:, 0]
         true = batch["mask"].cpu().numpy()[:, 0] > 0.5
         fake_valid = ((batch["is_fake"] > 0.5) & (batch["seg_w"] > 0)).cpu().numpy()
@@ -123,24 +130,30 @@ class LitUYNet(L.LightningModule):
                 "dice": np.array(
                     [metrics.dice(pr, tr) for pr, tr, ok in zip(pred, true, fake_valid, strict=True) if ok]
                 ),
+                "loss": np.asarray(parts["loss"].item(), np.float32),
             }
         )
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
+        # under DDP: every rank's batches, in the one-process order (dfmask.model.distributed)
+        records = gather_records(self._val, "index")
+        if not records:
             return
-        p = np.concatenate([v["p"] for v in self._val])
-        y = np.concatenate([v["y"] for v in self._val])
-        dice = np.concatenate([v["dice"] for v in self._val])
+        p = np.concatenate([v["p"] for v in records])
+        y = np.concatenate([v["y"] for v in records])
+        dice = np.concatenate([v["dice"] for v in records])
         out = {"val/frame_auc": metrics.roc_auc(y, p), "val/frame_log_loss": metrics.log_loss(y, p)}
         if self.video_ids is not None:
-            index = np.concatenate([v["index"] for v in self._val])
+            index = np.concatenate([v["index"] for v in records])
             vids = np.asarray(self.video_ids, object)[index]
             _, inv = np.unique(vids, return_inverse=True)
             vp = np.bincount(inv, weights=p) / np.bincount(inv)
             vy = np.bincount(inv, weights=y) / np.bincount(inv)
             out["val/video_auc"] = metrics.roc_auc(vy > 0.5, vp)
         out["val/seg_dice_ssim"] = float(dice.mean()) if dice.size else math.nan
+        if self.trainer.world_size > 1:
+            # one process logs val/loss per batch (validation_step); here the same epoch mean
+            out["val/loss"] = weighted_mean([float(v["loss"]) for v in records], [len(v["p"]) for v in records])
         # AUC is undefined with one class (tiny CI val splits): skip rather than log a fake 0
         self.log_dict({k: v for k, v in out.items() if not math.isnan(v)})
 

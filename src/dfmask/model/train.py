@@ -37,6 +37,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
 
 from dfmask.errors import DfmaskError
 from dfmask.model.crop_index import CropIndex, read_crop_tables
@@ -135,6 +136,11 @@ class Throughput(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.epoch_seconds += time.perf_counter() - self._t_epoch
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size > 1:  # DDP: the crops of every rank (rank 0's wall time)
+            crops = torch.tensor(self.crops, device=pl_module.device)
+            self.crops = int(trainer.strategy.reduce(crops, reduce_op="sum"))
+
     def report(self) -> dict[str, float | int]:
         return {
             "train_crops_seen": self.crops,
@@ -229,6 +235,7 @@ def _logger(report_dir: Path) -> Logger:
     from dvclive.lightning import DVCLiveLogger
 
     class _Logger(DVCLiveLogger):
+        @rank_zero_only  # under DDP the other ranks hold a dummy experiment (no summary)
         def log_metrics(self, metrics: Any, step: int | None = None, sync: bool | None = False) -> None:
             if step == 0:  # DVCLive takes step 0 as "no step given" and logs it as the next step
                 self.experiment.step = -1
@@ -319,7 +326,9 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
     logger = _logger(paths.report_dir)
     trainer = L.Trainer(
         accelerator=accelerator,
-        devices=1,
+        devices=params.devices,
+        num_nodes=params.num_nodes,
+        strategy=params.strategy,
         precision=precision,  # type: ignore[arg-type]
         deterministic=deterministic,
         max_epochs=params.max_epochs,
@@ -336,6 +345,10 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
     t0 = time.perf_counter()
     trainer.fit(lit, datamodule=data)
     wall = time.perf_counter() - t0
+    if not trainer.is_global_zero:
+        # a DDP worker (train.strategy: ddp runs this command once more per extra device):
+        # rank 0 saved the checkpoint and writes every report; this process is done
+        raise SystemExit(0)
     if not paths.checkpoint.exists():
         raise DfmaskError(
             f"{paths.checkpoint}: training ended without a checkpoint (0 epochs?); check train.max_epochs"

@@ -1,0 +1,87 @@
+"""The phases benchmark's report: its format, and its projection recomputed from its measured inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dfmask.compute.projection import CorpusShape, MachineProfile, PhaseCosts, project_all
+from dfmask.errors import DfmaskError
+from tools.bench.phases import ASSUMED_GPU_SOURCE, PhaseClock, build_report, summarise
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _clock() -> PhaseClock:
+    """Two originals and four fakes with known CPU seconds (wall = CPU here)."""
+    clock = PhaseClock()
+    costs = {
+        ("original", "decode"): [1.0, 1.2],
+        ("original", "detect"): [4.0, 5.0],
+        ("original", "crop_png"): [0.3, 0.3],
+        ("fake", "decode"): [1.0, 1.0, 1.1, 0.9],
+        ("fake", "crop_png"): [0.3] * 4,
+        ("fake", "ssim"): [0.08, 0.07, 0.09, 0.08],
+    }
+    for key, values in costs.items():
+        clock.cpu[key] = list(values)
+        clock.wall[key] = list(values)
+    return clock
+
+
+def _report(clock: PhaseClock) -> dict[str, Any]:
+    corpus = {"root": "data/bench/corpus", "part": 0, "originals": 2, "fakes": 4, "sizes": ["1920x1080"]}
+    machine = {"cpus": 2, "cpu": {"model": "test CPU"}}
+    return build_report(summarise(clock), {"original": 32.0, "fake": 32.0}, corpus, machine, {"faces": {}})
+
+
+def recompute(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's projection, computed again from its measured inputs and named assumptions."""
+    m = report["measured_inputs"]
+    costs = PhaseCosts(m["original"], m["fake"], m["source"])
+    profiles = [MachineProfile(**p["profile"]) for p in report["projection"]["profiles"].values()]
+    doc = project_all(costs, profiles, CorpusShape(**report["projection"]["corpus"]))
+    return json.loads(json.dumps(doc))
+
+
+def test_report_holds_machine_inputs_assumptions_and_a_projection_that_recomputes() -> None:
+    report = _report(_clock())
+    assert report["machine"]["cpu"]["model"] == "test CPU" and report["machine"]["cpus"] == 2
+    assert report["per_video"]["original"]["detect"] == {
+        "videos": 2,
+        "cpu_s_mean": 4.5,
+        "cpu_s_median": 4.5,
+        "wall_s_mean": 4.5,
+    }
+    assert report["measured_inputs"]["original"] == {"decode": 1.1, "detect": 4.5, "crop_png": 0.3}
+    assert report["measured_inputs"]["fake"]["ssim"] == pytest.approx(0.08)
+    assert report["assumed"]["gpu_detect_speedup_source"] == ASSUMED_GPU_SOURCE
+    assert ASSUMED_GPU_SOURCE.startswith("ASSUMED")
+    profiles = report["projection"]["profiles"]
+    assert [p["profile"]["goal_hours"] for p in profiles.values()] == [48.0, None, 4.0]
+    # written as JSON and read back, the projection is exactly what its inputs give
+    assert recompute(json.loads(json.dumps(report))) == json.loads(json.dumps(report["projection"]))
+    # 2-core profile by hand: (1/6)(1.1 + 4.5 + 0.3) + (5/6)(1.0 + 0.3 + 0.08) core-s per video
+    per_video = (1.1 + 4.5 + 0.3) / 6 + 5 * (1.0 + 0.3 + 0.08) / 6
+    a = profiles["a: this machine, 2 cores"]
+    assert a["wall_hours"] == pytest.approx(119_154 * per_video / 2 / 3600, abs=1e-3)
+
+
+def test_a_phase_without_any_timed_video_is_an_error() -> None:
+    clock = _clock()
+    del clock.cpu[("fake", "ssim")]
+    with pytest.raises(DfmaskError, match=r"fake\.ssim"):
+        _report(clock)
+
+
+def test_committed_report_projection_recomputes_from_its_measured_inputs() -> None:
+    path = REPO / "reports/bench_phases.json"
+    if not path.exists():
+        pytest.skip("reports/bench_phases.json not measured yet (make bench-phases)")
+    report = json.loads(path.read_text())
+    assert {"machine", "corpus", "per_video", "measured_inputs", "assumed", "projection"} <= set(report)
+    assert report["machine"]["cpu"]["model"] and report["machine"]["cpus"] >= 1
+    assert recompute(report) == report["projection"]
