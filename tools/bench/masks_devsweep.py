@@ -31,8 +31,8 @@ import yaml
 from dfmask import metrics
 from dfmask.masks import scoring
 from dfmask.masks.compute import mask_from_dissimilarity, ssim_config, temporal_means
-from dfmask.masks.quality import load_items, read_split_of
 from dfmask.masks.ssim import ssim_map
+from dfmask.masks.truth import load_items, read_split_of
 from dfmask.params import MasksParams, load_section
 from dfmask.tables import decode_png
 
@@ -85,8 +85,17 @@ def masks_of(d: np.ndarray, meta: list[dict[str, Any]], params: MasksParams) -> 
 def table(truth: np.ndarray, meta: list[dict[str, Any]], masks: list[np.ndarray], valid: list[bool]) -> str:
     base = scoring.fit_baseline([truth[i] for i, m in enumerate(meta) if m["split"] == "train"])
     scores = [
-        scoring.score_crop(truth[i], masks[i], valid[i], base, video_id=m["video_id"], method=m["method"],
-                           band=scoring.band_of(m["crf"]), case=m["case"], split=m["split"])
+        scoring.score_crop(
+            truth[i],
+            masks[i],
+            valid[i],
+            base,
+            video_id=m["video_id"],
+            method=m["method"],
+            band=scoring.band_of(m["crf"]),
+            case=m["case"],
+            split=m["split"],
+        )
         for i, m in enumerate(meta)
     ]
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
@@ -96,7 +105,11 @@ def table(truth: np.ndarray, meta: list[dict[str, Any]], masks: list[np.ndarray]
         by_method, by_band = scoring.cells(of, "method"), scoring.cells(of, "band")
         ious = [c["mean_iou"] for c in by_method.values() if c["mean_iou"] is not None]
         row = [f"{split}: overall {fmt(metrics.mean_or_none(ious))}"]
-        row += [f"{k} {fmt(c['mean_iou'])}/{fmt(c['baseline_mean_iou'])}" for k, c in by_method.items() if c["swapped_crops"]]
+        row += [
+            f"{k} {fmt(c['mean_iou'])}/{fmt(c['baseline_mean_iou'])}"
+            for k, c in by_method.items()
+            if c["swapped_crops"]
+        ]
         row += [f"{k} {fmt(c['mean_iou'])} inv {fmt(c['invalid_unswapped'])}" for k, c in by_band.items()]
         lines.append(" | ".join(row))
     return "\n".join(lines)
@@ -127,8 +140,10 @@ def main() -> None:
                     top = np.partition(smoothed[i].ravel(), -(params.valid_min_pixels + 1))
                     flips[bool(truth[i].any())].append(255.0 * float(top[-(params.valid_min_pixels + 1)]))
             hi, lo = max(flips[False], default=0.0), min(flips[True], default=float("nan"))
-            print(f"{split}: valid flips at 8-bit level: unswapped max {hi:.1f}, swapped min {lo:.1f}, "
-                  f"log-midpoint {np.sqrt(max(hi, 1e-9) * lo):.1f}")
+            print(
+                f"{split}: valid flips at 8-bit level: unswapped max {hi:.1f}, swapped min {lo:.1f}, "
+                f"log-midpoint {np.sqrt(max(hi, 1e-9) * lo):.1f}"
+            )
     for spec in ["", *args.set]:
         variant = params
         if spec:
