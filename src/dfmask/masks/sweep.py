@@ -1,10 +1,11 @@
 """A one-at-a-time sweep of the mask params on the sample's train and val crops.
 
-``dfmask quality masks --sweep`` → ``reports/masks_sweep.md`` (a hand run: it re-computes
-every mask once per swept value). Params are chosen on train/val; test is for the report.
-The choices and their figures are recorded in ``reports/masks_sweep.md`` by hand runs of
-``tools/bench/masks_devsweep.py`` (cached maps) and ``tools/bench/masks_dev.py`` (re-encoded
-development corpora).
+``dfmask quality masks --sweep FILE`` → a Markdown table at FILE (a hand run: it
+re-computes every mask once per swept value). Params are chosen on train/val; test is for
+the report. The choices and their figures are recorded by hand in
+``reports/masks_sweep.md`` (the default FILE: a sweep without FILE replaces that record),
+from runs of ``tools/bench/masks_devsweep.py`` (cached maps) and ``tools/bench/masks_dev.py``
+(re-encoded development corpora).
 """
 
 from __future__ import annotations
