@@ -349,7 +349,7 @@ def _add_quality(commands: argparse._SubParsersAction[_Parser]) -> None:
         _quality_masks,
         "SSIM mask IoU/Dice vs the true swap masks, with the mean-mask baseline",
         "The masks_quality stage runs the same measurement on every `dvc repro`; run it by hand "
-        "for other parts or for the param sweep (see dfmask.masks.quality).",
+        "for other parts or for the param sweep (see dfmask.masks.quality and dfmask.masks.sweep).",
     )
     _params_option(masks)
     masks.add_argument(

@@ -138,11 +138,12 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
         ]
     )
     report = json.loads((tmp_path / "q.json").read_text())
-    ours = report["ours"]
+    every = report["all_splits"]["by_case"]  # the same cells over every split
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
     assert report["crops_by_split"] == {"train": 12, "val": 0, "test": 12, "none": 0}
-    assert ours["full"]["mean_iou"] >= 0.6 and ours["mouth"]["mean_iou"] >= 0.5
-    assert ours["failed_swap_crops_valid"] == 0
+    assert every["full"]["mean_iou"] >= 0.6 and every["mouth"]["mean_iou"] >= 0.5
+    assert every["failed_or_no_change"]["invalid_unswapped"] == 1.0
+    assert "ours" not in report and "mean_iou" not in report["targets"]  # the old all-splits block is gone
     # the baseline is fitted on the 8 non-empty train crops (r000's full and mouth fakes)
     base = report["baseline_mean_true_mask"]
     assert base["train_crops"] == 8 and 0.05 <= base["threshold"] <= 0.95
@@ -216,7 +217,8 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "reports/masks_quality.json").read_text())
     assert report["crops_by_kind"] == {"full": 8, "mouth": 8, "failed": 8}
-    assert report["ours"]["full"]["mean_iou"] >= 0.6 and report["ours"]["failed_swap_crops_valid"] == 0
+    every = report["all_splits"]["by_case"]
+    assert every["full"]["mean_iou"] >= 0.6 and every["failed_or_no_change"]["invalid_unswapped"] == 1.0
     assert set(report["test"]["by_band"]) == {"30-32"}  # every video's crf is 32: one band
     assert (tmp_path / "reports/masks_preview.png").stat().st_size > 1000
 
@@ -225,7 +227,8 @@ def test_preview_shows_the_stage_diff(tmp_path):
     """The preview's diff panel is the masks stage's own diff (`mask_pair`, in the params'
     dtype), not a float32 recomputation that follows the CPU's SIMD path."""
     from dfmask.masks.compute import mask_pair
-    from dfmask.masks.quality import QualityItem, write_preview
+    from dfmask.masks.preview import write_preview
+    from dfmask.masks.truth import QualityItem
     from tools.bench.masks import synthetic_real
 
     params = MasksParams(dtype="float64")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dfmask.masks import scoring
-from dfmask.masks.quality import QualityItem, _case
+from dfmask.masks.truth import QualityItem, _case
 
 
 def _square(size: int, lo: int, hi: int) -> np.ndarray:

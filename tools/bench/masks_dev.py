@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from dfmask.masks.quality import load_items, quality_report, read_split_of, write_preview
+from dfmask.masks.preview import write_preview
+from dfmask.masks.quality import quality_report
 from dfmask.masks.stage import MasksPaths
 from dfmask.masks.stage import run as run_masks
+from dfmask.masks.truth import load_items, read_split_of
 from dfmask.params import MasksParams, load_section
 from dfmask.schemas.masks import read_masks
 from dfmask.tables import write_json
