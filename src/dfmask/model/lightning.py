@@ -74,10 +74,7 @@ def joint_loss(
         seg_dice = soft_dice_loss(logits, target)
     else:
         seg_bce = seg_dice = zero
-    if is_real.any():
-        real_area = torch.sigmoid(seg_logits[is_real].float()).mean()
-    else:
-        real_area = zero
+    real_area = torch.sigmoid(seg_logits[is_real].float()).mean() if is_real.any() else zero
     loss = w_cls * cls_loss + w_seg * (seg_bce + seg_dice) + real_area_weight * real_area
     return {"loss": loss, "cls_loss": cls_loss, "seg_bce": seg_bce, "seg_dice": seg_dice, "real_area": real_area}
 
