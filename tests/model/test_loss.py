@@ -76,7 +76,7 @@ def test_cls_real_weight_scales_a_real_crops_share_of_the_cls_gradient() -> None
     # the real's pull towards REAL grows against the fake's pull towards FAKE
     assert float(abs(c3[0] / c3[1])) == pytest.approx(3.0 * float(abs(c1[0] / c1[1])), rel=1e-5)
     # both crops have the same BCE here, so the weighted mean equals the plain one
-    assert float(parts3["cls_loss"]) == pytest.approx(float(parts1["cls_loss"]), rel=1e-6)
+    assert float(parts3["cls_loss"].detach()) == pytest.approx(float(parts1["cls_loss"].detach()), rel=1e-6)
     # crops without a cls target stay out whatever the weight
     batch["cls_w"] = torch.tensor([0.0, 1.0])
     _, _, c = _grads(batch, seg, cls, cls_real_weight=3.0)
