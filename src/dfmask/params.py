@@ -591,6 +591,8 @@ class TrainParams:
     weight_decay: float = param(0.0001, ">= 0")  # AdamW decoupled weight decay
     w_cls: float = param(1.0, ">= 0")  # weight of the classification BCE
     w_seg: float = param(1.0, ">= 0")  # weight of the segmentation BCE + Dice
+    real_area_weight: float = param(0.0, ">= 0")  # weight of the seg head's mean predicted area on real crops
+    cls_real_weight: float = param(1.0, "> 0")  # a real crop's weight in the cls BCE (fakes: 1)
     cls_on_invalid: bool = False  # invalid fakes (no visible manipulation) also count as FAKE for cls
     balance: bool = True  # draw reals and fakes with equal probability each epoch
     num_workers: int = param(0, ">= 0")  # DataLoader worker processes (0 = decode in the main process)

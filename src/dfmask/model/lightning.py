@@ -1,12 +1,23 @@
 """LightningModule for U-YNet: the joint loss, the optimiser and validation metrics.
 
-Loss = ``w_cls`` · BCE(cls logit, is_fake) + ``w_seg`` · (BCE + soft Dice)(seg logits, mask).
+Loss = ``w_cls`` · BCE(cls logit, is_fake) + ``w_seg`` · (BCE + soft Dice)(seg logits, mask)
++ ``real_area_weight`` · (mean predicted mask area on real crops).
 * The cls term is averaged over crops with ``cls_w = 1`` (all crops, or only reals and
-  valid fakes when ``train.cls_on_invalid`` is false).
+  valid fakes when ``train.cls_on_invalid`` is false); a real crop's BCE counts
+  ``cls_real_weight`` times (a weighted mean: the inverse of a BCE ``pos_weight``), so
+  calling a real face FAKE costs more than missing a fake.
 * The seg term is averaged over crops with ``seg_w = 1``: reals (all-zero masks, which
   teaches the seg head not to fire on real faces) and fakes with a valid SSIM mask.
   Dice is computed over the whole batch of such crops (one ratio), smoothed by 1 px,
   so a batch of only reals still gives a finite loss that punishes false positives.
+* The real-area term is the soft false-positive area of the seg head on real crops:
+  the mean of sigmoid(seg logit) over each real crop's pixels (a fraction of the crop,
+  the quantity `evaluate` reports as ``seg_real_fp.mean_area`` once thresholded),
+  averaged over the real crops of the batch (0 when there are none). Why: in the
+  per-pixel BCE a real crop is a few of the batch's pixels and the batch Dice barely
+  sees it, so a seg head that cannot tell real from fake paints the average fake
+  region on every face; this term makes an empty mask on a real face worth more.
+  Self-blended crops are FAKE, so they are not in it.
 
 Training logs the loss parts per epoch (``train/*``) and the loss of every step
 (``train/loss_step``). Validation logs frame-level AUC and log loss, video-level AUC (mean of frame
@@ -46,10 +57,14 @@ def joint_loss(
     batch: dict[str, torch.Tensor],
     w_cls: float,
     w_seg: float,
+    real_area_weight: float = 0.0,
+    cls_real_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """The U-YNet loss and its parts (see module docstring); empty parts are 0."""
     zero = cls_logits.sum() * 0.0
-    cls_w = batch["cls_w"]
+    is_real = batch["is_fake"] < 0.5
+    # per-crop cls weight: 0 (no cls loss), 1 (fake) or cls_real_weight (real)
+    cls_w = batch["cls_w"] * torch.where(is_real, cls_real_weight, 1.0)
     if cls_w.sum() > 0:
         per = F.binary_cross_entropy_with_logits(cls_logits.float(), batch["is_fake"], reduction="none")
         cls_loss = (per * cls_w).sum() / cls_w.sum()
@@ -62,8 +77,9 @@ def joint_loss(
         seg_dice = soft_dice_loss(logits, target)
     else:
         seg_bce = seg_dice = zero
-    loss = w_cls * cls_loss + w_seg * (seg_bce + seg_dice)
-    return {"loss": loss, "cls_loss": cls_loss, "seg_bce": seg_bce, "seg_dice": seg_dice}
+    real_area = torch.sigmoid(seg_logits[is_real].float()).mean() if is_real.any() else zero
+    loss = w_cls * cls_loss + w_seg * (seg_bce + seg_dice) + real_area_weight * real_area
+    return {"loss": loss, "cls_loss": cls_loss, "seg_bce": seg_bce, "seg_dice": seg_dice, "real_area": real_area}
 
 
 class LitUYNet(L.LightningModule):
@@ -76,6 +92,8 @@ class LitUYNet(L.LightningModule):
         weight_decay: float = 1e-4,
         w_cls: float = 1.0,
         w_seg: float = 1.0,
+        real_area_weight: float = 0.0,
+        cls_real_weight: float = 1.0,
         channels_last: bool = False,
         video_ids: list[str] | None = None,
     ) -> None:
@@ -96,7 +114,10 @@ class LitUYNet(L.LightningModule):
 
     def _step(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         seg_logits, cls_logits = self(batch["image"])
-        parts = joint_loss(seg_logits, cls_logits, batch, self.hparams["w_cls"], self.hparams["w_seg"])
+        h = self.hparams
+        parts = joint_loss(
+            seg_logits, cls_logits, batch, h["w_cls"], h["w_seg"], h["real_area_weight"], h["cls_real_weight"]
+        )
         return parts, seg_logits, cls_logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

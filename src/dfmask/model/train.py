@@ -304,6 +304,8 @@ def fit(params: TrainParams, index: CropIndex, paths: TrainPaths) -> dict[str, A
         weight_decay=params.weight_decay,
         w_cls=params.w_cls,
         w_seg=params.w_seg,
+        real_area_weight=params.real_area_weight,
+        cls_real_weight=params.cls_real_weight,
         channels_last=params.channels_last,
         video_ids=[str(v) for v in index.video_id],
     )
