@@ -117,16 +117,18 @@ def test_a_list_of_frames_detects_exactly_like_their_stack(frames: np.ndarray, s
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_per_frame_pnet_gives_the_batched_tensors_bit_for_bit(frames: np.ndarray, precision: str) -> None:
-    """P-Net runs one frame at a time on the CPU (`per_frame_pnet`: a batch's im2col
+    """P-Net runs one frame at a time on the CPU (`PerFramePNet`: a batch's im2col
     buffers were ~0.6 GB per call at 1080p in float64); its outputs, and so every box,
     must be the batched call's exactly, or the stage's bytes would change."""
     from facenet_pytorch.models.utils.detect_face import imresample
+
+    from dfmask.faces.pnet import PerFramePNet
 
     params = FacesParams(device="cpu", precision=precision)
     det = FaceDetector(params)
     net = det._mtcnn(detector_min_face(0.5, params))  # the net `detect(..., scale=0.5)` runs
     wrapped = net.pnet
-    assert type(wrapped).__name__ == "PerFramePNet"  # the stage runs P-Net per frame on the CPU
+    assert isinstance(wrapped, PerFramePNet)  # the stage runs P-Net per frame on the CPU
     plain = wrapped.net
     dtype = next(plain.parameters()).dtype
     assert next(wrapped.parameters()).dtype == dtype == (torch.float64 if precision == "float64" else torch.float32)

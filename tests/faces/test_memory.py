@@ -144,7 +144,7 @@ def test_faces_peak_rss_at_1080p_with_default_params_is_under_2gb(
 ) -> None:
     """Two 1080p originals detected at once (``workers: 2``, batch 8, float64): each
     keeps its 32 frames (200 MB) and runs MTCNN; P-Net per frame keeps a call's im2col
-    buffers to one frame's (`dfmask.faces.detect.per_frame_pnet`; before: 2.7 GB)."""
+    buffers to one frame's (`dfmask.faces.pnet.PerFramePNet`; before: 2.7 GB)."""
     root, videos = corpus_1080p
     summary, peak_mb = run_child(root, videos, tmp_path, 2)
     assert summary["status"] == {"ok": 4}, summary

@@ -56,7 +56,7 @@ import subprocess, sys, time
 import numpy as np
 if sys.argv[1] == "worker":
     big = np.ones(int(sys.argv[2]) << 17)  # sys.argv[2] MiB, touched
-    time.sleep(0.6)
+    time.sleep(1.5)  # long enough for both workers to overlap on a loaded machine
 else:
     a = np.ones(64 << 17)  # the driver holds 64 MiB while its two workers run
     workers = [subprocess.Popen([sys.executable, __file__, "worker", mb]) for mb in ("200", "120")]

@@ -4,8 +4,9 @@ All measured in one run on the generator's ``bench`` corpus (1920x1080, 10 s, 30
 about 1 original : 5 fakes). Method and targets: docs/benchmarks.md, "faces".
 
 * **(a) stage**: ``stages/faces.py`` run as a subprocess on a fresh work folder
-  (cold: no reused videos), wall time → videos/min; its own peak RSS (see
-  `run_with_peak_rss`: why not ``wait4``'s ru_maxrss of a direct child).
+  (cold: no reused videos), wall time → videos/min; the peak RSS of each of its
+  processes (driver and any workers) and of all together (see `run_with_peak_rss`:
+  why not ``wait4``'s ru_maxrss of a direct child).
   Run ``--repeats`` times (default 3), alternated with (c)'s sequential pass; the
   medians count, and the runs' outputs must hash alike.
 * **(b) naive baseline**: what one would write first: facenet-pytorch MTCNN with its

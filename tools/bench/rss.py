@@ -103,10 +103,13 @@ class TreeSampler:
     def report(self, driver_pid: int | None = None) -> dict[str, Any]:
         """Per process (driver first, then the others by pid) its peak RSS in MB, and the
         tree's total. ``driver_pid``: the stage's own process (default: the root, or the
-        first process seen under a skipped root)."""
+        root's child when the root is skipped)."""
         procs = sorted(self._seen.values(), key=lambda s: s.pid)
         if driver_pid is None and procs:
-            driver_pid = self.root_pid if not self.skip_root else procs[0].pid
+            if not self.skip_root:
+                driver_pid = self.root_pid
+            else:  # the root's child (pids may wrap, so not the smallest pid)
+                driver_pid = next((s.pid for s in procs if s.parent == self.root_pid), procs[0].pid)
 
         def one(s: _Seen) -> dict[str, Any]:
             return {

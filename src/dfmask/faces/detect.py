@@ -149,35 +149,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def per_frame_pnet(pnet: Any) -> Any:
-    """``pnet`` run one frame at a time: same outputs, a batch's worth less memory.
-
-    facenet-pytorch runs P-Net on the whole batch at every pyramid level. In float64
-    torch has no oneDNN kernel and convolves by im2col (``slow_conv2d``), whose column
-    buffer holds the whole batch: at 1080p (8 frames rescaled to 634x356, the first
-    level at 586x329) conv1's is 330 MB and its outputs 2 x 120 MB, so one MTCNN call
-    peaked at ~0.6 GB over its inputs, per worker (measured: +630 MB for batch 8 in
-    float64, +200 MB in float32). Each frame's convolution is computed on its own
-    anyway (im2col and one GEMM per sample), so running P-Net per frame and
-    concatenating gives the same tensors bit for bit (checked by tests/faces/test_detect.py)
-    with one frame's buffers (~80 MB) alive at a time. R-Net and O-Net still see the
-    whole batch's candidates at once, as before, so the call is otherwise unchanged.
-    Only on the CPU: a GPU batch is fast and its memory is not the host's.
-    """
-    import torch
-
-    class PerFramePNet(torch.nn.Module):
-        def __init__(self, net: torch.nn.Module):
-            super().__init__()
-            self.net = net  # its parameters are this module's: facenet-pytorch reads their dtype
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            outs = [self.net(x[i : i + 1]) for i in range(len(x))]
-            return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
-
-    return PerFramePNet(pnet)
-
-
 class FaceDetector:
     """Batched MTCNN (``keep_all=True``) with per-video rescaling.
 
@@ -217,7 +188,9 @@ class FaceDetector:
                 if self.params.precision == "float64":
                     net = net.double()  # facenet-pytorch casts the frames to the nets' dtype
                 if self.device == "cpu":
-                    net.pnet = per_frame_pnet(net.pnet)
+                    from dfmask.faces.pnet import PerFramePNet
+
+                    net.pnet = PerFramePNet(net.pnet)  # same outputs, a batch's worth less memory
                 self._nets[min_face] = net.eval()
             return self._nets[min_face]
 
