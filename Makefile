@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools browser faces-sources repro exp exp-show test test-fast lint lock \
-        sync-deps bench bench-faces bench-masks bench-phases bench-predict eval-sample eval-seeds robustness release clean
+        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ bench: bench-faces bench-masks bench-phases bench-predict ## all benchmarks (res
 
 bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
 	$(BIN)/python -m tools.bench.faces --out reports/bench_faces.json
+
+bench-faces-rss: setup ## faces stage's peak RSS only (driver, worker processes, total; 2 originals + fakes) → reports/bench_faces_rss.json
+	$(BIN)/python -m tools.bench.faces_rss --out reports/bench_faces_rss.json
 
 bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
 	$(BIN)/python -m tools.bench.masks --out reports/bench_masks.json

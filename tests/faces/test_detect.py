@@ -113,3 +113,41 @@ def test_a_list_of_frames_detects_exactly_like_their_stack(frames: np.ndarray, s
         assert len(a) >= 1
         assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.probs, b.probs)
         assert np.array_equal(a.landmarks, b.landmarks)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_per_frame_pnet_gives_the_batched_tensors_bit_for_bit(frames: np.ndarray, precision: str) -> None:
+    """P-Net runs one frame at a time on the CPU (`PerFramePNet`: a batch's im2col
+    buffers were ~0.6 GB per call at 1080p in float64); its outputs, and so every box,
+    must be the batched call's exactly, or the stage's bytes would change."""
+    from facenet_pytorch.models.utils.detect_face import imresample
+
+    from dfmask.faces.pnet import PerFramePNet
+
+    params = FacesParams(device="cpu", precision=precision)
+    det = FaceDetector(params)
+    net = det._mtcnn(detector_min_face(0.5, params))  # the net `detect(..., scale=0.5)` runs
+    wrapped = net.pnet
+    assert isinstance(wrapped, PerFramePNet)  # the stage runs P-Net per frame on the CPU
+    plain = wrapped.net
+    dtype = next(plain.parameters()).dtype
+    assert next(wrapped.parameters()).dtype == dtype == (torch.float64 if precision == "float64" else torch.float32)
+    stack = np.concatenate([frames, frames[:, ::-1].copy(), frames[:, :, ::-1].copy()])  # 6 distinct frames
+    x = torch.as_tensor(stack).permute(0, 3, 1, 2).to(dtype)
+    h, w = x.shape[2:]
+    with torch.inference_mode():
+        for scale in (0.6, 0.6 * 0.709**2):
+            level = (imresample(x, (int(h * scale + 1), int(w * scale + 1))) - 127.5) * 0.0078125
+            for a, b in zip(plain(level), wrapped(level), strict=True):
+                assert a.shape == b.shape and torch.equal(a, b)
+    # and whole detections, batched P-Net against per-frame P-Net
+    per_frame = det.detect(stack, scale=0.5)
+    net.pnet = plain
+    try:
+        batched = det.detect(stack, scale=0.5)
+    finally:
+        net.pnet = wrapped
+    assert sum(len(f) for f in batched) >= 4  # upright faces; the upside-down ones may go unfound
+    for a, b in zip(batched, per_frame, strict=True):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.probs, b.probs)
+        assert np.array_equal(a.landmarks, b.landmarks)

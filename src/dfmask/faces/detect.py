@@ -187,6 +187,10 @@ class FaceDetector:
                 )
                 if self.params.precision == "float64":
                     net = net.double()  # facenet-pytorch casts the frames to the nets' dtype
+                if self.device == "cpu":
+                    from dfmask.faces.pnet import PerFramePNet
+
+                    net.pnet = PerFramePNet(net.pnet)  # same outputs, a batch's worth less memory
                 self._nets[min_face] = net.eval()
             return self._nets[min_face]
 
