@@ -70,6 +70,7 @@ def test_jobs_run_in_ray_worker_processes_and_fakes_get_their_originals_results(
     assert results["t"][0] != os.getpid() and results["t"][1] == 7
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_its_result_is_the_same(ray_cluster: str, tmp_path: Path) -> None:
     jobs = [Job(str(i), _die_once, (str(tmp_path / f"m{i}"), i)) for i in range(3)]
     with RayExecutor(RAY) as ex:
@@ -77,6 +78,7 @@ def test_a_killed_worker_is_retried_and_its_result_is_the_same(ray_cluster: str,
     assert all((tmp_path / f"m{i}").exists() for i in range(3))  # each job really died once
 
 
+@pytest.mark.slow
 def test_a_killed_actor_is_restarted_and_its_job_retried(ray_cluster: str, tmp_path: Path) -> None:
     marker = str(tmp_path / "actor")
     jobs = [Job("o", _die_once_with_setup, (marker, 3), setup=Holder), Job("f", _plus, (1,), needs="o")]
@@ -89,6 +91,7 @@ def _die_once_with_setup(holder: Holder, marker: str, x: int) -> int:
     return _die_once(marker, x)
 
 
+@pytest.mark.slow
 def test_past_max_retries_the_stage_fails_with_one_line_naming_the_video(ray_cluster: str) -> None:
     with RayExecutor(ComputeParams(executor="ray", max_retries=1)) as ex, pytest.raises(DfmaskError) as err:
         dict(ex.run([Job("ok", _pid, (1,)), Job("aaqqfake.mp4", _die_always, (2,))]))
@@ -104,9 +107,9 @@ def test_a_jobs_own_exception_is_raised_as_locally_not_retried(ray_cluster: str)
 
 def test_resources_the_cluster_lacks_are_refused_in_one_line(ray_cluster: str) -> None:
     jobs = [Job("o", _on_actor, (1,), setup=Holder)]
-    with RayExecutor(ComputeParams(executor="ray", gpus_per_task=0.25)) as ex:
-        with pytest.raises(DfmaskError, match=r"compute.gpus_per_task: 0.25, but the Ray cluster has 0 GPUs"):
-            dict(ex.run(jobs))
-    with RayExecutor(ComputeParams(executor="ray", cpus_per_task=4)) as ex:
-        with pytest.raises(DfmaskError, match=r"compute.cpus_per_task: 4, but the Ray cluster has 2 CPUs"):
-            dict(ex.run([Job("t", _pid, (1,))]))
+    gpus = RayExecutor(ComputeParams(executor="ray", gpus_per_task=0.25))
+    with gpus as ex, pytest.raises(DfmaskError, match=r"compute.gpus_per_task: 0.25, but the Ray cluster has 0 GPUs"):
+        dict(ex.run(jobs))
+    cpus = RayExecutor(ComputeParams(executor="ray", cpus_per_task=4))
+    with cpus as ex, pytest.raises(DfmaskError, match=r"compute.cpus_per_task: 4, but the Ray cluster has 2 CPUs"):
+        dict(ex.run([Job("t", _pid, (1,))]))

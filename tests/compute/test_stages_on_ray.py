@@ -32,7 +32,7 @@ from dfmask.masks.stage import MasksPaths
 from dfmask.masks.stage import run as run_masks
 from dfmask.params import ComputeParams, CorpusParams, FacesParams, MasksParams
 from dfmask.schemas.faces import FACE_VIDEOS, STATUS_PATH
-from dfmask.tables import file_sha256, read_table, shard_paths
+from dfmask.tables import file_sha256, read_table
 from tools.stagecmd import stage_argv
 
 pytestmark = pytest.mark.slow

@@ -24,6 +24,7 @@ loses only the jobs in flight: the next run resumes from the stage's work items.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -83,7 +84,7 @@ class RayExecutor:
         if not ray.is_initialized():
             address = self.compute.address or None
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level="warning")
+                ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 where = self.compute.address or "this machine"
                 raise DfmaskError(f"compute.address: cannot join or start a Ray cluster at {where}: {err}") from err
@@ -204,6 +205,11 @@ class RayExecutor:
                     result = ray.get(ref)
                 except ray.exceptions.RayTaskError as err:  # the job's own code raised
                     raise (err.cause if isinstance(err.cause, BaseException) else err) from None
+                except ray.exceptions.RayActorError as err:
+                    if err.actor_init_failed:  # the setup itself raised (e.g. the detector could not load)
+                        first = (str(err).strip().splitlines() or [""])[-1][:300]
+                        raise DfmaskError(f"compute: {name}: the worker's setup failed: {first}") from None
+                    raise self._failure(name, err) from None
                 except ray.exceptions.RayError as err:  # a worker, actor or node was lost for good
                     raise self._failure(name, err) from None
                 if ref in actor_of:

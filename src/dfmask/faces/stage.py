@@ -189,7 +189,7 @@ def run(
     # (`dfmask.compute`). Results come back here and are saved; each video's result
     # depends only on its inputs, so the bytes written depend on neither timing nor executor.
     device = detector_device(params, compute)
-    setup = partial(FaceDetector, dataclasses.replace(params, device=device))
+    setup = partial(FaceDetector, dataclasses.replace(params, device="cuda" if device == "cuda" else "cpu"))
     computing = {v["video_id"] for v in originals}
     jobs = [Job(v["video_id"], _original_job, (v, corpus_root, params), setup=setup) for v in originals]
     done: dict[str, Callable[[], pa.Table]] = {}
