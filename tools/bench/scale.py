@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import platform
 import shutil
@@ -104,7 +105,7 @@ class _Cluster:
             import ray
 
             t0 = time.perf_counter()
-            ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False, logging_level="error")
+            ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             self.starts.append(time.perf_counter() - t0)
         return self
 
