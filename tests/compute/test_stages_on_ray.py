@@ -17,7 +17,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +171,3 @@ def test_a_killed_driver_resumes_from_its_work_items(
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{at_kill:,} reused" in rerun.stdout
     assert _hashes(ws / "data/interim/faces/part=0") == _hashes(local["faces"])
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_tasks(ray_cluster: str) -> Iterator[None]:
-    """Each test starts on an idle cluster (a failed test's tasks are cancelled by then)."""
-    yield
