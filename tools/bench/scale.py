@@ -6,38 +6,41 @@ one `tools.bench.faces` uses), the faces stage and then the masks stage run with
 
 * local, W workers: ``faces.workers`` / ``masks.workers`` = W (threads / processes);
 * ray, W workers: a fresh local Ray cluster of W CPUs (``ray.init(num_cpus=W)``),
-  ``cpus_per_task: 1``; its start is timed apart (``cluster_start_s``): a cluster is
-  started once and serves many stages. The Ray workers' cold start (each imports the
-  stage's libraries) is inside the stage's time, as it is in every stage run.
+  the stage joins it (``compute.address``); its start is timed apart
+  (``cluster_start_s``): a cluster is started once and serves many stages. The Ray
+  workers' cold start (each imports the stage's libraries) is inside the stage's time,
+  as the local stage's own start is: each run is the stage script in a subprocess.
 
 Every configuration runs ``--repeats`` times (default 3), alternated (repeat by
 repeat: local 1, ray 1, local 2, ray 2), each on a fresh work folder; the medians count.
 Derived, per stage: Ray's overhead against the local pool at the same worker count
 (goal <= 10 %), each executor's 1 → 2 worker speed-up and Ray's as a share of the
 local one (goal >= 0.9), and whether every run's outputs (shards, status table,
-report) hash alike (sha256). The stage runs in this process (the library's ``run``),
-the same code the stage scripts call.
+report) hash alike (sha256).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dfmask.errors import DfmaskError
-from dfmask.params import ComputeParams, CorpusParams, FacesParams, MasksParams, load_section
+from dfmask.params import read_params_file
 from dfmask.tables import file_sha256, write_json, write_table
+from tools.stagecmd import stage_argv
 
 EXECUTORS = ("local", "ray")
 STAGES = ("faces", "masks")
@@ -88,26 +91,32 @@ def summarise(wall: dict[str, dict[str, dict[str, list[float]]]], identical: dic
     return out
 
 
-def _timed(fn: Callable[[], Any]) -> float:
+def _stage_s(stage: str, workspace: Path, doc: dict[str, Any]) -> float:
+    """Wall seconds of ``stages/<stage>.py`` (part 0) run as DVC runs it, in ``workspace``."""
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    run = subprocess.run(stage_argv(stage, 0, doc), cwd=workspace, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise DfmaskError(f"{stage} stage failed in the benchmark: {run.stderr.strip()[-500:]}")
+    return wall
 
 
 class _Cluster:
-    """A fresh local Ray cluster of ``cpus`` CPUs for one run (its start timed apart)."""
+    """A fresh local Ray cluster of ``cpus`` CPUs for one run (its start timed apart);
+    its address, for the stage to join, or "" for the local executor."""
 
     def __init__(self, executor: str, cpus: int, starts: list[float]):
         self.executor, self.cpus, self.starts = executor, cpus, starts
 
-    def __enter__(self) -> _Cluster:
-        if self.executor == "ray":
-            import ray
+    def __enter__(self) -> str:
+        if self.executor != "ray":
+            return ""
+        import ray
 
-            t0 = time.perf_counter()
-            ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            self.starts.append(time.perf_counter() - t0)
-        return self
+        t0 = time.perf_counter()
+        ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        self.starts.append(time.perf_counter() - t0)
+        return str(ray.get_runtime_context().gcs_address)
 
     def __exit__(self, *exc: object) -> None:
         if self.executor == "ray":
@@ -124,50 +133,46 @@ def bench(
     originals: int = 0,
     workers: Sequence[int] = (1, 2),
 ) -> dict[str, Any]:
-    """All runs; ``originals`` > 0 keeps only the first N originals and their fakes (smoke runs)."""
+    """All runs; ``originals`` > 0 keeps only the first N originals and their fakes (smoke runs).
+
+    Each run is the stage script in a subprocess, in a fresh folder laid out like the
+    repository (params.yaml, the ingest table): the local executor pays its interpreter
+    and library start like the Ray workers do; a Ray run joins the cluster started for it.
+    """
     from dfmask.corpus.ingest import ingest_part
-    from dfmask.faces.stage import FacesPaths
-    from dfmask.faces.stage import run as run_faces
-    from dfmask.masks.stage import MasksPaths
-    from dfmask.masks.stage import run as run_masks
     from dfmask.schemas.videos import VIDEOS
 
-    faces_params = load_section(FacesParams, "faces", params_path)
-    masks_params = load_section(MasksParams, "masks", params_path)
-    compute = load_section(ComputeParams, "compute", params_path)
+    doc = read_params_file(params_path)
     table = ingest_part(corpus, 0).table
     if originals:
-        keep = sorted(
-            v for v, f in zip(table["video_id"].to_pylist(), table["is_fake"].to_pylist(), strict=True) if not f
-        )
-        keep = set(keep[:originals])
+        ids = zip(table["video_id"].to_pylist(), table["is_fake"].to_pylist(), strict=True)
+        keep = set(sorted(v for v, fake in ids if not fake)[:originals])
         rows = [r for r in table.to_pylist() if r["video_id"] in keep or r.get("original_id") in keep]
         table = table.from_pylist(rows, schema=table.schema)
-    videos = write_table(table, scratch / "videos" / "part=0.parquet", VIDEOS, "ingest")
-    corpus_params = CorpusParams(root=str(corpus), parts=(0,))
     wall: dict[str, dict[str, dict[str, list[float]]]] = {s: {e: {} for e in EXECUTORS} for s in STAGES}
     hashes: dict[str, list[dict[str, str]]] = {s: [] for s in STAGES}
     starts: list[float] = []
-    faces_input: Path | None = None
     for r in range(max(1, repeats)):
         for w in workers:
             for executor in EXECUTORS:
-                run_compute = dataclasses.replace(compute, executor=executor, address="", cpus_per_task=1.0)
-                base = scratch / f"r{r}_{executor}_{w}"
-                fp = FacesPaths(videos, base / "faces", base / "reports/faces.json", base / "work")
-                f_params = dataclasses.replace(faces_params, workers=w)
-                with _Cluster(executor, w, starts):
-                    t = _timed(lambda fp=fp, fpar=f_params, c=run_compute: run_faces(fpar, corpus_params, fp, 0, c))
-                wall["faces"][executor].setdefault(str(w), []).append(round(t, 3))
-                hashes["faces"].append(outputs_sha256(base / "faces") | {"report": file_sha256(fp.report)})
-                faces_input = faces_input or base / "faces"  # every run's faces are the same bytes
-                mp = MasksPaths(faces_input, base / "masks", base / "reports/masks.json", base / "work")
-                m_params = dataclasses.replace(masks_params, workers=w)
-                with _Cluster(executor, w, starts):
-                    t = _timed(lambda mp=mp, mpar=m_params, c=run_compute: run_masks(mpar, mp, 0, c))
-                wall["masks"][executor].setdefault(str(w), []).append(round(t, 3))
-                hashes["masks"].append(outputs_sha256(base / "masks") | {"report": file_sha256(mp.report)})
-                shutil.rmtree(base / "work", ignore_errors=True)
+                ws = scratch / f"r{r}_{executor}_{w}"
+                write_table(table, ws / doc["paths"]["videos"] / "part=0.parquet", VIDEOS, "ingest")
+                with _Cluster(executor, w, starts) as address:
+                    run_doc = {
+                        **doc,
+                        "corpus": {"root": str(corpus.resolve()), "parts": [0]},
+                        "faces": {**doc["faces"], "workers": w},
+                        "masks": {**doc["masks"], "workers": w},
+                        "compute": {**doc.get("compute", {}), "executor": executor, "address": address},
+                    }
+                    (ws / "params.yaml").write_text(yaml.safe_dump(run_doc))
+                    for stage in STAGES:
+                        wall[stage][executor].setdefault(str(w), []).append(round(_stage_s(stage, ws, run_doc), 3))
+                for stage in STAGES:
+                    out = ws / doc["paths"][stage] / "part=0"
+                    report = ws / doc["paths"]["reports"] / stage / "part=0.json"
+                    hashes[stage].append(outputs_sha256(out) | {"report": file_sha256(report)})
+                shutil.rmtree(ws, ignore_errors=True)
     identical = {s: all(h == hashes[s][0] for h in hashes[s]) for s in STAGES}
     import ray
 
@@ -181,7 +186,7 @@ def bench(
         },
         "repeats": max(1, repeats),
         "workers": list(workers),
-        "order": "each repeat: for each worker count, local then ray, faces then masks",
+        "order": "each repeat: for each worker count, local then ray; faces then masks (stage scripts, subprocesses)",
         "stages": summarise(wall, identical),
         "output_sha256": {s: hashes[s][0] for s in STAGES},
         "cluster_start_s_median": round(statistics.median(starts), 2) if starts else None,
