@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools browser faces-sources repro exp exp-show test test-fast lint lock \
-        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict eval-sample eval-seeds robustness release clean
+        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict bench-scale eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -90,7 +90,7 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the network)
 sync-deps: $(STAMP) ## rewrite dvc.yaml's code deps to the files each stage imports (tests/test_codedeps.py checks them)
 	$(BIN)/python -m tools.sync_deps
 
-bench: bench-faces bench-masks bench-phases bench-predict ## all benchmarks (results in reports/)
+bench: bench-faces bench-masks bench-phases bench-predict bench-scale ## all benchmarks (results in reports/)
 
 bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
 	$(BIN)/python -m tools.bench.faces --out reports/bench_faces.json
@@ -103,6 +103,9 @@ bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → repo
 
 bench-phases: setup ## per-video decode/detect/crop+PNG/SSIM costs and the DFDC projection → reports/bench_phases.json
 	$(BIN)/python -m tools.bench.phases --out reports/bench_phases.json
+
+bench-scale: setup ## faces and masks stages, local vs Ray at 1 and 2 workers: overhead, scaling, identical outputs → reports/bench_scale.json
+	$(BIN)/python -m tools.bench.scale --out reports/bench_scale.json
 
 bench-predict: setup ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
 	$(BIN)/python -m tools.bench.predict --out reports/bench_predict.json

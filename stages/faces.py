@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.faces.stage import FacesPaths, run
-from dfmask.params import CorpusParams, FacesParams, load_section
+from dfmask.params import ComputeParams, CorpusParams, FacesParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -21,8 +21,9 @@ def main() -> str:
     args = parser.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(FacesParams, "faces", args.params)
+    compute = load_section(ComputeParams, "compute", args.params)
     paths = FacesPaths(videos=args.videos, out=args.out, report=args.report, work=args.work)
-    return run(params, corpus, paths, args.part).summary()
+    return run(params, corpus, paths, args.part, compute).summary()
 
 
 if __name__ == "__main__":

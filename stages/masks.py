@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.masks.stage import MasksPaths, run
-from dfmask.params import MasksParams, load_section
+from dfmask.params import ComputeParams, MasksParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -22,8 +22,9 @@ def main() -> str:
     ap.add_argument("--work", type=Path, required=True, help="resume folder (paths.work)")
     args = ap.parse_args()
     params = load_section(MasksParams, "masks", args.params)
+    compute = load_section(ComputeParams, "compute", args.params)
     paths = MasksPaths(faces=args.faces, out=args.out, report=args.report, work=args.work)
-    return run(params, paths, args.part).summary()
+    return run(params, paths, args.part, compute).summary()
 
 
 if __name__ == "__main__":

@@ -226,14 +226,6 @@ class CorpusParams:
 
 
 @dataclass(frozen=True)
-class ComputeParams:
-    """``compute``: where the work runs. The ``compute`` config group (conf/compute/,
-    docs/config.md) sets it together with ``faces.device`` and ``train.accelerator``."""
-
-    executor: Literal["local", "ray"] = "local"  # local processes, or tasks on a Ray cluster
-
-
-@dataclass(frozen=True)
 class PathsParams:
     """``paths``: the one owner of the pipeline's data, model and report locations.
 
@@ -376,6 +368,32 @@ class IngestParams:
     """``ingest``: metadata validation and video probing."""
 
     probe_decode: bool = True  # decode every frame to count decodable frames (catches truncation)
+
+
+@dataclass(frozen=True)
+class ComputeParams:
+    """``compute``: where a stage's per-video work runs (dfmask.compute, docs/cluster.md).
+
+    How, not what: no stage's work key, output or metadata holds these, and dvc.yaml
+    lists none of them, so switching executor never re-runs a stage or changes a byte
+    (like ``faces.workers``). ``local`` runs the stage's own pool (``faces.workers``
+    threads, ``masks.workers`` processes); ``ray`` sends each video to a Ray cluster,
+    whose nodes must see ``corpus.root`` at the same path. The ``compute`` config group
+    (conf/compute/, docs/config.md) sets ``executor`` with ``faces.device`` and
+    ``train.accelerator``.
+    """
+
+    executor: Literal["local", "ray"] = "local"
+    # Ray only: "" = join the cluster `ray start` runs on this machine, else start one here;
+    # "auto" = join a running one (error if none); "host:6379" or "ray://host:10001" = that one
+    address: str = ""
+    cpus_per_task: float = param(1.0, "> 0")  # Ray only: CPUs each video's task (and detector actor) reserves
+    # Ray only: GPUs each faces detector actor reserves; fractional shares a GPU (0.25 = four
+    # actors per GPU); 0 = detect on CPU. Fakes and masks are CPU tasks
+    gpus_per_task: float = param(0.0, "[0, 1]")
+    # Ray only: re-runs of a video whose worker process or node died (never of a video whose
+    # own code raised); past this the stage fails naming the video
+    max_retries: int = param(3, "[0, 100]")
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ def bench_kernel(
     n_ours = len(pairs) * repeat
     chunk = 16
     bounds = [(i, min(i + chunk, n_ours)) for i in range(0, n_ours, chunk)]
-    ctx = mp.get_context("spawn")  # see dfmask.masks.pool.run_jobs: fork after OpenCV can deadlock
+    ctx = mp.get_context("spawn")  # see dfmask.compute.local.ProcessExecutor: fork after OpenCV can deadlock
     cpu_parts: list[float] = []
     ref_s = ref_cpu = ours_s = 0.0
     with ctx.Pool(workers, initializer=_pool_init, initargs=(pairs, params)) as pool:

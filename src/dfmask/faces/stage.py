@@ -12,26 +12,31 @@ is the stage; it writes the shards, the status table and the report.
 
 Order: ``params.workers`` threads take every original first (detection), then the
 fakes, each of which waits for its original's work item, so both cores are busy from
-the first video to the last (docs/benchmarks.md, "faces").
+the first video to the last (docs/benchmarks.md, "faces"). With ``compute.executor:
+ray`` the same jobs run on a Ray cluster (`dfmask.compute`, docs/cluster.md); the
+results come back here and are written the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from dfmask.codedeps import source_files
+from dfmask.compute import Job, executor_for
+from dfmask.errors import DfmaskError
 from dfmask.faces.detect import FaceDetector, resolve_device
 from dfmask.faces.extract import VideoFaces, process_fake, process_original
-from dfmask.params import CorpusParams, FacesParams, to_dict
+from dfmask.params import ComputeParams, CorpusParams, FacesParams, to_dict
 from dfmask.progress import progress
 from dfmask.schemas.faces import FACE_VIDEOS, FACES, STATUS_PATH
 from dfmask.schemas.videos import VIDEOS
@@ -108,9 +113,25 @@ def written_params(params: FacesParams) -> dict[str, Any]:
     return {k: v for k, v in to_dict(params).items() if k not in _EXECUTION}
 
 
-def work_key(params: FacesParams) -> dict[str, Any]:
-    """What shapes every video's rows: params, schema version, the device ``auto``
-    resolves to (GPU and CPU boxes differ in the last bits), and the code and library
+def detector_device(params: FacesParams, compute: ComputeParams) -> str:
+    """The device the detector runs on: ``faces.device`` as this machine resolves it;
+    with the Ray executor, ``auto`` is ``cuda`` when the detector actors get a GPU
+    share (``compute.gpus_per_task`` > 0) and ``cpu`` otherwise, whatever the driver has."""
+    if compute.executor != "ray":
+        return resolve_device(params.device)
+    if params.device == "cuda" and compute.gpus_per_task == 0:
+        raise DfmaskError(
+            "params: faces.device is 'cuda' but compute.gpus_per_task is 0: Ray gives the detector no GPU"
+        )
+    if params.device == "auto":
+        return "cuda" if compute.gpus_per_task > 0 else "cpu"
+    return params.device
+
+
+def work_key(params: FacesParams, device: str | None = None) -> dict[str, Any]:
+    """What shapes every video's rows: params, schema version, the device the detector
+    runs on (``device``, default: what ``auto`` resolves to here; GPU and CPU boxes
+    differ in the last bits), and the code and library
     versions: DVC re-runs the stage when the code changes, and items computed by the old
     code must not be reused then. Each video's own input is in its item name
     (`item_for`), so a changed video does not recompute the others."""
@@ -118,7 +139,7 @@ def work_key(params: FacesParams) -> dict[str, Any]:
     return {
         "faces_version": FACES.version,
         "params": p,
-        "device": resolve_device(params.device),
+        "device": device or resolve_device(params.device),
         **code_and_libraries(_CODE, _PACKAGE),
     }
 
@@ -141,13 +162,17 @@ def ordered_videos(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out + orphans
 
 
-def run(params: FacesParams, corpus: CorpusParams, paths: FacesPaths, part: int) -> PartSummary:
+def run(
+    params: FacesParams, corpus: CorpusParams, paths: FacesPaths, part: int, compute: ComputeParams | None = None
+) -> PartSummary:
     """The ``faces@part`` stage: extract the faces of part ``part`` of ``corpus.root``;
-    write the shards, the status table and the report."""
+    write the shards, the status table and the report. ``compute`` says where the
+    videos are processed (default: this machine's threads); it changes no byte."""
+    compute = compute or ComputeParams()
     corpus_root, out_dir = Path(corpus.root), Path(paths.out)
     videos_table = read_table(Path(paths.videos), VIDEOS)  # the part's ingest table, version-checked
     videos = [dict(v) for v in videos_table.to_pylist() if int(v["part"]) == part]
-    work = WorkDir(STAGE, f"part={part}", work_key(params), paths.work)
+    work = WorkDir(STAGE, f"part={part}", work_key(params, detector_device(params, compute)), paths.work)
     work.prune_stale()
     by_id = {v["video_id"]: v for v in videos}
     names = {v["video_id"]: item_for(v, _original_row(v, by_id)) for v in videos}
@@ -156,25 +181,32 @@ def run(params: FacesParams, corpus: CorpusParams, paths: FacesPaths, part: int)
     todo = [v for v in order if v["video_id"] not in done_before]
     originals = [v for v in todo if not v["is_fake"]]
     fakes = [v for v in todo if v["is_fake"]]
-    # `params.workers` threads take videos from one FIFO queue: every original first,
-    # then the fakes, so both cores detect at the start and cut fakes at the end (the
-    # detector, decoding and OpenCV release the GIL). A fake waits for its original's
-    # work item, which FIFO order guarantees is already being computed. Each video's
-    # result depends only on its inputs, so the bytes written do not depend on timing.
-    with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="faces") as pool:
-        computed: dict[str, Future[None]] = {}
-        if originals:
-            detector = FaceDetector(params)
-            for v in originals:
-                computed[v["video_id"]] = pool.submit(_original_job, work, names, v, corpus_root, detector, params)
-        jobs = list(computed.values())
-        jobs += [pool.submit(_fake_job, work, names, v, by_id, computed, corpus_root, params) for v in fakes]
-        try:
-            for job in progress(as_completed(jobs), total=len(jobs), desc=f"faces part={part}", unit="video"):
-                job.result()  # a video's unexpected error stops the stage here
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    # Every original first (detection), then the fakes, each of which takes its original's
+    # work item: computed by this run, or loaded from an earlier run's. With the local
+    # executor `params.workers` threads take them from one FIFO queue, so both cores
+    # detect at the start and cut fakes at the end (the detector, decoding and OpenCV
+    # release the GIL); with Ray, originals go to detector actors and fakes to CPU tasks
+    # (`dfmask.compute`). Results come back here and are saved; each video's result
+    # depends only on its inputs, so the bytes written depend on neither timing nor executor.
+    device = detector_device(params, compute)
+    setup = partial(FaceDetector, dataclasses.replace(params, device="cuda" if device == "cuda" else "cpu"))
+    computing = {v["video_id"] for v in originals}
+    jobs = [Job(v["video_id"], _original_job, (v, corpus_root, params), setup=setup) for v in originals]
+    done: dict[str, Callable[[], pa.Table]] = {}
+    for v in fakes:
+        orow = _original_row(v, by_id)
+        oid = orow["video_id"] if orow is not None else None
+        if oid is not None and oid not in computing:
+            done[oid] = partial(work.load, names[oid])
+        if oid is None:  # no original to wait for: the fake gets its status
+            jobs.append(Job(v["video_id"], _fake_job, (None, v, orow, corpus_root, params)))
+        else:
+            jobs.append(Job(v["video_id"], _fake_job, (v, orow, corpus_root, params), needs=oid))
+    with executor_for(compute, params.workers, name="faces") as executor:
+        for video_id, item in progress(
+            executor.run(jobs, done), total=len(jobs), desc=f"faces part={part}", unit="video"
+        ):
+            work.save(names[video_id], item)
     statuses = _assemble(part, order, work, names, out_dir, params)
     _drop_other_items(work, set(names.values()))
     counts = Counter(s.status for s in statuses)
@@ -201,43 +233,25 @@ def _drop_other_items(work: WorkDir, keep: set[str]) -> None:
             path.unlink()
 
 
-def _original_job(
-    work: WorkDir,
-    names: dict[str, str],
-    row: dict[str, Any],
-    corpus_root: Path,
-    detector: FaceDetector,
-    params: FacesParams,
-) -> None:
-    """Detect, track and crop one original; store its work item (runs on a worker)."""
-    work.save(names[row["video_id"]], process_original(row, corpus_root, detector, params).to_item())
+def _original_job(detector: FaceDetector, row: dict[str, Any], corpus_root: Path, params: FacesParams) -> pa.Table:
+    """Detect, track and crop one original: its work item (runs on a worker)."""
+    return process_original(row, corpus_root, detector, params).to_item()
 
 
 def _fake_job(
-    work: WorkDir,
-    names: dict[str, str],
+    original_item: pa.Table | None,
     row: dict[str, Any],
-    by_id: dict[str, dict[str, Any]],
-    computed: dict[str, Future[None]],
+    original_row: dict[str, Any] | None,
     corpus_root: Path,
     params: FacesParams,
-) -> None:
-    """Cut one fake at its original's windows; store its work item (runs on a worker).
+) -> pa.Table:
+    """Cut one fake at its original's windows: its work item (runs on a worker).
 
-    The original's rows come from its work item: computed by this run (wait for it) or
-    by an earlier one.
+    ``original_item`` is its original's work item (None when the original is not a
+    real video of this part: the fake gets its status).
     """
-    oid = row.get("original_id")
-    orow = by_id.get(oid) if oid is not None else None
-    original = None
-    if orow is not None and not orow["is_fake"]:
-        if oid in computed:
-            computed[oid].result()
-        original = VideoFaces.from_item(work.load(names[str(oid)]))
-    else:
-        orow = None
-    result = process_fake(row, orow, original, corpus_root, params)
-    work.save(names[row["video_id"]], result.to_item())
+    original = VideoFaces.from_item(original_item) if original_item is not None else None
+    return process_fake(row, original_row, original, corpus_root, params).to_item()
 
 
 def _video_tables(order: list[dict[str, Any]], work: WorkDir, names: dict[str, str]) -> Iterator[pa.Table]:

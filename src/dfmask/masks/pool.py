@@ -1,15 +1,15 @@
-"""The worker processes of the masks stage: one fake video per task, in job order.
+"""The masks stage's workers: one fake video per job, set up once per process.
 
-Spawned (not forked) processes, one OpenCV thread each, with glibc told to keep freed
-memory; the number of processes never changes the output (results come back in job
-order and each video's rows depend only on its pairs and the params).
+The jobs run on `dfmask.compute`'s executor: spawned local processes
+(``masks.workers``) or Ray workers. Each worker process uses one OpenCV thread and
+glibc is told to keep freed memory; the number of processes never changes the output
+(each video's rows depend only on its pairs and the params, and the stage writes
+them in job order).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from collections.abc import Iterator, Sequence
 
 import cv2
 import pyarrow as pa
@@ -54,9 +54,12 @@ def _init_worker(params: MasksParams) -> None:
     keep_freed_memory()
 
 
-def _work(job: FakeVideoJob) -> tuple[str, pa.Table]:
-    assert _WORKER_PARAMS is not None
-    return job.video_id, mask_video(job, _WORKER_PARAMS)
+def mask_job(job: FakeVideoJob, params: MasksParams) -> pa.Table:
+    """One fake video's work table, in whichever process runs it (`dfmask.compute`);
+    the process is set up (`_init_worker`) once per params."""
+    if params != _WORKER_PARAMS:
+        _init_worker(params)
+    return mask_video(job, params)
 
 
 #: With ``workers: 0`` (auto), at least this many pairs per extra process: starting a
@@ -74,17 +77,3 @@ def worker_count(requested: int, pairs: int | None = None) -> int:
     if pairs is not None:
         cpus = min(cpus, max(1, pairs // MIN_PAIRS_PER_WORKER))
     return cpus
-
-
-def run_jobs(jobs: Sequence[FakeVideoJob], params: MasksParams, workers: int) -> Iterator[tuple[str, pa.Table]]:
-    """Yield (video_id, work table) per job, in job order, using ``workers`` processes."""
-    if workers <= 1 or len(jobs) <= 1:
-        _init_worker(params)
-        for job in jobs:
-            yield _work(job)
-        return
-    # spawn, not fork: a child forked after OpenCV's thread pool has run can deadlock on
-    # a lock copied in the held state (seen here: workers stuck in futex_wait).
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(params,)) as pool:
-        yield from pool.imap(_work, jobs, chunksize=1)

@@ -35,10 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfmask.codedeps import source_files
+from dfmask.compute import Job, executor_for
 from dfmask.errors import DfmaskError
 from dfmask.masks.pairing import FACES_COLUMNS, pair_crops
-from dfmask.masks.pool import run_jobs, worker_count
-from dfmask.params import MasksParams, to_dict
+from dfmask.masks.pool import mask_job, worker_count
+from dfmask.params import ComputeParams, MasksParams, to_dict
 from dfmask.progress import progress
 from dfmask.schemas.faces import FACES, faces_shards
 from dfmask.schemas.masks import MASKS
@@ -101,9 +102,11 @@ def work_key(params: MasksParams, shards: Sequence[Path]) -> dict[str, Any]:
     }
 
 
-def run(params: MasksParams, paths: MasksPaths, part: int) -> MasksResult:
+def run(params: MasksParams, paths: MasksPaths, part: int, compute: ComputeParams | None = None) -> MasksResult:
     """The ``masks@part`` stage: masks for every fake crop of one part; writes the shards
     to ``paths.out`` and the part report (counts by status) to ``paths.report``.
+    ``compute`` says where the videos are processed (default: this machine's worker
+    processes); it changes no byte.
 
     Returns:
         The written shard paths and the part report.
@@ -123,10 +126,12 @@ def run(params: MasksParams, paths: MasksPaths, part: int) -> MasksResult:
     work.prune_stale()
     todo = [job for job in jobs if not work.done(job.video_id)]  # any video id: WorkDir hashes odd names
     workers = worker_count(params.workers, sum(len(job.pairs) for job in todo))
-    for video_id, table in progress(
-        run_jobs(todo, params, workers), desc=f"masks part={part}", total=len(todo), unit="video"
-    ):
-        work.save(video_id, table)
+    jobs_to_run = [Job(job.video_id, mask_job, (job, params)) for job in todo]
+    with executor_for(compute or ComputeParams(), workers, processes=True) as executor:
+        for video_id, table in progress(
+            executor.run(jobs_to_run), desc=f"masks part={part}", total=len(todo), unit="video"
+        ):
+            work.save(video_id, table)
 
     items = [work.load(job.video_id) for job in jobs]
     statuses: Counter[str] = Counter(s for item in items for s in item.column("status").to_pylist())
