@@ -171,7 +171,7 @@ def measure(
         crops_of[str(row["video_id"])] = len(pngs)
     fakes = [r for r in rows if r["is_fake"] and str(r.get("original_id")) in done]
     for row in fakes:
-        frame_idx, track_id, windows, real_pngs = done[str(row["original_id"])]
+        frame_idx, track_id, orig_windows, real_pngs = done[str(row["original_id"])]
         if not len(frame_idx):
             continue
         path = corpus / str(row["path"])
@@ -180,7 +180,7 @@ def measure(
         with clock.time("fake", "crop_png"):
             pairs = tuple(
                 (int(f), int(t), real, encode_png(crop_face(frames_at[int(f)], w, faces.size)))
-                for f, t, w, real in zip(frame_idx, track_id, windows, real_pngs, strict=True)
+                for f, t, w, real in zip(frame_idx, track_id, orig_windows, real_pngs, strict=True)
                 if int(f) in frames_at
             )
         job = FakeVideoJob(part, str(row["video_id"]), str(row["original_id"]), pairs)
