@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dfmask.corpus.metadata import link_problem, safe_name
+from dfmask.errors import DfmaskError
 
 #: Statuses an adapter may give besides the DFDC ones (`dfmask.corpus.metadata`).
 ADAPTER_STATUSES = {
@@ -169,3 +170,25 @@ def problem_record(part: int, found: Found, prefix: str) -> Record:
 def by_id(records: Iterable[Record]) -> list[Record]:
     """Records sorted by video_id (ingest's table order)."""
     return sorted(records, key=lambda r: r.video_id)
+
+
+class ListedCorpus:
+    """The `Adapter` methods of a layout listed whole once (its ``_records``), parts
+    served from that list: FaceForensics++, Celeb-DF v2, DeeperForensics, FakeAVCeleb,
+    whose parts are not folders (each adapter's module says how it numbers them)."""
+
+    root: Path
+    #: The corpus's published name, for messages.
+    title: str
+
+    @property
+    def _records(self) -> list[Record]:
+        raise NotImplementedError
+
+    def parts(self) -> list[int]:
+        return sorted({r.part for r in self._records})
+
+    def videos(self, part: int) -> list[Record]:
+        if part not in self.parts():
+            raise DfmaskError(f"{self.root}: {self.title} has no part {part} (it has {self.parts()})")
+        return by_id(r for r in self._records if r.part == part)

@@ -19,7 +19,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from dfmask.corpus.adapters.base import Record, by_id, problem_record, read_lines, stem, walk
+from dfmask.corpus.adapters.base import ListedCorpus, Record, problem_record, read_lines, stem, walk
 from dfmask.errors import DfmaskError
 
 TEST_LIST = "List_of_testing_videos.txt"
@@ -35,10 +35,11 @@ FOLDERS = {
 }
 
 
-class CelebDfAdapter:
+class CelebDfAdapter(ListedCorpus):
     """Celeb-DF v2 under ``root`` (see the module docstring)."""
 
     kind = "celebdf"
+    title = "Celeb-DF v2"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -47,14 +48,6 @@ class CelebDfAdapter:
                 f"corpus.root {root}: no Celeb-real/, YouTube-real/ or Celeb-synthesis/ folder "
                 "(corpus.kind=celebdf wants the Celeb-DF v2 root)"
             )
-
-    def parts(self) -> list[int]:
-        return sorted({r.part for r in self._records})
-
-    def videos(self, part: int) -> list[Record]:
-        if part not in self.parts():
-            raise DfmaskError(f"{self.root}: Celeb-DF v2 has no part {part} (it has {self.parts()})")
-        return by_id(r for r in self._records if r.part == part)
 
     @cached_property
     def test_list(self) -> dict[str, str]:

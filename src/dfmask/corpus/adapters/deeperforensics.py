@@ -25,7 +25,16 @@ import re
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from dfmask.corpus.adapters.base import Found, Record, by_id, problem_record, read_lines, stem, subfolders, walk
+from dfmask.corpus.adapters.base import (
+    Found,
+    ListedCorpus,
+    Record,
+    problem_record,
+    read_lines,
+    stem,
+    subfolders,
+    walk,
+)
 from dfmask.corpus.metadata import link_problem
 from dfmask.errors import DfmaskError
 
@@ -39,10 +48,11 @@ VARIANTS = (
 _FAKE = re.compile(r"^(\d{3})_([MW]\d{3})$")
 
 
-class DeeperForensicsAdapter:
+class DeeperForensicsAdapter(ListedCorpus):
     """DeeperForensics-1.0 under ``root``; FaceForensics++ targets under ``originals_root``."""
 
     kind = "deeperforensics"
+    title = "DeeperForensics-1.0"
 
     def __init__(self, root: str | Path, originals_root: str | None = None, quality: str = "c23") -> None:
         self.root = Path(root)
@@ -60,14 +70,6 @@ class DeeperForensicsAdapter:
                     f"corpus.originals_root {originals_root}: expected a FaceForensics++ root (with "
                     "original_sequences/) given relative to corpus.root"
                 )
-
-    def parts(self) -> list[int]:
-        return sorted({r.part for r in self._records})
-
-    def videos(self, part: int) -> list[Record]:
-        if part not in self.parts():
-            raise DfmaskError(f"{self.root}: DeeperForensics-1.0 has no part {part} (it has {self.parts()})")
-        return by_id(r for r in self._records if r.part == part)
 
     @cached_property
     def official_split(self) -> dict[str, str]:

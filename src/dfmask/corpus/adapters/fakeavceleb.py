@@ -27,7 +27,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from dfmask.corpus.adapters.base import Found, Record, by_id, problem_record, stem, subfolders, walk
+from dfmask.corpus.adapters.base import Found, ListedCorpus, Record, problem_record, stem, subfolders, walk
 from dfmask.errors import DfmaskError
 
 CATEGORIES = {
@@ -45,10 +45,11 @@ _CLIP = re.compile(r"^(\d{5})(?:_|$)")
 _DONOR = re.compile(r"_(id\d+)")
 
 
-class FakeAvCelebAdapter:
+class FakeAvCelebAdapter(ListedCorpus):
     """FakeAVCeleb under ``root`` with a label policy for RealVideo-FakeAudio."""
 
     kind = "fakeavceleb"
+    title = "FakeAVCeleb"
 
     def __init__(self, root: str | Path, label_policy: str = "visual") -> None:
         self.root = Path(root)
@@ -60,14 +61,6 @@ class FakeAvCelebAdapter:
                 f"corpus.root {root}: none of {', '.join(CATEGORIES)} (corpus.kind=fakeavceleb wants the "
                 "FakeAVCeleb root)"
             )
-
-    def parts(self) -> list[int]:
-        return sorted({r.part for r in self._records})
-
-    def videos(self, part: int) -> list[Record]:
-        if part not in self.parts():
-            raise DfmaskError(f"{self.root}: FakeAVCeleb has no part {part} (it has {self.parts()})")
-        return by_id(r for r in self._records if r.part == part)
 
     @cached_property
     def methods(self) -> dict[tuple[str, str, str, str, str], str]:

@@ -26,7 +26,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from dfmask.corpus.adapters.base import Found, Record, by_id, problem_record, stem, subfolders, walk
+from dfmask.corpus.adapters.base import Found, ListedCorpus, Record, problem_record, stem, subfolders, walk
 from dfmask.errors import DfmaskError
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
@@ -40,10 +40,11 @@ _ACTOR = re.compile(r"^(\d{2})__(.+)$")
 _DFD_FAKE = re.compile(r"^(\d{2})_(\d{2})__(.+)__([A-Za-z0-9]+)$")
 
 
-class FfppAdapter:
+class FfppAdapter(ListedCorpus):
     """FaceForensics++ under ``root`` at ``qualities`` (see the module docstring)."""
 
     kind = "ffpp"
+    title = "FaceForensics++"
 
     def __init__(self, root: str | Path, qualities: tuple[str, ...] = ("c23",)) -> None:
         self.root = Path(root)
@@ -55,14 +56,6 @@ class FfppAdapter:
                 f"{root}: no original_sequences/ or manipulated_sequences/ folder; corpus.root must be "
                 "the FaceForensics++ download root (corpus.kind=ffpp)"
             )
-
-    def parts(self) -> list[int]:
-        return sorted({r.part for r in self._records})
-
-    def videos(self, part: int) -> list[Record]:
-        if part not in self.parts():
-            raise DfmaskError(f"{self.root}: FaceForensics++ has no part {part} (it has {self.parts()})")
-        return by_id(r for r in self._records if r.part == part)
 
     # ------------------------------------------------------------------ reading
 
