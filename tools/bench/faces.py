@@ -475,8 +475,10 @@ def bench(
     }
 
 
-def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path) -> None:
-    """Generate the bench corpus with the sample generator's ``bench`` profile.
+def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path, bench: str = "bench") -> None:
+    """Generate the bench corpus with the sample generator's ``bench`` profile, unless
+    ``corpus`` already holds its part 0 and ``ground_truth`` exists (``bench`` names the
+    caller in the line printed before generating).
 
     The generator writes ``<out>/corpus`` and ``<out>/ground_truth.parquet``, so
     ``corpus`` must be ``<out>/corpus`` and ``ground_truth`` ``<out>/ground_truth.parquet``.
@@ -484,6 +486,9 @@ def ensure_bench_corpus(params_path: Path, corpus: Path, ground_truth: Path) -> 
     from dfmask.corpus.sample import SamplePaths, run
     from dfmask.params import BaseParams, CorpusParams, SampleParams
 
+    if (corpus / "dfdc_train_part_0").is_dir() and ground_truth.exists():
+        return
+    print(f"{bench}: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
     out = corpus.parent
     if corpus.name != "corpus" or ground_truth != out / "ground_truth.parquet":
         raise DfmaskError(
@@ -509,9 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         corpus = Path(args.corpus)
-        if not (corpus / "dfdc_train_part_0").is_dir() or not Path(args.ground_truth).exists():
-            print(f"bench faces: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
-            ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth))
+        ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth), "bench faces")
         with tempfile.TemporaryDirectory(prefix="bench_faces_") as tmp:
             result = bench(
                 corpus, Path(args.ground_truth), Path(args.params), Path(tmp), args.naive_videos, args.repeats

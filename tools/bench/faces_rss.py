@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         corpus = Path(args.corpus)
-        if not (corpus / "dfdc_train_part_0").is_dir():
-            print(f"bench faces rss: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
-            ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth))
+        ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth), "bench faces rss")
         with tempfile.TemporaryDirectory(prefix="bench_faces_rss_") as tmp:
             result = measure(corpus, Path(args.params), Path(tmp), args.originals, args.repeats, args.set)
     except DfmaskError as err:

@@ -219,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         corpus = Path(args.corpus)
-        if not (corpus / f"dfdc_train_part_{args.part}").is_dir():
-            print(f"bench phases: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
-            ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth))
+        ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth), "bench phases")
         faces = load_section(FacesParams, "faces", args.params)
         masks = load_section(MasksParams, "masks", args.params)
         per_video, crops, described = measure(corpus, args.part, faces, masks, args.originals)

@@ -241,11 +241,9 @@ def validate_report(doc: dict[str, Any]) -> None:
 
 def default_video(params: Path, corpus: Path) -> Path:
     """The first original of the bench corpus (generated when absent)."""
-    if not (corpus / "dfdc_train_part_0").is_dir():
-        from tools.bench.faces import ensure_bench_corpus
+    from tools.bench.faces import ensure_bench_corpus
 
-        print(f"bench predict: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
-        ensure_bench_corpus(params, corpus, corpus.parent / "ground_truth.parquet")
+    ensure_bench_corpus(params, corpus, corpus.parent / "ground_truth.parquet", "bench predict")
     meta = json.loads((corpus / "dfdc_train_part_0" / "metadata.json").read_text())
     reals = sorted(name for name, m in meta.items() if m.get("label") == "REAL")
     if not reals:

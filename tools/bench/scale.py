@@ -212,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         corpus = Path(args.corpus)
-        if not (corpus / "dfdc_train_part_0").is_dir():
-            print(f"bench scale: generating the bench corpus in {corpus.parent} (sample profile 'bench')")
-            ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth))
+        ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth), "bench scale")
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
             result = bench(corpus, Path(args.params), Path(tmp), args.repeats, args.originals)
     except DfmaskError as err:
