@@ -165,7 +165,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
     folder = tmp_path / "faces" / "part=0"
     write_synthetic_faces(folder, part=0, originals=6, fakes_per_original=3, frames=24, size=128)
     params = tmp_path / "params.yaml"
-    params.write_text("masks:\n  workers: 1\n")
+    params.write_text("masks:\n  workers: 1\ncompute:\n  executor: local\n")
     repo = Path(__file__).resolve().parents[2]
 
     def cmd(tag):

@@ -139,6 +139,8 @@ def _describe(proc: psutil.Process) -> str:
     except psutil.Error:
         cmd = []
     name = proc.name()
+    if name.startswith("python"):  # python3.11, python3, python: one name whichever link started it
+        name = "python"
     for i, arg in enumerate(cmd[1:], 1):
         if arg == "-m" and i + 1 < len(cmd):
             return f"{name} -m {cmd[i + 1]}"
