@@ -224,10 +224,10 @@ def _detector(args: argparse.Namespace) -> Any:
     import dataclasses as dc
 
     from dfmask.inference.detector import Detector
-    from dfmask.inference.registry import parse
+    from dfmask.inference.registry import is_release
 
     # a released model brings its own params.yaml and calibration.json: this directory's are not its
-    released = any(not Path(m).exists() and parse(m) is not None for m in args.model or [])
+    released = any(is_release(m) for m in args.model or [])
     params: Path | None = args.params
     if params is None and Path(DEFAULT_PARAMS).is_file() and not released:
         params = Path(DEFAULT_PARAMS)

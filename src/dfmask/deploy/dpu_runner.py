@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfmask.deploy.vai.serve_vart import read_array, write_array
 from dfmask.errors import DfmaskError
 from dfmask.params import DeployParams
 
@@ -34,7 +35,6 @@ class VartRunner:
         import subprocess
         import tempfile
 
-        from dfmask.deploy.vai.serve_vart import read_array
         from dfmask.deploy.vitis import require_environment, vendor_command
 
         params = params or DeployParams()
@@ -53,7 +53,6 @@ class VartRunner:
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
-        self._read_array = read_array
         hello = self._receive()
         self.input_size, self.batch = int(hello[0]), int(hello[1])
 
@@ -72,7 +71,7 @@ class VartRunner:
 
     def _receive(self) -> np.ndarray:
         try:
-            array = self._read_array(self._stdout)
+            array = read_array(self._stdout)
         except (ValueError, EOFError, OSError) as err:
             raise self._failure() from err
         if array is None:
@@ -80,8 +79,6 @@ class VartRunner:
         return array
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from dfmask.deploy.vai.serve_vart import write_array
-
         try:
             write_array(self._stdin, np.ascontiguousarray(images, np.float32))
         except (BrokenPipeError, OSError) as err:

@@ -114,7 +114,7 @@ class Detector:
         models = [model] if isinstance(model, str | Path) else list(model)
         fetched = []
         for i, item in enumerate(models):
-            if not Path(item).exists() and releases.parse(item) is not None:
+            if releases.is_release(item):
                 fetched.append(releases.resolve(item, registry))
                 models[i] = fetched[-1].model
         if fetched and calibration is None and fetched[0].calibration is not None:

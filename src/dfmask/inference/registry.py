@@ -62,6 +62,12 @@ def parse(spec: str | Path) -> tuple[str, str] | None:
     return (match["name"], match["version"]) if match else None
 
 
+def is_release(model: str | Path) -> bool:
+    """True when ``model`` names a release rather than a file or folder: an existing path
+    of that name wins (a folder ``uynet@v1.0.0`` is a folder)."""
+    return not Path(model).exists() and parse(model) is not None
+
+
 def cache_dir() -> Path:
     """The release cache: ``$DFMASK_MODEL_CACHE`` or ``~/.cache/dfmask/models``."""
     return Path(os.environ.get("DFMASK_MODEL_CACHE") or DEFAULT_CACHE).expanduser()

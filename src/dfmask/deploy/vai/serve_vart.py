@@ -68,15 +68,6 @@ class _Prefixed:
             out += chunk
         return out
 
-    def readline(self, limit: int = -1) -> bytes:
-        out = b""
-        while limit < 0 or len(out) < limit:
-            c = self.read(1)
-            out += c
-            if not c or c == b"\n":
-                break
-        return out
-
 
 def serve(model: Any, size: int, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """Answer image arrays with ``(seg_logits, cls_logit)`` until the input ends; the count."""
