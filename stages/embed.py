@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.identity.embed import EmbedPaths, run
-from dfmask.params import EmbedParams, load_section
+from dfmask.params import ComputeParams, EmbedParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -19,7 +19,9 @@ def main() -> str:
     parser.add_argument("--report", type=Path, required=True, help="the part's report JSON")
     args = parser.parse_args()
     params = load_section(EmbedParams, "embed", args.params)
-    return run(params, EmbedPaths(faces=args.faces, out=args.out, report=args.report), args.part).summary()
+    compute = load_section(ComputeParams, "compute", args.params)
+    paths = EmbedPaths(faces=args.faces, out=args.out, report=args.report)
+    return run(params, paths, args.part, compute).summary()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from dfmask.corpus.ingest import IngestPaths, run
-from dfmask.params import CorpusParams, IngestParams, load_section
+from dfmask.params import ComputeParams, CorpusParams, IngestParams, load_section
 from dfmask.stage import run_stage
 
 
@@ -20,7 +20,8 @@ def main() -> str:
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(IngestParams, "ingest", args.params)
-    report = run(params, corpus, IngestPaths(out=args.out, report=args.report), args.part)
+    compute = load_section(ComputeParams, "compute", args.params)
+    report = run(params, corpus, IngestPaths(out=args.out, report=args.report), args.part, compute)
     return report.summary()
 
 

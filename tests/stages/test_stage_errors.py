@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run_ingest(tmp_path: Path, params: dict) -> subprocess.CompletedProcess[str]:
-    """stages/ingest.py for part 0 in ``tmp_path``, with the arguments dvc.yaml gives it."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    """stages/ingest.py for part 0 in ``tmp_path``, with the arguments dvc.yaml gives it
+    (and the repository's ``compute:`` section, which the stage reads, unless given)."""
+    compute = yaml.safe_load((REPO / "params.yaml").read_text())["compute"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"compute": compute, **params}))
     return subprocess.run(stage_argv("ingest", 0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 

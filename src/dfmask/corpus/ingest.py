@@ -8,6 +8,12 @@ listed or present video gets exactly one row, with ``status == "ok"`` or a reaso
 nothing is dropped and nothing crashes on a bad video. `check_corpus` runs where all
 parts meet (the split stage): duplicate names across parts, and fakes whose original
 lives in another part.
+
+The probe of each video (a PyAV open, optionally a full decode, and its sha256) is a
+`dfmask.compute.Job` run where ``compute.executor`` says: with ``local`` one after the
+other in this process, as ever (a one-worker pool runs in the caller); with ``ray`` as
+tasks on the cluster. Probes come back to the driver, which fills the rows in the
+layout's order, so the table never depends on the executor or on completion order.
 """
 
 from __future__ import annotations
@@ -20,14 +26,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from dfmask.compute import Job, executor_for
 from dfmask.corpus.adapters import Adapter, adapter_for
 from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.errors import DfmaskError
-from dfmask.params import CorpusParams, IngestParams, to_dict
+from dfmask.params import ComputeParams, CorpusParams, IngestParams, to_dict
 from dfmask.progress import progress
 from dfmask.schemas.videos import spec_for
 from dfmask.tables import file_sha256, sample_list, write_json, write_table
-from dfmask.video import probe
+from dfmask.video import Probe, probe
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,18 @@ def _probe_status(error: str) -> str:
     return "corrupt"
 
 
-def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter: Adapter | None = None) -> IngestResult:
+def _probe_job(file: str, probe_decode: bool) -> tuple[Probe, str]:
+    """One video's probe and content hash (a job: runs wherever the executor sends it)."""
+    return probe(file, decode=probe_decode), file_sha256(file)
+
+
+def ingest_part(
+    root: str | Path,
+    part: int,
+    probe_decode: bool = True,
+    adapter: Adapter | None = None,
+    compute: ComputeParams | None = None,
+) -> IngestResult:
     """Validate and probe every video of part ``part`` of the corpus at ``root``.
 
     Args:
@@ -58,6 +76,7 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter:
             are caught here rather than by the faces stage (about 1 s per DFDC clip).
         adapter: the corpus layout (`dfmask.corpus.adapters.adapter_for`); DFDC's
             ``dfdc_train_part_N/`` when None.
+        compute: where the probes run (module docstring); this process when None.
 
     Raises:
         DfmaskError: the part, or a file the layout requires (DFDC's metadata.json), is
@@ -67,7 +86,10 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter:
     kind = adapter.kind
     records = adapter.videos(part)
     rows: list[dict[str, Any]] = []
-    for rec in progress(records, desc=f"ingest part={part}", unit="video"):
+    # each file to probe, once (named by its path relative to corpus.root: a failure names it)
+    jobs: dict[str, Job] = {}
+    to_fill: list[tuple[dict[str, Any], str]] = []  # (row, its file's path) of each probed row
+    for rec in records:
         row: dict[str, Any] = {
             "part": part,
             "video_id": rec.video_id,
@@ -90,26 +112,32 @@ def ingest_part(root: str | Path, part: int, probe_decode: bool = True, adapter:
         }
         # links were checked against the resolved corpus.root by the adapter (data often
         # lives on another disk); errors name the path as configured
-        file = Path(root) / rec.path if rec.path is not None else None
-        if file is not None and rec.status not in _NOT_READ and file.is_file():
-            p = probe(file, decode=probe_decode)
-            row.update(
-                frames=p.frames,
-                declared_frames=p.declared_frames,
-                fps=p.fps,
-                width=p.width,
-                height=p.height,
-                duration=p.duration,
-                codec=p.codec,
-                bytes=p.bytes,
-                rotation=p.rotation,
-                sha256=file_sha256(file),
-            )
-            if p.error and rec.status == "ok":
-                row["status"] = _probe_status(p.error)
-                # PyAV quotes the path it opened: name the file relative to corpus.root
-                row["status_detail"] = p.error.replace(str(file), str(rec.path))
+        path = rec.path
+        if path is not None and rec.status not in _NOT_READ and (Path(root) / path).is_file():
+            jobs.setdefault(path, Job(path, _probe_job, (str(Path(root) / path), probe_decode)))
+            to_fill.append((row, path))
         rows.append(row)
+    with executor_for(compute or ComputeParams(), 1, processes=True, name="ingest") as executor:
+        done = executor.run(list(jobs.values()))
+        probed = dict(progress(done, desc=f"ingest part={part}", total=len(jobs), unit="video"))
+    for row, path in to_fill:
+        p, sha256 = probed[path]
+        row.update(
+            frames=p.frames,
+            declared_frames=p.declared_frames,
+            fps=p.fps,
+            width=p.width,
+            height=p.height,
+            duration=p.duration,
+            codec=p.codec,
+            bytes=p.bytes,
+            rotation=p.rotation,
+            sha256=sha256,
+        )
+        if p.error and row["status"] == "ok":
+            row["status"] = _probe_status(p.error)
+            # PyAV quotes the path it opened: name the file relative to corpus.root
+            row["status_detail"] = p.error.replace(str(Path(root) / path), path)
     _unique_ids(rows)
     _mark_unusable_originals(rows)
     _mark_rotation_mismatch(rows)
@@ -221,10 +249,13 @@ class IngestReport:
         )
 
 
-def run(params: IngestParams, corpus: CorpusParams, paths: IngestPaths, part: int) -> IngestReport:
-    """The ``ingest@part`` stage: `ingest_part` of ``corpus.root``, then its table and report."""
+def run(
+    params: IngestParams, corpus: CorpusParams, paths: IngestPaths, part: int, compute: ComputeParams | None = None
+) -> IngestReport:
+    """The ``ingest@part`` stage: `ingest_part` of ``corpus.root``, then its table and report.
+    ``compute`` says where the probes run (never recorded: it changes no byte)."""
     adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
-    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, adapter=adapter)
+    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, adapter=adapter, compute=compute)
     # not corpus.root: where the corpus lives does not shape the table (no paths in data)
     recorded: dict[str, Any] = {"parts": list(corpus.parts)}
     if corpus.kind != "dfdc":  # DFDC's table keeps its bytes

@@ -5,12 +5,21 @@ Reads one part's faces shards (`dfmask.schemas.faces.FACES`), picks a few crops 
 writes `dfmask.schemas.embeddings.EMBEDDINGS` (one row per selected crop, with a status) plus a report (`run`).
 ORIGINAL tracks give the identities; FAKE tracks show the donor's face, which
 `dfmask.splits` matches to those identities.
+
+Each video's selected crops are one `dfmask.compute.Job` (`embed_video`), run where
+``compute.executor`` says: with ``local`` one after the other in this process, with the
+encoder the stage loaded, as ever; with ``ray`` as tasks on the cluster, each worker
+process loading the encoder once (`encoder_for`). Results come back to the driver,
+which writes the rows in the faces table's order, so the table never depends on the
+executor. (facenet: set ``embed.threads``, since Ray gives a task one torch thread by
+default and facenet's last bits depend on the thread count.)
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +27,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from dfmask.compute import Executor, Job, executor_for
 from dfmask.errors import DfmaskError
 from dfmask.faces.crops import to_crop_coords
 from dfmask.identity.encoders import STATUSES, Encoder, FaceCrop, make_encoder
-from dfmask.params import EmbedParams, to_dict
+from dfmask.params import ComputeParams, EmbedParams, to_dict
 from dfmask.schemas.embeddings import EMBEDDINGS
 from dfmask.schemas.faces import FACES, faces_shards
 from dfmask.tables import decode_png, read_tables, write_json, write_table
@@ -52,14 +62,61 @@ def select_crops(faces: pa.Table, per_original_track: int, per_fake_track: int) 
     return sorted(chosen)
 
 
+#: One selected crop as a job receives it: PNG bytes, face box and landmarks (frame px,
+#: flat), crop box (the crop's window in the frame).
+CropCell = tuple[bytes, list[float], list[float], list[float] | None]
+
+_ENCODERS: dict[tuple[Any, ...], Encoder] = {}
+
+
+def encoder_for(params: EmbedParams) -> Encoder:
+    """This process's encoder for ``params``, loaded once (`make_encoder`) and kept
+    until the params or the weights file change: the stage's driver and each Ray worker
+    load it once, not once per video."""
+    weights = params.weights_path
+    stat = os.stat(weights) if params.model == "facenet" and weights and os.path.isfile(weights) else None
+    key = (params, None if stat is None else (stat.st_size, stat.st_mtime_ns))
+    if key not in _ENCODERS:
+        _ENCODERS.clear()  # one at a time: a model is tens of MB
+        _ENCODERS[key] = make_encoder(params)
+    return _ENCODERS[key]
+
+
+def embed_video(encoder: Encoder, crops: Sequence[CropCell]) -> list[tuple[str, np.ndarray | None]]:
+    """(status, embedding or None) of each of one video's selected crops, in order."""
+    out: list[tuple[str, np.ndarray | None]] = []
+    for png, box_frame, crop_box, lm in crops:
+        try:
+            image = decode_png(png)
+        except DfmaskError:
+            out.append(("bad_crop", None))
+            continue
+        size = image.shape[0]
+        box = to_crop_coords(np.reshape(box_frame, (2, 2)), crop_box, size).reshape(4)
+        landmarks = None if lm is None else to_crop_coords(np.reshape(lm, (5, 2)), crop_box, size)
+        out.extend(encoder.embed([FaceCrop(image, box, landmarks)]))  # one crop at a time, as ever
+    return out
+
+
+def _embed_job(params: EmbedParams, crops: Sequence[CropCell]) -> list[tuple[str, np.ndarray | None]]:
+    """A video's job: `embed_video` with this process's encoder."""
+    return embed_video(encoder_for(params), crops)
+
+
 def embed_faces(
-    faces: pa.Table, encoder: Encoder, params: EmbedParams, desc: str = "embed"
+    faces: pa.Table,
+    encoder: Encoder,
+    params: EmbedParams,
+    desc: str = "embed",
+    executor: Executor | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Embed the selected crops of one faces table; the embeddings table and a report.
 
     ``faces`` has the faces-table columns (part, video_id, original_id, is_fake,
     frame_idx, track_id, box, crop_box, landmarks, prob, crop). Every selected crop
-    gets a row, with a status; only ``ok`` rows carry an embedding.
+    gets a row, with a status; only ``ok`` rows carry an embedding. Each video's crops
+    are one job on ``executor`` (which loads its own encoder for ``params``,
+    `encoder_for`); without one, they run here with ``encoder``.
     """
     from dfmask.progress import progress
 
@@ -70,18 +127,23 @@ def embed_faces(
     for key in vid_track:
         track_rows[key] = track_rows.get(key, 0) + 1
     rows = faces.take(pa.array(picked, pa.int64())).to_pylist() if picked else []
+    by_video: dict[str, list[CropCell]] = {}
+    for row in rows:
+        by_video.setdefault(row["video_id"], []).append(
+            (row["crop"]["bytes"], row["box"], row["crop_box"], row["landmarks"])
+        )
+    results: Iterator[tuple[str, list[tuple[str, np.ndarray | None]]]]
+    if executor is None:
+        results = ((vid, embed_video(encoder, crops)) for vid, crops in by_video.items())
+    else:
+        results = executor.run([Job(vid, _embed_job, (params, crops)) for vid, crops in by_video.items()])
+    done = dict(progress(results, desc=desc, total=len(by_video), unit="video"))
+    by_video.clear()
+    # rows in the faces table's order, whatever order the videos finished in
+    taken = {vid: iter(res) for vid, res in done.items()}
     out: list[dict[str, Any]] = []
-    for row in progress(rows, desc=desc, unit="crop"):
-        try:
-            image = decode_png(row["crop"]["bytes"])
-        except DfmaskError:
-            status, vec = "bad_crop", None
-        else:
-            size = image.shape[0]
-            box = to_crop_coords(np.reshape(row["box"], (2, 2)), row["crop_box"], size).reshape(4)
-            lm = row["landmarks"]
-            landmarks = None if lm is None else to_crop_coords(np.reshape(lm, (5, 2)), row["crop_box"], size)
-            [(status, vec)] = encoder.embed([FaceCrop(image, box, landmarks)])
+    for row in rows:
+        status, vec = next(taken[row["video_id"]])
         out.append(
             {
                 "part": row["part"],
@@ -183,22 +245,30 @@ class EmbedReport:
         )
 
 
-def run(params: EmbedParams, paths: EmbedPaths, part: int) -> EmbedReport:
-    """The ``embed@part`` stage: faces shards of one part in, embeddings table + report out."""
+def run(params: EmbedParams, paths: EmbedPaths, part: int, compute: ComputeParams | None = None) -> EmbedReport:
+    """The ``embed@part`` stage: faces shards of one part in, embeddings table + report out.
+    ``compute`` says where each video's crops are embedded (never recorded: it changes no byte)."""
     faces_dir, out, report_path = paths.faces, paths.out, paths.report
     if not Path(faces_dir).is_dir():
         raise DfmaskError(f"{faces_dir}: no faces output for part {part}; run `dvc repro faces@{part}`")
     # no shards: no face in the whole part; that still gives an (empty) table
     shards: list[Path | None] = [*faces_shards(faces_dir)] or [None]
-    encoder = make_encoder(params)
+    # loaded here whatever the executor: a model that cannot load fails the stage at once, in
+    # one line; the local executor's jobs, run in this process, use this very encoder
+    encoder = encoder_for(params)
     tables: list[pa.Table] = []
     reports: list[dict[str, Any]] = []
-    for shard in shards:  # one shard at a time: a video never spans two shards
-        faces = read_tables([shard], FACES) if shard else FACES.schema.empty_table()
-        name = shard.name if shard else "(no faces)"
-        table, shard_report = embed_faces(faces, encoder, params, desc=f"embed part={part} {name}")
-        tables.append(table)
-        reports.append(shard_report)
+    try:
+        with executor_for(compute or ComputeParams(), 1, processes=True, name="embed") as executor:
+            for shard in shards:  # one shard at a time: a video never spans two shards
+                faces = read_tables([shard], FACES) if shard else FACES.schema.empty_table()
+                name = shard.name if shard else "(no faces)"
+                desc = f"embed part={part} {name}"
+                table, shard_report = embed_faces(faces, encoder, params, desc=desc, executor=executor)
+                tables.append(table)
+                reports.append(shard_report)
+    finally:
+        _ENCODERS.clear()  # the driver keeps no model once the stage is done
     table = pa.concat_tables(tables)
     report = _merge_reports(reports)
     report = {"part": part, **report}
