@@ -290,6 +290,7 @@ def test_scoring_runs_the_detector_fast_unless_exact(models: Models, videos: Vid
     # exact: the crops the faces stage's own function cuts with the file's settings
     crops, frame_idx = _stage_crops(exact, videos.face)
     assert [f.frame_idx for f in p_exact.frames] == frame_idx.tolist()
+    np.testing.assert_allclose([f.p_fake for f in p_exact.frames], exact.frame_probabilities(crops)[0], atol=1e-6)
     # fast: the same faces, tracks and frames; windows within a pixel, scores close
     assert [(f.frame_idx, f.track_id) for f in p_fast.frames] == [(f.frame_idx, f.track_id) for f in p_exact.frames]
     boxes = np.abs(np.subtract([f.crop_box for f in p_fast.frames], [f.crop_box for f in p_exact.frames]))
