@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import typing
@@ -266,3 +267,32 @@ def test_vart_backend_scores_through_the_vitis_env(
     assert pred.status == "ok" and len(pred.frames) == FRAMES
     assert all(0.0 < f.p_fake < 1.0 for f in pred.frames)
     assert pred.models[0]["backend"] == "vart" and pred.models[0]["id"] == "uynet.xmodel"
+
+
+def test_scoring_runs_the_detector_fast_unless_exact(models: Models, videos: Videos, tmp_path: Path) -> None:
+    """By default only how MTCNN runs changes (float32, every core, FFmpeg's decode
+    threads: `FAST_FACES`); ``exact_faces`` keeps the params file's faces settings bit for
+    bit, so its crops are the faces stage's bytes."""
+    from dfmask.inference.detector import FAST_FACES
+    from dfmask.params import FacesParams, load_section
+
+    params = tmp_path / "params.yaml"
+    params.write_text("faces:\n  size: 96\n  precision: float64\n  threads: 1\n  decode_threads: 1\n")
+    stage = load_section(FacesParams, "faces", params)
+    fast = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, faces=params)
+    exact = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, faces=params, exact_faces=True)
+    assert exact.faces == dataclasses.replace(stage, frames=FRAMES)
+    assert fast.faces == dataclasses.replace(stage, frames=FRAMES, **FAST_FACES)
+    assert set(FAST_FACES) == {"precision", "threads", "decode_threads"}  # never a crop setting
+    p_fast, p_exact = fast.predict(videos.face), exact.predict(videos.face)
+    assert (p_fast.faces_exact, p_exact.faces_exact) == (False, True)
+    assert p_fast.to_json()["faces_exact"] is False and p_exact.to_json()["faces_exact"] is True
+    # exact: the crops the faces stage's own function cuts with the file's settings
+    crops, frame_idx = _stage_crops(exact, videos.face)
+    assert [f.frame_idx for f in p_exact.frames] == frame_idx.tolist()
+    np.testing.assert_allclose([f.p_fake for f in p_exact.frames], exact.frame_probabilities(crops)[0], atol=1e-6)
+    # fast: the same faces, tracks and frames; windows within a pixel, scores close
+    assert [(f.frame_idx, f.track_id) for f in p_fast.frames] == [(f.frame_idx, f.track_id) for f in p_exact.frames]
+    boxes = np.abs(np.subtract([f.crop_box for f in p_fast.frames], [f.crop_box for f in p_exact.frames]))
+    assert boxes.max() <= 1
+    assert abs(p_fast.p_fake - p_exact.p_fake) < 0.01

@@ -13,6 +13,14 @@ then calibrated (`dfmask.model.calibration.OperatingPoint`).
 The face settings must be those the model's training crops were made with (the
 project's ``params.yaml`` ``faces:`` section, passed as ``faces=``): another crop
 margin or size shows the model faces it never saw.
+
+Only how the detector runs differs by default (`FAST_FACES`): the faces stage runs
+MTCNN in float64 on one thread per video, so that every CPU stores the same bytes,
+which costs about 3x detection time at 1080p (`dfmask.faces.detect`). One video scored
+on its own needs neither, so scoring runs MTCNN in float32 on every core with FFmpeg's
+own decode threads: the boxes move by a few ulps of a pixel, rarely enough to move a
+crop window by a pixel (docs/predict.md gives the measured effect on p_fake).
+``exact_faces=True`` (``--exact-faces``) keeps the stage's settings bit for bit.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ from dfmask.inference.backends import Ensemble, default_backend
 from dfmask.inference.result import FramePrediction, VideoPrediction
 from dfmask.model.calibration import UNCALIBRATED, OperatingPoint, read_calibration
 from dfmask.params import DeployParams, FacesParams, load_section
+
+#: What scoring changes in the ``faces:`` settings unless ``exact_faces`` (module
+#: docstring): none of these is a crop setting (size, margin, frames, thresholds...).
+FAST_FACES = {"precision": "float32", "threads": 0, "decode_threads": 0}
 
 #: The score of a video without any face: uninformative, as in evaluate.
 NO_FACE_SCORE = 0.5
@@ -67,13 +79,19 @@ class Detector:
     """Face detector + model + calibration, loaded once; `predict` scores one video."""
 
     def __init__(
-        self, ensemble: Ensemble, faces: FacesParams, calibration: OperatingPoint, faces_source: str = "defaults"
+        self,
+        ensemble: Ensemble,
+        faces: FacesParams,
+        calibration: OperatingPoint,
+        faces_source: str = "defaults",
+        faces_exact: bool = True,
     ) -> None:
         from dfmask.faces.detect import FaceDetector
 
         self.ensemble = ensemble
         self.faces = faces
         self.faces_source = faces_source
+        self.faces_exact = faces_exact  # False: `FAST_FACES` replaced how the detector runs
         self.calibration = calibration
         self.face_detector = FaceDetector(faces)
 
@@ -87,6 +105,7 @@ class Detector:
         frames: int | None = None,
         threads: int = 1,
         registry: str | Path | None = None,
+        exact_faces: bool = False,
     ) -> Detector:
         """Load the model(s) and the face detector.
 
@@ -108,6 +127,9 @@ class Detector:
             threads: intra-op threads of the model runtime.
             registry: the DVC project (path or git URL) whose releases ``NAME@VERSION``
                 names; default: this directory's.
+            exact_faces: run MTCNN exactly as the faces stage does (float64, its threads),
+                so a video's crops are the stage's bytes; default: `FAST_FACES` (float32
+                on every core, about 3x faster detection at 1080p).
         """
         from dfmask.inference import registry as releases
 
@@ -146,6 +168,8 @@ class Detector:
             if frames < 1:
                 raise DfmaskError(f"--frames must be >= 1, got {frames}")
             faces = dataclasses.replace(faces, frames=frames)
+        if not exact_faces:
+            faces = dataclasses.replace(faces, **FAST_FACES)  # type: ignore[arg-type]
         if isinstance(calibration, OperatingPoint):
             calib = calibration
         else:
@@ -155,7 +179,7 @@ class Detector:
         for member in ensemble.members:  # a release is named by its name@version, not its file
             if member.info.path in named:
                 member.info = dataclasses.replace(member.info, id=named[member.info.path])
-        return cls(ensemble, faces, calib, faces_source)
+        return cls(ensemble, faces, calib, faces_source, faces_exact=exact_faces)
 
     # -- scoring ---------------------------------------------------------------------
 
@@ -197,6 +221,7 @@ class Detector:
             "aggregation": self.calibration.aggregation,
             "calibration": self.calibration.describe(),
             "faces_params": self.faces_source,
+            "faces_exact": self.faces_exact,
             "models": [dataclasses.asdict(i) | {"path": Path(i.path).name} for i in self.ensemble.infos],
             "model_id": self.ensemble.model_id,
         }
@@ -239,6 +264,12 @@ class Detector:
             "frames": info.frames,
             "path": path.name,
         }
+        if not self.faces_exact:  # every core for MTCNN (the torch backend's runner sets its own per call)
+            import os
+
+            import torch
+
+            torch.set_num_threads(os.cpu_count() or 1)
         faces = process_original(row, path.parent, self.face_detector, self.faces)
         st = faces.status
         facts["frames_sampled"] = st.frames_sampled

@@ -79,6 +79,7 @@ class VideoPrediction:
     tracks: int = 0
     frames: list[FramePrediction] = field(default_factory=list)
     faces_params: str = "defaults"  # the params file whose faces: section cut the crops; "defaults"; "given"
+    faces_exact: bool = True  # False: MTCNN ran in float32 on every core (Detector's FAST_FACES), not as the stage
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -180,6 +180,7 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
             "input_size": detector.ensemble.input_size,
             "frames": detector.faces.frames,
             "faces_params": detector.faces_source,
+            "faces_exact": detector.faces_exact,
             "calibration": detector.calibration.describe(),
             "limits": {k: v for k, v in asdict(limits).items() if k != "tmp_dir"},
         }
