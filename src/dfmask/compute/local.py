@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor as _Pool
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, Self
 
 from dfmask.compute.jobs import Job, call, check_jobs
 
@@ -43,18 +43,38 @@ def _after(job: Job, setup_value: Any, needed: Future[Any] | Callable[[], Any] |
     return call(job, setup_value, (value,))
 
 
-class ThreadExecutor:
-    """``workers`` threads of this process, one FIFO queue in job order."""
+class _Pooled:
+    """What both local executors share: ``workers`` (at least 1), a context manager
+    that holds nothing between stages (each `run` opens and closes its own pool), and
+    `_drain`, which yields results as they finish."""
 
-    def __init__(self, workers: int, name: str = "dfmask"):
+    def __init__(self, workers: int):
         self.workers = max(1, workers)
-        self.name = name
 
-    def __enter__(self) -> ThreadExecutor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    @staticmethod
+    def _drain(pool: _Pool, names: dict[Future[Any], str]) -> Iterator[tuple[str, Any]]:
+        """``(job name, result)`` as each future finishes; a job's exception stops the
+        stage here, after cancelling what has not started and waiting for what has."""
+        try:
+            for fut in as_completed(list(names)):
+                yield names.pop(fut), fut.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+class ThreadExecutor(_Pooled):
+    """``workers`` threads of this process, one FIFO queue in job order."""
+
+    def __init__(self, workers: int, name: str = "dfmask"):
+        super().__init__(workers)
+        self.name = name
 
     def run(
         self, jobs: Sequence[Job], done: Mapping[str, Callable[[], Any]] | None = None
@@ -70,12 +90,7 @@ class ThreadExecutor:
                 futures[job.name] = pool.submit(_after, job, setups.get(job.setup), needed)
             names = {f: n for n, f in futures.items()}
             futures.clear()  # a result is dropped once yielded and its dependants have it
-            try:
-                for fut in as_completed(list(names)):
-                    yield names.pop(fut), fut.result()  # a job's exception stops the stage here
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            yield from self._drain(pool, names)
 
 
 def _in_process(job: Job) -> Any:  # runs in a spawned worker; setups are built per process
@@ -96,19 +111,10 @@ def _process_setup(setup: Callable[[], Any] | None) -> Any:
     return _PROCESS_SETUPS[key]
 
 
-class ProcessExecutor:
+class ProcessExecutor(_Pooled):
     """``workers`` spawned processes (one job at a time each); with one worker or one
     job, everything runs in this process. Jobs may not ``need`` each other here (no
     stage that uses processes has such jobs)."""
-
-    def __init__(self, workers: int):
-        self.workers = max(1, workers)
-
-    def __enter__(self) -> ProcessExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
     def run(
         self, jobs: Sequence[Job], done: Mapping[str, Callable[[], Any]] | None = None
@@ -125,9 +131,4 @@ class ProcessExecutor:
         pool: _Pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=mp.get_context("spawn"))
         with pool:
             names = {pool.submit(_in_process, job): job.name for job in jobs}
-            try:
-                for fut in as_completed(list(names)):
-                    yield names.pop(fut), fut.result()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            yield from self._drain(pool, names)
