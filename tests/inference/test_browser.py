@@ -57,7 +57,8 @@ def test_upload_page_shows_the_verdict_and_overlay(models: Models, videos: Video
     try:
         with serve_command(*args, tmp=uploads) as (url, _):
             driver.get(url + "/")
-            assert driver.title.startswith("dfmask")
+            # on a loaded machine the title can lag the navigation: wait for it, bounded
+            WebDriverWait(driver, 60).until(lambda d: d.title.startswith("dfmask"))
             driver.find_element(By.ID, "file").send_keys(str(upload))
             driver.find_element(By.ID, "send").click()
             wait = WebDriverWait(driver, 180)
