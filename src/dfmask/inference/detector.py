@@ -18,8 +18,8 @@ Only how the detector runs differs by default (`FAST_FACES`): the faces stage ru
 MTCNN in float64 on one thread per video, so that every CPU stores the same bytes,
 which costs about 3x detection time at 1080p (`dfmask.faces.detect`). One video scored
 on its own needs neither, so scoring runs MTCNN in float32 on every core with FFmpeg's
-own decode threads: the boxes move by a few ulps of a pixel, rarely enough to move a
-crop window by a pixel (docs/predict.md gives the measured effect on p_fake).
+own decode threads: the boxes move slightly, which now and then moves a crop window
+(by up to 2 px on 40 sample videos; docs/predict.md gives the measured effect on p_fake).
 ``exact_faces=True`` (``--exact-faces``) keeps the stage's settings bit for bit.
 """
 
