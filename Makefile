@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools browser faces-sources repro exp exp-show test test-fast lint lock \
-        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict bench-scale eval-sample eval-seeds robustness release clean
+        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict bench-scale bench-scale-part eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -106,6 +106,9 @@ bench-phases: setup ## per-video decode/detect/crop+PNG/SSIM costs and the DFDC 
 
 bench-scale: setup ## faces and masks stages, local vs Ray at 1 and 2 workers: overhead, scaling, identical outputs → reports/bench_scale.json
 	$(BIN)/python -m tools.bench.scale --out reports/bench_scale.json
+
+bench-scale-part: setup ## bench-scale on a 4x larger part (each bench video read 4 times under new ids), 2 repeats → reports/bench_scale_part.json
+	$(BIN)/python -m tools.bench.scale --replicate 4 --repeats 2 --out reports/bench_scale_part.json
 
 bench-predict: setup ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
 	$(BIN)/python -m tools.bench.predict --out reports/bench_predict.json

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
-from tools.bench.scale import outputs_sha256, summarise
+from tools.bench.scale import outputs_sha256, replicated, summarise
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,8 +70,30 @@ def test_outputs_hash_by_relative_path(tmp_path: Path) -> None:
     assert outputs_sha256(tmp_path)["a/x.parquet"] != hashes["a/x.parquet"]
 
 
-def test_committed_report_has_the_format() -> None:
-    path = REPO / "reports" / "bench_scale.json"
+@pytest.mark.parametrize("name", ["bench_scale.json", "bench_scale_part.json", "bench_scale_part_2.json"])
+def test_committed_report_has_the_format(name: str) -> None:
+    path = REPO / "reports" / name
     if not path.exists():
-        pytest.skip("reports/bench_scale.json not measured yet (make bench-scale)")
+        pytest.skip(f"reports/{name} not measured yet (make bench-scale / bench-scale-part)")
     _check_format(json.loads(path.read_text()))
+
+
+def test_replicated_renames_copies_and_pairs_each_fake_with_its_originals_copy() -> None:
+    table = pa.table(
+        {
+            "video_id": ["a", "b", "c"],
+            "original_id": [None, "a", "a"],
+            "is_fake": [False, True, True],
+            "path": ["dfdc_train_part_0/a.mp4", "dfdc_train_part_0/b.mp4", "dfdc_train_part_0/c.mp4"],
+        }
+    )
+    assert replicated(table, 1) is table
+    out = replicated(table, 3)
+    assert out.schema == table.schema
+    assert out.num_rows == 9
+    ids = out["video_id"].to_pylist()
+    assert len(set(ids)) == 9
+    assert ids[:3] == ["a", "b", "c"] and ids[3:6] == ["a_r1", "b_r1", "c_r1"]
+    by_id = {r["video_id"]: r for r in out.to_pylist()}
+    assert by_id["b_r2"]["original_id"] == "a_r2" and by_id["a_r2"]["original_id"] is None
+    assert by_id["c_r1"]["path"] == "dfdc_train_part_0/c.mp4"  # the same file, read again

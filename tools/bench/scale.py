@@ -17,6 +17,13 @@ Derived, per stage: Ray's overhead against the local pool at the same worker cou
 (goal <= 10 %), each executor's 1 → 2 worker speed-up and Ray's as a share of the
 local one (goal >= 0.9), and whether every run's outputs (shards, status table,
 report) hash alike (sha256).
+
+``--replicate K`` (``make bench-scale-part``: K = 4, 2 repeats → reports/bench_scale_part.json)
+runs the same on a part K times larger, each video read K times under new ids
+(`replicated`): a stage's fixed costs (interpreter and library start, Ray's workers
+importing torch and its detector actors loading MTCNN) weigh on 12 videos as they
+never would on a DFDC part of ~2,400, and generating more 1080p bench video costs
+~8 min per original and its fakes on 2 cores.
 """
 
 from __future__ import annotations
@@ -91,6 +98,26 @@ def summarise(wall: dict[str, dict[str, dict[str, list[float]]]], identical: dic
     return out
 
 
+def replicated(table: Any, copies: int) -> Any:
+    """The ingest table ``copies`` times over: copy ``k`` (from 1) of each video gets the id
+    ``<id>_r<k>`` and, for a fake, its original's copy ``k`` as its original. Every copy
+    reads the same file, so the stage does the same per-video work on a part ``copies``
+    times larger (its fixed costs, Ray's worker and actor start among them, spread over
+    more videos), without generating more 1080p video. Not a different corpus: the
+    outputs repeat."""
+    if copies <= 1:
+        return table
+    rows = table.to_pylist()
+    out = list(rows)
+    for k in range(1, copies):
+        for row in rows:
+            copy = dict(row, video_id=f"{row['video_id']}_r{k}")
+            if row.get("original_id") is not None:
+                copy["original_id"] = f"{row['original_id']}_r{k}"
+            out.append(copy)
+    return table.from_pylist(out, schema=table.schema)
+
+
 def _stage_s(stage: str, workspace: Path, doc: dict[str, Any]) -> float:
     """Wall seconds of ``stages/<stage>.py`` (part 0) run as DVC runs it, in ``workspace``."""
     t0 = time.perf_counter()
@@ -132,8 +159,10 @@ def bench(
     repeats: int = 3,
     originals: int = 0,
     workers: Sequence[int] = (1, 2),
+    replicate: int = 1,
 ) -> dict[str, Any]:
-    """All runs; ``originals`` > 0 keeps only the first N originals and their fakes (smoke runs).
+    """All runs; ``originals`` > 0 keeps only the first N originals and their fakes (smoke runs);
+    ``replicate`` > 1 makes the part that many times larger (`replicated`).
 
     Each run is the stage script in a subprocess, in a fresh folder laid out like the
     repository (params.yaml, the ingest table): the local executor pays its interpreter
@@ -149,6 +178,7 @@ def bench(
         keep = set(sorted(v for v, fake in ids if not fake)[:originals])
         rows = [r for r in table.to_pylist() if r["video_id"] in keep or r.get("original_id") in keep]
         table = table.from_pylist(rows, schema=table.schema)
+    table = replicated(table, replicate)
     wall: dict[str, dict[str, dict[str, list[float]]]] = {s: {e: {} for e in EXECUTORS} for s in STAGES}
     hashes: dict[str, list[dict[str, str]]] = {s: [] for s in STAGES}
     starts: list[float] = []
@@ -184,6 +214,7 @@ def bench(
             "originals": n_orig,
             "fakes": table.num_rows - n_orig,
         },
+        "replicate": max(1, replicate),
         "repeats": max(1, repeats),
         "workers": list(workers),
         "order": "each repeat: for each worker count, local then ray; faces then masks (stage scripts, subprocesses)",
@@ -209,12 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="reports/bench_scale.json")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration (medians count)")
     parser.add_argument("--originals", type=int, default=0, help="only the first N originals and their fakes (0 = all)")
+    parser.add_argument(
+        "--replicate", type=int, default=1, help="each video K times under new ids: a K times larger part (default 1)"
+    )
     args = parser.parse_args(argv)
     try:
         corpus = Path(args.corpus)
         ensure_bench_corpus(Path(args.params), corpus, Path(args.ground_truth), "bench scale")
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-            result = bench(corpus, Path(args.params), Path(tmp), args.repeats, args.originals)
+            result = bench(corpus, Path(args.params), Path(tmp), args.repeats, args.originals, replicate=args.replicate)
     except DfmaskError as err:
         print(f"bench scale: error: {err}", file=sys.stderr)
         return 2
