@@ -30,6 +30,7 @@ def main() -> str:
         help="trained checkpoint (uynet.ckpt); several = an ensemble (logits averaged)",
     )
     ap.add_argument("--sample", type=Path, required=True, help="sample stage folder (ground_truth.parquet)")
+    ap.add_argument("--videos", type=Path, help="the ingest tables (a corpus's own methods and qualities)")
     ap.add_argument("--out", type=Path, required=True, help="report folder")
     ap.add_argument("--train-report", type=Path, help="the train stage's train.json, quoted in MODEL_CARD.md")
     ap.add_argument("--headline", type=Path, help="headline metrics JSON (dfmask.headline); none when omitted")
@@ -42,7 +43,7 @@ def main() -> str:
     from dfmask.model.evaluate import EvalPaths, run
 
     first, *extra = args.checkpoint
-    paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra))
+    paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra), args.videos)
     summary = run(params, paths, corpus).summary()
     kind = corpus_kind(corpus.root, args.sample)
     write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report)

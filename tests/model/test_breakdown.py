@@ -120,6 +120,32 @@ def test_fallbacks_without_method_crf_or_ground_truth() -> None:
     assert none["by_method"] is None and none["by_crf_band"] is None and "no ground truth" in none["reason"]
 
 
+def test_a_corpus_videos_table_gives_its_methods_and_qualities() -> None:
+    import pyarrow as pa
+
+    quality = {v: ("c23" if k % 2 else "c40") for k, v in enumerate(VIDEOS)}
+    table = pa.table(
+        {
+            "video_id": VIDEOS,
+            "method": [METHOD.get(v) for v in VIDEOS],  # None for reals, as ingest writes them
+            "quality": [quality[v] for v in VIDEOS],
+            "status": ["ok"] * len(VIDEOS),
+        }
+    )
+    attributes = breakdown.corpus_attributes(table)
+    assert attributes is not None and attributes["h1"] == {"method": "hard_paste", "quality": quality["h1"]}
+    doc = breakdown.split_breakdown(_arrays(), attributes, 0.5, 5)
+    assert sorted(doc["by_method"]) == ["autoencoder", "hard_paste", "none"]
+    assert doc["by_method"]["hard_paste"]["videos"]["n"] == 7
+    assert doc["by_method"]["hard_paste"]["seg"]["dice"] == pytest.approx(0.8)
+    bands = doc["by_crf_band"]
+    assert sorted(bands) == ["c23", "c40"] and bands["c23"]["videos"]["n"] == 5
+    # no methods and no qualities (DFDC-like), or no table: nothing to break down by
+    blank = table.set_column(1, "method", pa.nulls(len(VIDEOS), pa.string()))
+    blank = blank.set_column(2, "quality", pa.nulls(len(VIDEOS), pa.string()))
+    assert breakdown.corpus_attributes(blank) is None and breakdown.corpus_attributes(None) is None
+
+
 def test_pick_overlays_covers_every_method_and_the_reals() -> None:
     rows = np.arange(20)
     groups = ["none"] * 8 + ["hard_paste"] * 6 + ["mouth"] * 1 + ["no_change"] * 5

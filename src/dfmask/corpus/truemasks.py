@@ -35,7 +35,9 @@ def true_masks(corpus_root: str | os.PathLike[str], mask_path: str) -> Iterator[
         for frame in iter_frames(path):
             grey = frame.max(axis=2) if frame.ndim == 3 else frame
             yield grey > THRESHOLD
-    except DfmaskError:
-        raise
     except Exception as err:  # PyAV raises its own error types for broken files
-        raise DfmaskError(f"{mask_path}: cannot decode the true mask video: {err}") from err
+        # named relative to corpus.root, never by where the corpus lies on this machine
+        why = str(err).replace(str(path), mask_path)
+        if not why.startswith(mask_path):
+            why = f"{mask_path}: cannot decode the true mask video: {why}"
+        raise DfmaskError(why) from err

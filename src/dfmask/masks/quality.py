@@ -40,8 +40,9 @@ from dfmask.masks import scoring
 from dfmask.masks.codecpairs import codec_pair_areas
 from dfmask.masks.preview import write_preview
 from dfmask.masks.sweep import write_sweep
-from dfmask.masks.truth import KINDS, QualityItem, crop_scores, load_items, read_split_of
+from dfmask.masks.truth import KINDS, QualityItem, crop_scores, load_corpus_items, load_items, read_split_of
 from dfmask.params import CorpusParams, MasksParams, to_dict
+from dfmask.schemas.videos import read_corpus_videos
 from dfmask.tables import write_json
 
 
@@ -81,7 +82,11 @@ def quality_report(
         "val": {"all": scoring.cell(val), "by_case": scoring.cells(val, "case")},
         "codec_pairs": codec_pairs,
         # every split together, for reading only (partly in-sample: params are chosen on train/val)
-        "all_splits": {"all": scoring.cell(scores), "by_case": scoring.cells(scores, "case")},
+        "all_splits": {
+            "all": scoring.cell(scores),
+            "by_case": scoring.cells(scores, "case"),
+            "by_method": scoring.cells(scores, "method"),
+        },
         "targets": {
             "overall_test_mean_iou": overall["ours"],
             "overall_test_baseline_mean_iou": overall["baseline"],
@@ -110,6 +115,7 @@ class MasksQualityPaths:
     out: Path  # <paths.reports>/masks_quality.json
     preview: Path  # <paths.reports>/masks_preview.png
     splits: Path | None = None  # paths.splits: the split of each video (None: no test split to report)
+    videos: Path | None = None  # paths.videos: a corpus's own true masks (mask_path), when it has them
 
 
 @dataclass(frozen=True)
@@ -135,8 +141,15 @@ class MasksQuality:
 
 def run(params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths) -> MasksQuality:
     """The ``masks_quality`` stage: `score_masks` of ``corpus.parts`` against the sample's
-    truth, or `not_applicable` when ``corpus.root`` is not the sample (`corpus_kind`)."""
+    truth; on another corpus, `score_corpus_masks` against the corpus's own masks when its
+    videos table names any (FaceForensics++), else `not_applicable`."""
     if corpus_kind(corpus.root, paths.sample) != "sample":
+        videos = None
+        if paths.videos is not None:
+            table = read_corpus_videos(paths.videos, corpus.parts, CORPUS_MASK_COLUMNS)
+            videos = [r for r in table.to_pylist() if r["mask_path"]] if table is not None else None
+        if videos:
+            return score_corpus_masks(params, corpus, paths, videos)
         # a report names corpus.root only inside the repository (`quoted_root`)
         shown = quoted_root(corpus.root) or "(outside the repository)"
         return not_applicable(paths.out, paths.preview, f"corpus.root {shown} has no ground truth")
@@ -178,6 +191,36 @@ def score_masks(
     if sweep is not None:
         write_sweep(items, params, sweep)
     return MasksQuality(report, out, len(items))
+
+
+#: The ingest columns `score_corpus_masks` reads.
+CORPUS_MASK_COLUMNS = ("video_id", "status", "mask_path", "method", "quality", "width", "height")
+
+
+def score_corpus_masks(
+    params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths, videos: Sequence[dict[str, Any]]
+) -> MasksQuality:
+    """Score the stored masks against the corpus's own mask videos (`load_corpus_items`):
+    the same report as on the sample, by the corpus's methods and qualities, with its
+    ``truth`` section saying where the truth came from and what could not be scored.
+    There are no codec-noise pairs (only the generated sample has them)."""
+    items, counts = load_corpus_items(
+        paths.masks, paths.faces, videos, corpus.root, corpus.parts, read_split_of(paths.splits)
+    )
+    if not items:
+        raise DfmaskError(
+            f"{paths.masks}: no fake crop of the {len(videos)} videos with a corpus mask could be scored "
+            f"in parts {list(corpus.parts)} ({counts['skipped'] or 'none has a mask row'})"
+        )
+    report = quality_report(items, params, {"available": False, "reason": "only the generated sample has codec pairs"})
+    report["truth"] = {
+        "source": f"the corpus's own mask videos (corpus.kind {corpus.kind}, mask_path of the videos table)",
+        "videos_with_masks": len(videos),
+        **counts,
+    }
+    write_json(paths.out, report)
+    write_preview(items, params, paths.preview)
+    return MasksQuality(report, paths.out, len(items))
 
 
 def not_applicable(out: Path, preview: Path, reason: str) -> MasksQuality:

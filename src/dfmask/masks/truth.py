@@ -19,7 +19,7 @@ and the development tools (``tools/bench/masks_dev*.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class QualityItem:
     crf: int | None = None  # the video's x264 CRF (None: unknown)
     case: str = ""  # scoring.CASES
     split: str = "none"  # train | val | test | none (not in the splits table)
+    band: str = ""  # the report's quality band; from ``crf`` (`scoring.band_of`) when empty
 
     def __post_init__(self) -> None:
         self.method = self.method or self.kind
@@ -76,6 +77,63 @@ def _case(kind: str, method: str, faces: list[tuple[list[float], str]], crop_box
     return kind
 
 
+@dataclass(frozen=True)
+class FakeCrop:
+    """A fake crop with a mask row: its key, crop box, both crops and the stored mask."""
+
+    video_id: str
+    frame_idx: int
+    track_id: int
+    crop_box: list[float]
+    real_png: bytes
+    fake_png: bytes
+    mask: np.ndarray  # (S, S) uint8 0/1
+    valid: bool
+
+
+def fake_crops(
+    masks_root: Path, faces_root: Path, part: int, wanted: Callable[[str, int], bool]
+) -> Iterator[FakeCrop]:
+    """Part ``part``'s fake crops that have a mask row and that ``wanted(video_id,
+    frame_idx)`` keeps, in crop-key order, each with its original's crop (the pair the
+    mask was made from). Crops and mask rows are paired by the catalogue's join
+    (`dfmask.schemas.crops`), without a splits table: masks never depend on the split.
+    A mask row without its fake crop, or a kept fake crop without its original's crop,
+    is a `DfmaskError`."""
+    import pyarrow as pa
+
+    crop_key = ["video_id", "frame_idx", "track_id"]
+    faces = read_faces(faces_root, [part], ["part", *crop_key, "crop_box", "crop"])
+    masks = read_masks(masks_root, [part], ["part", "original_id", *crop_key, "mask", "valid"])
+    joined = crop_join(faces, masks)  # no splits table: every crop is kept
+    if not joined.masks_matched.all():
+        orphan = masks["video_id"][int(np.flatnonzero(~joined.masks_matched)[0])]
+        raise DfmaskError(f"{masks_root}: part {part}: mask rows without a face crop (e.g. {orphan}); re-run masks")
+    fakes = np.flatnonzero(joined.mask_row >= 0)  # fake crops with a mask row, in key order
+    fake = joined.faces.take(pa.array(fakes, pa.int64()))
+    mask = masks.take(pa.array(joined.mask_row[fakes], pa.int64()))
+    pairs = pa.table({"original_id": mask["original_id"], "frame_idx": fake["frame_idx"], "track_id": fake["track_id"]})
+    original_row = row_index(pairs, joined.faces, crop_key, "faces", left_on=["original_id", *crop_key[1:]])
+    for k, (v, f, t, box, valid) in enumerate(
+        zip(*(fake[c].to_pylist() for c in (*crop_key, "crop_box")), mask["valid"].to_pylist(), strict=True)
+    ):
+        if not wanted(v, f):
+            continue
+        if original_row[k] < 0:
+            raise DfmaskError(f"{faces_root}: part {part}: {v} frame {f} track {t} has no original crop")
+        binary = (decode_png(mask["mask"][k]["bytes"].as_py(), grey=True) > 0).astype(np.uint8)
+        yield FakeCrop(
+            v,
+            f,
+            t,
+            box,
+            joined.faces["crop"][int(original_row[k])]["bytes"].as_py(),
+            fake["crop"][k]["bytes"].as_py(),
+            binary,
+            bool(valid),
+        )
+
+
 def load_items(
     masks_root: Path,
     faces_root: Path,
@@ -83,14 +141,9 @@ def load_items(
     parts: Iterable[int],
     split_of: dict[str, str] | None = None,
 ) -> list[QualityItem]:
-    """Every fake crop with a mask row, its crops, truth, method, CRF, case and split.
-
-    Crops and mask rows are paired by the catalogue's join (`dfmask.schemas.crops`),
-    without a splits table: masks never depend on the split (``split_of`` maps video ids
-    to splits for the report only). Items come in crop-key order; a mask row without its
-    fake crop, or a fake crop without its original's crop, is a `DfmaskError`.
-    """
-    import pyarrow as pa
+    """Every fake crop of the sample with a mask row, its crops, truth, method, CRF, case
+    and split (`fake_crops`; ``split_of`` maps video ids to splits for the report only).
+    Items come in crop-key order."""
     import pyarrow.compute as pc
 
     from dfmask.schemas.ground_truth import read_ground_truth
@@ -122,57 +175,120 @@ def load_items(
             faces_at.setdefault((video_id, frame), []).append((columns["box"][i], columns["face_swap_kind"][i]))
     split_of = split_of or {}
     items: list[QualityItem] = []
-    crop_key = ["video_id", "frame_idx", "track_id"]
     for part in parts:
-        faces = read_faces(faces_root, [part], ["part", *crop_key, "crop_box", "crop"])
-        masks = read_masks(masks_root, [part], ["part", "original_id", *crop_key, "mask", "valid"])
-        joined = crop_join(faces, masks)  # no splits table: every crop is kept
-        if not joined.masks_matched.all():
-            orphan = masks["video_id"][int(np.flatnonzero(~joined.masks_matched)[0])]
-            raise DfmaskError(f"{masks_root}: part {part}: mask rows without a face crop (e.g. {orphan}); re-run masks")
-        fakes = np.flatnonzero(joined.mask_row >= 0)  # fake crops with a mask row, in key order
-        fake = joined.faces.take(pa.array(fakes, pa.int64()))
-        mask = masks.take(pa.array(joined.mask_row[fakes], pa.int64()))
-        # the original's crop at the fake's frame and track: the pair the mask was made from
-        pairs = pa.table(
-            {"original_id": mask["original_id"], "frame_idx": fake["frame_idx"], "track_id": fake["track_id"]}
-        )
-        original_row = row_index(pairs, joined.faces, crop_key, "faces", left_on=["original_id", *crop_key[1:]])
         decoded_truth: dict[tuple[str, int], np.ndarray] = {}
-        for k, (v, f, t, box, valid) in enumerate(
-            zip(*(fake[c].to_pylist() for c in (*crop_key, "crop_box")), mask["valid"].to_pylist(), strict=True)
-        ):
-            if v not in kind_of or (v, f) not in truth_png:
-                continue  # not a sample fake (a real corpus has no truth)
-            if original_row[k] < 0:
-                raise DfmaskError(f"{faces_root}: part {part}: {v} frame {f} track {t} has no original crop")
-            fake_png = fake["crop"][k]["bytes"].as_py()
-            real_png = joined.faces["crop"][int(original_row[k])]["bytes"].as_py()
-            cell = mask["mask"][k]["bytes"].as_py()
-            binary = (decode_png(cell, grey=True) > 0).astype(np.uint8)
+        for c in fake_crops(masks_root, faces_root, part, lambda v, f: v in kind_of and (v, f) in truth_png):
+            v, f = c.video_id, c.frame_idx
             if (v, f) not in decoded_truth:
                 decoded_truth = {(v, f): decode_png(truth_png[(v, f)], grey=True) > 0}
-            truth = mask_in_crop(decoded_truth[(v, f)], box, binary.shape[0])
+            truth = mask_in_crop(decoded_truth[(v, f)], c.crop_box, c.mask.shape[0])
             items.append(
                 QualityItem(
                     v,
                     f,
-                    t,
+                    c.track_id,
                     kind_of[v],
-                    real_png,
-                    fake_png,
+                    c.real_png,
+                    c.fake_png,
                     truth,
-                    binary,
-                    bool(valid),
+                    c.mask,
+                    c.valid,
                     method=method_of[v],
                     crf=crf_of[v],
-                    case=_case(kind_of[v], method_of[v], faces_at.get((v, f), []), box),
+                    case=_case(kind_of[v], method_of[v], faces_at.get((v, f), []), c.crop_box),
                     split=split_of.get(v, "none"),
                 )
             )
     if not items:
         raise DfmaskError(f"{masks_root}: no mask rows of sample fakes found for parts {list(parts)}")
     return items
+
+
+#: Why a fake crop of a corpus with its own masks is not scored (counted in the report).
+CORPUS_SKIPS = {
+    "mask_unreadable": "its mask video cannot be decoded",
+    "mask_frames_missing": "its mask video has fewer frames than the crop's frame index",
+    "mask_size_mismatch": "its mask video's frame size is not the video's",
+}
+
+
+def load_corpus_items(
+    masks_root: Path,
+    faces_root: Path,
+    videos: Sequence[dict[str, object]],
+    corpus_root: str | Path,
+    parts: Iterable[int],
+    split_of: dict[str, str] | None = None,
+) -> tuple[list[QualityItem], dict[str, object]]:
+    """Every fake crop with a mask row whose video names a corpus mask video
+    (``mask_path``, e.g. FaceForensics++'s ``masks/videos/``), scored against that mask.
+
+    ``videos`` are ingest rows (``video_id``, ``mask_path``, ``method``, ``quality``,
+    ``width``, ``height``). Each mask video is decoded once (`dfmask.corpus.truemasks`),
+    keeping only the frames crops need, and cut into each crop as the sample's truth is
+    (`mask_in_crop`). The item's method is the corpus's, its band the corpus's quality
+    (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
+    (`CORPUS_SKIPS`) with one example each, never dropped silently.
+    """
+    from dfmask.corpus.truemasks import true_masks
+
+    by_id = {str(r["video_id"]): r for r in videos if r.get("mask_path")}
+    split_of = split_of or {}
+    items: list[QualityItem] = []
+    skipped: dict[str, int] = {}
+    examples: dict[str, str] = {}
+
+    def skip(reason: str, detail: str, n: int) -> None:
+        skipped[reason] = skipped.get(reason, 0) + n
+        examples.setdefault(reason, detail)
+
+    for part in parts:
+        crops: dict[str, list[FakeCrop]] = {}
+        for c in fake_crops(masks_root, faces_root, part, lambda v, f: v in by_id):
+            crops.setdefault(c.video_id, []).append(c)
+        for video_id, its in crops.items():
+            row = by_id[video_id]
+            mask_path = str(row["mask_path"])
+            needed = {c.frame_idx for c in its}
+            frames: dict[int, np.ndarray] = {}
+            try:
+                for i, frame in enumerate(true_masks(corpus_root, mask_path)):
+                    if i in needed:
+                        frames[i] = frame
+                    if len(frames) == len(needed):
+                        break
+            except DfmaskError as err:
+                skip("mask_unreadable", str(err), len(its))
+                continue
+            size = (row.get("height"), row.get("width"))
+            for c in its:
+                seen = frames.get(c.frame_idx)
+                if seen is None:
+                    skip("mask_frames_missing", f"{mask_path}: no frame {c.frame_idx}", 1)
+                    continue
+                if None not in size and seen.shape != size and seen.shape != size[::-1]:
+                    got = f"{seen.shape[1]}x{seen.shape[0]}"
+                    skip("mask_size_mismatch", f"{mask_path}: {got}, the video {size[1]}x{size[0]}", 1)
+                    continue
+                truth = mask_in_crop(seen, c.crop_box, c.mask.shape[0])
+                items.append(
+                    QualityItem(
+                        video_id,
+                        c.frame_idx,
+                        c.track_id,
+                        "full",
+                        c.real_png,
+                        c.fake_png,
+                        truth,
+                        c.mask,
+                        c.valid,
+                        method=str(row.get("method") or "unknown"),
+                        case="full",
+                        split=split_of.get(video_id, "none"),
+                        band=str(row.get("quality") or "unknown"),
+                    )
+                )
+    return items, {"skipped": dict(sorted(skipped.items())), "skipped_examples": dict(sorted(examples.items()))}
 
 
 def crop_scores(
@@ -188,7 +304,7 @@ def crop_scores(
             base,
             video_id=it.video_id,
             method=it.method,
-            band=scoring.band_of(it.crf),
+            band=it.band or scoring.band_of(it.crf),
             case=it.case,
             split=it.split,
         )

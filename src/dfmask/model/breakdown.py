@@ -5,8 +5,10 @@ compression level that erases its cue. Where the ground truth says per video whi
 manipulation ``method`` made a fake and at which ``crf`` it was encoded (the generated
 sample; `dfmask.model.segeval.VIDEO_ATTRIBUTES`), the evaluate stage splits its figures
 by both. A table without ``method`` falls back to ``swap_kind`` (none | full | mouth |
-failed); without ``crf`` there is no quality breakdown; without ground truth (a real
-corpus) there is no breakdown at all (the report says so).
+failed); without ``crf`` there is no quality breakdown. A corpus whose videos table names
+methods and qualities (FaceForensics++, Celeb-DF, ..., `corpus_attributes`) is broken
+down by those (its ``quality``, e.g. ``c23``, in place of a CRF band; its seg figures have
+no true masks). A corpus with neither (DFDC) has no breakdown (the report says so).
 
 Groups (each with its counts; figures of a group without both classes are null):
 
@@ -57,6 +59,25 @@ def video_method(attributes: Mapping[str, Any] | None, is_fake: bool) -> str | N
         return REAL_METHOD
     method = attributes.get("method")
     return str(method if method is not None else attributes.get("swap_kind", "unknown"))
+
+
+def _band(attributes: Mapping[str, Any]) -> str | None:
+    """A video's quality group: its CRF band (the sample), else its corpus quality (FF++
+    ``c23``), else None."""
+    band = video_band(attributes.get("crf"))
+    return band if band is not None else attributes.get("quality")
+
+
+def corpus_attributes(table: Any) -> dict[str, dict[str, Any]] | None:
+    """video_id → ``{"method", "quality"}`` from a videos table with the adapter columns
+    (`dfmask.schemas.videos.read_corpus_videos`), for `split_breakdown`; None when the
+    table is None or names no method and no quality (nothing to break down by)."""
+    if table is None:
+        return None
+    rows = table.select(["video_id", "method", "quality"]).to_pylist()
+    if not any(r["method"] or r["quality"] for r in rows):
+        return None
+    return {str(r["video_id"]): {"method": r["method"], "quality": r["quality"]} for r in rows}
 
 
 @dataclass
@@ -145,13 +166,13 @@ def split_breakdown(
 ) -> dict[str, Any]:
     """``by_method`` and ``by_crf_band`` of one split (see module docstring)."""
     if attributes is None:
-        return {"by_method": None, "by_crf_band": None, "reason": "no ground truth (a real corpus)"}
+        return {"by_method": None, "by_crf_band": None, "reason": "no ground truth and no methods in the videos table"}
     vy = np.asarray(a.video_y, bool)
     # a video the truth does not cover: method "unknown" (fake) / "none" (real), no CRF
     methods = np.array(
         [video_method(attributes.get(str(v), {}), bool(f)) for v, f in zip(a.video_ids, vy, strict=True)]
     )
-    bands = np.array([video_band(attributes.get(str(v), {}).get("crf")) for v in a.video_ids], dtype=object)
+    bands = np.array([_band(attributes.get(str(v), {})) for v in a.video_ids], dtype=object)
     pos = {str(v): k for k, v in enumerate(a.video_ids)}
     crop_video = np.array([pos.get(str(v), -1) for v in a.crop_video], np.int64)
     known = crop_video >= 0

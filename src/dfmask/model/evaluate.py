@@ -39,6 +39,7 @@ threshold on calibrated p, ROC of the test frames, the frame calibration curve u
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ from dfmask.model.segeval import (
 from dfmask.model.uynet import UYNet, UYNetConfig
 from dfmask.params import CorpusParams, EvaluateParams
 from dfmask.schemas.splits import read_splits
+from dfmask.schemas.videos import read_corpus_videos
 from dfmask.tables import write_json
 
 #: Seed of the bootstrap resampling of the ECE interval (fixed: same data, same interval).
@@ -85,6 +87,7 @@ class EvalPaths:
     sample: Path  # the sample stage's folder (ground_truth.parquet when corpus.root is the sample)
     out_dir: Path  # reports/eval
     extra_checkpoints: tuple[Path, ...] = ()  # more members of an ensemble (logits averaged)
+    videos: Path | None = None  # the ingest tables: a corpus's own methods and qualities (breakdown)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class EvalReport:
 
     def summary(self) -> str:
         return summary(self.doc, self.params) + f" (see {self.paths.out_dir}/metrics.json)"
+
+
+def _corpus_attributes(videos: Path | None, parts: Sequence[int]) -> dict[str, dict[str, Any]] | None:
+    """A corpus's own methods and qualities per video (`breakdown.corpus_attributes`)."""
+    if videos is None:
+        return None
+    return breakdown.corpus_attributes(read_corpus_videos(videos, parts, ["video_id", "method", "quality"]))
 
 
 def ground_truth(corpus_root: str, sample: Path) -> Path | None:
@@ -347,7 +357,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
         doc["ensemble"] = ensemble_section(index, preds[shown], videos.get(shown, no_videos), params)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     cal.write_calibration(paths.out_dir / "calibration.json", point)
-    attributes = gt.attributes if gt is not None else None
+    attributes = gt.attributes if gt is not None else _corpus_attributes(paths.videos, parts)
     write_json(
         paths.out_dir / "breakdown.json",
         _round(
@@ -358,7 +368,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
             | {"crf_bands": [label for label, _, _ in CRF_BANDS], "threshold": threshold}
         ),
     )
-    _figures(paths.out_dir, results[shown], shown, index, params, threshold, gt)
+    _figures(paths.out_dir, results[shown], shown, index, params, threshold, attributes, gt is not None)
     write_json(paths.out_dir / "metrics.json", _round(doc))
     return EvalReport(doc, params, paths)
 
@@ -370,9 +380,11 @@ def _figures(
     index: CropIndex,
     params: EvaluateParams,
     threshold: float,
-    gt: GroundTruthMasks | None,
+    attributes: Mapping[str, Mapping[str, Any]] | None,
+    true_masks: bool,
 ) -> None:
-    """DVCLive plots, reliability.png and overlays.png of one split."""
+    """DVCLive plots, reliability.png and overlays.png of one split (overlays picked per
+    method of ``attributes``, the truth's or the corpus's)."""
     plots.log_sklearn_plots(
         out_dir, split, (result.video_y, result.video_p, result.video_cal), (result.frame_y, result.frame_p),
         threshold, params.ece_bins,
@@ -383,7 +395,7 @@ def _figures(
         (f"{split} frames, raw", result.frame_y, result.frame_p),
     ]
     plots.reliability(out_dir / "reliability.png", curves, params.ece_bins, f"{split}: reliability")
-    attributes = gt.attributes if gt is not None else {}
+    attributes = attributes or {}
     groups = [
         str(breakdown.video_method(attributes.get(str(index.video_id[r])), bool(index.is_fake[r])) or
             ("fake" if index.is_fake[r] else breakdown.REAL_METHOD))
@@ -399,7 +411,7 @@ def _figures(
         [f"{'FAKE' if index.is_fake[r] else 'REAL'} ({groups[pos[r]]})" for r in picks],
         [float(result.frame_p[pos[r]]) for r in picks],
         params.mask_threshold,
-        "true" if gt is not None else "SSIM",
+        "true" if true_masks else "SSIM",
     )
 
 

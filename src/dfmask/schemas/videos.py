@@ -93,3 +93,16 @@ def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Ite
     columns: a corpus other than DFDC adds `ADAPTER_FIELDS`, read by name."""
     cols = VIDEOS.schema.names if columns is None else columns
     return read_tables([part_path(root, p, ".parquet") for p in parts], VIDEOS, cols)
+
+
+def read_corpus_videos(
+    root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str]
+) -> pa.Table | None:
+    """``columns`` (of `VIDEOS` or `ADAPTER_FIELDS`) of the ingest tables of ``parts``
+    written from a corpus other than DFDC, in part order; None when no part's table has
+    the adapter columns (a DFDC corpus, or the sample)."""
+    import pyarrow.parquet as pq
+
+    paths = [part_path(root, p, ".parquet") for p in parts]
+    with_adapter = [p for p in paths if p.exists() and "mask_path" in pq.read_schema(p).names]
+    return read_tables(with_adapter, _CORPUS_VIDEOS, columns) if with_adapter else None
