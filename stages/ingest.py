@@ -1,4 +1,4 @@
-"""DVC stage ingest@N: validate metadata.json and probe every video of one part.
+"""DVC stage ingest@N: probe every video of one part, as its inventory lists it.
 
 Writes the part's videos table and report (paths from dvc.yaml, see dfmask.corpus.ingest).
 """
@@ -17,11 +17,14 @@ def main() -> str:
     ap.add_argument("--params", default="params.yaml", help="params file")
     ap.add_argument("--out", type=Path, required=True, help="the part's videos table (part=N.parquet)")
     ap.add_argument("--report", type=Path, required=True, help="the part's report JSON")
+    ap.add_argument("--inventory", type=Path, required=True, help="the part's inventory (part=N.json)")
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
     params = load_section(IngestParams, "ingest", args.params)
     compute = load_section(ComputeParams, "compute", args.params)
-    report = run(params, corpus, IngestPaths(out=args.out, report=args.report), args.part, compute)
+    report = run(
+        params, corpus, IngestPaths(out=args.out, report=args.report, inventory=args.inventory), args.part, compute
+    )
     return report.summary()
 
 

@@ -238,6 +238,7 @@ class PathsParams:
     """
 
     sample: str = param("data/sample", IN_REPO)  # the generated demo corpus and its truth (sample stage)
+    inventory: str = param("data/interim/inventory", IN_REPO)  # inventory: part=N.json
     videos: str = param("data/interim/videos", IN_REPO)  # ingest: part=N.parquet
     faces: str = param("data/interim/faces", IN_REPO)  # faces: part=N/ shards
     embeddings: str = param("data/interim/embeddings", IN_REPO)  # embed: part=N.parquet

@@ -17,20 +17,30 @@ from tools.stagecmd import stage_argv
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run_ingest(tmp_path: Path, params: dict) -> subprocess.CompletedProcess[str]:
-    """stages/ingest.py for part 0 in ``tmp_path``, with the arguments dvc.yaml gives it
-    (and the repository's ``compute:`` section, which the stage reads, unless given)."""
+def _run(stage: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(stage_argv(stage, 0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+def _run_ingest(tmp_path: Path, params: dict, inventory: bool = True) -> subprocess.CompletedProcess[str]:
+    """stages/inventory.py, then stages/ingest.py for part 0, in ``tmp_path``, with the
+    arguments dvc.yaml gives them (and the repository's ``compute:`` section, which ingest
+    reads, unless given); the inventory's run when it fails (the corpus is read there)."""
     compute = yaml.safe_load((REPO / "params.yaml").read_text())["compute"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"compute": compute, **params}))
-    return subprocess.run(stage_argv("ingest", 0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    if inventory:
+        proc = _run("inventory", tmp_path)
+        if proc.returncode != 0:
+            return proc
+    return _run("ingest", tmp_path)
 
 
 def test_wrong_param_type_is_one_line_naming_the_key(tmp_path: Path) -> None:
-    proc = _run_ingest(tmp_path, {"corpus": {"root": "c", "parts": ["zero"]}, "ingest": {"probe_decode": True}})
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "ingest: error: params: corpus.parts[0]: expected int, got str 'zero'"
-    ]
+    params = {"corpus": {"root": "c", "parts": ["zero"]}, "ingest": {"probe_decode": True}}
+    for stage, proc in (("inventory", _run_ingest(tmp_path, params)), ("ingest", _run_ingest(tmp_path, params, False))):
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [
+            f"{stage}: error: params: corpus.parts[0]: expected int, got str 'zero'"
+        ]
     assert not (tmp_path / "data").exists()  # nothing written on a params error
 
 
@@ -40,7 +50,7 @@ def test_a_path_outside_the_repo_stops_the_stage_naming_the_key(tmp_path: Path, 
     the repo; the first stage that loads its params stops, even one that never uses faces."""
     doc = yaml.safe_load((REPO / "params.yaml").read_text())
     params = _corpus(tmp_path) | {"paths": doc["paths"] | {"faces": where}}
-    assert _one_line(_run_ingest(tmp_path, params)) == (
+    assert _one_line(_run_ingest(tmp_path, params, inventory=False)) == (
         "ingest: error: params: paths.faces: must be a relative path inside the repository "
         f"(no leading /, no ..), got {where!r}"
     )
@@ -55,7 +65,7 @@ def test_malformed_metadata_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert lines[0].startswith("ingest: error: c/dfdc_train_part_0/metadata.json: malformed JSON at line 1")
+    assert lines[0].startswith("inventory: error: c/dfdc_train_part_0/metadata.json: malformed JSON at line 1")
 
 
 def _corpus(tmp_path: Path, metadata: str | None = "{}") -> dict:
@@ -78,8 +88,8 @@ def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [
-        (None, "ingest: error: c/dfdc_train_part_0/metadata.json: metadata.json is not a regular file"),
-        ("[" * 100_000 + "]" * 100_000, "ingest: error: c/dfdc_train_part_0/metadata.json: JSON nested too deeply"),
+        (None, "inventory: error: c/dfdc_train_part_0/metadata.json: metadata.json is not a regular file"),
+        ("[" * 100_000 + "]" * 100_000, "inventory: error: c/dfdc_train_part_0/metadata.json: JSON nested too deeply"),
     ],
 )
 def test_unreadable_metadata_is_one_line_naming_the_file(tmp_path: Path, metadata: str | None, expected: str) -> None:
@@ -89,7 +99,11 @@ def test_unreadable_metadata_is_one_line_naming_the_file(tmp_path: Path, metadat
 def test_output_folder_blocked_by_a_file_is_one_line_naming_it(tmp_path: Path) -> None:
     params = _corpus(tmp_path)
     (tmp_path / "data").write_text("not a folder")
-    assert _one_line(_run_ingest(tmp_path, params)) == "ingest: error: data/interim/videos: Not a directory"
+    assert _one_line(_run_ingest(tmp_path, params)) == "inventory: error: data/interim/inventory: Not a directory"
+    (tmp_path / "data").unlink()
+    assert _run("inventory", tmp_path).returncode == 0
+    (tmp_path / "data" / "interim" / "videos").write_text("not a folder")
+    assert _one_line(_run("ingest", tmp_path)) == "ingest: error: data/interim/videos: File exists"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

@@ -363,10 +363,19 @@ def run_group(
 
 
 DVC_YAML = """stages:
+  inventory:
+    cmd: {inventory_cmd}
+    deps:
+      - {corpus_dir}
+    params:
+      - corpus.root
+      - corpus.parts
+    outs:
+      - {inventory}
   ingest:
     cmd: {cmd}
     deps:
-      - {part_dir}
+      - {inventory}/part={part}.json
     params:
       - corpus.root
       - ingest.probe_decode
@@ -379,16 +388,24 @@ DVC_YAML = """stages:
 
 
 def dvc_ingest(ws: Workspace) -> StageRun:
-    """ingest@0 as `dvc repro` runs it (DVC hashes the part folder first)."""
+    """inventory and ingest@0 as `dvc repro` runs them (DVC hashes the corpus folder first)."""
     import shlex
     import sys
 
     from tools.stagecmd import stage_argv
 
-    part_dir = ws.part_dir.relative_to(ws.root)
     cmd = shlex.join(stage_argv("ingest", PART, ws.params))
+    inventory_cmd = shlex.join(stage_argv("inventory", PART, ws.params))
     paths = ws.params["paths"]
-    text = DVC_YAML.format(cmd=cmd, part=PART, part_dir=part_dir, videos=paths["videos"], reports=paths["reports"])
+    text = DVC_YAML.format(
+        cmd=cmd,
+        inventory_cmd=inventory_cmd,
+        part=PART,
+        corpus_dir=ws.params["corpus"]["root"],
+        inventory=paths["inventory"],
+        videos=paths["videos"],
+        reports=paths["reports"],
+    )
     (ws.root / "dvc.yaml").write_text(text)
     dvc = str(Path(sys.executable).with_name("dvc"))
     init = run_command("dvc", [dvc, "init", "--no-scm", "-q"], ws.root, ws.tmp_root)

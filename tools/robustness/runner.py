@@ -89,7 +89,16 @@ class Workspace:
         (self.part_dir / "metadata.json").write_text("{\n" + body + "\n}\n", encoding="utf-8")
 
     def run(self, stage: str) -> StageRun:
-        """``stage`` (part `PART` where it runs per part) as dvc.yaml runs it."""
+        """``stage`` (part `PART` where it runs per part) as dvc.yaml runs it. ``ingest``
+        runs the ``inventory`` stage first, as `dvc repro` does: the corpus is read there
+        (metadata.json, names, links, hashes), so an error of the inventory is the
+        ingest's outcome too (the catalogue's cases name ``ingest`` as the corpus's reader)."""
+        if stage == "ingest":
+            inventory = run_command("inventory", stage_argv("inventory", PART, self.params), self.root, self.tmp_root)
+            self.runs["inventory"] = inventory
+            if not inventory.ok:
+                self.runs[stage] = inventory
+                return inventory
         result = run_command(stage, stage_argv(stage, PART, self.params), self.root, self.tmp_root)
         self.runs[stage] = result
         return result

@@ -1,15 +1,17 @@
 """Ingest one corpus part: the layout's records plus a PyAV probe of every video.
 
 `run` is the stage (`ingest_part`, then its table and report). The corpus layout is read
-by the adapter that ``corpus.kind`` names (`dfmask.corpus.adapters`); for DFDC,
-`ingest_part` reads only ``dfdc_train_part_N/`` (its metadata.json and its mp4s), so
-``ingest@N`` depends on nothing else and adding a part re-runs only that part. Every
+by the adapter that ``corpus.kind`` names (`dfmask.corpus.adapters`), in the inventory
+stage: ``ingest@N`` depends on part N's inventory only, so adding a part re-runs only
+that part, whatever the layout. Every
 listed or present video gets exactly one row, with ``status == "ok"`` or a reason;
 nothing is dropped and nothing crashes on a bad video. `check_corpus` runs where all
 parts meet (the split stage): duplicate names across parts, and fakes whose original
 lives in another part.
 
-The probe of each video (a PyAV open, optionally a full decode, and its sha256) is a
+The part's records and each file's sha256 come from the part's inventory
+(`dfmask.corpus.inventory`, the stage before), so ingest reads the corpus once more only
+to probe it. The probe of each video (a PyAV open, optionally a full decode) is a
 `dfmask.compute.Job` run where ``compute.executor`` says: with ``local`` one after the
 other in this process, as ever (a one-worker pool runs in the caller); with ``ray`` as
 tasks on the cluster. Probes come back to the driver, which fills the rows in the
@@ -29,11 +31,12 @@ import pyarrow as pa
 from dfmask.compute import Job, executor_for
 from dfmask.corpus.adapters import Adapter, adapter_for
 from dfmask.corpus.adapters.dfdc import DfdcAdapter
+from dfmask.corpus.inventory import NOT_READ, PartInventory, list_part
 from dfmask.errors import DfmaskError
 from dfmask.params import ComputeParams, CorpusParams, IngestParams, to_dict
 from dfmask.progress import progress
 from dfmask.schemas.videos import spec_for
-from dfmask.tables import file_sha256, sample_list, write_json, write_table
+from dfmask.tables import sample_list, write_json, write_table
 from dfmask.video import Probe, probe
 
 
@@ -41,10 +44,6 @@ from dfmask.video import Probe, probe
 class IngestResult:
     table: pa.Table
     report: dict[str, Any]
-
-
-#: Statuses whose file is never opened: no such file, or a name/link we refuse to follow.
-_NOT_READ = ("bad_name", "missing_file", "dangling_link", "link_outside_corpus", "not_mp4", "unknown_folder")
 
 
 def _probe_status(error: str) -> str:
@@ -55,9 +54,9 @@ def _probe_status(error: str) -> str:
     return "corrupt"
 
 
-def _probe_job(file: str, probe_decode: bool) -> tuple[Probe, str]:
-    """One video's probe and content hash (a job: runs wherever the executor sends it)."""
-    return probe(file, decode=probe_decode), file_sha256(file)
+def _probe_job(file: str, probe_decode: bool) -> Probe:
+    """One video's probe (a job: runs wherever the executor sends it)."""
+    return probe(file, decode=probe_decode)
 
 
 def ingest_part(
@@ -66,6 +65,7 @@ def ingest_part(
     probe_decode: bool = True,
     adapter: Adapter | None = None,
     compute: ComputeParams | None = None,
+    inventory: PartInventory | None = None,
 ) -> IngestResult:
     """Validate and probe every video of part ``part`` of the corpus at ``root``.
 
@@ -77,14 +77,19 @@ def ingest_part(
         adapter: the corpus layout (`dfmask.corpus.adapters.adapter_for`); DFDC's
             ``dfdc_train_part_N/`` when None.
         compute: where the probes run (module docstring); this process when None.
+        inventory: the part's inventory (the stage's way in); listed and hashed here,
+            through ``adapter``, when None.
 
     Raises:
         DfmaskError: the part, or a file the layout requires (DFDC's metadata.json), is
-            missing or malformed.
+            missing or malformed; a file's size is not its inventory's.
     """
-    adapter = adapter if adapter is not None else DfdcAdapter(root)
-    kind = adapter.kind
-    records = adapter.videos(part)
+    if inventory is None:
+        inventory = list_part(adapter if adapter is not None else DfdcAdapter(root), root, part)
+    elif inventory.part != part:
+        raise DfmaskError(f"the inventory given for part {part} is part {inventory.part}'s")
+    kind = inventory.kind
+    records = inventory.records
     rows: list[dict[str, Any]] = []
     # each file to probe, once (named by its path relative to corpus.root: a failure names it)
     jobs: dict[str, Job] = {}
@@ -113,15 +118,17 @@ def ingest_part(
         # links were checked against the resolved corpus.root by the adapter (data often
         # lives on another disk); errors name the path as configured
         path = rec.path
-        if path is not None and rec.status not in _NOT_READ and (Path(root) / path).is_file():
-            jobs.setdefault(path, Job(path, _probe_job, (str(Path(root) / path), probe_decode)))
+        if path is not None and rec.status not in NOT_READ and path in inventory.files:
+            if path not in jobs:
+                _check_unchanged(Path(root), path, inventory.files[path].bytes)
+                jobs[path] = Job(path, _probe_job, (str(Path(root) / path), probe_decode))
             to_fill.append((row, path))
         rows.append(row)
     with executor_for(compute or ComputeParams(), 1, processes=True, name="ingest") as executor:
         done = executor.run(list(jobs.values()))
         probed = dict(progress(done, desc=f"ingest part={part}", total=len(jobs), unit="video"))
     for row, path in to_fill:
-        p, sha256 = probed[path]
+        p, sha256 = probed[path], inventory.files[path].sha256
         row.update(
             frames=p.frames,
             declared_frames=p.declared_frames,
@@ -147,6 +154,19 @@ def ingest_part(
         report["corpus"] = kind
         report["by_method"] = dict(sorted(Counter(r["method"] or "real" for r in rows if r["status"] == "ok").items()))
     return IngestResult(table, report)
+
+
+def _check_unchanged(root: Path, path: str, size: int) -> None:
+    """Stop when a file is gone or has another size than its inventory says (its sha256
+    would be wrong): the corpus changed after the inventory stage ran."""
+    try:
+        now = (root / path).stat().st_size
+    except OSError as err:
+        raise DfmaskError(
+            f"{path}: listed by the inventory but not readable now ({err.strerror}); re-run dvc repro"
+        ) from err
+    if now != size:
+        raise DfmaskError(f"{path}: {now:,} bytes, but {size:,} when inventoried; the corpus changed, re-run dvc repro")
 
 
 def _unique_ids(rows: list[dict[str, Any]]) -> None:
@@ -231,6 +251,7 @@ class IngestPaths:
 
     out: Path  # the part's table: <paths.videos>/part=N.parquet
     report: Path  # the part's report: <paths.reports>/ingest/part=N.json
+    inventory: Path | None = None  # the part's inventory: <paths.inventory>/part=N.json
 
 
 @dataclass(frozen=True)
@@ -253,9 +274,24 @@ def run(
     params: IngestParams, corpus: CorpusParams, paths: IngestPaths, part: int, compute: ComputeParams | None = None
 ) -> IngestReport:
     """The ``ingest@part`` stage: `ingest_part` of ``corpus.root``, then its table and report.
-    ``compute`` says where the probes run (never recorded: it changes no byte)."""
-    adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
-    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, adapter=adapter, compute=compute)
+    ``compute`` says where the probes run (never recorded: it changes no byte). With
+    ``paths.inventory`` (the stage) the part's records and hashes come from there; without
+    it the part is listed and hashed here."""
+    inventory = None
+    if paths.inventory is not None:
+        inventory = PartInventory.read(paths.inventory)
+        if inventory.kind != corpus.kind:
+            raise DfmaskError(
+                f"{paths.inventory} lists a {inventory.kind} corpus but corpus.kind is {corpus.kind}; re-run dvc repro"
+            )
+    adapter = (
+        None
+        if inventory is not None
+        else adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+    )
+    result = ingest_part(
+        corpus.root, part, probe_decode=params.probe_decode, adapter=adapter, compute=compute, inventory=inventory
+    )
     # not corpus.root: where the corpus lives does not shape the table (no paths in data)
     recorded: dict[str, Any] = {"parts": list(corpus.parts)}
     if corpus.kind != "dfdc":  # DFDC's table keeps its bytes

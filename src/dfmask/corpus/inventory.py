@@ -1,0 +1,223 @@
+"""The corpus inventory: what each part holds, as the layout's adapter reads it, and the
+sha256 of every file a later stage will open.
+
+Why a stage of its own (``inventory``, before ``ingest@N``): DVC needs a dependency for
+each part, and only DFDC's parts are folders. FaceForensics++, Celeb-DF v2,
+DeeperForensics and FakeAVCeleb number their parts by rule (`dfmask.corpus.adapters`),
+so part N's files are spread over the whole tree. The inventory stage depends on
+``corpus.root`` whole and writes one ``part=N.json`` per listed part; ``ingest@N``
+depends on that file only. So a new part, or a file changed in one part, re-runs the
+inventory (it stats every file and hashes only new or changed ones, `HashCache`) and
+then only the ingest of the parts whose inventory bytes changed, for every corpus kind.
+
+A part's inventory holds the adapter's `Record` of every video (status and detail
+included: nothing is dropped here) and, for every file the pipeline will open (a
+readable video, a corpus's true-mask video), its size and sha256. It names no absolute
+path and no time, so it has the same bytes on every machine. Ingest probes exactly the
+files listed, checks each size again before it opens the file, and takes its sha256
+from here instead of reading the corpus a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from dfmask.corpus.adapters import Adapter, Record, adapter_for
+from dfmask.errors import DfmaskError
+from dfmask.params import CorpusParams
+from dfmask.progress import progress
+from dfmask.tables import file_sha256, write_json
+
+#: Bumped when the inventory's layout changes (ingest refuses another version).
+FORMAT = 1
+
+#: Statuses whose file is never opened: no such file, or a name/link we refuse to follow.
+NOT_READ = ("bad_name", "missing_file", "dangling_link", "link_outside_corpus", "not_mp4", "unknown_folder")
+
+_RECORD_FIELDS = tuple(f.name for f in fields(Record))
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file a later stage opens: its size in bytes and its sha256."""
+
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PartInventory:
+    """Part ``part`` of a ``kind`` corpus: its records (sorted by video_id, as the
+    adapter gives them) and the files they point to, by path relative to the root."""
+
+    kind: str
+    part: int
+    records: tuple[Record, ...]
+    files: dict[str, FileEntry]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "part": self.part,
+            "records": [asdict(r) for r in self.records],
+            "files": {p: asdict(e) for p, e in sorted(self.files.items())},
+        }
+
+    @classmethod
+    def read(cls, path: str | Path) -> PartInventory:
+        """A part inventory written by `write`; a wrong or damaged file is one line."""
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT} (re-run the inventory stage)")
+            records = tuple(Record(**{k: r[k] for k in _RECORD_FIELDS if k in r}) for r in doc["records"])
+            files = {p: FileEntry(int(e["bytes"]), str(e["sha256"])) for p, e in doc["files"].items()}
+            return cls(str(doc["kind"]), int(doc["part"]), records, files)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise DfmaskError(f"{path}: not a corpus inventory: {err}") from err
+
+
+class HashCache:
+    """sha256 of files already hashed, keyed by path and ``(size, mtime_ns, inode)``.
+
+    Lives in the work folder (never an output, so it changes no byte of one): a second
+    inventory of a 470 GB corpus with one new part hashes only that part. A file
+    rewritten in place with its size and mtime kept is not noticed, the same trade DVC's
+    own state database makes. Thread-safe; committed every 64 entries, so an
+    interrupted inventory keeps what it hashed.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pending = 0
+        self.hits = 0
+        self.hashed = 0
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+                "inode INTEGER, sha256 TEXT)"
+            )
+
+    def sha256(self, file: Path) -> FileEntry:
+        st = file.stat()
+        key = str(file.resolve())
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if self._db is not None:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?", (key,)
+                ).fetchone()
+            if row is not None and tuple(row[:3]) == stamp:
+                with self._lock:
+                    self.hits += 1
+                return FileEntry(st.st_size, row[3])
+        digest = file_sha256(file)
+        with self._lock:
+            self.hashed += 1
+            if self._db is not None:
+                self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", (key, *stamp, digest))
+                self._pending += 1
+                if self._pending >= 64:
+                    self._db.commit()
+                    self._pending = 0
+        return FileEntry(st.st_size, digest)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.commit()
+            self._db.close()
+            self._db = None
+
+
+def files_to_read(root: Path, records: Iterable[Record]) -> list[str]:
+    """Paths (relative to root) of the files later stages open: each readable video and
+    each true-mask video, once, in sorted order."""
+    out: set[str] = set()
+    for rec in records:
+        if rec.path is not None and rec.status not in NOT_READ and (root / rec.path).is_file():
+            out.add(rec.path)
+        if rec.mask_path is not None and (root / rec.mask_path).is_file():
+            out.add(rec.mask_path)
+    return sorted(out)
+
+
+def list_part(
+    adapter: Adapter, root: str | Path, part: int, cache: HashCache | None = None, threads: int = 2
+) -> PartInventory:
+    """Part ``part``'s records and the size and sha256 of every file they point to.
+
+    Files are hashed on ``threads`` threads (hashlib releases the GIL), with progress.
+    """
+    root = Path(root)
+    records = tuple(adapter.videos(part))
+    paths = files_to_read(root, records)
+    cache = cache if cache is not None else HashCache(None)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        entries = list(
+            progress(
+                pool.map(lambda p: cache.sha256(root / p), paths),
+                desc=f"inventory part={part}",
+                total=len(paths),
+                unit="file",
+            )
+        )
+    return PartInventory(adapter.kind, part, records, dict(zip(paths, entries, strict=True)))
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    """What `run` wrote, for the stage's one-line summary."""
+
+    parts: dict[int, int]  # part → videos
+    files: int
+    bytes: int
+    hashed: int
+    cached: int
+
+    def summary(self) -> str:
+        listed = ", ".join(f"part={p}: {n:,} videos" for p, n in self.parts.items())
+        return (
+            f"{listed}; {self.files:,} files, {self.bytes / 1e9:.2f} GB "
+            f"({self.hashed:,} hashed, {self.cached:,} unchanged since the last inventory)"
+        )
+
+
+def part_path(out: str | Path, part: int) -> Path:
+    """Where part ``part``'s inventory lives under the stage's output folder."""
+    return Path(out) / f"part={part}.json"
+
+
+def run(corpus: CorpusParams, out: str | Path, work: str | Path | None) -> InventoryReport:
+    """The ``inventory`` stage: one ``part=N.json`` under ``out`` per part in
+    ``corpus.parts`` (and nothing else there), hashes cached under ``work``."""
+    adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("part=*.json"):  # DVC empties outputs first; a hand run may not
+        stale.unlink()
+    cache = HashCache(Path(work) / "inventory" / "hashes.sqlite" if work is not None else None)
+    threads = min(4, os.cpu_count() or 1)
+    counts: dict[int, int] = {}
+    n_files = n_bytes = 0
+    try:
+        for part in corpus.parts:
+            inv = list_part(adapter, corpus.root, part, cache, threads)
+            write_json(part_path(out, part), inv.to_json())
+            counts[part] = len(inv.records)
+            n_files += len(inv.files)
+            n_bytes += sum(e.bytes for e in inv.files.values())
+    finally:
+        cache.close()
+    return InventoryReport(counts, n_files, n_bytes, cache.hashed, cache.hits)
