@@ -466,3 +466,48 @@ def test_a_lone_donor_match_does_not_merge_groups() -> None:
         r["video_id"]: r["group_id"] for r in rows1
     }["p3a_o0"]
     assert audit(rows1, links1)["ok"]
+
+
+def _write_official(corpus: Corpus, root: Path, official: dict[str, str]) -> None:
+    """The ingest table of part 0 with DFDC's metadata split (``dfdc_split``) per video."""
+    _write_inputs(corpus, root, [0])
+    path = root / "videos" / "part=0.parquet"
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        row["dfdc_split"] = official.get(row["video_id"])
+    write_table(pa.Table.from_pylist(rows, schema=VIDEOS.schema), path, VIDEOS, "test")
+
+
+def test_official_splits_are_honoured_and_what_they_leak_is_reported(tmp_path: Path) -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 8, "p")
+    names = [v.video_id for v in corpus.videos]
+    # an official split by position: it ignores who is in the videos, so groups leak
+    official = {v: SPLIT_NAMES[k % 3] for k, v in enumerate(names[:-4])}
+    _write_official(corpus, tmp_path, official)
+    args = (tmp_path / "videos", tmp_path / "emb")
+    own = run_split([0], *args, tmp_path / "a.parquet", tmp_path / "a.json", SplitParams(), 0, tmp_path / "s1")
+    assert own["audit"]["ok"] and "official" not in own  # off by default: metadata's split is ignored
+    rep = run_split(
+        [0], *args, tmp_path / "b.parquet", tmp_path / "b.json", SplitParams(official=True), 0, tmp_path / "s2"
+    )
+    rows = {r["video_id"]: r["split"] for r in pq.read_table(tmp_path / "b.parquet").to_pylist()}
+    assert all(rows[v] == s for v, s in official.items())
+    dfmask_split = {r["video_id"]: r["split"] for r in pq.read_table(tmp_path / "a.parquet").to_pylist()}
+    assert all(rows[v] == dfmask_split[v] for v in names[-4:])  # no official split: dfmask's
+    assert rep["official"]["videos_with_official_split"] == len(official)
+    assert rep["official"]["videos_with_dfmask_split"] == 4
+    assert rep["official"]["videos_moved_from_dfmask_split"] == sum(dfmask_split[v] != s for v, s in official.items())
+    assert not rep["audit"]["ok"] and rep["audit"]["leaks"] > 0 and "official" in rep["audit"]["source"]
+    assert sum(rep["splits"][s]["videos"] for s in SPLIT_NAMES) == len(names)
+
+
+def test_official_splits_that_leave_a_split_empty_are_refused(tmp_path: Path) -> None:
+    corpus = Corpus()
+    corpus.add_pairs(0, 4, "p")
+    _write_official(corpus, tmp_path, {v.video_id: "train" for v in corpus.videos})  # DFDC's training set
+    with pytest.raises(DfmaskError, match=r"split.official: .* leave val and test empty"):
+        run_split(
+            [0], tmp_path / "videos", tmp_path / "emb", tmp_path / "a.parquet", tmp_path / "a.json",
+            SplitParams(official=True), 0, tmp_path / "s",
+        )  # fmt: skip

@@ -23,7 +23,7 @@ from dfmask.corpus.ingest import IngestPaths, ingest_part, run
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, IngestParams, load_section
 from dfmask.schemas.videos import ADAPTER_FIELDS, VIDEOS, spec_for
-from dfmask.splits.build import _read_videos
+from dfmask.splits.build import _read_videos, read_official
 from dfmask.splits.groups import group_videos
 from dfmask.tables import read_table
 
@@ -174,6 +174,22 @@ def test_split_keeps_ffpp_quality_copies_in_one_group(trees, tmp_path: Path) -> 
     assert not copies or len({g for _, g in copies}) < len(copies)
     without = group_videos(videos, [])  # the corpus group is what joins them
     assert any(without[v.video_id] != without[v.video_id.replace("_c40_", "_c23_")] for v in c40)
+
+
+def test_split_official_reads_ffpp_splits_json(trees, tmp_path: Path) -> None:
+    tree, _ = trees["ffpp"]
+    params = load_section(IngestParams, "ingest", Path(__file__).parents[2] / "params.yaml")
+    corpus = CorpusParams(root=str(tree.root), parts=(0,), kind="ffpp", qualities=("c23", "c40"))
+    run(params, corpus, IngestPaths(tmp_path / "part=0.parquet", tmp_path / "part=0.json"), 0)
+    official = read_official([0], tmp_path)
+    want = {}
+    for split in ("train", "val", "test"):
+        for pair in json.loads((tree.root / "splits" / f"{split}.json").read_text()):
+            for number in pair:
+                for q in ("c23", "c40"):
+                    want[f"youtube_{q}_{number}"] = split
+    assert want and all(official[v] == s for v, s in want.items() if v in official)
+    assert {v for v in want if v in official} and set(official.values()) == {"train", "val", "test"}
 
 
 # ----------------------------------------------------------------------------- documented listings

@@ -6,7 +6,7 @@ import importlib.metadata
 import os
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +52,15 @@ def build_splits(
     params: SplitParams,
     seed: int,
     copies: Sequence[tuple[str, str]] = (),
+    official: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[str, str, str]]]:
     """The split rows, the report and the identity links (for the audit).
 
     ``copies`` are (video_id, corpus group) pairs from the ingest tables' ``group_id``
     column (FaceForensics++ c23 and c40 copies of one video): videos of one corpus group
-    are always in one split group.
+    are always in one split group. ``official`` (``split.official``) maps video ids to the
+    corpus's own split: those videos take it, the others keep dfmask's, and the report's
+    ``official`` section counts both (the audit then measures what the official splits leak).
     """
     check_unique_names(videos)
     tracks = track_means(embeddings)
@@ -131,9 +134,45 @@ def build_splits(
                 "split": assignment.split[group_of[v.video_id]],
             }
         )
+    honoured = _honour_official(rows, official) if official is not None else None
     report = _report(videos, rows, groups, ids, matches, assignment, params)
     report["donor_matches"]["weak_links"] = sum(1 for _, _, role in links if role == "donor_weak")
+    if honoured is not None:
+        report["official"] = honoured
     return rows, report, links
+
+
+def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) -> dict[str, Any]:
+    """Give each row its corpus's own split where it has one (in place); the counts."""
+    taken = changed = 0
+    unknown: Counter[str] = Counter()
+    for row in rows:
+        split = official.get(row["video_id"])
+        if split in SPLIT_NAMES:
+            taken += 1
+            changed += split != row["split"]
+            row["split"] = split
+        elif split is not None:
+            unknown[str(split)] += 1
+    return {
+        "honoured": True,
+        "videos_with_official_split": taken,
+        "videos_moved_from_dfmask_split": changed,
+        "videos_with_dfmask_split": len(rows) - taken,
+        "unknown_official_values": dict(sorted(unknown.items())),
+    }
+
+
+def read_official(parts: Sequence[int], videos_dir: Path) -> dict[str, str]:
+    """video_id → the corpus's own split, from the ingest tables: ``official_split`` (a
+    corpus other than DFDC), DFDC's ``dfdc_split`` (metadata.json's ``split``)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        path = part_path(videos_dir, part, ".parquet")
+        column = "official_split" if "official_split" in pq.read_schema(path).names else "dfdc_split"
+        table = pq.read_table(path, columns=["video_id", column]).to_pydict()
+        out.update({v: s for v, s in zip(table["video_id"], table[column], strict=True) if s is not None})
+    return out
 
 
 def _report(
@@ -291,7 +330,7 @@ class SplitReport:
             f"{self.doc['videos']} videos in {self.doc['groups']} groups, {self.doc['identities']} "
             f"identities → train {s['train']['videos']} / val {s['val']['videos']} / test "
             f"{s['test']['videos']}; audit {'ok' if audit_doc['ok'] else 'FAILED'} "
-            f"({audit_doc['leaks']} leaks){moved}"
+            f"({audit_doc['leaks']} leaks{', from the official splits' if 'official' in self.doc else ''}){moved}"
         )
 
 
@@ -305,7 +344,17 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
     videos, _, excluded, copies = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
-    rows, report, links = build_splits(videos, embeddings, params, seed, copies)
+    official = read_official(parts, Path(paths.videos)) if params.official else None
+    rows, report, links = build_splits(videos, embeddings, params, seed, copies, official)
+    if official is not None:
+        empty = [s for s in SPLIT_NAMES if not any(r["split"] == s for r in rows)]
+        if empty:
+            raise DfmaskError(
+                f"split.official: the corpus's own splits (and dfmask's for videos without one) leave "
+                f"{' and '.join(empty)} empty ({report['official']['videos_with_official_split']} of {len(rows)} "
+                "videos have an official split; DFDC's metadata.json says 'train' for every training video); "
+                "set split.official: false"
+            )
     report["excluded"] = {
         "videos": sum(excluded.values()),
         "by_reason": {k: excluded[k] for k in EXCLUDED},
@@ -313,7 +362,9 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     }
     result = audit(rows, links, donors_count=params.donor_aware)
     report["audit"] = result
-    if not result["ok"]:
+    if official is not None:  # the corpus's own splits may leak: reported, not refused
+        result["source"] = "split.official: what the corpus's own splits leak (not a dfmask bug)"
+    elif not result["ok"]:
         raise DfmaskError(
             f"split: leak audit failed ({result['leaks']} leaks): "
             + "; ".join(result["examples"])
