@@ -15,7 +15,7 @@ number of corpus parts: no per-part stage has a headline):
   an experiment trains on differ?
 * masks_quality: the SSIM masks' mean IoU against the sample's true masks on the test
   split (mean over methods with a non-empty truth), and the train-fitted mean-mask
-  baseline's (null on a real corpus, which has no truth).
+  baseline's (null on a corpus without true masks: DFDC; FaceForensics++'s mask videos count).
 * train: val loss of the kept checkpoint, val video AUC, epochs and crops actually seen.
 * evaluate (test split, per video as DFDC scored): AUC, log loss (DFDC's metric), F1,
   expected calibration error; and the mask Dice against the SSIM masks (defined on any

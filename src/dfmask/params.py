@@ -480,6 +480,10 @@ class SplitParams:
     # train / val / test target shares: each split gets some, and they partition [0, 1)
     ratios: tuple[float, float, float] = param((0.70, 0.15, 0.15), "(0, 1)", SumsTo(1.0))
     min_groups_per_split: int = param(2, ">= 0")  # groups each split must hold, where the corpus has enough
+    # honour the corpus's own split (official_split; DFDC: metadata.json's split) where a
+    # video has one; dfmask's identity-disjoint split fills in the rest, and the leak audit
+    # reports what the official splits leak instead of failing (docs/splits.md)
+    official: bool = False
 
 
 @dataclass(frozen=True)

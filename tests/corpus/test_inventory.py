@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,16 +108,58 @@ def test_the_cache_hashes_only_new_or_changed_files(tmp_path: Path, clip: Path) 
     assert sorted(p.name for p in (tmp_path / "inv").iterdir()) == ["part=1.json"]  # only listed parts
 
 
-def test_the_cache_keeps_what_it_hashed_when_a_run_stops(tmp_path: Path, clip: Path) -> None:
-    root = _corpus(tmp_path / "c", clip)
-    cache = HashCache(tmp_path / "h.sqlite")
-    for name in ("r0.mp4", "f0.mp4"):
-        cache.sha256(root / "dfdc_train_part_0" / name)
-    cache.close()  # what a finished or interrupted run leaves (commits every 64 and at the end)
+def test_the_cache_keeps_what_it_hashed_when_a_run_is_killed(tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    for k in range(70):
+        (files / f"{k:02d}.bin").write_bytes(bytes([k]) * 100)
+    # a run killed after 70 files, without close(): the first 64 were committed
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from dfmask.corpus.inventory import HashCache\n"
+        "cache = HashCache(sys.argv[1])\n"
+        "for f in sorted(Path(sys.argv[2]).iterdir()):\n"
+        "    cache.sha256(f)\n"
+        "os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "h.sqlite"), str(files)], check=False)
+    assert proc.returncode == 9
     again = HashCache(tmp_path / "h.sqlite")
-    again.sha256(root / "dfdc_train_part_0" / "r0.mp4")
-    assert (again.hits, again.hashed) == (1, 0)
+    for f in sorted(files.iterdir()):
+        assert again.sha256(f).sha256 == file_sha256(f)
     again.close()
+    assert (again.hits, again.hashed) == (64, 6)
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(tmp_path: Path) -> None:
+    f = tmp_path / "v.mp4"
+    f.write_bytes(b"a" * 1000)
+    cache = HashCache(tmp_path / "h.sqlite")
+    first = cache.sha256(f)
+    st = f.stat()
+    f.write_bytes(b"b" * 1000)  # same size; mtime set back as `cp -p` or `touch -r` would
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = cache.sha256(f)
+    cache.close()
+    assert second.sha256 == file_sha256(f) != first.sha256 and cache.hashed == 2
+
+
+def test_a_damaged_or_unusable_cache_warns_and_is_not_needed(
+    tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _corpus(tmp_path / "c", clip, parts=(0,))
+    (tmp_path / "work" / "inventory").mkdir(parents=True)
+    (tmp_path / "work" / "inventory" / "hashes.sqlite").write_bytes(b"not a database" * 100)
+    report = run(CorpusParams(root=str(root), parts=(0,)), tmp_path / "inv", tmp_path / "work")
+    assert report.hashed == 3 and "unreadable hash cache" in capsys.readouterr().err
+    again = run(CorpusParams(root=str(root), parts=(0,)), tmp_path / "inv", tmp_path / "work")
+    assert (again.hashed, again.cached) == (0, 3)  # rebuilt, and used
+    blocked = tmp_path / "blocked"
+    (blocked / "inventory" / "hashes.sqlite").mkdir(parents=True)  # a folder where the file goes
+    report = run(CorpusParams(root=str(root), parts=(0,)), tmp_path / "inv2", blocked)
+    assert report.hashed == 3 and "not usable" in capsys.readouterr().err
+    assert part_path(tmp_path / "inv2", 0).read_bytes() == part_path(tmp_path / "inv", 0).read_bytes()
 
 
 def test_a_missing_part_is_one_error_naming_it(tmp_path: Path, clip: Path) -> None:
@@ -132,6 +176,10 @@ def test_a_damaged_inventory_is_one_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"format": 99}))
     with pytest.raises(DfmaskError, match="format 99"):
         PartInventory.read(bad)
+    for doc in ([1, 2], {"format": 1, "kind": "dfdc", "part": 0, "records": [], "files": []}):
+        bad.write_text(json.dumps(doc))
+        with pytest.raises(DfmaskError, match="not a corpus inventory"):
+            PartInventory.read(bad)
 
 
 def test_ingest_from_the_inventory_is_ingest_from_the_corpus(tmp_path: Path, clip: Path) -> None:
@@ -144,6 +192,9 @@ def test_ingest_from_the_inventory_is_ingest_from_the_corpus(tmp_path: Path, cli
         )
         report = run_ingest(IngestParams(), corpus, paths, part)
         direct = ingest_part(root, part)
+        for row in pq.read_table(paths.out).to_pylist():  # the hash is the file's own
+            if row["sha256"] is not None:
+                assert row["sha256"] == file_sha256(root / row["path"])
         assert report.doc == direct.report
         assert pq.read_table(paths.out).to_pylist() == direct.table.to_pylist()
 

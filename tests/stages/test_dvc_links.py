@@ -2,7 +2,8 @@
 
 DVC hashes every dep folder itself, following each link (dvc_data stats every entry
 with ``follow_symlinks``) and has no option to skip a dangling one: `dvc status` and
-`dvc repro` stop for the whole part with DVC's one-line error naming the link. These
+`dvc repro` stop (at the inventory stage, whose dep is corpus.root whole) with DVC's
+one-line error naming the link. These
 tests pin that, and that the documented way out (remove the link, or name it in
 .dvcignore) leaves exactly one status behind, not a lost part.
 """

@@ -292,9 +292,12 @@ def run(
     result = ingest_part(
         corpus.root, part, probe_decode=params.probe_decode, adapter=adapter, compute=compute, inventory=inventory
     )
-    # not corpus.root: where the corpus lives does not shape the table (no paths in data)
-    recorded: dict[str, Any] = {"parts": list(corpus.parts)}
-    if corpus.kind != "dfdc":  # DFDC's table keeps its bytes
+    # not corpus.root: where the corpus lives does not shape the table (no paths in data);
+    # not corpus.parts: the other parts do not shape this part's table, and ingest@N does
+    # not re-run when a part is added, so recording them would make a table built before
+    # the addition differ from a fresh machine's
+    recorded: dict[str, Any] = {}
+    if corpus.kind != "dfdc":
         recorded.update(
             kind=corpus.kind,
             qualities=list(corpus.qualities),

@@ -20,9 +20,11 @@ from here instead of reading the corpus a second time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,19 +84,31 @@ class PartInventory:
             records = tuple(Record(**{k: r[k] for k in _RECORD_FIELDS if k in r}) for r in doc["records"])
             files = {p: FileEntry(int(e["bytes"]), str(e["sha256"])) for p, e in doc["files"].items()}
             return cls(str(doc["kind"]), int(doc["part"]), records, files)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (
+            OSError,
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as err:
             raise DfmaskError(f"{path}: not a corpus inventory: {err}") from err
 
 
 class HashCache:
-    """sha256 of files already hashed, keyed by path and ``(size, mtime_ns, inode)``.
+    """sha256 of files already hashed, keyed by path and ``(size, mtime_ns, ctime_ns, inode)``.
 
     Lives in the work folder (never an output, so it changes no byte of one): a second
-    inventory of a 470 GB corpus with one new part hashes only that part. A file
-    rewritten in place with its size and mtime kept is not noticed, the same trade DVC's
-    own state database makes. Thread-safe; committed every 64 entries, so an
-    interrupted inventory keeps what it hashed.
+    inventory of a 470 GB corpus with one new part hashes only that part. ``ctime`` is in
+    the key because no user tool sets it: a file rewritten in place with its size and
+    mtime kept (``cp -p``) is hashed again. Thread-safe; committed every 64 entries, so an
+    interrupted inventory keeps what it hashed. It is only a cache: a damaged database is
+    rebuilt, and one that cannot be written (a read-only work folder) is done without,
+    each with one warning on stderr.
     """
+
+    _TABLE = "hashes_v2"
 
     def __init__(self, path: str | Path | None) -> None:
         self._lock = threading.Lock()
@@ -102,43 +116,85 @@ class HashCache:
         self._pending = 0
         self.hits = 0
         self.hashed = 0
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False)
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-                "inode INTEGER, sha256 TEXT)"
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            try:
+                self._db = self._open(self.path)
+            except (sqlite3.Error, OSError) as err:
+                try:  # a damaged cache: start it again
+                    self.path.unlink(missing_ok=True)
+                    self._db = self._open(self.path)
+                    _warn(f"{self.path}: unreadable hash cache ({err}); rebuilt, every file is hashed again")
+                except (sqlite3.Error, OSError) as again:
+                    _warn(f"{self.path}: hash cache not usable ({again}); hashing every file without it")
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), check_same_thread=False)
+        try:
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._TABLE} (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+                "ctime_ns INTEGER, inode INTEGER, sha256 TEXT)"
             )
+            db.commit()
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _drop(self, err: sqlite3.Error) -> None:
+        """Stop using the cache after an error (called under the lock)."""
+        _warn(f"{self.path}: hash cache failed ({err}); hashing the remaining files without it")
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
 
     def sha256(self, file: Path) -> FileEntry:
         st = file.stat()
         key = str(file.resolve())
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
-        if self._db is not None:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?", (key,)
-                ).fetchone()
-            if row is not None and tuple(row[:3]) == stamp:
-                with self._lock:
-                    self.hits += 1
-                return FileEntry(st.st_size, row[3])
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        with self._lock:
+            row = None
+            if self._db is not None:
+                try:
+                    row = self._db.execute(
+                        f"SELECT size, mtime_ns, ctime_ns, inode, sha256 FROM {self._TABLE} WHERE path = ?", (key,)
+                    ).fetchone()
+                except sqlite3.Error as err:
+                    self._drop(err)
+            if row is not None and tuple(row[:4]) == stamp:
+                self.hits += 1
+                return FileEntry(st.st_size, row[4])
         digest = file_sha256(file)
         with self._lock:
             self.hashed += 1
             if self._db is not None:
-                self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", (key, *stamp, digest))
-                self._pending += 1
-                if self._pending >= 64:
-                    self._db.commit()
-                    self._pending = 0
+                try:
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO {self._TABLE} VALUES (?, ?, ?, ?, ?, ?)", (key, *stamp, digest)
+                    )
+                    self._pending += 1
+                    if self._pending >= 64:
+                        self._db.commit()
+                        self._pending = 0
+                except sqlite3.Error as err:
+                    self._drop(err)
         return FileEntry(st.st_size, digest)
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.commit()
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                try:
+                    self._db.commit()
+                    self._db.close()
+                except sqlite3.Error as err:
+                    _warn(f"{self.path}: hash cache not saved ({err})")
+                self._db = None
+
+
+def _warn(message: str) -> None:
+    print(f"inventory: warning: {message}", file=sys.stderr)
 
 
 def files_to_read(root: Path, records: Iterable[Record]) -> list[str]:

@@ -199,7 +199,7 @@ def check_corpus_root(root: str, parts: tuple[int, ...] | list[int], kind: str =
             "or the sample's data/sample/corpus)"
         )
     if kind != "dfdc":
-        return  # its parts are the adapter's (docs/corpora.md): ingest@N names a missing one
+        return  # its parts are the adapter's (docs/corpora.md): the inventory stage names a missing one
     missing = [p for p in parts if not (folder / f"dfdc_train_part_{p}").is_dir()]
     if missing:
         raise DfmaskError(

@@ -49,9 +49,10 @@ def _reports(inputs: ReleaseInputs, kind: str) -> dict[str, dict[str, Any]]:
     """Mask QA and split reports present under ``inputs.reports``, by their path as given
     (``reports/split.json`` from dvc.yaml: the datasheet names where a figure comes from).
 
-    ``masks_quality.json`` (masks against the true swap masks) exists only for the
-    generated sample, so it is quoted only when ``kind`` is ``"sample"``: a DFDC
-    release must not carry the sample's figures. It is the ``masks_quality`` stage's
+    ``masks_quality.json`` (masks against true masks) has figures for the generated
+    sample and for a corpus with its own mask videos (FaceForensics++); it is quoted only
+    when ``kind`` is ``"sample"`` (a DFDC release must not carry the sample's figures;
+    quoting a corpus's own figures is not built yet). It is the ``masks_quality`` stage's
     output and a declared dependency of ``release``, so it is never stale.
     """
     names = [f"masks/part={p}.json" for p in inputs.parts] + ["split.json"]
