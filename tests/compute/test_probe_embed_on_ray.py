@@ -162,7 +162,7 @@ def test_the_ingest_and_embed_stage_scripts_pass_compute_through(
         params["compute"].update(executor=executor, address=ray_cluster if executor == "ray" else "")
         (ws / "params.yaml").write_text(yaml.safe_dump(params))
         shutil.copytree(faces, ws / params["paths"]["faces"] / "part=0")
-        for stage in ("ingest", "embed"):
+        for stage in ("inventory", "ingest", "embed"):
             done = subprocess.run(stage_argv(stage, 0), cwd=ws, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr[-2000:]
         written = [ws / params["paths"]["videos"], ws / params["paths"]["embeddings"], ws / params["paths"]["reports"]]

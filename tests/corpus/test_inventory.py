@@ -106,6 +106,7 @@ def test_the_cache_hashes_only_new_or_changed_files(tmp_path: Path, clip: Path) 
         changed
     )
     assert sorted(p.name for p in (tmp_path / "inv").iterdir()) == ["part=1.json"]  # only listed parts
+    assert str(tmp_path).encode() not in (work / "inventory" / "hashes.sqlite").read_bytes()  # no machine path
 
 
 def test_the_cache_keeps_what_it_hashed_when_a_run_is_killed(tmp_path: Path) -> None:
@@ -120,14 +121,14 @@ def test_the_cache_keeps_what_it_hashed_when_a_run_is_killed(tmp_path: Path) -> 
         "from dfmask.corpus.inventory import HashCache\n"
         "cache = HashCache(sys.argv[1])\n"
         "for f in sorted(Path(sys.argv[2]).iterdir()):\n"
-        "    cache.sha256(f)\n"
+        "    cache.sha256(f.parent, f.name)\n"
         "os._exit(9)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "h.sqlite"), str(files)], check=False)
     assert proc.returncode == 9
     again = HashCache(tmp_path / "h.sqlite")
     for f in sorted(files.iterdir()):
-        assert again.sha256(f).sha256 == file_sha256(f)
+        assert again.sha256(files, f.name).sha256 == file_sha256(f)
     again.close()
     assert (again.hits, again.hashed) == (64, 6)
 
@@ -136,11 +137,11 @@ def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(tmp_path:
     f = tmp_path / "v.mp4"
     f.write_bytes(b"a" * 1000)
     cache = HashCache(tmp_path / "h.sqlite")
-    first = cache.sha256(f)
+    first = cache.sha256(tmp_path, f.name)
     st = f.stat()
     f.write_bytes(b"b" * 1000)  # same size; mtime set back as `cp -p` or `touch -r` would
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
-    second = cache.sha256(f)
+    second = cache.sha256(tmp_path, f.name)
     cache.close()
     assert second.sha256 == file_sha256(f) != first.sha256 and cache.hashed == 2
 

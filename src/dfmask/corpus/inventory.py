@@ -97,18 +97,22 @@ class PartInventory:
 
 
 class HashCache:
-    """sha256 of files already hashed, keyed by path and ``(size, mtime_ns, ctime_ns, inode)``.
+    """sha256 of files already hashed, keyed by path relative to the corpus root and
+    ``(size, mtime_ns, ctime_ns, inode, device)``.
 
     Lives in the work folder (never an output, so it changes no byte of one): a second
     inventory of a 470 GB corpus with one new part hashes only that part. ``ctime`` is in
     the key because no user tool sets it: a file rewritten in place with its size and
-    mtime kept (``cp -p``) is hashed again. Thread-safe; committed every 64 entries, so an
+    mtime kept (``cp -p``) is hashed again. The key names no absolute path (the work folder
+    is the repository's, and nothing in it names where the repository or corpus lies); a
+    file of another root at the same relative path has another inode or device, so it is
+    hashed, never mistaken. Thread-safe; committed every 64 entries, so an
     interrupted inventory keeps what it hashed. It is only a cache: a damaged database is
     rebuilt, and one that cannot be written (a read-only work folder) is done without,
     each with one warning on stderr.
     """
 
-    _TABLE = "hashes_v2"
+    _TABLE = "hashes_v3"
 
     def __init__(self, path: str | Path | None) -> None:
         self._lock = threading.Lock()
@@ -134,7 +138,7 @@ class HashCache:
         try:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._TABLE} (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-                "ctime_ns INTEGER, inode INTEGER, sha256 TEXT)"
+                "ctime_ns INTEGER, inode INTEGER, device INTEGER, sha256 TEXT)"
             )
             db.commit()
         except sqlite3.Error:
@@ -150,29 +154,32 @@ class HashCache:
                 self._db.close()
         self._db = None
 
-    def sha256(self, file: Path) -> FileEntry:
+    def sha256(self, root: Path, rel: str) -> FileEntry:
+        """Size and sha256 of ``root/rel`` (``rel`` relative to the corpus root)."""
+        file = root / rel
         st = file.stat()
-        key = str(file.resolve())
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        key = rel
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
         with self._lock:
             row = None
             if self._db is not None:
                 try:
                     row = self._db.execute(
-                        f"SELECT size, mtime_ns, ctime_ns, inode, sha256 FROM {self._TABLE} WHERE path = ?", (key,)
+                        f"SELECT size, mtime_ns, ctime_ns, inode, device, sha256 FROM {self._TABLE} WHERE path = ?",
+                        (key,),
                     ).fetchone()
                 except sqlite3.Error as err:
                     self._drop(err)
-            if row is not None and tuple(row[:4]) == stamp:
+            if row is not None and tuple(row[:5]) == stamp:
                 self.hits += 1
-                return FileEntry(st.st_size, row[4])
+                return FileEntry(st.st_size, row[5])
         digest = file_sha256(file)
         with self._lock:
             self.hashed += 1
             if self._db is not None:
                 try:
                     self._db.execute(
-                        f"INSERT OR REPLACE INTO {self._TABLE} VALUES (?, ?, ?, ?, ?, ?)", (key, *stamp, digest)
+                        f"INSERT OR REPLACE INTO {self._TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)", (key, *stamp, digest)
                     )
                     self._pending += 1
                     if self._pending >= 64:
@@ -223,7 +230,7 @@ def list_part(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         entries = list(
             progress(
-                pool.map(lambda p: cache.sha256(root / p), paths),
+                pool.map(lambda p: cache.sha256(root, p), paths),
                 desc=f"inventory part={part}",
                 total=len(paths),
                 unit="file",
