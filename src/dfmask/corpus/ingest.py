@@ -277,21 +277,16 @@ def run(
     ``compute`` says where the probes run (never recorded: it changes no byte). With
     ``paths.inventory`` (the stage) the part's records and hashes come from there; without
     it the part is listed and hashed here."""
-    inventory = None
     if paths.inventory is not None:
         inventory = PartInventory.read(paths.inventory)
         if inventory.kind != corpus.kind:
             raise DfmaskError(
                 f"{paths.inventory} lists a {inventory.kind} corpus but corpus.kind is {corpus.kind}; re-run dvc repro"
             )
-    adapter = (
-        None
-        if inventory is not None
-        else adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
-    )
-    result = ingest_part(
-        corpus.root, part, probe_decode=params.probe_decode, adapter=adapter, compute=compute, inventory=inventory
-    )
+    else:
+        adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+        inventory = list_part(adapter, corpus.root, part)
+    result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, compute=compute, inventory=inventory)
     # not corpus.root: where the corpus lives does not shape the table (no paths in data);
     # not corpus.parts: the other parts do not shape this part's table, and ingest@N does
     # not re-run when a part is added, so recording them would make a table built before

@@ -144,10 +144,8 @@ def run(params: MasksParams, corpus: CorpusParams, paths: MasksQualityPaths) -> 
     truth; on another corpus, `score_corpus_masks` against the corpus's own masks when its
     videos table names any (FaceForensics++), else `not_applicable`."""
     if corpus_kind(corpus.root, paths.sample) != "sample":
-        videos = None
-        if paths.videos is not None:
-            table = read_corpus_videos(paths.videos, corpus.parts, CORPUS_MASK_COLUMNS)
-            videos = [r for r in table.to_pylist() if r["mask_path"]] if table is not None else None
+        table = None if paths.videos is None else read_corpus_videos(paths.videos, corpus.parts, CORPUS_MASK_COLUMNS)
+        videos = [] if table is None else [r for r in table.to_pylist() if r["mask_path"]]
         if videos:
             return score_corpus_masks(params, corpus, paths, videos)
         # a report names corpus.root only inside the repository (`quoted_root`)
@@ -194,7 +192,7 @@ def score_masks(
 
 
 #: The ingest columns `score_corpus_masks` reads.
-CORPUS_MASK_COLUMNS = ("video_id", "status", "mask_path", "method", "quality", "width", "height")
+CORPUS_MASK_COLUMNS = ("video_id", "mask_path", "method", "quality", "width", "height")
 
 
 def score_corpus_masks(

@@ -223,8 +223,8 @@ def load_corpus_items(
     """Every fake crop with a mask row whose video names a corpus mask video
     (``mask_path``, e.g. FaceForensics++'s ``masks/videos/``), scored against that mask.
 
-    ``videos`` are ingest rows (``video_id``, ``mask_path``, ``method``, ``quality``,
-    ``width``, ``height``). Each mask video is decoded once (`dfmask.corpus.truemasks`),
+    ``videos`` are ingest rows with a ``mask_path`` (and ``video_id``, ``method``,
+    ``quality``, ``width``, ``height``). Each mask video is decoded once (`dfmask.corpus.truemasks`),
     keeping only the frames crops need, and cut into each crop as the sample's truth is
     (`mask_in_crop`). The item's method is the corpus's, its band the corpus's quality
     (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
@@ -232,13 +232,14 @@ def load_corpus_items(
     """
     from dfmask.corpus.truemasks import true_masks
 
-    by_id = {str(r["video_id"]): r for r in videos if r.get("mask_path")}
+    by_id = {str(r["video_id"]): r for r in videos}
     split_of = split_of or {}
     items: list[QualityItem] = []
     skipped: dict[str, int] = {}
     examples: dict[str, str] = {}
 
     def skip(reason: str, detail: str, n: int) -> None:
+        assert reason in CORPUS_SKIPS, reason
         skipped[reason] = skipped.get(reason, 0) + n
         examples.setdefault(reason, detail)
 
@@ -288,7 +289,11 @@ def load_corpus_items(
                         band=str(row.get("quality") or "unknown"),
                     )
                 )
-    return items, {"skipped": dict(sorted(skipped.items())), "skipped_examples": dict(sorted(examples.items()))}
+    return items, {
+        "skipped": dict(sorted(skipped.items())),
+        "skipped_examples": dict(sorted(examples.items())),
+        "skip_reasons": CORPUS_SKIPS,
+    }
 
 
 def crop_scores(

@@ -20,7 +20,7 @@ from dfmask.identity.cluster import track_means
 from dfmask.params import BaseParams, CorpusParams, SplitParams, to_dict
 from dfmask.schemas.embeddings import read_embeddings
 from dfmask.schemas.splits import SPLITS
-from dfmask.schemas.videos import VIDEOS
+from dfmask.schemas.videos import VIDEOS, read_corpus_videos, read_videos
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit, compare_assignments
 from dfmask.splits.groups import (
@@ -167,11 +167,14 @@ def read_official(parts: Sequence[int], videos_dir: Path) -> dict[str, str]:
     """video_id → the corpus's own split, from the ingest tables: ``official_split`` (a
     corpus other than DFDC), DFDC's ``dfdc_split`` (metadata.json's ``split``)."""
     out: dict[str, str] = {}
-    for part in parts:
-        path = part_path(videos_dir, part, ".parquet")
-        column = "official_split" if "official_split" in pq.read_schema(path).names else "dfdc_split"
-        table = pq.read_table(path, columns=["video_id", column]).to_pydict()
-        out.update({v: s for v, s in zip(table["video_id"], table[column], strict=True) if s is not None})
+    # dfdc_split is null outside DFDC; official_split exists only outside it
+    for table in (
+        read_videos(videos_dir, parts, ["video_id", "dfdc_split"]).rename_columns(["video_id", "split"]),
+        read_corpus_videos(videos_dir, parts, ["video_id", "official_split"]),
+    ):
+        if table is not None:
+            ids, splits = (c.to_pylist() for c in table.columns)
+            out.update({v: s for v, s in zip(ids, splits, strict=True) if s is not None})
     return out
 
 
