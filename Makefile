@@ -14,7 +14,7 @@ FACES_CACHE ?= .cache/faces
 PYTEST_ARGS ?=
 
 .PHONY: help setup check-tools browser faces-sources repro exp exp-show test test-fast lint lock \
-        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict bench-scale bench-scale-part eval-sample eval-seeds robustness release clean
+        sync-deps bench bench-faces bench-faces-rss bench-masks bench-phases bench-predict bench-scale bench-scale-part bench-gpu eval-sample eval-seeds robustness release clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ bench-scale: setup ## faces and masks stages, local vs Ray at 1 and 2 workers: o
 
 bench-scale-part: setup ## bench-scale on a 4x larger part (each bench video read 4 times under new ids), 2 repeats → reports/bench_scale_part.json
 	$(BIN)/python -m tools.bench.scale --replicate 4 --repeats 2 --out reports/bench_scale_part.json
+
+bench-gpu: setup ## the CUDA paths run and timed (needs a GPU; docs/gpu.md): MTCNN, faces stage, training → reports/bench_gpu.json
+	$(BIN)/python -m tools.bench.gpu --out reports/bench_gpu.json
 
 bench-predict: setup ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
 	$(BIN)/python -m tools.bench.predict --out reports/bench_predict.json

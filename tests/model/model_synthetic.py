@@ -180,9 +180,11 @@ def write_synthetic_corpus(
             masks.filter(pc.equal(masks["part"], part)), root / f"masks/part={part}/masks-00000.parquet", MASKS, "test"
         )
     write_table(splits, root / "splits.parquet", SPLITS, "test")
-    width, height = 200, 120
-    gt_rows = []
     crops = faces.to_pylist()
+    # frames large enough for every crop window (200 x 120 at the tests' 32 px crops)
+    width = max(200, max(int(np.ceil(r["crop_box"][2])) for r in crops))
+    height = max(120, max(int(np.ceil(r["crop_box"][3])) for r in crops))
+    gt_rows = []
     for row in crops:
         vid, frame = row["video_id"], row["frame_idx"]
         cell = None
