@@ -85,3 +85,25 @@ def test_committed_report_projection_recomputes_from_its_measured_inputs() -> No
     assert {"machine", "corpus", "per_video", "measured_inputs", "assumed", "projection"} <= set(report)
     assert report["machine"]["cpu"]["model"] and report["machine"]["cpus"] >= 1
     assert recompute(report) == report["projection"]
+
+
+def test_reproject_keeps_the_measurements_and_rebuilds_the_projection_for_another_gpu_factor(
+    tmp_path: Path,
+) -> None:
+    from tools.bench.phases import reproject
+
+    src, out = tmp_path / "phases.json", tmp_path / "out.json"
+    old = _report(_clock())
+    src.write_text(json.dumps(old))
+    assert reproject(src, out, 40.0, "measured: somewhere") == 0
+    new = json.loads(out.read_text())
+    assert new["per_video"] == old["per_video"] and new["measured_inputs"] == old["measured_inputs"]
+    assert new["assumed"]["gpu_detect_speedup"] == 40.0
+    assert new["assumed"]["gpu_detect_speedup_source"] == "measured: somewhere"
+    for name, profile in new["projection"]["profiles"].items():
+        before = old["projection"]["profiles"][name]
+        assert profile["cpu_hours"] == before["cpu_hours"]
+        if before["gpu_hours"]:  # GPU time scales with 1/s: 20 → 40 halves it
+            assert profile["gpu_hours"] == pytest.approx(before["gpu_hours"] / 2, rel=1e-3)
+    (tmp_path / "bad.json").write_text("{}")
+    assert reproject(tmp_path / "bad.json", out, 40.0, "x") == 2

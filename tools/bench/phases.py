@@ -204,6 +204,31 @@ def measure(
     return summarise(clock), crops, described
 
 
+def reproject(report_path: Path, out: Path, gpu_speedup: float, gpu_source: str) -> int:
+    """A committed report with its projection rebuilt for another GPU factor: the measured
+    per-video costs, corpus, machine and params are kept as they were."""
+    import json
+
+    try:
+        old = json.loads(report_path.read_text())
+        report = build_report(
+            old["per_video"],
+            old["crops_per_video"],
+            old["corpus"],
+            old["machine"],
+            old["params"],
+            gpu_speedup,
+            gpu_source,
+        )
+    except (OSError, ValueError, KeyError, DfmaskError) as err:
+        print(f"bench phases: error: --reproject {report_path}: {err}", file=sys.stderr)
+        return 2
+    write_json(out, report)
+    walls = ", ".join(f"{name}: {p['wall_hours']:.1f} h" for name, p in report["projection"]["profiles"].items())
+    print(f"bench phases: reprojected with GPU factor {gpu_speedup}: DFDC {walls} -> {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="data/bench/corpus", help="corpus root (holds dfdc_train_part_<part>)")
@@ -214,7 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--originals", type=int, default=0, help="time the first N originals and their fakes (0 = all)")
     parser.add_argument("--gpu-speedup", type=float, default=ASSUMED_GPU_SPEEDUP)
     parser.add_argument("--gpu-speedup-source", default=ASSUMED_GPU_SOURCE)
+    parser.add_argument(
+        "--reproject",
+        metavar="REPORT",
+        help="measure nothing: rebuild REPORT's projection from its measured inputs with --gpu-speedup "
+        "(e.g. the figure `make bench-gpu` measured) and write it to --out",
+    )
     args = parser.parse_args(argv)
+    if args.reproject:
+        return reproject(Path(args.reproject), Path(args.out), args.gpu_speedup, args.gpu_speedup_source)
     from tools.bench.faces import ensure_bench_corpus, machine_info
 
     try:
