@@ -48,3 +48,15 @@ def test_train_off_a_terminal_prints_plain_progress_and_logs_the_loss_per_step(
     assert rows[0] == "step\tloss_step" and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "2"]
     summary = json.loads((paths.report_dir / "metrics.json").read_text())
     assert "loss_step" not in summary["train"] and "loss" in summary["train"]
+
+
+def test_the_closing_progress_note_names_the_last_epoch_not_one_past_it() -> None:
+    """When the loop ends on max_epochs, Lightning has already counted the finished epoch
+    at on_train_end (current_epoch == max_epochs): the GPU machine's closing line said
+    "epoch 3/2". Mid-run the epoch shown is current_epoch + 1."""
+    from types import SimpleNamespace
+
+    note = train.LineProgress()._note
+    assert note(SimpleNamespace(current_epoch=2, max_epochs=2, callback_metrics={})) == "epoch 2/2"
+    assert note(SimpleNamespace(current_epoch=0, max_epochs=2, callback_metrics={})) == "epoch 1/2"
+    assert note(SimpleNamespace(current_epoch=4, max_epochs=-1, callback_metrics={})) == "epoch 5/-1"

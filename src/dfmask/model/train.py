@@ -167,7 +167,12 @@ class LineProgress(Callback):
         self.ticker = Ticker("train", total, "steps", **self.ticker_args)
 
     def _note(self, trainer: L.Trainer) -> str:
-        note = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        epoch = trainer.current_epoch + 1
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            # at on_train_end some Lightning releases (2.6 on the GPU machine) have already
+            # counted the finished epoch: "epoch 3/2" was printed there
+            epoch = min(epoch, trainer.max_epochs)
+        note = f"epoch {epoch}/{trainer.max_epochs}"
         for name, label in (("train/loss_step", "train loss"), ("val/loss", "val loss")):
             value = trainer.callback_metrics.get(name)
             if value is not None:
