@@ -17,7 +17,11 @@ video AUC, frame AUC, and the real crops' mean p(FAKE) and share above 0.5. The 
 given run in each arm; the figures per seed and their mean are written.
 
 This is an experiment tool, not a stage: the pairing is not a param until it beats the
-default on val outside the seed spread.
+default on val outside the seed spread. The committed reports/pairing.json was put
+together from three runs of ``--arms paired`` (seeds 0, 1, 2) and, for the default arm,
+`val_figures` of the stage's own checkpoints of those seeds (``make repro`` for seed 0,
+``make eval-seeds`` for 1 and 2: the same training, so not trained twice); it says so
+in its ``what`` entry.
 """
 
 from __future__ import annotations
@@ -176,11 +180,18 @@ def main(argv: list[str] | None = None) -> int:
                     arm, dataclasses.replace(params, seed=seed), index, tables, Path(tmp) / name
                 )
                 write_json(args.out, result)
+    result["mean_sd"] = {}
     for arm in args.arms.split(","):
         rows = [v for k, v in result["runs"].items() if k.startswith(arm + "_seed")]
-        result[f"mean_{arm}"] = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+        result["mean_sd"][arm] = {
+            k: {
+                "mean": round(float(np.mean([r[k] for r in rows])), 4),
+                "sd": round(float(np.std([r[k] for r in rows], ddof=1)), 4) if len(rows) > 1 else None,
+            }
+            for k in rows[0]
+        }
     write_json(args.out, result)
-    print(json.dumps({k: v for k, v in result.items() if k.startswith("mean_")}, indent=1))
+    print(json.dumps(result["mean_sd"], indent=1))
     return 0
 
 

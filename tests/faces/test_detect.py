@@ -116,17 +116,19 @@ def test_a_list_of_frames_detects_exactly_like_their_stack(frames: np.ndarray, s
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
-def test_per_frame_pnet_gives_the_batched_tensors_bit_for_bit(frames: np.ndarray, precision: str) -> None:
+def test_per_frame_pnet_matches_the_batched_call(frames: np.ndarray, precision: str) -> None:
     """P-Net runs one frame at a time on the CPU (`PerFramePNet`: a batch's im2col
     buffers were ~0.6 GB per call at 1080p in float64); its outputs, and so every box,
     must be the batched call's exactly in float64 (the stage's default), or the stage's
     bytes would change. float32's last bits already depend on the CPU (docs/architecture.md,
     "Reproducibility"): on an AMD EPYC the whole detections of the two differed by 3e-5 px,
-    so float32 is held to 1e-3 px there."""
+    so float32 is held to 1e-3 (px, and in the raw P-Net outputs) plus 1e-6 relative."""
     exact = precision == "float64"
 
     def same(a: np.ndarray, b: np.ndarray) -> bool:
-        return bool(np.array_equal(a, b) if exact else np.allclose(a, b, rtol=1e-5, atol=1e-3))
+        if a.shape != b.shape:  # a face found by one and not the other
+            return False
+        return bool(np.array_equal(a, b) if exact else np.allclose(a, b, rtol=1e-6, atol=1e-3))
 
     from facenet_pytorch.models.utils.detect_face import imresample
 

@@ -4,6 +4,7 @@ with the CPU standing in (the GPU itself is measured only where one is lent)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,8 @@ def test_train_section_runs_every_variant_with_the_cpu_standing_in(tmp_path: Pat
     assert set(got["runs"]) == {"gpu_auto", "gpu_32_1", "gpu_32_2", "gpu_ddp_1_device", "cpu"}
     assert got["runs"]["gpu_ddp_1_device"]["strategy"] == "ddp"
     assert all(r["epochs"] == 1 and r["train_crops"] > 0 for r in got["runs"].values())
+    # every run on all cores, whatever an earlier section left torch's thread count at
+    assert {r["threads"] for r in got["runs"].values()} == {os.cpu_count()}
     assert got["gpu_32_true_runs_same_weights"] is True
     assert got["gpu_32_true_against_cpu_max_abs_weight_diff"] == 0.0
     json.dumps(got)  # the report is JSON as it stands

@@ -25,6 +25,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> object:
 def test_partners_pair_fakes_with_their_originals_frame_and_blends_with_their_source(index: object) -> None:
     data = PairedDataModule(index, tiny_train_params(), 0)  # type: ignore[arg-type]
     rows, blended = data.train_rows, data.train_blended
+    assert blended.any() and (~blended & index.is_fake[rows]).any()  # type: ignore[attr-defined]
     got = partners(index, rows, blended)  # type: ignore[arg-type]
     ix = index  # a CropIndex
     for k, (i, j) in enumerate(zip(rows, got, strict=True)):
@@ -50,3 +51,25 @@ def test_paired_sampler_yields_each_drawn_fake_then_its_partner() -> None:
         assert fake in (1, 3) and real == partner[fake]
     with pytest.raises(ValueError, match="no fake crop has a real partner"):
         PairedSampler(weights, np.full(5, -1), is_fake, 4, seed=0)
+
+
+def test_the_train_loader_keeps_each_pair_inside_one_batch(index: object) -> None:
+    """Even batches: item 2k is a fake (corpus or self-blended), item 2k + 1 the real crop
+    of the same frame and track; an odd batch size is refused."""
+    data = PairedDataModule(index, tiny_train_params(batch_size=8), 0)  # type: ignore[arg-type]
+    ix = index
+    batches = list(data.train_dataloader())
+    assert batches and all(len(b["index"]) == 8 for b in batches)
+    for batch in batches:
+        fake, real = batch["is_fake"][::2], batch["is_fake"][1::2]
+        assert (fake == 1).all() and (real == 0).all()
+        for f, r, blended in zip(batch["index"][::2], batch["index"][1::2], batch["blended"][::2], strict=True):
+            f, r = int(f), int(r)
+            if blended:
+                assert f == r  # the self-blend of that very crop
+            else:
+                assert ix.original_id[f] == ix.video_id[r]  # type: ignore[attr-defined]
+                assert ix.frame_idx[f] == ix.frame_idx[r] and ix.track_id[f] == ix.track_id[r]  # type: ignore[attr-defined]
+    odd = PairedDataModule(index, tiny_train_params(batch_size=7), 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="even train.batch_size"):
+        odd.train_dataloader()

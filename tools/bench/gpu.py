@@ -6,11 +6,13 @@ this is the one script run there. Everything in one run, on the machine it runs 
 
 * **detect**: MTCNN as the faces stage runs it (`dfmask.faces.detect.FaceDetector`, the
   faces params), on the ``faces.frames`` sampled frames of each original of part 0,
-  decoded once beforehand. Wall seconds per original on the CPU with one torch thread
-  (the projection's unit, "one core") and on the GPU (``faces.precision`` as set, then
-  float32, then float32 with a larger batch), each after one untimed warm-up video.
-  Their ratio is the projection's ``gpu_detect_speedup`` (docs/projection.md), measured.
-  Each GPU variant's boxes are compared with the CPU's, frame by frame.
+  decoded once beforehand. Wall seconds per original on one CPU thread (at
+  ``faces.precision``, and in float32) and on the GPU (``faces.precision`` as set, then
+  float32, then float32 with a larger batch), each after one untimed warm-up video. Each
+  GPU variant is compared with the CPU run of its own precision: its speed-up and its
+  boxes, frame by frame. The speed-up at ``faces.precision`` is the projection's
+  ``gpu_detect_speedup`` (docs/projection.md), measured against a core of this machine
+  (the projection's costs are in core-seconds of the machine that measured them).
 * **faces stage**: ``stages/faces.py`` as DVC runs it (`tools.bench.faces.run_stage`) on
   part 0 read ``--replicate`` times under new ids (`tools.bench.scale.replicated`), with
   ``faces.device: cuda`` twice (do two GPU runs write the same bytes?) and with
@@ -86,13 +88,14 @@ def gpu_info() -> dict[str, Any]:
         info["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
     except (OSError, subprocess.SubprocessError) as err:
         info["nvidia_smi"] = f"not run: {err}"
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = {}
-    for name in ("lightning", "facenet_pytorch", "av", "cv2", "numpy", "pyarrow", "dvclive"):
+    for name in ("lightning", "facenet-pytorch", "av", "opencv-python-headless", "numpy", "pyarrow", "dvclive"):
         try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", None)
-        except Exception as err:  # noqa: BLE001 - recorded, the section that needs it says more
-            versions[name] = f"missing: {err}"
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
     info["versions"] = versions
     return info
 
@@ -100,7 +103,7 @@ def gpu_info() -> dict[str, Any]:
 def box_agreement(reference: list[Any], other: list[Any]) -> dict[str, Any]:
     """How two detectors' `FrameFaces` lists (same frames) agree: frames with the same
     number of faces, and over those the largest and mean absolute box coordinate
-    difference (px), boxes paired in detection order after sorting by x0."""
+    difference (px), the boxes of a frame paired in order of their x0."""
     if len(reference) != len(other):
         raise DfmaskError(f"box_agreement: {len(reference)} frames against {len(other)}")
     same = 0
@@ -139,12 +142,22 @@ def _originals(corpus: Path, params: FacesParams) -> list[tuple[str, list[np.nda
 
 
 def detect_section(corpus: Path, params: FacesParams, gpu: Literal["cpu", "cuda"]) -> dict[str, Any]:
-    """Detection alone, per original: CPU on one thread against the GPU variants."""
+    """Detection alone, per original: the CPU on one thread (at ``faces.precision``, and in
+    float32 too when that is float64) against the GPU variants; each GPU variant's speed-up
+    and boxes are against the CPU run of its own precision (``cpu_reference``)."""
     from dfmask.faces.detect import FaceDetector
 
     videos = _originals(corpus, params)
+    cpu_ref = {params.precision: "cpu_1_thread", "float32": "cpu_1_thread_float32"}
+    if params.precision == "float32":
+        cpu_ref["float32"] = "cpu_1_thread"
     variants = {
         "cpu_1_thread": dataclasses.replace(params, device="cpu", threads=1),
+        **(
+            {"cpu_1_thread_float32": dataclasses.replace(params, device="cpu", threads=1, precision="float32")}
+            if params.precision != "float32"
+            else {}
+        ),
         f"{gpu}_{params.precision}": dataclasses.replace(params, device=gpu),
         f"{gpu}_float32": dataclasses.replace(params, device=gpu, precision="float32"),
         f"{gpu}_float32_batch32": dataclasses.replace(params, device=gpu, precision="float32", batch_size=32),
@@ -155,12 +168,11 @@ def detect_section(corpus: Path, params: FacesParams, gpu: Literal["cpu", "cuda"
         "frame_size": list(videos[0][1][0].shape[:2][::-1]),
         "variants": {},
     }
-    reference: dict[str, list[Any]] = {}
-    for name, p in variants.items():
-        import torch
+    import torch
 
-        torch.set_num_threads(1 if p.device == "cpu" else (os.cpu_count() or 1))
-        detector = FaceDetector(p)
+    references: dict[str, dict[str, list[Any]]] = {}
+    for name, p in variants.items():
+        detector = FaceDetector(p)  # sets torch's threads to faces.threads, as the stage does
         detector.detect(videos[0][1])  # warm-up: nets loaded, kernels chosen (untimed)
         _sync(p.device)
         seconds, faces = [], {}
@@ -178,17 +190,26 @@ def detect_section(corpus: Path, params: FacesParams, gpu: Literal["cpu", "cuda"
             "detect_s_runs": [round(s, 4) for s in seconds],
             "faces_found": sum(len(f) for v in faces.values() for f in v),
         }
-        if name == "cpu_1_thread":
-            reference = faces
+        if name.startswith("cpu_1_thread"):
+            references[name] = faces
         else:
+            ref = cpu_ref[p.precision]
+            row["cpu_reference"] = ref
             row["speedup_over_one_cpu_thread"] = round(
-                out["variants"]["cpu_1_thread"]["detect_s_per_original"] / row["detect_s_per_original"], 2
+                out["variants"][ref]["detect_s_per_original"] / row["detect_s_per_original"], 2
             )
-            pooled = [f for vid, _ in videos for f in reference[vid]], [f for vid, _ in videos for f in faces[vid]]
+            pooled = (
+                [f for vid, _ in videos for f in references[ref][vid]],
+                [f for vid, _ in videos for f in faces[vid]],
+            )
             row["boxes_against_cpu"] = box_agreement(*pooled)
         out["variants"][name] = row
     best = max(
-        (v for n, v in out["variants"].items() if n != "cpu_1_thread" and v["precision"] == params.precision),
+        (
+            v
+            for n, v in out["variants"].items()
+            if not n.startswith("cpu_1_thread") and v["precision"] == params.precision
+        ),
         key=lambda v: v["speedup_over_one_cpu_thread"],
     )
     out["gpu_detect_speedup"] = best["speedup_over_one_cpu_thread"]
@@ -288,13 +309,19 @@ def _weights(path: Path) -> dict[str, Any]:
 def train_section(
     params: TrainParams, gpu: str, crop_size: int, videos: int, frames: int, epochs: int
 ) -> dict[str, Any]:
-    """`fit` on a synthetic corpus: GPU (auto precision, 32-true twice, DDP on one GPU) and CPU."""
+    """`fit` on a synthetic corpus, after one untimed short fit: GPU (auto precision, 32-true
+    twice, DDP on one GPU) and CPU, every run on all cores' torch threads."""
     from dfmask.model.crop_index import read_crop_tables
     from dfmask.model.train import TrainPaths, fit
 
     accel = "gpu" if gpu == "cuda" else "cpu"
     base = dataclasses.replace(
-        params, max_epochs=epochs, limit_train_batches=None, samples_per_epoch=None, threads=0, init_checkpoint=None
+        params,
+        max_epochs=epochs,
+        limit_train_batches=None,
+        samples_per_epoch=None,
+        threads=os.cpu_count() or 1,  # every core for the CPU run (torch's threads are set per fit, not inherited)
+        init_checkpoint=None,
     )
     variants = {
         "gpu_auto": dataclasses.replace(base, accelerator=accel, precision="auto"),
@@ -308,13 +335,25 @@ def train_section(
         root = Path(tmp)
         _synthetic(root, videos, frames, crop_size)
         index = read_crop_tables(root / "faces", root / "masks", root / "splits.parquet", (0, 1))
+        # untimed: CUDA context, cuDNN and AMP start-up would otherwise land on the first variant
+        warm = dataclasses.replace(variants["gpu_auto"], max_epochs=1, limit_train_batches=2, limit_val_batches=1)
+        fit(warm, index, TrainPaths(*(root / n for n in ("faces", "masks", "splits.parquet", "w/models", "w/rep"))))
         for name, p in variants.items():
             paths = TrainPaths(
                 root / "faces", root / "masks", root / "splits.parquet", root / name / "models", root / name / "reports"
             )
             t = time.perf_counter()
             report = fit(p, index, paths)
-            keep = ("device", "precision", "epochs", "train_crops", "val_crops", "fit_seconds", "last_val_loss")
+            keep = (
+                "device",
+                "precision",
+                "threads",
+                "epochs",
+                "train_crops",
+                "val_crops",
+                "fit_seconds",
+                "last_val_loss",
+            )
             out["runs"][name] = {
                 "strategy": p.strategy,
                 **{k: report.get(k) for k in keep},

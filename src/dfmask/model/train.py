@@ -18,7 +18,8 @@ Outputs (the stage owns both folders):
   written after training.
 
 Reproducibility: ``seed_everything(train.seed, workers=True)``; on CPU the Trainer runs
-with ``deterministic=True`` (same params ⇒ same weights). On a GPU the default precision
+with ``deterministic=True`` (same params ⇒ same weights on one CPU type; across CPU types
+they differ, docs/model.md "Two CPUs, one seed"). On a GPU the default precision
 is AMP (``16-mixed``) and determinism is not enforced (speed).
 """
 
@@ -169,8 +170,8 @@ class LineProgress(Callback):
     def _note(self, trainer: L.Trainer) -> str:
         epoch = trainer.current_epoch + 1
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
-            # at on_train_end some Lightning releases (2.6 on the GPU machine) have already
-            # counted the finished epoch: "epoch 3/2" was printed there
+            # at on_train_end Lightning (2.6.6, the lock's) has already counted the finished
+            # epoch when the loop ended on max_epochs: the closing line said "epoch 3/2"
             epoch = min(epoch, trainer.max_epochs)
         note = f"epoch {epoch}/{trainer.max_epochs}"
         for name, label in (("train/loss_step", "train loss"), ("val/loss", "val loss")):
