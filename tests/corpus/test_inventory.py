@@ -269,6 +269,15 @@ def test_an_ffpp_tree_runs_through_dvc_and_only_changed_parts_run_again(tmp_path
         assert by_method and "none" in by_method
         assert set(by_method) - {"none"} <= {w.method for w in tree.files.values()}
         assert set(breakdown[split]["by_crf_band"]) == {"c23"}
+    # the seg head is scored against the corpus's own mask videos (the damaged one counted)
+    metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
+    assert metrics["truth"]["source"] == "corpus mask videos (mask_path)" and metrics["truth"]["frames"] > 0
+    assert set(metrics["truth"]["skipped"]) == {"mask_unreadable"}
+    assert metrics["truth"]["skipped_examples"]["mask_unreadable"].startswith(damaged)
+    assert metrics["baseline_mean_true_mask"]["train_masks"] > 0
+    for split in ("val", "test"):
+        seg = metrics[split]["seg_true"]
+        assert seg["n"] > 0 and 0.0 <= seg["dice"] <= 1.0 and 0.0 <= seg["baseline_dice"] <= 1.0
     # a video of another part (youtube 150 → part 1, not listed): inventory only
     first = next(rel for rel, w in tree.files.items() if w.label == "REAL")
     (tree.root / "original_sequences/youtube/c23/videos/150.mp4").write_bytes((tree.root / first).read_bytes())

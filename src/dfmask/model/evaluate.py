@@ -18,7 +18,8 @@ For each split in ``evaluate.splits`` (val, test) it reports, into
   maximises Youden's J on the calibrated val videos.
 * ``seg_ssim``: Dice/IoU of predicted masks vs the SSIM masks (fakes with valid masks)
   next to the mean-mask baseline; ``seg_real_fp``: predicted mask area on real crops.
-* with ground truth (the sample corpus only, `ground_truth`): ``seg_true``:
+* with true masks (the sample corpus's `ground_truth`, or a corpus's own mask videos,
+  `corpus_truth`, with a ``truth`` section saying what was used and skipped): ``seg_true``:
   Dice/IoU vs the true swap masks mapped through ``crop_box`` (+ the mean TRUE mask
   baseline), on fake crops with a non-empty true mask, also per swap kind (``kind_full``,
   ``kind_mouth``); ``seg_true_all_crops``: the same over every crop of the split (reals
@@ -57,7 +58,9 @@ from dfmask.model import calibration as cal
 from dfmask.model.crop_index import CropIndex, read_crop_tables
 from dfmask.model.predict import ensemble_p, load_models, predict_rows_members, video_scores
 from dfmask.model.segeval import (
+    CorpusTruthMasks,
     GroundTruthMasks,
+    TrueMasks,
     counterfactual,
     false_positive_area,
     fit_mean_mask,
@@ -107,6 +110,27 @@ def _corpus_attributes(videos: Path | None, parts: Sequence[int]) -> dict[str, d
     if videos is None:
         return None
     return breakdown.corpus_attributes(read_corpus_videos(videos, parts, ["video_id", "method", "quality"]))
+
+
+def corpus_truth(
+    corpus_root: str, videos: Path | None, parts: Sequence[int], index: CropIndex
+) -> CorpusTruthMasks | None:
+    """A corpus's own true masks (FaceForensics++'s mask videos) for the fake crops of
+    ``index``, when its ingest tables name any (``mask_path``); else None."""
+    if videos is None:
+        return None
+    table = read_corpus_videos(videos, parts, ["video_id", "mask_path", "width", "height"])
+    if table is None:
+        return None
+    rows = [r for r in table.to_pylist() if r.get("mask_path")]
+    fakes = np.flatnonzero(index.is_fake)
+    needed: dict[str, set[int]] = {}
+    for i in fakes:
+        needed.setdefault(str(index.video_id[i]), set()).add(int(index.frame_idx[i]))
+    rows = [r for r in rows if str(r["video_id"]) in needed]
+    if not rows:
+        return None
+    return CorpusTruthMasks(corpus_root, rows, needed)
 
 
 def ground_truth(corpus_root: str, sample: Path) -> Path | None:
@@ -205,7 +229,7 @@ def evaluate_split(
     pred: SplitPrediction,
     params: EvaluateParams,
     baselines: dict[str, tuple[np.ndarray, float]],
-    gt: GroundTruthMasks | None,
+    gt: TrueMasks | None,
     fitted: cal.Calibration,
     threshold: float,
     val: SplitPrediction | None,
@@ -312,10 +336,15 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
         },
         "baseline_mean_mask": {"train_masks": len(ssim_rows), "threshold": baselines["ssim"][1]},
     }
-    gt = None
+    gt: TrueMasks | None = None
     truth = ground_truth(corpus.root, paths.sample)
     if truth is not None:
         gt = GroundTruthMasks(truth, {str(v) for v in index.video_id})
+    else:
+        gt = corpus_truth(corpus.root, paths.videos, parts, index)
+        if gt is not None:
+            doc["truth"] = gt.report()
+    if gt is not None:
         crop_size = index.crop(int(index.rows("train")[0])).shape[0] if len(index.rows("train")) else config.input_size
         baselines["true"], n_true = fit_true_mean_mask(index, train_fakes, gt, crop_size)
         doc["baseline_mean_true_mask"] = {"train_masks": n_true, "threshold": baselines["true"][1]}
@@ -357,7 +386,7 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
         doc["ensemble"] = ensemble_section(index, preds[shown], videos.get(shown, no_videos), params)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     cal.write_calibration(paths.out_dir / "calibration.json", point)
-    attributes = gt.attributes if gt is not None else _corpus_attributes(paths.videos, parts)
+    attributes = gt.attributes if isinstance(gt, GroundTruthMasks) else _corpus_attributes(paths.videos, parts)
     write_json(
         paths.out_dir / "breakdown.json",
         _round(

@@ -66,7 +66,7 @@ def fit_mean_mask(index: CropIndex, rows: np.ndarray, size: int) -> tuple[np.nda
 
 
 def fit_true_mean_mask(
-    index: CropIndex, rows: np.ndarray, gt: GroundTruthMasks, size: int
+    index: CropIndex, rows: np.ndarray, gt: TrueMasks, size: int
 ) -> tuple[tuple[np.ndarray, float], int]:
     """The mean-mask baseline of the non-empty true masks of ``rows`` (the train split's
     fakes) at ``size``, and how many masks it averaged."""
@@ -153,7 +153,7 @@ def per_crop_seg(
 
 
 def true_mask_report(
-    gt: GroundTruthMasks,
+    gt: TrueMasks,
     index: CropIndex,
     rows: np.ndarray,
     maps: np.ndarray,
@@ -250,6 +250,76 @@ class GroundTruthMasks:
         return mask_in_crop(decode_png(cell, grey=True), crop_box, size)
 
 
+class CorpusTruthMasks:
+    """True swap masks from a corpus's own mask videos (FaceForensics++'s ``masks/videos/``,
+    a video's ``mask_path`` in the ingest table), with `GroundTruthMasks`' lookup.
+
+    Each mask video is decoded once (`dfmask.corpus.truemasks`), keeping only the frames
+    that ``needed`` names, stored as PNG (a 1080p mask frame is ~2 MB raw). Videos and
+    crops that cannot be scored are counted by reason in ``skipped`` (with one example
+    each), never dropped silently: ``mask_unreadable``, ``mask_frames_missing``,
+    ``mask_size_mismatch`` (the mask's frame size is not the video's). Every corpus swap
+    is scored as a full swap (``swap_kind``); the corpus's methods go to the breakdowns
+    through the ingest table, as without truth.
+    """
+
+    def __init__(self, corpus_root: str | Path, videos: list[dict[str, Any]], needed: Mapping[str, set[int]]) -> None:
+        from dfmask.corpus.truemasks import true_masks
+        from dfmask.tables import encode_png
+
+        self.cells: dict[tuple[str, int], bytes] = {}
+        self.swap_kind: dict[str, str] = {}
+        self.skipped: dict[str, int] = {}
+        self.skipped_examples: dict[str, str] = {}
+        self.videos = 0
+        for row in videos:
+            vid, mask_path = str(row["video_id"]), row.get("mask_path")
+            frames = needed.get(vid)
+            if not mask_path or not frames:
+                continue
+            got: dict[int, np.ndarray] = {}
+            try:
+                for i, frame in enumerate(true_masks(corpus_root, str(mask_path))):
+                    if i in frames:
+                        got[i] = frame
+                    if len(got) == len(frames):
+                        break
+            except DfmaskError as err:
+                self._skip("mask_unreadable", str(err), len(frames))
+                continue
+            size = (row.get("height"), row.get("width"))
+            self.videos += 1
+            self.swap_kind[vid] = "full"
+            for f in sorted(frames):
+                seen = got.get(f)
+                if seen is None:
+                    self._skip("mask_frames_missing", f"{mask_path}: no frame {f}", 1)
+                elif None not in size and seen.shape != size and seen.shape != size[::-1]:
+                    self._skip("mask_size_mismatch", f"{mask_path}: {seen.shape[1]}x{seen.shape[0]}, the video "
+                               f"{size[1]}x{size[0]}", 1)  # fmt: skip
+                else:
+                    self.cells[(vid, f)] = encode_png(seen.astype(np.uint8) * 255)
+
+    def _skip(self, reason: str, example: str, n: int) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+        self.skipped_examples.setdefault(reason, example)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "source": "corpus mask videos (mask_path)",
+            "videos": self.videos,
+            "frames": len(self.cells),
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_examples": dict(sorted(self.skipped_examples.items())),
+        }
+
+    def has(self, video_id: str, frame_idx: int) -> bool:
+        return (video_id, frame_idx) in self.cells
+
+    def crop_mask(self, video_id: str, frame_idx: int, crop_box: np.ndarray, size: int) -> np.ndarray:
+        return mask_in_crop(decode_png(self.cells[(video_id, frame_idx)], grey=True), crop_box, size)
+
+
 def original_rows(index: CropIndex) -> Mapping[tuple[str, int, int], int]:
     """(video_id, frame_idx, track_id) → row, for real crops (to find a fake's original)."""
     return {
@@ -303,3 +373,7 @@ def counterfactual(
         "drop_median": float(np.median(drop)),
         "flipped_to_real": float(np.mean(after[called_fake] < threshold)) if called_fake.any() else None,
     }
+
+
+#: Either source of true swap masks: the sample's ground truth or a corpus's mask videos.
+TrueMasks = GroundTruthMasks | CorpusTruthMasks

@@ -1,0 +1,48 @@
+"""evaluate's true masks from a corpus's own mask videos (FaceForensics++'s masks/videos/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dfmask.model.segeval import CorpusTruthMasks
+from dfmask.video import encode_video
+
+W, H = 64, 48
+
+
+def _mask_video(path: Path, frames: int = 4) -> None:
+    """White rectangle (x 16-40, y 8-32) on black, moving 2 px right per frame."""
+    out = []
+    for f in range(frames):
+        img = np.zeros((H, W, 3), np.uint8)
+        img[8:32, 16 + 2 * f : 40 + 2 * f] = 255
+        out.append(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode_video(out, path, fps=10, crf=0)
+
+
+def test_masks_come_from_the_needed_frames_and_failures_are_counted_by_reason(tmp_path: Path) -> None:
+    _mask_video(tmp_path / "masks/a.mp4")
+    _mask_video(tmp_path / "masks/b.mp4")
+    rows = [
+        {"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H},
+        {"video_id": "b", "mask_path": "masks/b.mp4", "width": W * 2, "height": H},  # not the video's size
+        {"video_id": "c", "mask_path": "masks/missing.mp4", "width": W, "height": H},
+        {"video_id": "d", "mask_path": None, "width": W, "height": H},  # a real: no mask video
+    ]
+    needed = {"a": {0, 2, 9}, "b": {1}, "c": {0, 1}, "d": {0}}
+    truth = CorpusTruthMasks(tmp_path, rows, needed)
+    assert truth.has("a", 0) and truth.has("a", 2) and not truth.has("a", 9) and not truth.has("b", 1)
+    assert truth.skipped == {"mask_frames_missing": 1, "mask_size_mismatch": 1, "mask_unreadable": 2}
+    assert truth.skipped_examples["mask_unreadable"].startswith("masks/missing.mp4")
+    assert truth.swap_kind == {"a": "full", "b": "full"}
+    report = truth.report()
+    assert report["videos"] == 2 and report["frames"] == 2
+    # the whole frame as the crop window, at full size: the rectangle of frame 2 (x 20-44)
+    full = truth.crop_mask("a", 2, np.array([0, 0, W, W]), W)
+    assert full.shape == (W, W)
+    rect = np.zeros((W, W), bool)
+    rect[8:32, 20:44] = True
+    assert (full.astype(bool) == rect).mean() > 0.98
