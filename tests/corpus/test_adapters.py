@@ -164,7 +164,7 @@ def test_split_keeps_ffpp_quality_copies_in_one_group(trees, tmp_path: Path) -> 
     params = load_section(IngestParams, "ingest", Path(__file__).parents[2] / "params.yaml")
     corpus = CorpusParams(root=str(tree.root), parts=(0,), kind="ffpp", qualities=("c23", "c40"))
     run(params, corpus, IngestPaths(tmp_path / "part=0.parquet", tmp_path / "part=0.json"), 0)
-    videos, _, _, copies = _read_videos([0], tmp_path)
+    videos, _, _, copies, _ = _read_videos([0], tmp_path)
     group_of = group_videos(videos, [(v, "copies:" + g) for v, g in copies])
     c40 = [v for v in videos if "_c40_" in v.video_id and not v.is_fake]
     assert c40
@@ -174,6 +174,27 @@ def test_split_keeps_ffpp_quality_copies_in_one_group(trees, tmp_path: Path) -> 
     assert not copies or len({g for _, g in copies}) < len(copies)
     without = group_videos(videos, [])  # the corpus group is what joins them
     assert any(without[v.video_id] != without[v.video_id.replace("_c40_", "_c23_")] for v in c40)
+
+
+def test_split_groups_every_video_of_a_person_the_corpus_names(trees, tmp_path: Path) -> None:
+    """FF++ names who is in each video (`identity`, and a fake's `donor_identity`): the
+    split reads them as (video, identity, role), and grouping by the named targets puts
+    each fake in its original's group even without any face embedding."""
+    tree, _ = trees["ffpp"]
+    params = load_section(IngestParams, "ingest", Path(__file__).parents[2] / "params.yaml")
+    corpus = CorpusParams(root=str(tree.root), parts=(0,), kind="ffpp", qualities=("c23",))
+    run(params, corpus, IngestPaths(tmp_path / "part=0.parquet", tmp_path / "part=0.json"), 0)
+    videos, _, _, _, known = _read_videos([0], tmp_path)
+    target = {v: i for v, i, role in known if role == "target"}
+    donor = {v: i for v, i, role in known if role == "donor"}
+    listed = {v.video_id for v in videos}
+    fakes = [v for v in videos if v.is_fake and v.original_id in listed]
+    assert fakes and all(v.video_id in donor for v in videos if v.is_fake)
+    for v in fakes:
+        assert target[v.video_id] == target[v.original_id]  # a fake shows its original's person
+        assert donor[v.video_id] != target[v.video_id]
+    group_of = group_videos(videos, [(v, "known:" + i) for v, i in target.items()])
+    assert all(group_of[v.video_id] == group_of[v.original_id] for v in fakes)
 
 
 def test_split_official_reads_ffpp_splits_json(trees, tmp_path: Path) -> None:

@@ -269,6 +269,10 @@ def test_an_ffpp_tree_runs_through_dvc_and_only_changed_parts_run_again(tmp_path
         assert by_method and "none" in by_method
         assert set(by_method) - {"none"} <= {w.method for w in tree.files.values()}
         assert set(breakdown[split]["by_crf_band"]) == {"c23"}
+    # the people FF++ names joined the split's groups; nothing leaks
+    split = json.loads((repo / "reports/split.json").read_text())
+    assert split["known_identities"]["targets"] > 0 and split["known_identities"]["donors"] > 0
+    assert split["audit"]["ok"]
     # the seg head is scored against the corpus's own mask videos (the damaged one counted)
     metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
     assert metrics["truth"]["source"] == "corpus mask videos (mask_path)" and metrics["truth"]["frames"] > 0

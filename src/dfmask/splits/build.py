@@ -53,6 +53,7 @@ def build_splits(
     seed: int,
     copies: Sequence[tuple[str, str]] = (),
     official: Mapping[str, str] | None = None,
+    known: Sequence[tuple[str, str, str]] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[str, str, str]]]:
     """The split rows, the report and the identity links (for the audit).
 
@@ -61,6 +62,11 @@ def build_splits(
     are always in one split group. ``official`` (``split.official``) maps video ids to the
     corpus's own split: those videos take it, the others keep dfmask's, and the report's
     ``official`` section counts both (the audit then measures what the official splits leak).
+    ``known`` are (video_id, identity, role) from the ingest tables' ``identity`` (role
+    ``target``) and ``donor_identity`` (``donor``) columns, the people a corpus names
+    (`known_identities`): every video of a named target identity is in one split group,
+    besides the embedding clusters; a named donor is audited but joins no group (on
+    Celeb-DF, where every celebrity is swapped onto others, it would join them all).
     """
     check_unique_names(videos)
     tracks = track_means(embeddings)
@@ -90,6 +96,10 @@ def build_splits(
     links.extend(_donor_roles(donor_links, by_id, own, params.donor_min_fakes))
     grouping = [(v, i) for v, i, role in links if role == "target" or (role == "donor" and params.donor_aware)]
     grouping += [(v, "copies:" + g) for v, g in copies]
+    named = [(v, "known:" + i, role) for v, i, role in known if v in by_id]
+    grouping += [(v, i) for v, i, role in named if role == "target"]
+    # the audit holds named targets like clustered ones; a named donor is a weak link
+    links.extend((v, i, "target" if role == "target" else "donor_weak") for v, i, role in named)
     group_of = group_videos(videos, grouping)
 
     tracks_by_video: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -137,6 +147,15 @@ def build_splits(
     honoured = _honour_official(rows, official) if official is not None else None
     report = _report(videos, rows, groups, ids, matches, assignment, params)
     report["donor_matches"]["weak_links"] = sum(1 for _, _, role in links if role == "donor_weak")
+    if named:
+        report["known_identities"] = {
+            "source": "the corpus's identity / donor_identity columns (ingest tables)",
+            "videos_with_target": len({v for v, _, role in named if role == "target"}),
+            "targets": len({i for _, i, role in named if role == "target"}),
+            "videos_with_donor": len({v for v, _, role in named if role == "donor"}),
+            "donors": len({i for _, i, role in named if role == "donor"}),
+            "grouped": "targets (every video of one named person in one split group); donors audited only",
+        }
     if honoured is not None:
         report["official"] = honoured
     return rows, report, links
@@ -276,13 +295,15 @@ EXCLUDED = {
 
 def _read_videos(
     parts: Sequence[int], videos_dir: Path
-) -> tuple[list[Video], dict[int, str], Counter[str], list[tuple[str, str]]]:
-    """The videos to split, their tables by part, the excluded rows by reason, and the
-    (video_id, corpus group) pairs of groups with several copies (`build_splits`)."""
+) -> tuple[list[Video], dict[int, str], Counter[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """The videos to split, their tables by part, the excluded rows by reason, the
+    (video_id, corpus group) pairs of groups with several copies, and the identities the
+    corpus names, (video_id, identity, ``target`` | ``donor``) (`build_splits`)."""
     videos: list[Video] = []
     sources: dict[int, str] = {}
     excluded: Counter[str] = Counter()
     members: dict[str, list[str]] = defaultdict(list)
+    known: list[tuple[str, str, str]] = []
     for part in parts:
         path = part_path(videos_dir, part, ".parquet")
         sources[part] = str(path)
@@ -292,6 +313,14 @@ def _read_videos(
             for row in groups:
                 if row["status"] != "duplicate_name" and row["is_fake"] is not None and row["group_id"]:
                     members[row["group_id"]].append(row["video_id"])
+            named = ["video_id", "identity", "donor_identity", "is_fake", "status"]
+            for row in pq.read_table(path, columns=named).to_pylist():
+                if row["status"] == "duplicate_name" or row["is_fake"] is None:
+                    continue
+                if row["identity"]:
+                    known.append((row["video_id"], row["identity"], "target"))
+                if row["donor_identity"]:
+                    known.append((row["video_id"], row["donor_identity"], "donor"))
         for p, v, o, f, status in zip(
             cols["part"], cols["video_id"], cols["original_id"], cols["is_fake"], cols["status"], strict=True
         ):
@@ -303,7 +332,7 @@ def _read_videos(
                 videos.append(Video(int(p), v, o, bool(f)))
     check_unique_names(videos, sources)
     copies = sorted((v, g) for g, vs in members.items() if len(vs) > 1 for v in vs)
-    return videos, sources, excluded, copies
+    return videos, sources, excluded, copies, sorted(known)
 
 
 @dataclass(frozen=True)
@@ -345,10 +374,10 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     outs, which DVC deletes before a run) so that moves can be reported.
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
-    videos, _, excluded, copies = _read_videos(parts, Path(paths.videos))
+    videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
-    rows, report, links = build_splits(videos, embeddings, params, seed, copies, official)
+    rows, report, links = build_splits(videos, embeddings, params, seed, copies, official, known)
     if official is not None:
         empty = [s for s in SPLIT_NAMES if not any(r["split"] == s for r in rows)]
         if empty:
