@@ -511,3 +511,32 @@ def test_official_splits_that_leave_a_split_empty_are_refused(tmp_path: Path) ->
             [0], tmp_path / "videos", tmp_path / "emb", tmp_path / "a.parquet", tmp_path / "a.json",
             SplitParams(official=True), 0, tmp_path / "s",
         )  # fmt: skip
+
+
+def test_people_the_corpus_names_join_one_group_and_named_donors_join_none() -> None:
+    """No embeddings at all: only the corpus's names link videos. Two originals of one
+    named person share a group (and so a split); a named donor is audited as a weak
+    link and merges nothing; the report counts both, apart from the embedding's matches."""
+    corpus = Corpus()
+    for i in range(9):
+        corpus.original(0, f"o{i}", f"actor{i}", faces=False)
+        corpus.videos.append(Video(0, f"f{i}", f"o{i}", True))
+    known = [
+        ("o0", "ffpp:x", "target"),
+        ("o1", "ffpp:x", "target"),
+        ("f0", "ffpp:x", "target"),
+        ("f0", "ffpp:y", "donor"),
+        ("o2", "ffpp:y", "target"),
+        ("nowhere", "ffpp:z", "target"),  # not a listed video: ignored
+    ]
+    empty = pa.Table.from_pylist([], schema=EMBEDDINGS.schema)
+    rows, report, links = build_splits(corpus.videos, empty, SplitParams(), seed=0, known=known)
+    group = {r["video_id"]: r["group_id"] for r in rows}
+    assert group["o0"] == group["o1"] == group["f0"] == group["f1"]  # the name, and fakes follow
+    assert group["o2"] != group["o0"]  # o2 is f0's named donor: no merge
+    assert report["groups"] == 8
+    assert ("f0", "known:ffpp:y", "donor_weak") in links and ("o1", "known:ffpp:x", "target") in links
+    assert report["known_identities"]["targets"] == 2 and report["known_identities"]["donors"] == 1
+    assert report["donor_matches"]["weak_links"] == 0
+    without = build_splits(corpus.videos, empty, SplitParams(), seed=0)[1]
+    assert without["groups"] == 9 and "known_identities" not in without

@@ -276,12 +276,19 @@ def test_an_ffpp_tree_runs_through_dvc_and_only_changed_parts_run_again(tmp_path
     # the seg head is scored against the corpus's own mask videos (the damaged one counted)
     metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
     assert metrics["truth"]["source"] == "corpus mask videos (mask_path)" and metrics["truth"]["frames"] > 0
-    assert set(metrics["truth"]["skipped"]) == {"mask_unreadable"}
+    assert set(metrics["truth"]["skipped_frames"]) == {"mask_unreadable"}
     assert metrics["truth"]["skipped_examples"]["mask_unreadable"].startswith(damaged)
+    assert metrics["test"]["counterfactual"]["mask_source"] in ("corpus_masks", "ssim")
     assert metrics["baseline_mean_true_mask"]["train_masks"] > 0
     for split in ("val", "test"):
         seg = metrics[split]["seg_true"]
         assert seg["n"] > 0 and 0.0 <= seg["dice"] <= 1.0 and 0.0 <= seg["baseline_dice"] <= 1.0
+    # a mask video mended (the ingest table stays the same): evaluate re-runs for it
+    (tree.root / damaged).write_bytes((tree.root / sorted(masks)[1]).read_bytes())
+    out = run(["dvc", "repro", "evaluate"], repo).stdout
+    assert _ran(out, "inventory") and _ran(out, "evaluate"), out
+    mended = json.loads((repo / "reports/eval/metrics.json").read_text())
+    assert "mask_unreadable" not in mended["truth"]["skipped_frames"]
     # a video of another part (youtube 150 → part 1, not listed): inventory only
     first = next(rel for rel, w in tree.files.items() if w.label == "REAL")
     (tree.root / "original_sequences/youtube/c23/videos/150.mp4").write_bytes((tree.root / first).read_bytes())

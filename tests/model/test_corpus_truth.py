@@ -27,19 +27,26 @@ def test_masks_come_from_the_needed_frames_and_failures_are_counted_by_reason(tm
     _mask_video(tmp_path / "masks/a.mp4")
     _mask_video(tmp_path / "masks/b.mp4")
     rows = [
-        {"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H},
-        {"video_id": "b", "mask_path": "masks/b.mp4", "width": W * 2, "height": H},  # not the video's size
-        {"video_id": "c", "mask_path": "masks/missing.mp4", "width": W, "height": H},
-        {"video_id": "d", "mask_path": None, "width": W, "height": H},  # a real: no mask video
+        {"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0},
+        # a copy of "a" at another quality (FF++ c23 / c40): the same mask video
+        {"video_id": "a40", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0},
+        # coded portrait, displayed turned by 90: the mask (W x H as displayed) fits
+        {"video_id": "r", "mask_path": "masks/a.mp4", "width": H, "height": W, "rotation": 90},
+        # coded W x H, displayed turned: the mask does not fit the displayed frame
+        {"video_id": "t", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 270},
+        {"video_id": "b", "mask_path": "masks/b.mp4", "width": W * 2, "height": H, "rotation": 0},
+        {"video_id": "c", "mask_path": "masks/missing.mp4", "width": W, "height": H, "rotation": 0},
+        {"video_id": "d", "mask_path": None, "width": W, "height": H, "rotation": 0},  # a real
     ]
-    needed = {"a": {0, 2, 9}, "b": {1}, "c": {0, 1}, "d": {0}}
+    needed = {"a": {0, 2, 9}, "a40": {1}, "r": {3}, "t": {0}, "b": {1}, "c": {0, 1}, "d": {0}}
     truth = CorpusTruthMasks(tmp_path, rows, needed)
-    assert truth.has("a", 0) and truth.has("a", 2) and not truth.has("a", 9) and not truth.has("b", 1)
-    assert truth.skipped == {"mask_frames_missing": 1, "mask_size_mismatch": 1, "mask_unreadable": 2}
+    assert truth.has("a", 0) and truth.has("a", 2) and not truth.has("a", 9)
+    assert truth.has("a40", 1) and truth.has("r", 3) and not truth.has("t", 0) and not truth.has("b", 1)
+    assert truth.skipped == {"mask_frames_missing": 1, "mask_size_mismatch": 2, "mask_unreadable": 2}
     assert truth.skipped_examples["mask_unreadable"].startswith("masks/missing.mp4")
-    assert truth.swap_kind == {"a": "full", "b": "full"}
+    assert truth.swap_kind == {"a": "full", "a40": "full", "r": "full"}  # scored videos only
     report = truth.report()
-    assert report["videos"] == 2 and report["frames"] == 2
+    assert report["videos"] == 3 and report["frames"] == 4
     # the whole frame as the crop window, at full size: the rectangle of frame 2 (x 20-44)
     full = truth.crop_mask("a", 2, np.array([0, 0, W, W]), W)
     assert full.shape == (W, W)

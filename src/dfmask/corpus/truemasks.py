@@ -14,15 +14,47 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dfmask.errors import DfmaskError
-from dfmask.video import iter_frames
+from dfmask.video import displayed_size, iter_frames, iter_frames_at
 
 #: Luma level (0-255) above which a mask-video pixel counts as manipulated: midway between
 #: the black and white the masks are drawn with, clear of codec ringing at the edges.
 THRESHOLD = 127
+
+
+def mask_shape(width: Any, height: Any, rotation: Any) -> tuple[int, int] | None:
+    """The (H, W) a video's true mask must have: the video's frame as displayed (coded
+    ``width`` x ``height`` turned by ``rotation``, as the faces stage decodes it, so crop
+    boxes are in those coordinates); None when the table lacks the size."""
+    if width is None or height is None:
+        return None
+    w, h = displayed_size(int(width), int(height), int(rotation or 0))
+    return (h, w)
+
+
+def true_masks_at(
+    corpus_root: str | os.PathLike[str], mask_path: str, indices: set[int]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, mask)`` for each of ``indices`` the mask video has, in increasing order:
+    only those frames are converted (`dfmask.video.iter_frames_at`). Errors as `true_masks`."""
+    path = Path(corpus_root) / mask_path
+    if not path.is_file():
+        raise DfmaskError(f"{mask_path}: true mask video not found under corpus.root")
+    try:
+        for i, frame in iter_frames_at(path, sorted(indices)):
+            grey = frame.max(axis=2) if frame.ndim == 3 else frame
+            yield i, grey > THRESHOLD
+    except DfmaskError as err:
+        raise DfmaskError(str(err).replace(str(path), mask_path)) from err
+    except Exception as err:  # PyAV raises its own error types for broken files
+        why = str(err).replace(str(path), mask_path)
+        if not why.startswith(mask_path):
+            why = f"{mask_path}: cannot decode the true mask video: {why}"
+        raise DfmaskError(why) from err
 
 
 def true_masks(corpus_root: str | os.PathLike[str], mask_path: str) -> Iterator[np.ndarray]:

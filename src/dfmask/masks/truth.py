@@ -91,9 +91,7 @@ class FakeCrop:
     valid: bool
 
 
-def fake_crops(
-    masks_root: Path, faces_root: Path, part: int, wanted: Callable[[str, int], bool]
-) -> Iterator[FakeCrop]:
+def fake_crops(masks_root: Path, faces_root: Path, part: int, wanted: Callable[[str, int], bool]) -> Iterator[FakeCrop]:
     """Part ``part``'s fake crops that have a mask row and that ``wanted(video_id,
     frame_idx)`` keeps, in crop-key order, each with its original's crop (the pair the
     mask was made from). Crops and mask rows are paired by the catalogue's join
@@ -230,7 +228,7 @@ def load_corpus_items(
     (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
     (`CORPUS_SKIPS`) with one example each, never dropped silently.
     """
-    from dfmask.corpus.truemasks import true_masks
+    from dfmask.corpus.truemasks import mask_shape, true_masks
 
     by_id = {str(r["video_id"]): r for r in videos}
     split_of = split_of or {}
@@ -261,15 +259,15 @@ def load_corpus_items(
             except DfmaskError as err:
                 skip("mask_unreadable", str(err), len(its))
                 continue
-            size = (row.get("height"), row.get("width"))
+            shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
             for c in its:
                 seen = frames.get(c.frame_idx)
                 if seen is None:
                     skip("mask_frames_missing", f"{mask_path}: no frame {c.frame_idx}", 1)
                     continue
-                if None not in size and seen.shape != size and seen.shape != size[::-1]:
+                if shape is not None and seen.shape != shape:
                     got = f"{seen.shape[1]}x{seen.shape[0]}"
-                    skip("mask_size_mismatch", f"{mask_path}: {got}, the video {size[1]}x{size[0]}", 1)
+                    skip("mask_size_mismatch", f"{mask_path}: {got}, the video {shape[1]}x{shape[0]} as displayed", 1)
                     continue
                 truth = mask_in_crop(seen, c.crop_box, c.mask.shape[0])
                 items.append(

@@ -119,7 +119,7 @@ def corpus_truth(
     ``index``, when its ingest tables name any (``mask_path``); else None."""
     if videos is None:
         return None
-    table = read_corpus_videos(videos, parts, ["video_id", "mask_path", "width", "height"])
+    table = read_corpus_videos(videos, parts, ["video_id", "mask_path", "width", "height", "rotation"])
     if table is None:
         return None
     rows = [r for r in table.to_pylist() if r.get("mask_path")]
@@ -281,9 +281,10 @@ def evaluate_split(
         out.update(seg_true)
         for k, mask in true.items():
             truths[k] = mask
-        cf_rows, cf_masks, source = np.asarray(sorted(true), np.int64), [true[k] for k in sorted(true)], "ground_truth"
+        source = "ground_truth" if isinstance(gt, GroundTruthMasks) else "corpus_masks"
+        cf_rows, cf_masks = np.asarray(sorted(true), np.int64), [true[k] for k in sorted(true)]
         ref_masks.update({int(rows[k]): m for k, m in true.items()})
-    else:
+    if gt is None or not len(cf_rows):  # no truth, or none for this split's fakes: the SSIM masks
         cf_rows, cf_masks, source = fake_valid, ssim_masks, "ssim"
     out["counterfactual"] = {
         "mask_source": source,
@@ -346,8 +347,16 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
             doc["truth"] = gt.report()
     if gt is not None:
         crop_size = index.crop(int(index.rows("train")[0])).shape[0] if len(index.rows("train")) else config.input_size
-        baselines["true"], n_true = fit_true_mean_mask(index, train_fakes, gt, crop_size)
-        doc["baseline_mean_true_mask"] = {"train_masks": n_true, "threshold": baselines["true"][1]}
+        true_baseline, n_true = fit_true_mean_mask(index, train_fakes, gt, crop_size)
+        if n_true:
+            baselines["true"] = true_baseline
+            doc["baseline_mean_true_mask"] = {"train_masks": n_true, "threshold": true_baseline[1]}
+        else:  # no train fake has a true mask: seg_true is held to the SSIM mean mask instead
+            doc["baseline_mean_true_mask"] = {
+                "train_masks": 0,
+                "threshold": None,
+                "note": "no train fake crop has a true mask; seg_true uses the SSIM mean-mask baseline",
+            }
     no_videos: tuple[list[str], np.ndarray] = ([], np.zeros(0, bool))
     preds = {
         split: predict_split(models, config, index, videos.get(split, no_videos), split, params)

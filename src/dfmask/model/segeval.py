@@ -254,51 +254,51 @@ class CorpusTruthMasks:
     """True swap masks from a corpus's own mask videos (FaceForensics++'s ``masks/videos/``,
     a video's ``mask_path`` in the ingest table), with `GroundTruthMasks`' lookup.
 
-    Each mask video is decoded once (`dfmask.corpus.truemasks`), keeping only the frames
-    that ``needed`` names, stored as PNG (a 1080p mask frame is ~2 MB raw). Videos and
-    crops that cannot be scored are counted by reason in ``skipped`` (with one example
-    each), never dropped silently: ``mask_unreadable``, ``mask_frames_missing``,
-    ``mask_size_mismatch`` (the mask's frame size is not the video's). Every corpus swap
-    is scored as a full swap (``swap_kind``); the corpus's methods go to the breakdowns
-    through the ingest table, as without truth.
+    Each mask video is decoded once, for the frames that ``needed`` names for the fakes
+    that use it (FF++'s c23 and c40 copies share one), only those frames converted
+    (`dfmask.corpus.truemasks.true_masks_at`), and stored as PNG (a 1080p mask frame is
+    ~2 MB raw, a few kB as PNG). Frame ``i`` of the mask video is taken as frame ``i``
+    of the fake (FF++ writes them frame for frame; a mask video of another length is not
+    detected). What cannot be scored is counted by reason in ``skipped`` (frames) with one
+    example each, never dropped silently: ``mask_unreadable``, ``mask_frames_missing``,
+    ``mask_size_mismatch`` (the mask is not the video's frame as displayed,
+    `dfmask.corpus.truemasks.mask_shape`). Every corpus swap is scored as a full swap
+    (``swap_kind``; FF++'s NeuralTextures, a mouth-region method, ships Face2Face's face
+    masks); the corpus's methods go to the breakdowns through the ingest table.
     """
 
     def __init__(self, corpus_root: str | Path, videos: list[dict[str, Any]], needed: Mapping[str, set[int]]) -> None:
-        from dfmask.corpus.truemasks import true_masks
+        from dfmask.corpus.truemasks import mask_shape, true_masks_at
         from dfmask.tables import encode_png
 
         self.cells: dict[tuple[str, int], bytes] = {}
         self.swap_kind: dict[str, str] = {}
         self.skipped: dict[str, int] = {}
         self.skipped_examples: dict[str, str] = {}
-        self.videos = 0
+        users: dict[str, list[dict[str, Any]]] = {}
         for row in videos:
-            vid, mask_path = str(row["video_id"]), row.get("mask_path")
-            frames = needed.get(vid)
-            if not mask_path or not frames:
-                continue
-            got: dict[int, np.ndarray] = {}
+            if row.get("mask_path") and needed.get(str(row["video_id"])):
+                users.setdefault(str(row["mask_path"]), []).append(row)
+        for mask_path, rows in sorted(users.items()):
+            frames = set().union(*(needed[str(r["video_id"])] for r in rows))
             try:
-                for i, frame in enumerate(true_masks(corpus_root, str(mask_path))):
-                    if i in frames:
-                        got[i] = frame
-                    if len(got) == len(frames):
-                        break
+                got = dict(true_masks_at(corpus_root, mask_path, frames))
             except DfmaskError as err:
-                self._skip("mask_unreadable", str(err), len(frames))
+                self._skip("mask_unreadable", str(err), sum(len(needed[str(r["video_id"])]) for r in rows))
                 continue
-            size = (row.get("height"), row.get("width"))
-            self.videos += 1
-            self.swap_kind[vid] = "full"
-            for f in sorted(frames):
-                seen = got.get(f)
-                if seen is None:
-                    self._skip("mask_frames_missing", f"{mask_path}: no frame {f}", 1)
-                elif None not in size and seen.shape != size and seen.shape != size[::-1]:
-                    self._skip("mask_size_mismatch", f"{mask_path}: {seen.shape[1]}x{seen.shape[0]}, the video "
-                               f"{size[1]}x{size[0]}", 1)  # fmt: skip
-                else:
-                    self.cells[(vid, f)] = encode_png(seen.astype(np.uint8) * 255)
+            for row in rows:
+                vid = str(row["video_id"])
+                shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
+                for f in sorted(needed[vid]):
+                    seen = got.get(f)
+                    if seen is None:
+                        self._skip("mask_frames_missing", f"{mask_path}: no frame {f}", 1)
+                    elif shape is not None and seen.shape != shape:
+                        self._skip("mask_size_mismatch", f"{mask_path}: {seen.shape[1]}x{seen.shape[0]}, the video "
+                                   f"{shape[1]}x{shape[0]} as displayed", 1)  # fmt: skip
+                    else:
+                        self.cells[(vid, f)] = encode_png(seen.astype(np.uint8) * 255)
+                        self.swap_kind[vid] = "full"
 
     def _skip(self, reason: str, example: str, n: int) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -307,9 +307,9 @@ class CorpusTruthMasks:
     def report(self) -> dict[str, Any]:
         return {
             "source": "corpus mask videos (mask_path)",
-            "videos": self.videos,
+            "videos": len(self.swap_kind),  # fakes with at least one frame scored
             "frames": len(self.cells),
-            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_frames": dict(sorted(self.skipped.items())),
             "skipped_examples": dict(sorted(self.skipped_examples.items())),
         }
 

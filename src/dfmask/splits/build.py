@@ -146,7 +146,9 @@ def build_splits(
         )
     honoured = _honour_official(rows, official) if official is not None else None
     report = _report(videos, rows, groups, ids, matches, assignment, params)
-    report["donor_matches"]["weak_links"] = sum(1 for _, _, role in links if role == "donor_weak")
+    report["donor_matches"]["weak_links"] = sum(
+        1 for _, i, role in links if role == "donor_weak" and not i.startswith("known:")
+    )  # the embedding's weak matches; a corpus's named donors are counted in known_identities
     if named:
         report["known_identities"] = {
             "source": "the corpus's identity / donor_identity columns (ingest tables)",
