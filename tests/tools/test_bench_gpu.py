@@ -92,3 +92,37 @@ def test_train_section_runs_every_variant_with_the_cpu_standing_in(tmp_path: Pat
     assert got["gpu_32_true_runs_same_weights"] is True
     assert got["gpu_32_true_against_cpu_max_abs_weight_diff"] == 0.0
     json.dumps(got)  # the report is JSON as it stands
+
+
+def test_a_failed_section_is_recorded_without_machine_paths(tmp_path: Path) -> None:
+    """The report keeps the error and where it happened, files named relative to the
+    repository or their package (a committed report holds no machine path); the next
+    section still runs."""
+    import numpy as np
+
+    def broken() -> dict:
+        np.zeros(2).reshape(3)  # raises inside numpy
+        return {}
+
+    report: dict = {}
+    out = tmp_path / "report.json"
+    gpu._section(report, "broken", out, broken)
+    gpu._section(report, "fine", out, lambda: {"ok": True})
+    written = json.loads(out.read_text())
+    assert written["broken"]["error"].startswith("ValueError: cannot reshape")
+    frames = written["broken"]["traceback"]
+    assert frames[0].startswith("tools/bench/gpu.py:") and any(
+        f.startswith("tests/tools/test_bench_gpu.py:") for f in frames
+    )
+    assert not any(f.startswith("/") or str(REPO) in f for f in frames)
+    assert written["fine"]["ok"] is True
+
+
+def test_gpu_info_is_the_faces_bench_machine_record_plus_the_gpu() -> None:
+    from dfmask.params import FacesParams
+    from tools.bench.faces import machine_info
+
+    info = gpu.gpu_info(FacesParams(device="cpu"))
+    assert set(machine_info(FacesParams(device="cpu"))) <= set(info)
+    assert info["versions"]["lightning"] and "dvclive" in info["versions"]
+    assert "torch_cuda" in info["gpu"] and "nvidia_smi" in info["gpu"]

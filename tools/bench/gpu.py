@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -59,25 +58,24 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def gpu_info() -> dict[str, Any]:
-    """The GPU, driver, CUDA and library versions, and the host's cores."""
+def gpu_info(params: FacesParams) -> dict[str, Any]:
+    """The host as `tools.bench.faces.machine_info` records it (CPU, threads, library
+    versions), plus the GPU, CUDA, cuDNN, the driver, and Lightning's and DVCLive's versions."""
     import torch
 
-    info: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "processor": platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+    from tools.bench.faces import _dist_version, machine_info
+
+    gpu: dict[str, Any] = {
         "torch_cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info.update(
-            gpu=props.name,
-            gpus=torch.cuda.device_count(),
+        gpu.update(
+            name=props.name,
+            count=torch.cuda.device_count(),
             capability=f"{props.major}.{props.minor}",
-            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            memory_gb=round(props.total_memory / 2**30, 1),
             multiprocessors=props.multi_processor_count,
         )
     try:
@@ -85,19 +83,12 @@ def gpu_info() -> dict[str, Any]:
             ["nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
-        info["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
+        gpu["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
     except (OSError, subprocess.SubprocessError) as err:
-        info["nvidia_smi"] = f"not run: {err}"
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("lightning", "facenet-pytorch", "av", "opencv-python-headless", "numpy", "pyarrow", "dvclive"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    info["versions"] = versions
-    return info
+        gpu["nvidia_smi"] = f"not run: {err}"
+    info = machine_info(params)
+    info["versions"].update(lightning=_dist_version("lightning"), dvclive=_dist_version("dvclive"))
+    return {**info, "gpu": gpu}
 
 
 def box_agreement(reference: list[Any], other: list[Any]) -> dict[str, Any]:
@@ -300,10 +291,10 @@ def _synthetic(root: Path, videos_per_split: int, frames: int, size: int) -> Non
 
 
 def _weights(path: Path) -> dict[str, Any]:
-    import torch
+    """The model's weights and buffers in a checkpoint, as float (`load_checkpoint`)."""
+    from dfmask.model.uynet import load_checkpoint
 
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    return {k: v.float() for k, v in state.items() if hasattr(v, "float")}
+    return {k: v.float() for k, v in load_checkpoint(path)[0].state_dict().items()}
 
 
 def train_section(
@@ -372,6 +363,24 @@ def train_section(
     return out
 
 
+def _where(filename: str) -> str:
+    """A source file named without the machine's folders: relative to the repository, or
+    to the import path entry it was found under (site-packages, a ``--target`` folder),
+    else by its name."""
+    path = Path(filename)
+    roots = [REPO, *sorted((Path(p) for p in sys.path if p and Path(p).is_absolute()), key=lambda p: -len(p.parts))]
+    for root in roots:
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.name
+
+
+def short_traceback(err: BaseException, frames: int = 8) -> list[str]:
+    """The last ``frames`` frames of ``err``'s traceback as ``file:line in function``,
+    files named by `_where` (a report holds no machine path)."""
+    return [f"{_where(f.filename)}:{f.lineno} in {f.name}" for f in traceback.extract_tb(err.__traceback__)[-frames:]]
+
+
 def _section(report: dict[str, Any], name: str, out: Path, fn: Callable[[], dict[str, Any]]) -> None:
     """Run one section into ``report[name]``; a failure is recorded and the next runs."""
     t = time.perf_counter()
@@ -379,7 +388,8 @@ def _section(report: dict[str, Any], name: str, out: Path, fn: Callable[[], dict
     try:
         report[name] = fn()
     except Exception as err:  # noqa: BLE001 - recorded in the report, the other sections still run
-        report[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-3000:]}
+        traceback.print_exc()  # the whole of it to the log; the report names frames by where they are
+        report[name] = {"error": f"{type(err).__name__}: {err}", "traceback": short_traceback(err)}
         print(f"bench gpu: {name}: error: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
     report[name]["section_s"] = round(time.perf_counter() - t, 1)
     write_json(out, report)
@@ -426,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     report: dict[str, Any] = {
         "smoke_on_cpu": args.cpu_only_smoke,
-        "machine": gpu_info(),
+        "machine": gpu_info(faces),
         "faces_params": to_dict(faces),
         "train_params": to_dict(train),
     }

@@ -37,20 +37,22 @@ def mask_shape(width: Any, height: Any, rotation: Any) -> tuple[int, int] | None
 
 
 def true_masks_at(
-    corpus_root: str | os.PathLike[str], mask_path: str, indices: set[int]
+    corpus_root: str | os.PathLike[str], mask_path: str, indices: set[int] | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(index, mask)`` for each of ``indices`` the mask video has, in increasing order:
-    only those frames are converted (`dfmask.video.iter_frames_at`). Errors as `true_masks`."""
+    """``(index, mask)`` of ``corpus_root/mask_path``, one (H, W) bool array per frame,
+    True = manipulated: every frame, or only ``indices`` (those the video has, in
+    increasing order; only they are converted, `dfmask.video.iter_frames_at`). Raises
+    `DfmaskError` naming the file (relative to ``corpus.root``) when it cannot be read."""
     path = Path(corpus_root) / mask_path
     if not path.is_file():
         raise DfmaskError(f"{mask_path}: true mask video not found under corpus.root")
+    frames = enumerate(iter_frames(path)) if indices is None else iter_frames_at(path, sorted(indices))
     try:
-        for i, frame in iter_frames_at(path, sorted(indices)):
+        for i, frame in frames:
             grey = frame.max(axis=2) if frame.ndim == 3 else frame
             yield i, grey > THRESHOLD
-    except DfmaskError as err:
-        raise DfmaskError(str(err).replace(str(path), mask_path)) from err
     except Exception as err:  # PyAV raises its own error types for broken files
+        # named relative to corpus.root, never by where the corpus lies on this machine
         why = str(err).replace(str(path), mask_path)
         if not why.startswith(mask_path):
             why = f"{mask_path}: cannot decode the true mask video: {why}"
@@ -58,18 +60,24 @@ def true_masks_at(
 
 
 def true_masks(corpus_root: str | os.PathLike[str], mask_path: str) -> Iterator[np.ndarray]:
-    """The masks of ``corpus_root/mask_path``, one (H, W) bool array per decoded frame,
-    True = manipulated. Raises `DfmaskError` naming the file when it cannot be read."""
-    path = Path(corpus_root) / mask_path
-    if not path.is_file():
-        raise DfmaskError(f"{mask_path}: true mask video not found under corpus.root")
-    try:
-        for frame in iter_frames(path):
-            grey = frame.max(axis=2) if frame.ndim == 3 else frame
-            yield grey > THRESHOLD
-    except Exception as err:  # PyAV raises its own error types for broken files
-        # named relative to corpus.root, never by where the corpus lies on this machine
-        why = str(err).replace(str(path), mask_path)
-        if not why.startswith(mask_path):
-            why = f"{mask_path}: cannot decode the true mask video: {why}"
-        raise DfmaskError(why) from err
+    """Every frame's mask of ``corpus_root/mask_path`` (`true_masks_at`)."""
+    for _, mask in true_masks_at(corpus_root, mask_path):
+        yield mask
+
+
+def scorable(
+    masks: dict[int, np.ndarray], frames: set[int], shape: tuple[int, int] | None, mask_path: str
+) -> Iterator[tuple[int, np.ndarray | None, str | None, str]]:
+    """For each of ``frames`` (sorted): ``(frame, mask, None, "")`` when ``masks`` (decoded
+    by `true_masks_at`) has it at ``shape`` (`mask_shape`; None: not checked), else
+    ``(frame, None, reason, example)`` with reason ``mask_frames_missing`` or
+    ``mask_size_mismatch``: the one rule masks_quality and evaluate both count by."""
+    for f in sorted(frames):
+        seen = masks.get(f)
+        if seen is None:
+            yield f, None, "mask_frames_missing", f"{mask_path}: no frame {f}"
+        elif shape is not None and seen.shape != shape:
+            got, want = f"{seen.shape[1]}x{seen.shape[0]}", f"{shape[1]}x{shape[0]}"
+            yield f, None, "mask_size_mismatch", f"{mask_path}: {got}, the video {want} as displayed"
+        else:
+            yield f, seen, None, ""

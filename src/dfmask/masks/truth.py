@@ -228,7 +228,7 @@ def load_corpus_items(
     (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
     (`CORPUS_SKIPS`) with one example each, never dropped silently.
     """
-    from dfmask.corpus.truemasks import mask_shape, true_masks
+    from dfmask.corpus.truemasks import mask_shape, scorable, true_masks_at
 
     by_id = {str(r["video_id"]): r for r in videos}
     split_of = split_of or {}
@@ -249,25 +249,17 @@ def load_corpus_items(
             row = by_id[video_id]
             mask_path = str(row["mask_path"])
             needed = {c.frame_idx for c in its}
-            frames: dict[int, np.ndarray] = {}
             try:
-                for i, frame in enumerate(true_masks(corpus_root, mask_path)):
-                    if i in needed:
-                        frames[i] = frame
-                    if len(frames) == len(needed):
-                        break
+                got = dict(true_masks_at(corpus_root, mask_path, needed))
             except DfmaskError as err:
                 skip("mask_unreadable", str(err), len(its))
                 continue
             shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
+            checked = {f: (m, why, example) for f, m, why, example in scorable(got, needed, shape, mask_path)}
             for c in its:
-                seen = frames.get(c.frame_idx)
+                seen, why, example = checked[c.frame_idx]
                 if seen is None:
-                    skip("mask_frames_missing", f"{mask_path}: no frame {c.frame_idx}", 1)
-                    continue
-                if shape is not None and seen.shape != shape:
-                    got = f"{seen.shape[1]}x{seen.shape[0]}"
-                    skip("mask_size_mismatch", f"{mask_path}: {got}, the video {shape[1]}x{shape[0]} as displayed", 1)
+                    skip(str(why), example, 1)  # counted per crop
                     continue
                 truth = mask_in_crop(seen, c.crop_box, c.mask.shape[0])
                 items.append(

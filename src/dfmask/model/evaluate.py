@@ -122,13 +122,11 @@ def corpus_truth(
     table = read_corpus_videos(videos, parts, ["video_id", "mask_path", "width", "height", "rotation"])
     if table is None:
         return None
-    rows = [r for r in table.to_pylist() if r.get("mask_path")]
-    fakes = np.flatnonzero(index.is_fake)
     needed: dict[str, set[int]] = {}
-    for i in fakes:
+    for i in np.flatnonzero(index.is_fake):
         needed.setdefault(str(index.video_id[i]), set()).add(int(index.frame_idx[i]))
-    rows = [r for r in rows if str(r["video_id"]) in needed]
-    if not rows:
+    rows = table.to_pylist()  # CorpusTruthMasks keeps the fakes of `needed` that name a mask video
+    if not any(r["mask_path"] and str(r["video_id"]) in needed for r in rows):
         return None
     return CorpusTruthMasks(corpus_root, rows, needed)
 

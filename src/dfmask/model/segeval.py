@@ -268,7 +268,7 @@ class CorpusTruthMasks:
     """
 
     def __init__(self, corpus_root: str | Path, videos: list[dict[str, Any]], needed: Mapping[str, set[int]]) -> None:
-        from dfmask.corpus.truemasks import mask_shape, true_masks_at
+        from dfmask.corpus.truemasks import mask_shape, scorable, true_masks_at
         from dfmask.tables import encode_png
 
         self.cells: dict[tuple[str, int], bytes] = {}
@@ -289,13 +289,9 @@ class CorpusTruthMasks:
             for row in rows:
                 vid = str(row["video_id"])
                 shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-                for f in sorted(needed[vid]):
-                    seen = got.get(f)
+                for f, seen, why, example in scorable(got, needed[vid], shape, mask_path):
                     if seen is None:
-                        self._skip("mask_frames_missing", f"{mask_path}: no frame {f}", 1)
-                    elif shape is not None and seen.shape != shape:
-                        self._skip("mask_size_mismatch", f"{mask_path}: {seen.shape[1]}x{seen.shape[0]}, the video "
-                                   f"{shape[1]}x{shape[0]} as displayed", 1)  # fmt: skip
+                        self._skip(str(why), example, 1)
                     else:
                         self.cells[(vid, f)] = encode_png(seen.astype(np.uint8) * 255)
                         self.swap_kind[vid] = "full"

@@ -96,6 +96,7 @@ def build_splits(
     links.extend(_donor_roles(donor_links, by_id, own, params.donor_min_fakes))
     grouping = [(v, i) for v, i, role in links if role == "target" or (role == "donor" and params.donor_aware)]
     grouping += [(v, "copies:" + g) for v, g in copies]
+    weak_matches = sum(1 for _, _, role in links if role == "donor_weak")  # the embedding's
     named = [(v, "known:" + i, role) for v, i, role in known if v in by_id]
     grouping += [(v, i) for v, i, role in named if role == "target"]
     # the audit holds named targets like clustered ones; a named donor is a weak link
@@ -146,9 +147,7 @@ def build_splits(
         )
     honoured = _honour_official(rows, official) if official is not None else None
     report = _report(videos, rows, groups, ids, matches, assignment, params)
-    report["donor_matches"]["weak_links"] = sum(
-        1 for _, i, role in links if role == "donor_weak" and not i.startswith("known:")
-    )  # the embedding's weak matches; a corpus's named donors are counted in known_identities
+    report["donor_matches"]["weak_links"] = weak_matches  # a corpus's named donors: known_identities
     if named:
         report["known_identities"] = {
             "source": "the corpus's identity / donor_identity columns (ingest tables)",
@@ -311,14 +310,12 @@ def _read_videos(
         sources[part] = str(path)
         cols = read_table(path, VIDEOS, ["part", "video_id", "original_id", "is_fake", "status"]).to_pydict()
         if "group_id" in pq.read_schema(path).names:  # a corpus other than DFDC (VIDEOS plus ADAPTER_FIELDS)
-            groups = pq.read_table(path, columns=["video_id", "group_id", "is_fake", "status"]).to_pylist()
-            for row in groups:
-                if row["status"] != "duplicate_name" and row["is_fake"] is not None and row["group_id"]:
-                    members[row["group_id"]].append(row["video_id"])
-            named = ["video_id", "identity", "donor_identity", "is_fake", "status"]
-            for row in pq.read_table(path, columns=named).to_pylist():
+            columns = ["video_id", "group_id", "identity", "donor_identity", "is_fake", "status"]
+            for row in pq.read_table(path, columns=columns).to_pylist():
                 if row["status"] == "duplicate_name" or row["is_fake"] is None:
                     continue
+                if row["group_id"]:
+                    members[row["group_id"]].append(row["video_id"])
                 if row["identity"]:
                     known.append((row["video_id"], row["identity"], "target"))
                 if row["donor_identity"]:
