@@ -164,6 +164,17 @@ class InRepo(Check):
         return None
 
 
+@dataclass(frozen=True)
+class Matches(Check):
+    """A string matching ``pattern`` whole; ``text`` says what that means."""
+
+    pattern: str
+    text: str
+
+    def problem(self, value: Any) -> str | None:
+        return None if re.fullmatch(self.pattern, str(value)) else f"must be {self.text}"
+
+
 ODD, EVEN = Parity(True), Parity(False)
 IN_REPO = InRepo()
 INCREASING, MIN_MAX, DISTINCT = Increasing(), Increasing(strict=False), Distinct()
@@ -200,6 +211,51 @@ class BaseParams:
     seed: int = param(0, SEED)  # global seed; every stage derives its own RNG streams from it
 
 
+_NAME_TEXT = "1-16 lower-case letters or digits, a letter first"
+_DIR_TEXT = "a folder relative to corpus.root (no leading /, no ..)"
+
+#: The corpus layouts an adapter reads (`dfmask.corpus.adapters.KINDS`).
+CorpusKind = Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"]
+
+
+@dataclass(frozen=True)
+class SourceParams:
+    """One corpus of a mixed run (``corpus.kind: mixed``, ``corpus.sources``): its layout,
+    its folder under ``corpus.root`` and where its parts sit among the run's parts.
+
+    Its part N is the run's part ``part_offset + N`` (`dfmask.corpus.adapters.mixed`), so
+    every per-part stage, path and ``corpus.parts`` entry stays a plain number. Its video
+    ids become ``<name>-<id>`` (``namespace: true``), unique across sources.
+    """
+
+    name: str = field(metadata={"checks": (Matches(r"[a-z][a-z0-9]{0,15}", _NAME_TEXT),)})
+    kind: CorpusKind
+    # its folder, relative to corpus.root (a link to the download is followed; docs/corpora.md)
+    dir: str = field(metadata={"checks": (Matches(r"(?!/)(?!.*(^|/)\.\.(/|$)).+", _DIR_TEXT),)})
+    part_offset: int = field(metadata={"checks": (Range.parse(">= 0"),)})  # the run's part number of its part 0
+    qualities: tuple[str, ...] = param(("c23",), OneOf(("c0", "c23", "c40")), DISTINCT)  # as corpus.qualities
+    label_policy: Literal["visual", "fake", "exclude"] = "visual"  # as corpus.label_policy
+    originals_root: str | None = None  # deeperforensics: the FaceForensics++ root, relative to dir
+    # false: ids stay as the corpus names them (an existing single-corpus run's groups, hence
+    # its splits, do not move when a source is added; ids must still be unique)
+    namespace: bool = True
+
+
+def _sources_fit(c: CorpusParams) -> bool:
+    return (c.kind == "mixed") == bool(c.sources)
+
+
+def _sources_distinct(c: CorpusParams) -> bool:
+    names = [s.name for s in c.sources]
+    offsets = [s.part_offset for s in c.sources]
+    dirs = [s.dir for s in c.sources]
+    return len(set(names)) == len(names) and len(set(offsets)) == len(offsets) and len(set(dirs)) == len(dirs)
+
+
+def _parts_in_sources(c: CorpusParams) -> bool:
+    return not c.sources or all(p >= min(s.part_offset for s in c.sources) for p in c.parts)
+
+
 @dataclass(frozen=True)
 class CorpusParams:
     """``corpus``: where the corpus lives, its layout, and which parts to process.
@@ -215,7 +271,8 @@ class CorpusParams:
     root: str = "data/sample/corpus"
     parts: tuple[int, ...] = param((0, 1), ">= 0", DISTINCT)  # a repeated part would be processed twice
     # the layout of root (docs/corpora.md); dfdc reads and writes exactly as before
-    kind: Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"] = "dfdc"
+    # mixed: several corpora under root, listed in sources
+    kind: Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb", "mixed"] = "dfdc"
     # ffpp: compressions read (c23 and c40 copies share a split group); deeperforensics: the first
     # is its FaceForensics++ targets' quality
     qualities: tuple[str, ...] = param(("c23",), OneOf(("c0", "c23", "c40")), DISTINCT)
@@ -223,6 +280,15 @@ class CorpusParams:
     label_policy: Literal["visual", "fake", "exclude"] = "visual"
     # deeperforensics: the FaceForensics++ root holding its real targets, relative to root
     originals_root: str | None = None
+    # kind mixed: the corpora under root (SourceParams), each owning the parts from its
+    # part_offset up to the next source's; empty for any other kind
+    sources: tuple[SourceParams, ...] = ()
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("sources", _sources_fit, "must list the corpora when kind is mixed, and only then"),
+        Rule("sources", _sources_distinct, "must give each source its own name, dir and part_offset"),
+        Rule("parts", _parts_in_sources, "must each belong to a source (>= the smallest sources[].part_offset)"),
+    )
 
 
 @dataclass(frozen=True)
@@ -484,6 +550,10 @@ class SplitParams:
     # video has one; dfmask's identity-disjoint split fills in the rest, and the leak audit
     # reports what the official splits leak instead of failing (docs/splits.md)
     official: bool = False
+    # cross-corpus evaluation (corpus.kind mixed): these sources' videos are all test, and
+    # so is every group they share with another source (identity-disjoint); the split of
+    # the other sources is made without them (docs/splits.md, "Cross-corpus")
+    holdout_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

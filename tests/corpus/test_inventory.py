@@ -207,7 +207,7 @@ def test_ingest_stops_when_a_file_changed_after_the_inventory(tmp_path: Path, cl
     paths = IngestPaths(tmp_path / "v.parquet", tmp_path / "r.json", part_path(tmp_path / "inv", 0))
     with pytest.raises(DfmaskError, match=r"dfdc_train_part_0/f0.mp4: 5 bytes, but [\d,]+ when inventoried"):
         run_ingest(IngestParams(), CorpusParams(root=str(root), parts=(0,)), paths, 0)
-    with pytest.raises(DfmaskError, match="lists a dfdc corpus but corpus.kind is ffpp"):
+    with pytest.raises(DfmaskError, match="lists a dfdc corpus but the params give part 0 to a ffpp corpus"):
         run_ingest(IngestParams(), CorpusParams(root=str(root), parts=(0,), kind="ffpp"), paths, 0)
     with pytest.raises(DfmaskError, match="given for part 1 is part 0's"):
         ingest_part(root, 1, inventory=PartInventory.read(paths.inventory))

@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from dfmask.compute import Job, executor_for
-from dfmask.corpus.adapters import Adapter, adapter_for
+from dfmask.corpus.adapters import Adapter, adapter_from, source_of
 from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.corpus.inventory import NOT_READ, PartInventory, list_part
 from dfmask.errors import DfmaskError
@@ -107,6 +107,7 @@ def ingest_part(
             "status": rec.status,
             "status_detail": rec.detail or None,
             "corpus": kind,
+            "source": inventory.source or kind,
             "method": rec.method,
             "identity": rec.identity,
             "donor_identity": rec.donor_identity,
@@ -148,11 +149,14 @@ def ingest_part(
     _unique_ids(rows)
     _mark_unusable_originals(rows)
     _mark_rotation_mismatch(rows)
-    table = pa.Table.from_pylist(rows, schema=spec_for(kind).schema)
+    # a mixed run's part (source set) has the adapter columns whatever its layout
+    table = pa.Table.from_pylist(rows, schema=spec_for("mixed" if inventory.source else kind).schema)
     report = _report(part, rows)
-    if kind != "dfdc":  # DFDC's report keeps its keys
+    if kind != "dfdc" or inventory.source:  # DFDC's report keeps its keys
         report["corpus"] = kind
         report["by_method"] = dict(sorted(Counter(r["method"] or "real" for r in rows if r["status"] == "ok").items()))
+    if inventory.source:
+        report["source"] = inventory.source
     return IngestResult(table, report)
 
 
@@ -277,22 +281,27 @@ def run(
     ``compute`` says where the probes run (never recorded: it changes no byte). With
     ``paths.inventory`` (the stage) the part's records and hashes come from there; without
     it the part is listed and hashed here."""
+    source = source_of(corpus.sources, part)[0] if corpus.kind == "mixed" else None
     if paths.inventory is not None:
         inventory = PartInventory.read(paths.inventory)
-        if inventory.kind != corpus.kind:
+        kind, name = (source.kind, source.name) if source is not None else (corpus.kind, None)
+        if (inventory.kind, inventory.source) != (kind, name):
             raise DfmaskError(
-                f"{paths.inventory} lists a {inventory.kind} corpus but corpus.kind is {corpus.kind}; re-run dvc repro"
+                f"{paths.inventory} lists a {inventory.kind} corpus"
+                f"{f' (source {inventory.source})' if inventory.source else ''} but the params give part {part} "
+                f"to {f'source {name}, a {kind} corpus' if name else f'a {kind} corpus'}; re-run dvc repro"
             )
     else:
-        adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
-        inventory = list_part(adapter, corpus.root, part)
+        inventory = list_part(adapter_from(corpus), corpus.root, part)
     result = ingest_part(corpus.root, part, probe_decode=params.probe_decode, compute=compute, inventory=inventory)
     # not corpus.root: where the corpus lives does not shape the table (no paths in data);
     # not corpus.parts: the other parts do not shape this part's table, and ingest@N does
     # not re-run when a part is added, so recording them would make a table built before
     # the addition differ from a fresh machine's
     recorded: dict[str, Any] = {}
-    if corpus.kind != "dfdc":
+    if source is not None:  # this part's source only: adding a source re-makes no other table
+        recorded.update(kind="mixed", source=to_dict(source))
+    elif corpus.kind != "dfdc":
         recorded.update(
             kind=corpus.kind,
             qualities=list(corpus.qualities),

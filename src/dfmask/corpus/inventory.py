@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dfmask.corpus.adapters import Adapter, Record, adapter_for
+from dfmask.corpus.adapters import Adapter, Record, adapter_from, source_info
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams
 from dfmask.progress import progress
@@ -58,17 +58,22 @@ class FileEntry:
 @dataclass(frozen=True)
 class PartInventory:
     """Part ``part`` of a ``kind`` corpus: its records (sorted by video_id, as the
-    adapter gives them) and the files they point to, by path relative to the root."""
+    adapter gives them) and the files they point to, by path relative to the root.
+    ``source``: the ``corpus.sources`` name the part belongs to in a mixed run (``kind``
+    is then that source's layout), None otherwise."""
 
     kind: str
     part: int
     records: tuple[Record, ...]
     files: dict[str, FileEntry]
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"format": FORMAT, "kind": self.kind}
+        if self.source is not None:  # only in a mixed run: a single corpus's file is unchanged
+            doc["source"] = self.source
         return {
-            "format": FORMAT,
-            "kind": self.kind,
+            **doc,
             "part": self.part,
             "records": [asdict(r) for r in self.records],
             "files": {p: asdict(e) for p, e in sorted(self.files.items())},
@@ -83,7 +88,8 @@ class PartInventory:
                 raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT} (re-run the inventory stage)")
             records = tuple(Record(**{k: r[k] for k in _RECORD_FIELDS if k in r}) for r in doc["records"])
             files = {p: FileEntry(int(e["bytes"]), str(e["sha256"])) for p, e in doc["files"].items()}
-            return cls(str(doc["kind"]), int(doc["part"]), records, files)
+            source = doc.get("source")
+            return cls(str(doc["kind"]), int(doc["part"]), records, files, None if source is None else str(source))
         except (
             OSError,
             UnicodeDecodeError,
@@ -236,7 +242,9 @@ def list_part(
                 unit="file",
             )
         )
-    return PartInventory(adapter.kind, part, records, dict(zip(paths, entries, strict=True)))
+    info = source_info(adapter, part)
+    kind, source = (info.kind, info.name) if info is not None else (adapter.kind, None)
+    return PartInventory(kind, part, records, dict(zip(paths, entries, strict=True)), source)
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,7 @@ def part_path(out: str | Path, part: int) -> Path:
 def run(corpus: CorpusParams, out: str | Path, work: str | Path | None) -> InventoryReport:
     """The ``inventory`` stage: one ``part=N.json`` under ``out`` per part in
     ``corpus.parts`` (and nothing else there), hashes cached under ``work``."""
-    adapter = adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+    adapter = adapter_from(corpus)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("part=*.json"):  # DVC empties outputs first; a hand run may not

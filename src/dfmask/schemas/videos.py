@@ -74,6 +74,12 @@ ADAPTER_FIELDS = (
     field("mask_path", pa.string(), "the corpus's true manipulation-mask video, relative to corpus.root"),
     field("quality", pa.string(), "the corpus's compression level (FF++ c0/c23/c40); null if none"),
     field("group_id", pa.string(), "copies of one video share it (FF++ c23 and c40); the split keeps a group together"),
+    field(
+        "source",
+        pa.string(),
+        "the corpus.sources name of a mixed run (video ids are '<source>-<id>'); corpus.kind otherwise",
+        nullable=False,
+    ),
 )
 
 #: The registered ``videos`` table (`VIDEOS`) with `ADAPTER_FIELDS` after its columns:

@@ -15,10 +15,38 @@ from dfmask.corpus.adapters.deeperforensics import DeeperForensicsAdapter
 from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.corpus.adapters.fakeavceleb import FakeAvCelebAdapter
 from dfmask.corpus.adapters.ffpp import FfppAdapter
+from dfmask.corpus.adapters.mixed import MixedAdapter, SourceInfo, namespaced, source_of
+from dfmask.params import CorpusParams
 
 KINDS = ("dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb")
 
-__all__ = ["ADAPTER_STATUSES", "KINDS", "Adapter", "Record", "adapter_for"]
+__all__ = [
+    "ADAPTER_STATUSES",
+    "KINDS",
+    "Adapter",
+    "MixedAdapter",
+    "Record",
+    "SourceInfo",
+    "adapter_for",
+    "adapter_from",
+    "source_info",
+    "namespaced",
+    "source_of",
+]
+
+
+def adapter_from(corpus: CorpusParams) -> Adapter:
+    """The adapter the ``corpus`` params describe: one layout (`adapter_for`), or several
+    under one root (``kind: mixed``, `MixedAdapter`)."""
+    if corpus.kind == "mixed":
+        return MixedAdapter(corpus.root, corpus.sources, adapter_for)
+    return adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+
+
+def source_info(adapter: Adapter, part: int) -> SourceInfo | None:
+    """The source of ``part`` when ``adapter`` reads several corpora, else None."""
+    return adapter.source(part) if isinstance(adapter, MixedAdapter) else None
+
 
 
 def adapter_for(

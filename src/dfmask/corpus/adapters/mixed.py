@@ -1,0 +1,138 @@
+"""Several corpora in one run (``corpus.kind: mixed``, ``corpus.sources``).
+
+Each source is one corpus in its own published layout, in its own folder under
+``corpus.root`` (``sources[].dir``; a link there to the real download is followed), read
+by its own adapter. The mixed adapter only renumbers and renames what they give:
+
+- **Parts.** A source's part N is the run's part ``part_offset + N``, so per-part stages,
+  paths (``part=N``) and ``corpus.parts`` stay plain numbers, and adding a source adds
+  parts without renumbering any. A run part belongs to the source with the largest
+  ``part_offset`` not above it; a source whose parts would reach the next source's offset
+  is refused with the offset to raise.
+- **Ids.** ``video_id``, ``original_id`` and ``group_id`` become ``<name>-<id>``
+  (``namespace: true``): two corpora may both have a ``000.mp4``. A source names are
+  lower-case letters and digits, so the first ``-`` always ends the name. With
+  ``namespace: false`` a source keeps its ids (an existing DFDC run's split groups are keyed
+  by its ids, so they do not move when a second corpus is added; docs/corpora.md).
+- **Paths** (video and true-mask) gain ``<dir>/``: they stay relative to ``corpus.root``,
+  so ingest, faces and the true-mask readers open them unchanged.
+
+Identities (``identity``/``donor_identity``) are kept: they are already ``<corpus>:<id>``,
+so the same FF++ actor met through FF++ and through DeeperForensics is one person. Every
+record keeps its status: nothing a source lists is dropped.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dfmask.corpus.adapters.base import Adapter, Record
+from dfmask.errors import DfmaskError
+from dfmask.params import SourceParams
+
+#: Between a source's name and a video's own id.
+SEPARATOR = "-"
+
+
+def namespaced(source: SourceParams, video_id: str) -> str:
+    """``video_id`` as the run names it (``<name>-<id>``, or unchanged without a namespace)."""
+    return f"{source.name}{SEPARATOR}{video_id}" if source.namespace else video_id
+
+
+def source_of(sources: Sequence[SourceParams], part: int) -> tuple[SourceParams, int]:
+    """The source that owns run part ``part`` and that source's own part number."""
+    owners = [s for s in sources if s.part_offset <= part]
+    if not owners:
+        lowest = min(s.part_offset for s in sources)
+        raise DfmaskError(f"corpus.parts lists {part}, below every source's part_offset (the lowest is {lowest})")
+    owner = max(owners, key=lambda s: s.part_offset)
+    return owner, part - owner.part_offset
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a part's inventory and ingest table record of its source."""
+
+    name: str
+    kind: str
+
+
+class MixedAdapter:
+    """The corpora of ``sources`` under ``root`` (module docstring)."""
+
+    kind = "mixed"
+
+    def __init__(self, root: str | Path, sources: Sequence[SourceParams], make: Callable[..., Adapter]) -> None:
+        """``make(kind, root, qualities, label_policy, originals_root)`` builds one source's
+        adapter (`dfmask.corpus.adapters.adapter_for`)."""
+        self.root = Path(root)
+        self.sources = tuple(sorted(sources, key=lambda s: s.part_offset))
+        self._make = make
+        self._adapters: dict[str, Adapter] = {}
+
+    def _adapter(self, source: SourceParams) -> Adapter:
+        if source.name not in self._adapters:
+            folder = self.root / source.dir
+            if not folder.is_dir():
+                raise DfmaskError(
+                    f"corpus.sources {source.name}: {source.dir} is not a folder under corpus.root {self.root} "
+                    f"(put the {source.kind} corpus there, or a link to it)"
+                )
+            self._adapters[source.name] = self._make(
+                source.kind, folder, source.qualities, source.label_policy, source.originals_root
+            )
+        return self._adapters[source.name]
+
+    def source(self, part: int) -> SourceInfo:
+        owner, _ = source_of(self.sources, part)
+        return SourceInfo(owner.name, owner.kind)
+
+    def parts(self) -> list[int]:
+        out: list[int] = []
+        for i, source in enumerate(self.sources):
+            own = self._adapter(source).parts()
+            limit = self.sources[i + 1].part_offset if i + 1 < len(self.sources) else None
+            for p in own:
+                if limit is not None and source.part_offset + p >= limit:
+                    raise DfmaskError(
+                        f"corpus.sources {source.name}: its part {p} would be run part {source.part_offset + p}, "
+                        f"which is {self.sources[i + 1].name}'s (part_offset {limit}); raise "
+                        f"{self.sources[i + 1].name}'s part_offset above {source.part_offset + max(own)}"
+                    )
+            out += [source.part_offset + p for p in own]
+        return sorted(out)
+
+    def videos(self, part: int) -> list[Record]:
+        owner, own = source_of(self.sources, part)
+        return sorted((self._renamed(owner, part, r) for r in self._adapter(owner).videos(own)), key=lambda r: r.video_id)
+
+    def _renamed(self, source: SourceParams, part: int, rec: Record) -> Record:
+        def ns(value: str | None) -> str | None:
+            return None if value is None else namespaced(source, value)
+
+        def under(path: str | None) -> str | None:
+            if path is None:
+                return None
+            joined = posixpath.normpath(f"{source.dir}/{path}")
+            # a DeeperForensics source reaches its FF++ targets through originals_root
+            # (``../ffpp``): normalised, still under corpus.root, or refused
+            if joined.startswith("../") or joined == "..":
+                raise DfmaskError(
+                    f"corpus.sources {source.name}: {source.dir}/{path} leaves corpus.root; "
+                    "keep every source (and a DeeperForensics source's originals_root) under it"
+                )
+            return joined
+
+        return replace(
+            rec,
+            part=part,
+            video_id=namespaced(source, rec.video_id),
+            original_id=ns(rec.original_id),
+            group_id=ns(rec.group_id),
+            path=under(rec.path),
+            mask_path=under(rec.mask_path),
+            detail=f"{source.name}: {rec.detail}" if rec.detail else rec.detail,
+        )
