@@ -540,3 +540,51 @@ def test_people_the_corpus_names_join_one_group_and_named_donors_join_none() -> 
     assert report["donor_matches"]["weak_links"] == 0
     without = build_splits(corpus.videos, empty, SplitParams(), seed=0)[1]
     assert without["groups"] == 9 and "known_identities" not in without
+
+
+# ------------------------------------------------------------------------ cross-corpus holdout
+
+
+def _two_sources() -> tuple[Corpus, dict[str, str]]:
+    """Source ``a``: 7 donor pairs in part 0; source ``b``: 4 pairs in part 100, plus one
+    original of a's actor a0a (the same person filmed for both corpora)."""
+    corpus = Corpus()
+    corpus.add_pairs(0, 7, "a")
+    corpus.add_pairs(100, 4, "b")
+    corpus.original(100, "b-a0a_extra", "a0a")
+    sources = {v.video_id: "b" if v.part == 100 else "a" for v in corpus.videos}
+    return corpus, sources
+
+
+def test_a_held_out_source_is_all_test_with_the_groups_it_shares() -> None:
+    corpus, sources = _two_sources()
+    params = SplitParams(holdout_sources=("b",))
+    rows, report, links = build_splits(corpus.videos, corpus.embeddings(), params, 0, sources=sources)
+    split = {r["video_id"]: r["split"] for r in rows}
+    assert all(split[v] == "test" for v, s in sources.items() if s == "b")
+    shared = {r["group_id"] for r in rows if r["video_id"] == "b-a0a_extra"}
+    pulled = [r["video_id"] for r in rows if r["group_id"] in shared and sources[r["video_id"]] == "a"]
+    assert pulled and all(split[v] == "test" for v in pulled)  # a0a's own videos went with it
+    assert true_leaks(corpus, rows) == 0 and audit(rows, links)["ok"]
+    held = report["holdout"]
+    assert held["sources"] == ["b"] and held["videos"] == sum(s == "b" for s in sources.values())
+    assert held["other_source_videos_moved_to_test"] == len(pulled) and set(held["examples"]) <= set(pulled)
+    by = report["by_source"]["videos"]
+    assert by["b"] == {"train": 0, "val": 0, "test": held["videos"]}
+    assert by["a"]["train"] > 0 and by["a"]["val"] > 0 and by["a"]["test"] > 0
+    assert report["by_source"]["groups_across_sources"] == 1
+    for s in ("train", "val"):  # the training source still fills train and val
+        assert report["splits"][s]["real"] > 0 and report["splits"][s]["fake"] > 0
+    # the groups of a alone sit where their hash puts them, as without the holdout
+    free_rows, free_report, _ = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), 0, sources=sources)
+    with_b = {r["group_id"] for r in rows if sources[r["video_id"]] == "b"}
+    assert not report["repairs"] and not free_report["repairs"]  # else a repair may move a group
+    before = {r["video_id"]: r["split"] for r in free_rows}
+    assert all(split[r["video_id"]] == before[r["video_id"]] for r in rows if r["group_id"] not in with_b)
+    assert "holdout" not in free_report
+
+
+def test_holding_out_every_source_is_one_clear_error() -> None:
+    corpus, sources = _two_sources()
+    with pytest.raises(DfmaskError, match=r"split.holdout_sources a, b: 11 of 11 groups hold their videos"):
+        build_splits(corpus.videos, corpus.embeddings(), SplitParams(holdout_sources=("a", "b")), 0, sources=sources)

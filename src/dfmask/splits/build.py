@@ -54,6 +54,7 @@ def build_splits(
     copies: Sequence[tuple[str, str]] = (),
     official: Mapping[str, str] | None = None,
     known: Sequence[tuple[str, str, str]] = (),
+    sources: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[str, str, str]]]:
     """The split rows, the report and the identity links (for the audit).
 
@@ -67,6 +68,9 @@ def build_splits(
     (`known_identities`): every video of a named target identity is in one split group,
     besides the embedding clusters; a named donor is audited but joins no group (on
     Celeb-DF, where every celebrity is swapped onto others, it would join them all).
+    ``sources`` maps video ids to their ``corpus.sources`` name (a mixed run): the report
+    counts each source's videos per split, and the groups holding a video of a source in
+    ``params.holdout_sources`` are all test, the others assigned without them (`_holdout`).
     """
     check_unique_names(videos)
     tracks = track_means(embeddings)
@@ -129,7 +133,17 @@ def build_splits(
         )
         for g, vs in sorted(members.items())
     ]
-    assignment = assign_groups(groups, params.ratios, params.min_groups_per_split)
+    held = _held_groups(members, sources or {}, params.holdout_sources)
+    try:
+        assignment = assign_groups([g for g in groups if g.group_id not in held], params.ratios, params.min_groups_per_split)
+    except DfmaskError as err:
+        if not held:
+            raise
+        raise DfmaskError(
+            f"split.holdout_sources {', '.join(params.holdout_sources)}: {len(held)} of {len(groups)} groups hold "
+            f"their videos (all test), and the rest cannot fill train, val and test: {err}"
+        ) from err
+    assignment.split.update(dict.fromkeys(held, "test"))
     rows = []
     for v in sorted(videos, key=lambda v: (v.part, v.video_id)):
         donor = donor_of.get(v.video_id)
@@ -146,6 +160,9 @@ def build_splits(
             }
         )
     honoured = _honour_official(rows, official) if official is not None else None
+    for row in rows:  # a held-out source is test, whatever its corpus's own split says
+        if row["group_id"] in held:
+            row["split"] = "test"
     report = _report(videos, rows, groups, ids, matches, assignment, params)
     report["donor_matches"]["weak_links"] = weak_matches  # a corpus's named donors: known_identities
     if named:
@@ -159,7 +176,47 @@ def build_splits(
         }
     if honoured is not None:
         report["official"] = honoured
+    if sources:
+        report["by_source"] = _by_source(rows, sources)
+    if params.holdout_sources:
+        report["holdout"] = _holdout(rows, sources or {}, params.holdout_sources, held)
     return rows, report, links
+
+
+def _held_groups(members: Mapping[str, Sequence[Video]], sources: Mapping[str, str], holdout: Sequence[str]) -> set[str]:
+    """The groups holding a video of a held-out source (they go to test whole)."""
+    out = set(holdout)
+    return {g for g, vs in members.items() if any(sources.get(v.video_id) in out for v in vs)}
+
+
+def _by_source(rows: Sequence[dict[str, Any]], sources: Mapping[str, str]) -> dict[str, Any]:
+    """Each source's videos per split, and the groups that hold videos of several sources."""
+    out: dict[str, Any] = {}
+    for name in sorted(set(sources.values())):
+        mine = [r for r in rows if sources.get(r["video_id"]) == name]
+        out[name] = {s: sum(r["split"] == s for r in mine) for s in SPLIT_NAMES}
+    spanning: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        spanning[r["group_id"]].add(sources.get(r["video_id"], "?"))
+    return {"videos": out, "groups_across_sources": sum(len(v) > 1 for v in spanning.values())}
+
+
+def _holdout(
+    rows: Sequence[dict[str, Any]], sources: Mapping[str, str], holdout: Sequence[str], held: set[str]
+) -> dict[str, Any]:
+    """What holding sources out for test did: their videos, and the other sources' videos
+    that went to test with them because they share a group (a person in both)."""
+    out = set(holdout)
+    pulled = [r for r in rows if r["group_id"] in held and sources.get(r["video_id"]) not in out]
+    return {
+        "sources": list(holdout),
+        "meaning": "every video of these sources is test, and so is every group they share with another "
+        "source; the other groups were split without them (cross-corpus evaluation)",
+        "videos": sum(sources.get(r["video_id"]) in out for r in rows),
+        "groups": len(held),
+        "other_source_videos_moved_to_test": len(pulled),
+        "examples": sorted(r["video_id"] for r in pulled)[:10],
+    }
 
 
 def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) -> dict[str, Any]:
@@ -181,6 +238,18 @@ def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) ->
         "videos_with_dfmask_split": len(rows) - taken,
         "unknown_official_values": dict(sorted(unknown.items())),
     }
+
+
+def read_sources(parts: Sequence[int], videos_dir: Path) -> dict[str, str] | None:
+    """video_id → its ``corpus.sources`` name when the ingest tables come from a mixed
+    run (several sources, or a ``source`` that is not the layout's name), else None."""
+    table = read_corpus_videos(videos_dir, parts, ["video_id", "source", "corpus"])
+    if table is None:
+        return None
+    ids, names, kinds = (c.to_pylist() for c in table.columns)
+    if len(set(names)) < 2 and names == kinds:
+        return None  # one corpus, read on its own
+    return dict(zip(ids, names, strict=True))
 
 
 def read_official(parts: Sequence[int], videos_dir: Path) -> dict[str, str]:
@@ -376,7 +445,14 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
-    rows, report, links = build_splits(videos, embeddings, params, seed, copies, official, known)
+    sources = read_sources(parts, Path(paths.videos))
+    unknown = sorted(set(params.holdout_sources) - set((sources or {}).values()))
+    if unknown:
+        raise DfmaskError(
+            f"split.holdout_sources: {unknown[0]} is not a source of the ingest tables (they hold: "
+            f"{', '.join(sorted(set((sources or {}).values()))) or 'one corpus, corpus.kind is not mixed'})"
+        )
+    rows, report, links = build_splits(videos, embeddings, params, seed, copies, official, known, sources)
     if official is not None:
         empty = [s for s in SPLIT_NAMES if not any(r["split"] == s for r in rows)]
         if empty:
@@ -405,7 +481,10 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     previous = pq.read_table(last).to_pylist() if last.exists() else None
     report["moves"] = compare_assignments(previous, rows)
     table = to_table(SPLITS, rows)
-    stage_params = {"split": to_dict(params), "base.seed": seed, "corpus.parts": list(parts)}
+    recorded = to_dict(params)
+    if not params.holdout_sources:  # a run without a held-out source keeps its table's bytes
+        del recorded["holdout_sources"]
+    stage_params = {"split": recorded, "base.seed": seed, "corpus.parts": list(parts)}
     extra = {"scikit-learn": importlib.metadata.version("scikit-learn")}
     write_table(table, out, SPLITS, stage="split", params=stage_params, extra=extra)
     write_json(report_path, report)
