@@ -578,9 +578,10 @@ def test_a_held_out_source_is_all_test_with_the_groups_it_shares() -> None:
     # the groups of a alone sit where their hash puts them, as without the holdout
     free_rows, free_report, _ = build_splits(corpus.videos, corpus.embeddings(), SplitParams(), 0, sources=sources)
     with_b = {r["group_id"] for r in rows if sources[r["video_id"]] == "b"}
-    assert not report["repairs"] and not free_report["repairs"]  # else a repair may move a group
+    repaired = {x["group_id"] for x in report["repairs"] + free_report["repairs"]}  # moved off their hash
     before = {r["video_id"]: r["split"] for r in free_rows}
-    assert all(split[r["video_id"]] == before[r["video_id"]] for r in rows if r["group_id"] not in with_b)
+    kept = [r for r in rows if r["group_id"] not in with_b | repaired]
+    assert len(kept) > len(rows) // 2 and all(split[r["video_id"]] == before[r["video_id"]] for r in kept)
     assert "holdout" not in free_report
 
 
