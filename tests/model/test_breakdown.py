@@ -146,6 +146,34 @@ def test_a_corpus_videos_table_gives_its_methods_and_qualities() -> None:
     assert breakdown.corpus_attributes(blank) is None and breakdown.corpus_attributes(None) is None
 
 
+def test_by_source_is_each_source_side_by_side_with_sklearn_aucs() -> None:
+    """A mixed run: r0, r1, h* from source ``ffpp``; r2, r3, a* from ``celebdf`` (the
+    held-out one). Each source's figures are its own videos' and crops', real and fake."""
+    import pyarrow as pa
+
+    source = {v: "ffpp" if v in ("r0", "r1") or v[0] == "h" else "celebdf" for v in VIDEOS}
+    table = pa.table({"video_id": VIDEOS, "method": [METHOD.get(v) for v in VIDEOS], "quality": [None] * len(VIDEOS)})
+    attributes = breakdown.corpus_attributes(table, source)
+    assert attributes is not None and attributes["a0"]["source"] == "celebdf"
+    doc = breakdown.split_breakdown(_arrays(), attributes, 0.5, 5)
+    arrays = _arrays()
+    crop_video = np.array(arrays.crop_video)
+    for name in ("ffpp", "celebdf"):
+        mine = np.array([source[v] == name for v in VIDEOS])
+        got = doc["by_source"][name]
+        assert got["videos"]["n"] == mine.sum() == got["videos"]["n_fake"] + got["videos"]["n_real"]
+        assert got["videos"]["auc"] == pytest.approx(skm.roc_auc_score(Y[mine], P[mine]))
+        crops = np.array([source[v] == name for v in crop_video])
+        assert got["frames"]["auc"] == pytest.approx(skm.roc_auc_score(arrays.frame_y[crops], arrays.frame_p[crops]))
+    table_doc = breakdown.cross_corpus({"test": doc, "val": {"by_method": None}})
+    assert set(table_doc) == {"test"} and set(table_doc["test"]) == {"ffpp", "celebdf"}
+    assert table_doc["test"]["celebdf"]["video_auc"] == doc["by_source"]["celebdf"]["videos"]["auc"]
+    assert table_doc["test"]["ffpp"]["videos"] == 5 and table_doc["test"]["ffpp"]["fake_videos"] == 3
+    # one corpus read on its own: no source, no by_source, no table
+    single = breakdown.split_breakdown(_arrays(), breakdown.corpus_attributes(table), 0.5, 5)
+    assert "by_source" not in single and breakdown.cross_corpus({"test": single}) is None
+
+
 def test_pick_overlays_covers_every_method_and_the_reals() -> None:
     rows = np.arange(20)
     groups = ["none"] * 8 + ["hard_paste"] * 6 + ["mouth"] * 1 + ["no_change"] * 5

@@ -17,6 +17,9 @@ Groups (each with its counts; figures of a group without both classes are null):
   alone (their accuracy is 1 − the false-positive rate).
 * ``by_crf_band.<band>``: every video, real or fake, whose CRF lies in the band
   (`dfmask.corpus.groundtruth.CRF_BANDS`; ``other`` outside them).
+* ``by_source.<name>`` (a mixed run, ``corpus.kind: mixed``): every video, real or fake,
+  of one ``corpus.sources`` entry: the cross-corpus table (train on one source, test on
+  another: ``split.holdout_sources``), side by side with the in-corpus figures.
 
 Per group: ``videos`` and ``frames`` (raw probabilities: AUC with its Hanley–McNeil
 standard error, log loss in nats, accuracy at 0.5, equal-mass ECE), ``videos_calibrated``
@@ -68,16 +71,20 @@ def _band(attributes: Mapping[str, Any]) -> str | None:
     return band if band is not None else attributes.get("quality")
 
 
-def corpus_attributes(table: Any) -> dict[str, dict[str, Any]] | None:
-    """video_id → ``{"method", "quality"}`` from a videos table with the adapter columns
-    (`dfmask.schemas.videos.read_corpus_videos`), for `split_breakdown`; None when the
-    table is None or names no method and no quality (nothing to break down by)."""
+def corpus_attributes(table: Any, sources: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]] | None:
+    """video_id → ``{"method", "quality"}`` (and ``"source"`` from ``sources``, a mixed
+    run's `dfmask.schemas.videos.read_sources`) from a videos table with the adapter
+    columns (`dfmask.schemas.videos.read_corpus_videos`), for `split_breakdown`; None when
+    the table is None or names no method, no quality and no source (nothing to break down by)."""
     if table is None:
         return None
     rows = table.select(["video_id", "method", "quality"]).to_pylist()
-    if not any(r["method"] or r["quality"] for r in rows):
+    if not sources and not any(r["method"] or r["quality"] for r in rows):
         return None
-    return {str(r["video_id"]): {"method": r["method"], "quality": r["quality"]} for r in rows}
+    out = {str(r["video_id"]): {"method": r["method"], "quality": r["quality"]} for r in rows}
+    for video_id, name in (sources or {}).items():
+        out.setdefault(str(video_id), {"method": None, "quality": None})["source"] = name
+    return out
 
 
 @dataclass
@@ -164,7 +171,8 @@ def _group(a: SplitArrays, videos: np.ndarray, crops: np.ndarray, threshold: flo
 def split_breakdown(
     a: SplitArrays, attributes: Mapping[str, Mapping[str, Any]] | None, threshold: float, n_bins: int
 ) -> dict[str, Any]:
-    """``by_method`` and ``by_crf_band`` of one split (see module docstring)."""
+    """``by_method``, ``by_crf_band`` and (a mixed run) ``by_source`` of one split (see
+    module docstring)."""
     if attributes is None:
         return {"by_method": None, "by_crf_band": None, "reason": "no ground truth and no methods in the videos table"}
     vy = np.asarray(a.video_y, bool)
@@ -197,4 +205,33 @@ def split_breakdown(
         for band in sorted({str(b) for b in bands if b is not None}):
             sel = np.array([b == band for b in bands], bool)
             by_band[band] = {**_group(a, sel, crops_of(sel), threshold, n_bins), "seg": seg_group(a, crops_of(sel))}
-    return {"by_method": by_method, "by_crf_band": by_band}
+    out: dict[str, Any] = {"by_method": by_method, "by_crf_band": by_band}
+    names = np.array([attributes.get(str(v), {}).get("source") for v in a.video_ids], dtype=object)
+    if any(n is not None for n in names):
+        out["by_source"] = {}
+        for name in sorted({str(n) for n in names if n is not None}):
+            sel = np.array([n == name for n in names], bool)
+            out["by_source"][name] = {
+                **_group(a, sel, crops_of(sel), threshold, n_bins),
+                "seg": seg_group(a, crops_of(sel)),
+            }
+    return out
+
+
+def cross_corpus(breakdowns: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The side-by-side table of a mixed run for metrics.json: per split and source, the
+    video and frame AUC and counts (`split_breakdown`'s ``by_source``); None otherwise."""
+    out = {}
+    for split, doc in breakdowns.items():
+        if doc.get("by_source"):
+            out[split] = {
+                name: {
+                    "video_auc": g["videos"]["auc"],
+                    "frame_auc": g["frames"]["auc"],
+                    "videos": g["videos"]["n"],
+                    "fake_videos": g["videos"]["n_fake"],
+                    "frames": g["frames"]["n"],
+                }
+                for name, g in doc["by_source"].items()
+            }
+    return out or None

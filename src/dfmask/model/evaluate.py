@@ -72,7 +72,7 @@ from dfmask.model.segeval import (
 from dfmask.model.uynet import UYNet, UYNetConfig
 from dfmask.params import CorpusParams, EvaluateParams
 from dfmask.schemas.splits import read_splits
-from dfmask.schemas.videos import read_corpus_videos
+from dfmask.schemas.videos import read_corpus_videos, read_sources
 from dfmask.tables import write_json
 
 #: Seed of the bootstrap resampling of the ECE interval (fixed: same data, same interval).
@@ -109,7 +109,8 @@ def _corpus_attributes(videos: Path | None, parts: Sequence[int]) -> dict[str, d
     """A corpus's own methods and qualities per video (`breakdown.corpus_attributes`)."""
     if videos is None:
         return None
-    return breakdown.corpus_attributes(read_corpus_videos(videos, parts, ["video_id", "method", "quality"]))
+    table = read_corpus_videos(videos, parts, ["video_id", "method", "quality"])
+    return breakdown.corpus_attributes(table, read_sources(videos, parts))
 
 
 def corpus_truth(
@@ -394,16 +395,17 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     cal.write_calibration(paths.out_dir / "calibration.json", point)
     attributes = gt.attributes if isinstance(gt, GroundTruthMasks) else _corpus_attributes(paths.videos, parts)
+    per_split = {
+        split: breakdown.split_breakdown(r.arrays, attributes, threshold, params.ece_bins)
+        for split, r in results.items()
+    }
     write_json(
         paths.out_dir / "breakdown.json",
-        _round(
-            {
-                split: breakdown.split_breakdown(r.arrays, attributes, threshold, params.ece_bins)
-                for split, r in results.items()
-            }
-            | {"crf_bands": [label for label, _, _ in CRF_BANDS], "threshold": threshold}
-        ),
+        _round(per_split | {"crf_bands": [label for label, _, _ in CRF_BANDS], "threshold": threshold}),
     )
+    table = breakdown.cross_corpus(per_split)
+    if table is not None:  # a mixed run: each source side by side (a DVC metric)
+        doc["by_source"] = table
     _figures(paths.out_dir, results[shown], shown, index, params, threshold, attributes, gt is not None)
     write_json(paths.out_dir / "metrics.json", _round(doc))
     return EvalReport(doc, params, paths)
@@ -481,6 +483,9 @@ def summary(doc: dict[str, Any], params: EvaluateParams) -> str:
             f"test at val threshold {_fmt(op['threshold'])}: FPR {_fmt(op['false_positive_rate'])}, "
             f"TPR {_fmt(op['true_positive_rate'])}"
         )
+    by_source = (doc.get("by_source") or {}).get("test")
+    if by_source:  # a mixed run: the cross-corpus figures
+        parts.append("test by source: " + ", ".join(f"{n} video AUC {_fmt(g['video_auc'])}" for n, g in by_source.items()))
     return "; ".join(parts)
 
 

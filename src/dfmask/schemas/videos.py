@@ -112,3 +112,16 @@ def read_corpus_videos(
     paths = [part_path(root, p, ".parquet") for p in parts]
     with_adapter = [p for p in paths if p.exists() and "mask_path" in pq.read_schema(p).names]
     return read_tables(with_adapter, _CORPUS_VIDEOS, columns) if with_adapter else None
+
+
+def read_sources(root: str | os.PathLike[str], parts: Sequence[int]) -> dict[str, str] | None:
+    """video_id → its ``corpus.sources`` name when the ingest tables of ``parts`` come from
+    a mixed run (``corpus.kind: mixed``: a ``source`` column that names several sources,
+    or one that is not its layout's name), else None (one corpus, read on its own)."""
+    table = read_corpus_videos(root, parts, ["video_id", "source", "corpus"])
+    if table is None:
+        return None
+    ids, names, kinds = (c.to_pylist() for c in table.columns)
+    if len(set(names)) < 2 and names == kinds:
+        return None
+    return dict(zip(ids, names, strict=True))

@@ -20,7 +20,7 @@ from dfmask.identity.cluster import track_means
 from dfmask.params import BaseParams, CorpusParams, SplitParams, to_dict
 from dfmask.schemas.embeddings import read_embeddings
 from dfmask.schemas.splits import SPLITS
-from dfmask.schemas.videos import VIDEOS, read_corpus_videos, read_videos
+from dfmask.schemas.videos import VIDEOS, read_corpus_videos, read_sources, read_videos
 from dfmask.splits.assign import SPLIT_NAMES, Assignment, Group, assign_groups, group_position
 from dfmask.splits.audit import audit, compare_assignments
 from dfmask.splits.groups import (
@@ -240,18 +240,6 @@ def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) ->
     }
 
 
-def read_sources(parts: Sequence[int], videos_dir: Path) -> dict[str, str] | None:
-    """video_id → its ``corpus.sources`` name when the ingest tables come from a mixed
-    run (several sources, or a ``source`` that is not the layout's name), else None."""
-    table = read_corpus_videos(videos_dir, parts, ["video_id", "source", "corpus"])
-    if table is None:
-        return None
-    ids, names, kinds = (c.to_pylist() for c in table.columns)
-    if len(set(names)) < 2 and names == kinds:
-        return None  # one corpus, read on its own
-    return dict(zip(ids, names, strict=True))
-
-
 def read_official(parts: Sequence[int], videos_dir: Path) -> dict[str, str]:
     """video_id → the corpus's own split, from the ingest tables: ``official_split`` (a
     corpus other than DFDC), DFDC's ``dfdc_split`` (metadata.json's ``split``)."""
@@ -445,7 +433,7 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
-    sources = read_sources(parts, Path(paths.videos))
+    sources = read_sources(paths.videos, parts)
     unknown = sorted(set(params.holdout_sources) - set((sources or {}).values()))
     if unknown:
         raise DfmaskError(
