@@ -18,7 +18,7 @@ from release_fixtures import spec_for, write_params, write_upstream
 from dfmask import tables
 from dfmask.corpus import corpus_kind
 from dfmask.errors import DfmaskError
-from dfmask.params import CorpusParams, ReleaseParams
+from dfmask.params import CorpusParams, ReleaseParams, SourceParams
 from dfmask.release import manifest
 from dfmask.release.build import ReleaseSummary, iter_shards
 from dfmask.release.png import png_size
@@ -46,12 +46,15 @@ def _release(
     shard_mb: int = 256,
     parts: tuple[int, ...] = (0, 1),
     corpus_root: str = "data/sample/corpus",
+    corpus: CorpusParams | None = None,
 ) -> ReleaseSummary:
     cwd = os.getcwd()
     os.chdir(root)  # the stage runs at the repo root; corpus_kind resolves paths against it
     try:
         report = run(
-            ReleaseParams(pixels=pixels, shard_mb=shard_mb), CorpusParams(root=corpus_root, parts=parts), _paths(out)
+            ReleaseParams(pixels=pixels, shard_mb=shard_mb),
+            corpus or CorpusParams(root=corpus_root, parts=parts),
+            _paths(out),
         )
     finally:
         os.chdir(cwd)
@@ -187,7 +190,31 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc
     assert corpus_kind("data/sample/corpus", "data/sample") == "sample"
     assert corpus_kind("/mnt/dfdc", "data/sample") == "dfdc"
+    # another corpus gets its own terms, never DFDC's
+    _release(root, tmp_path / "ffpp", corpus=CorpusParams(root="/data/ffpp", parts=(0, 1), kind="ffpp"))
+    ffpp = (tmp_path / "ffpp/DATASHEET.md").read_text()
+    assert "Corpus: **FaceForensics++**." in ffpp and "FaceForensics Terms of Service" in ffpp
+    assert "DFDC" not in ffpp and "no licence for the images" not in ffpp
+    assert json.loads((tmp_path / "release.json").read_text())["corpus_kind"] == "ffpp"
     assert one_line(summary, Path("data/release")).startswith("18 crops (train 8 / val 4 / test 6), pixels=true")
+
+
+def test_a_mixed_release_carries_every_source_s_terms(built, tmp_path: Path) -> None:
+    root, _, _ = built
+    sources = (
+        SourceParams(name="dfdc", kind="dfdc", dir="dfdc", part_offset=0, namespace=False),
+        SourceParams(name="celeb", kind="celebdf", dir="Celeb-DF-v2", part_offset=1),
+    )
+    corpus = CorpusParams(root="/data/corpora", parts=(0, 1), kind="mixed", sources=sources)
+    _release(root, tmp_path / "mixed", corpus=corpus)
+    text = (tmp_path / "mixed/DATASHEET.md").read_text()
+    assert "Corpora: **DFDC** (`dfdc`), **Celeb-DF v2** (`celeb`)." in text
+    assert "every source's terms bind the release as a whole" in text
+    assert "**DFDC** (source `dfdc`, its own ids): The corpus is (or is laid out like) the Deepfake" in text
+    assert "**Celeb-DF v2** (source `celeb`, ids `celeb-…`): " in text and "Terms to Use Celeb-DF" in text
+    assert "/data/corpora" not in text
+    report = json.loads((tmp_path / "release.json").read_text())
+    assert report["corpus_kind"] == "mixed" and [s["name"] for s in report["sources"]] == ["dfdc", "celeb"]
 
 
 def test_missing_upstream_column_names_file_and_column(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ the datasheet cannot drift from the data. It holds no timestamps or absolute pat
 the same inputs give the same bytes, like the shards.
 
 Licensing text depends on the corpus: the generated sample is built from face photos
-that ship in packages without an image licence (tests and demos only); a real DFDC
-download is governed by the DFDC terms (see docs/release.md for what was checked).
+that ship in packages without an image licence (tests and demos only); a real download
+is governed by its corpus's terms (`CORPUS_TERMS`: DFDC, FaceForensics++, Celeb-DF v2,
+DeeperForensics-1.0, FakeAVCeleb), and a mixed run's release by every source's terms at
+once (see docs/release.md for what was checked).
 """
 
 from __future__ import annotations
@@ -58,6 +60,91 @@ DFDC_TERMS = (
     "variant (`release.pixels: false`: masks, boxes, landmarks, ids, splits, QA) and check the "
     "DFDC terms you accepted before publishing even that, since masks are derived data too."
 )
+
+
+_GATED = (
+    "We could not retrieve the full text of these terms from this build environment, so this "
+    "datasheet takes the conservative reading: **face crops (`pixels: true`) may only be shared "
+    "with people who have themselves accepted the same terms** (e.g. inside a group working "
+    "under the same agreement, through a private DVC remote). For anything wider, release the "
+    "pixel-free variant (`release.pixels: false`) and check the terms you accepted before "
+    "publishing even that, since masks are derived data too."
+)
+
+FFPP_TERMS = (
+    "The corpus is (or is laid out like) FaceForensics++ (Rössler et al., ICCV 2019). Its "
+    "maintainers give the videos only to people who fill in and send the FaceForensics Terms of "
+    "Service through their form (github.com/ondyari/FaceForensics); the MIT licence of that "
+    "repository covers its code, not the videos, whose sources are YouTube videos (and, for "
+    "DeepFakeDetection, paid actors). " + _GATED
+)
+
+CELEBDF_TERMS = (
+    "The corpus is (or is laid out like) Celeb-DF v2 (Li et al., CVPR 2020). Its maintainers "
+    "release it under the Terms to Use Celeb-DF, accepted through their request form "
+    "(github.com/yuezunli/celeb-deepfakeforensics); its real videos are YouTube videos of "
+    "public figures, who did not consent to this use. " + _GATED
+)
+
+DEEPERFORENSICS_TERMS = (
+    "The corpus is (or is laid out like) DeeperForensics-1.0 (Jiang et al., CVPR 2020). Its "
+    "maintainers give it to people who read its Terms of Use and fill in their request form "
+    "(github.com/EndlessSora/DeeperForensics-1.0); its source faces are paid, consenting actors, "
+    "and its real class is FaceForensics++ videos, which carry FaceForensics++'s terms as well. "
+    + _GATED
+)
+
+FAKEAVCELEB_TERMS = (
+    "The corpus is (or is laid out like) FakeAVCeleb (Khalid et al., NeurIPS 2021 Datasets and "
+    "Benchmarks). Its maintainers give it through a request form (github.com/DASH-Lab/FakeAVCeleb); "
+    "its real videos come from VoxCeleb2 (YouTube videos of public figures), whose own terms "
+    "apply too. " + _GATED
+)
+
+#: Each corpus layout's published name and the terms a release of it must carry.
+CORPUS_TERMS: dict[str, tuple[str, str]] = {
+    "dfdc": ("DFDC", DFDC_TERMS),
+    "ffpp": ("FaceForensics++", FFPP_TERMS),
+    "celebdf": ("Celeb-DF v2", CELEBDF_TERMS),
+    "deeperforensics": ("DeeperForensics-1.0", DEEPERFORENSICS_TERMS),
+    "fakeavceleb": ("FakeAVCeleb", FAKEAVCELEB_TERMS),
+}
+
+
+def release_sources(corpus: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The corpora a release holds, each ``{"name", "kind", "title", "namespace"}``: the
+    sample; the one ``corpus.kind``; or each of a mixed run's ``corpus.sources``."""
+    if kind == "sample":
+        return [{"name": "sample", "kind": "sample", "title": "generated sample", "namespace": False}]
+    if corpus.get("kind") == "mixed":
+        listed = [(s["name"], s["kind"], bool(s.get("namespace", True))) for s in corpus.get("sources", [])]
+    else:
+        listed = [(str(corpus.get("kind") or "dfdc"), str(corpus.get("kind") or "dfdc"), False)]
+    return [{"name": n, "kind": k, "title": CORPUS_TERMS[k][0], "namespace": ns} for n, k, ns in listed]
+
+
+def _terms(sources: list[dict[str, Any]]) -> list[str]:
+    """The terms block: the sample's rights, one corpus's terms, or every source's."""
+    if sources[0]["kind"] == "sample":
+        return ["> **Image rights.** " + SAMPLE_RIGHTS]
+    if len(sources) == 1:
+        return ["> **Terms of use.** " + CORPUS_TERMS[sources[0]["kind"]][1]]
+    out = [
+        f"> **Terms of use.** This release mixes {len(sources)} corpora. A crop's `video_id` names its "
+        "source (`<source>-<id>`; a source read with `namespace: false` keeps its own ids), and "
+        "**every source's terms bind the release as a whole**: share it only with people who "
+        "accepted all of them, or release each source's rows apart.",
+    ]
+    for src in sources:
+        ids = f"ids `{src['name']}-…`" if src["namespace"] else "its own ids"
+        out += [">", f"> - **{src['title']}** (source `{src['name']}`, {ids}): {CORPUS_TERMS[src['kind']][1]}"]
+    return out
+
+
+def _corpus_title(sources: list[dict[str, Any]]) -> str:
+    if len(sources) == 1:
+        return f"Corpus: **{sources[0]['title']}**."
+    return "Corpora: " + ", ".join(f"**{s['title']}** (`{s['name']}`)" for s in sources) + "."
 
 
 def _versions() -> dict[str, str]:
@@ -111,25 +198,25 @@ def render(
         params: the ``release`` params section as plain data.
         corpus: the ``corpus`` params section (root, parts); the root is quoted only
             inside the repository (`quoted_root`).
-        kind: `dfmask.corpus.corpus_kind` of the corpus.
+        kind: ``"sample"`` for the generated sample, else ``corpus.kind`` (``mixed``: the
+            sources' terms, `release_sources`).
         upstream: `inputs.upstream_metadata` (params + libraries per upstream table).
         reports: report file name → parsed JSON (mask QA, split report), as present.
     """
     splits = sorted(summary.crops)
     spec = release_spec(summary.pixels)
+    sources = release_sources(corpus, kind)
     variant = "full (face crops + masks)" if summary.pixels else "pixel-free (masks, no face crops)"
     out: list[str] = [
         f"# Datasheet: dfmask mask dataset (`{artifact}`)",
         "",
         f"Variant: **{variant}**. Table `release` v{spec.version}; "
         f"{summary.total_crops:,} face crops in {len(summary.shards)} Parquet shard(s), "
-        f"{summary.total_bytes / 1e6:,.1f} MB. Corpus: **{'generated sample' if kind == 'sample' else 'DFDC'}**.",
+        f"{summary.total_bytes / 1e6:,.1f} MB. {_corpus_title(sources)}",
+        "",
+        *_terms(sources),
         "",
     ]
-    if kind == "sample":
-        out += ["> **Image rights.** " + SAMPLE_RIGHTS, ""]
-    else:
-        out += ["> **Terms of use.** " + DFDC_TERMS, ""]
 
     out += [
         "## Motivation",
@@ -196,11 +283,18 @@ def render(
             "classical landmark-based face swaps (some mouth-only, some deliberately failed), "
             "encoded with the same settings as their originals. No person was recorded for it."
         )
-    else:
+    elif kind == "dfdc":
         out.append(
             "The corpus is a DFDC download in its original layout (`dfdc_train_part_N/` with "
             "`metadata.json`). DFDC videos show paid actors who agreed to the use and manipulation "
             "of their likeness; fakes were made by the DFDC organisers with several methods."
+        )
+    else:
+        out.append(
+            "The videos come from "
+            + ", ".join(f"{s['title']} (source `{s['name']}`, read by the `{s['kind']}` adapter)" for s in sources)
+            + ", each in its published layout (docs/corpora.md); their fakes were made by each corpus's "
+            "makers with their own methods (the `method` column of the ingest tables)."
         )
     out += [
         "",
@@ -216,7 +310,12 @@ def render(
         "the two crops, cleaned by morphology; a fake whose mask is empty is kept with "
         "`mask_valid = false`. Videos are grouped by fake→original links and face-identity "
         "clusters (target and donor), and whole groups are assigned to splits by a stable hash. "
-        "Labels (`is_fake`) are DFDC's video-level labels from `metadata.json`.",
+        "Labels (`is_fake`) are "
+        + (
+            "DFDC's video-level labels from `metadata.json`."
+            if kind in ("sample", "dfdc")
+            else "each corpus's own video-level labels, as its adapter reads them (docs/corpora.md)."
+        ),
         "",
         "Mask QA over SSIM masks: " + ", ".join(f"{k} = {v}" for k, v in summary.mask_qa.items()) + ".",
         "",
@@ -258,6 +357,9 @@ def render(
             "it say nothing about real deepfakes."
             if kind == "sample"
             else "DFDC fakes come from several methods with uneven shares; the split balances groups, not methods."
+            if kind == "dfdc"
+            else "Each corpus's fakes come from its own methods with uneven shares; the split balances "
+            "groups, not methods or sources."
         ),
         "",
         f"Models: the project's detector trained on this data is the `{MODEL_ARTIFACT}` model artifact in "
@@ -273,7 +375,14 @@ def render(
         "`sha256sum -c SHA256SUMS` verifies a copy. Shards load with `pandas.read_parquet` "
         'and `datasets.load_dataset("parquet", ...)` (image columns decode as images).',
         "",
-        "Licence / terms: " + (SAMPLE_RIGHTS if kind == "sample" else DFDC_TERMS),
+        "Licence / terms: "
+        + (
+            SAMPLE_RIGHTS
+            if kind == "sample"
+            else CORPUS_TERMS[sources[0]["kind"]][1]
+            if len(sources) == 1
+            else "every source's terms above, together."
+        ),
         "",
         "## Maintenance",
         "",

@@ -75,7 +75,8 @@ def run(params: ReleaseParams, corpus: CorpusParams, paths: ReleasePaths) -> Rel
     out = Path(paths.out)
     summary = build_release(inputs, out, params)
     manifest.write_schema(out, params.pixels)
-    kind = corpus_kind(corpus.root, paths.sample)
+    # the sample, or the layout the params name (a mixed run: its sources, each with its terms)
+    kind = "sample" if corpus_kind(corpus.root, paths.sample) == "sample" else corpus.kind
     text = datasheet.render(
         summary,
         artifact=params.artifact,
@@ -87,7 +88,10 @@ def run(params: ReleaseParams, corpus: CorpusParams, paths: ReleasePaths) -> Rel
     )
     (out / "DATASHEET.md").write_text(text)
     manifest.write_sums(out)
-    tables.write_json(paths.report, {**summary.to_dict(), "corpus_kind": kind})
+    doc: dict[str, Any] = {**summary.to_dict(), "corpus_kind": kind}
+    if kind == "mixed":
+        doc["sources"] = datasheet.release_sources(to_dict(corpus), kind)
+    tables.write_json(paths.report, doc)
     return ReleaseReport(summary, out, kind)
 
 
