@@ -50,10 +50,13 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_sources_keep_their_records_renumbered_and_renamed(root: Path) -> None:
+def test_sources_keep_their_records_renumbered_and_renamed(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mixed = adapter_from(_mixed(root, DFDC, FFPP))
     assert isinstance(mixed, MixedAdapter)
     assert mixed.parts() == [0, 1, 100]
+    warned = capsys.readouterr().err  # the linked source is named once, with the remedy
+    assert warned.count("corpus.sources dfdc: dfdc is a link") == 1 and "dvc repro -f inventory" in warned
+    assert "ffpp" not in warned
     for source, parts in ((DFDC, (0, 1)), (FFPP, (0,))):
         single = adapter_for(source.kind, root / source.dir)
         for own in parts:
@@ -152,3 +155,66 @@ def test_inventory_and_ingest_record_each_part_s_source(root: Path, tmp_path: Pa
 def test_a_single_corpus_inventory_names_no_source(root: Path) -> None:
     doc = list_part(adapter_for("dfdc", root / "dfdc"), root / "dfdc", 0).to_json()
     assert "source" not in doc  # the bytes of an existing run's inventory do not change
+
+
+def _ran(output: str, stage: str) -> bool:
+    return f"Running stage '{stage}'" in output
+
+
+@pytest.mark.slow
+def test_a_mixed_run_goes_through_dvc_with_identity_disjoint_splits_across_sources(tmp_path: Path) -> None:
+    """A real git + DVC repo: `dvc exp run -S corpus=mixed` over the sample (DFDC layout,
+    its ids kept) and an FF++ tree made from the same people. The split groups each
+    person's videos of both corpora together and the audit passes; evaluate breaks its
+    figures down by source; the release carries both corpora's terms; holding out a
+    source that shares every person with the other is one clear error."""
+    import shutil
+
+    from repo_utils import init_repo, run
+
+    if sources.verify(FACES_CACHE):
+        pytest.skip("face sources not fetched (make setup)")
+    repo = init_repo(tmp_path / "repo")
+    run(["dvc", "repro", "-q", "sample"], repo)
+    corpora = tmp_path / "corpora"
+    shutil.copytree(repo / "data/sample/corpus", corpora / "dfdc")  # a real folder: DVC hashes it
+    tree = write_ffpp(repo / "data/sample", corpora / "ff", qualities=("c23",))
+    srcs = (
+        "[{name:dfdc,kind:dfdc,dir:dfdc,part_offset:0,namespace:false},"
+        "{name:ffpp,kind:ffpp,dir:ff,part_offset:100,qualities:[c23]}]"
+    )
+    switch = ["-S", "corpus=mixed", "-S", f"corpus.root={corpora}", "-S", "corpus.parts=[0,1,100]"]
+    out = run(["dvc", "exp", "run", "evaluate", *switch, "-S", f"corpus.sources={srcs}"], repo).stdout
+    assert all(_ran(out, s) for s in ("inventory", "ingest@0", "ingest@100", "faces@100", "split", "evaluate")), out
+    videos = pq.read_table(repo / "data/interim/videos/part=100.parquet").to_pylist()
+    assert len(videos) == len(tree.files) and {(v["source"], v["corpus"]) for v in videos} == {("ffpp", "ffpp")}
+    assert all(v["video_id"].startswith("ffpp-") and v["status"] == "ok" for v in videos)
+    dfdc = pq.read_table(repo / "data/interim/videos/part=0.parquet").to_pylist()
+    assert {v["source"] for v in dfdc} == {"dfdc"} and not any(v["video_id"].startswith("dfdc-") for v in dfdc)
+    # one person, two corpora: one group, one split, and nothing leaks
+    split = json.loads((repo / "reports/split.json").read_text())
+    assert split["audit"]["ok"] and split["by_source"]["groups_across_sources"] > 0
+    assert set(split["by_source"]["videos"]) == {"dfdc", "ffpp"}
+    rows = pq.read_table(repo / "data/interim/splits.parquet").to_pylist()
+    by_group: dict[str, set[str]] = {}
+    for r in rows:
+        by_group.setdefault(r["group_id"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_group.values())
+    # evaluate: the cross-corpus table, per split and source
+    metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
+    for split_name in ("val", "test"):
+        table = metrics["by_source"].get(split_name, {})
+        assert set(table) <= {"dfdc", "ffpp"} and table, metrics["by_source"]
+        assert all(t["videos"] > 0 for t in table.values())
+    breakdown = json.loads((repo / "reports/eval/breakdown.json").read_text())
+    assert set(breakdown["test"]["by_source"]) == set(metrics["by_source"]["test"])
+    # the release names both corpora and their terms
+    run(["dvc", "exp", "run", "release"], repo)
+    sheet = (repo / "data/release/DATASHEET.md").read_text()
+    assert "Corpora: **DFDC** (`dfdc`), **FaceForensics++** (`ffpp`)." in sheet and str(corpora) not in sheet
+    # FF++ shares every person with the sample: held out, it would take every group to test
+    held = run(["dvc", "exp", "run", "split", "-S", "split.holdout_sources=[ffpp]"], repo, check=False)
+    assert held.returncode != 0
+    assert "split.holdout_sources ffpp:" in held.stderr and "cannot fill train, val and test" in held.stderr
+    wrong = run(["dvc", "exp", "run", "split", "-S", "split.holdout_sources=[celebdf]"], repo, check=False)
+    assert "split.holdout_sources: celebdf is not a source of the ingest tables (they hold: dfdc, ffpp)" in wrong.stderr

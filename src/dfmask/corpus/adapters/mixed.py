@@ -17,6 +17,12 @@ by its own adapter. The mixed adapter only renumbers and renames what they give:
 - **Paths** (video and true-mask) gain ``<dir>/``: they stay relative to ``corpus.root``,
   so ingest, faces and the true-mask readers open them unchanged.
 
+A source folder may be a link to the download elsewhere, but DVC does not look through a
+linked folder when it hashes ``corpus.root`` (measured: a dep folder holding only a link
+hashes as empty), so ``dvc repro`` would not see that source change. A linked source is
+read, with one warning naming it and the remedy: a bind mount (DVC sees a real folder),
+or ``dvc repro -f inventory`` after changing that corpus.
+
 Identities (``identity``/``donor_identity``) are kept: they are already ``<corpus>:<id>``,
 so the same FF++ actor met through FF++ and through DeeperForensics is one person. Every
 record keeps its status: nothing a source lists is dropped.
@@ -25,6 +31,7 @@ record keeps its status: nothing a source lists is dropped.
 from __future__ import annotations
 
 import posixpath
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -80,6 +87,13 @@ class MixedAdapter:
                 raise DfmaskError(
                     f"corpus.sources {source.name}: {source.dir} is not a folder under corpus.root {self.root} "
                     f"(put the {source.kind} corpus there, or a link to it)"
+                )
+            if folder.is_symlink():
+                print(
+                    f"inventory: warning: corpus.sources {source.name}: {source.dir} is a link, and DVC does not "
+                    "look through links: `dvc repro` will not notice a change in that corpus. Bind-mount it "
+                    "instead, or run `dvc repro -f inventory` after changing it (docs/corpora.md)",
+                    file=sys.stderr,
                 )
             self._adapters[source.name] = self._make(
                 source.kind, folder, source.qualities, source.label_policy, source.originals_root
