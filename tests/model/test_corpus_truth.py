@@ -27,7 +27,9 @@ def test_masks_come_from_the_needed_frames_and_failures_are_counted_by_reason(tm
     _mask_video(tmp_path / "masks/a.mp4")
     _mask_video(tmp_path / "masks/b.mp4")
     rows = [
-        {"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0},
+        {"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0, "declared_frames": 4},
+        # its header says 5 frames, the mask video's 4: frame i of one is not frame i of the other
+        {"video_id": "e", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0, "declared_frames": 5},
         # a copy of "a" at another quality (FF++ c23 / c40): the same mask video
         {"video_id": "a40", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0},
         # coded portrait, displayed turned by 90: the mask (W x H as displayed) fits
@@ -38,11 +40,18 @@ def test_masks_come_from_the_needed_frames_and_failures_are_counted_by_reason(tm
         {"video_id": "c", "mask_path": "masks/missing.mp4", "width": W, "height": H, "rotation": 0},
         {"video_id": "d", "mask_path": None, "width": W, "height": H, "rotation": 0},  # a real
     ]
-    needed = {"a": {0, 2, 9}, "a40": {1}, "r": {3}, "t": {0}, "b": {1}, "c": {0, 1}, "d": {0}}
+    needed = {"a": {0, 2, 9}, "a40": {1}, "r": {3}, "t": {0}, "b": {1}, "c": {0, 1}, "d": {0}, "e": {0, 1}}
     truth = CorpusTruthMasks(tmp_path, rows, needed)
     assert truth.has("a", 0) and truth.has("a", 2) and not truth.has("a", 9)
     assert truth.has("a40", 1) and truth.has("r", 3) and not truth.has("t", 0) and not truth.has("b", 1)
-    assert truth.skipped == {"mask_frames_missing": 1, "mask_size_mismatch": 2, "mask_unreadable": 2}
+    assert truth.skipped == {
+        "mask_frames_missing": 1,
+        "mask_size_mismatch": 2,
+        "mask_unreadable": 2,
+        "mask_length_mismatch": 2,
+    }
+    assert truth.skipped_examples["mask_length_mismatch"] == "masks/a.mp4: 4 frames, its fake 5"
+    assert not truth.has("e", 0)
     assert truth.skipped_examples["mask_unreadable"].startswith("masks/missing.mp4")
     assert truth.swap_kind == {"a": "full", "a40": "full", "r": "full"}  # scored videos only
     report = truth.report()

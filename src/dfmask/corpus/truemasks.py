@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dfmask.errors import DfmaskError
-from dfmask.video import displayed_size, iter_frames, iter_frames_at
+from dfmask.video import displayed_size, iter_frames, iter_frames_at, probe
 
 #: Luma level (0-255) above which a mask-video pixel counts as manipulated: midway between
 #: the black and white the masks are drawn with, clear of codec ringing at the edges.
@@ -59,6 +59,13 @@ def true_masks_at(
         raise DfmaskError(why) from err
 
 
+def mask_frame_count(corpus_root: str | os.PathLike[str], mask_path: str) -> int | None:
+    """The frame count ``corpus_root/mask_path``'s header declares (no full decode); None
+    when the file cannot be opened or its header does not say."""
+    found = probe(Path(corpus_root) / mask_path, decode=False)
+    return found.declared_frames or None if found.error is None else None
+
+
 def true_masks(corpus_root: str | os.PathLike[str], mask_path: str) -> Iterator[np.ndarray]:
     """Every frame's mask of ``corpus_root/mask_path`` (`true_masks_at`)."""
     for _, mask in true_masks_at(corpus_root, mask_path):
@@ -66,15 +73,26 @@ def true_masks(corpus_root: str | os.PathLike[str], mask_path: str) -> Iterator[
 
 
 def scorable(
-    masks: dict[int, np.ndarray], frames: set[int], shape: tuple[int, int] | None, mask_path: str
+    masks: dict[int, np.ndarray],
+    frames: set[int],
+    shape: tuple[int, int] | None,
+    mask_path: str,
+    lengths: tuple[int | None, int | None] = (None, None),
 ) -> Iterator[tuple[int, np.ndarray | None, str | None, str]]:
     """For each of ``frames`` (sorted): ``(frame, mask, None, "")`` when ``masks`` (decoded
     by `true_masks_at`) has it at ``shape`` (`mask_shape`; None: not checked), else
-    ``(frame, None, reason, example)`` with reason ``mask_frames_missing`` or
-    ``mask_size_mismatch``: the one rule masks_quality and evaluate both count by."""
+    ``(frame, None, reason, example)`` with reason ``mask_length_mismatch``,
+    ``mask_frames_missing`` or ``mask_size_mismatch``: the one rule masks_quality and
+    evaluate both count by. ``lengths``: the frame counts the mask video's and the fake's
+    headers declare (`mask_frame_count`; the videos table's ``declared_frames``); when both
+    are known and differ, frame *i* of one is not known to be frame *i* of the other, so no
+    frame is scored."""
+    mask_len, video_len = lengths
     for f in sorted(frames):
         seen = masks.get(f)
-        if seen is None:
+        if mask_len and video_len and mask_len != video_len:
+            yield f, None, "mask_length_mismatch", f"{mask_path}: {mask_len} frames, its fake {video_len}"
+        elif seen is None:
             yield f, None, "mask_frames_missing", f"{mask_path}: no frame {f}"
         elif shape is not None and seen.shape != shape:
             got, want = f"{seen.shape[1]}x{seen.shape[0]}", f"{shape[1]}x{shape[0]}"

@@ -192,7 +192,7 @@ def score_masks(
 
 
 #: The ingest columns `score_corpus_masks` reads.
-CORPUS_MASK_COLUMNS = ("video_id", "mask_path", "method", "quality", "width", "height", "rotation")
+CORPUS_MASK_COLUMNS = ("video_id", "mask_path", "method", "quality", "width", "height", "rotation", "declared_frames")
 
 
 def score_corpus_masks(

@@ -207,6 +207,7 @@ CORPUS_SKIPS = {
     "mask_unreadable": "its mask video cannot be decoded",
     "mask_frames_missing": "its mask video has fewer frames than the crop's frame index",
     "mask_size_mismatch": "its mask video's frame size is not the video's",
+    "mask_length_mismatch": "its mask video declares another frame count than the fake: frames cannot be matched",
 }
 
 
@@ -228,7 +229,7 @@ def load_corpus_items(
     (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
     (`CORPUS_SKIPS`) with one example each, never dropped silently.
     """
-    from dfmask.corpus.truemasks import mask_shape, scorable, true_masks_at
+    from dfmask.corpus.truemasks import mask_frame_count, mask_shape, scorable, true_masks_at
 
     by_id = {str(r["video_id"]): r for r in videos}
     split_of = split_of or {}
@@ -255,7 +256,10 @@ def load_corpus_items(
                 skip("mask_unreadable", str(err), len(its))
                 continue
             shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-            checked = {f: (m, why, example) for f, m, why, example in scorable(got, needed, shape, mask_path)}
+            lengths = (mask_frame_count(corpus_root, mask_path), row.get("declared_frames"))
+            checked = {
+                f: (m, why, example) for f, m, why, example in scorable(got, needed, shape, mask_path, lengths)
+            }
             for c in its:
                 seen, why, example = checked[c.frame_idx]
                 if seen is None:

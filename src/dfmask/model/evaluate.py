@@ -120,7 +120,8 @@ def corpus_truth(
     ``index``, when its ingest tables name any (``mask_path``); else None."""
     if videos is None:
         return None
-    table = read_corpus_videos(videos, parts, ["video_id", "mask_path", "width", "height", "rotation"])
+    columns = ["video_id", "mask_path", "width", "height", "rotation", "declared_frames"]
+    table = read_corpus_videos(videos, parts, columns)
     if table is None:
         return None
     needed: dict[str, set[int]] = {}

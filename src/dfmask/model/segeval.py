@@ -258,9 +258,10 @@ class CorpusTruthMasks:
     that use it (FF++'s c23 and c40 copies share one), only those frames converted
     (`dfmask.corpus.truemasks.true_masks_at`), and stored as PNG (a 1080p mask frame is
     ~2 MB raw, a few kB as PNG). Frame ``i`` of the mask video is taken as frame ``i``
-    of the fake (FF++ writes them frame for frame; a mask video of another length is not
-    detected). What cannot be scored is counted by reason in ``skipped`` (frames) with one
-    example each, never dropped silently: ``mask_unreadable``, ``mask_frames_missing``,
+    of the fake (FF++ writes them frame for frame); a mask video whose header declares
+    another frame count than the fake's is not used. What cannot be scored is counted by
+    reason in ``skipped`` (frames) with one example each, never dropped silently:
+    ``mask_unreadable``, ``mask_frames_missing``, ``mask_length_mismatch``,
     ``mask_size_mismatch`` (the mask is not the video's frame as displayed,
     `dfmask.corpus.truemasks.mask_shape`). Every corpus swap is scored as a full swap
     (``swap_kind``; FF++'s NeuralTextures, a mouth-region method, ships Face2Face's face
@@ -268,7 +269,7 @@ class CorpusTruthMasks:
     """
 
     def __init__(self, corpus_root: str | Path, videos: list[dict[str, Any]], needed: Mapping[str, set[int]]) -> None:
-        from dfmask.corpus.truemasks import mask_shape, scorable, true_masks_at
+        from dfmask.corpus.truemasks import mask_frame_count, mask_shape, scorable, true_masks_at
         from dfmask.tables import encode_png
 
         self.cells: dict[tuple[str, int], bytes] = {}
@@ -286,10 +287,12 @@ class CorpusTruthMasks:
             except DfmaskError as err:
                 self._skip("mask_unreadable", str(err), sum(len(needed[str(r["video_id"])]) for r in rows))
                 continue
+            mask_len = mask_frame_count(corpus_root, mask_path)
             for row in rows:
                 vid = str(row["video_id"])
                 shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-                for f, seen, why, example in scorable(got, needed[vid], shape, mask_path):
+                lengths = (mask_len, row.get("declared_frames"))
+                for f, seen, why, example in scorable(got, needed[vid], shape, mask_path, lengths):
                     if seen is None:
                         self._skip(str(why), example, 1)
                     else:
