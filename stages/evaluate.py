@@ -39,14 +39,16 @@ def main() -> str:
     params = load_section(EvaluateParams, "evaluate", args.params)
 
     from dfmask.corpus import corpus_kind
+    from dfmask.corpus.adapters import corpus_titles
     from dfmask.model.card import CARD_NAME, write_model_card
     from dfmask.model.evaluate import EvalPaths, run
 
     first, *extra = args.checkpoint
     paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra), args.videos)
     summary = run(params, paths, corpus).summary()
-    kind = corpus_kind(corpus.root, args.sample)
-    write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report)
+    kind = "sample" if corpus_kind(corpus.root, args.sample) == "sample" else corpus.kind
+    corpora = corpus_titles(corpus) if kind != "sample" else ()
+    write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report, corpora)
     if args.headline is not None:
         write_headline("evaluate", {"report": args.out / "metrics.json"}, args.headline)
     return summary

@@ -589,3 +589,40 @@ def test_holding_out_every_source_is_one_clear_error() -> None:
     corpus, sources = _two_sources()
     with pytest.raises(DfmaskError, match=r"split.holdout_sources a, b: 11 of 11 groups hold their videos"):
         build_splits(corpus.videos, corpus.embeddings(), SplitParams(holdout_sources=("a", "b")), 0, sources=sources)
+
+
+def test_adding_a_corpus_of_other_people_moves_no_group_of_the_first() -> None:
+    """A DFDC run (source ``a``, its ids kept: ``namespace: false``) gains a second corpus
+    of other people (``b-`` ids): every group of ``a`` keeps its key, so its hash place,
+    and stays in its split unless a stratification repair moved it (reported)."""
+    alone = Corpus()
+    alone.add_pairs(0, 7, "a")
+    before, first, _ = build_splits(alone.videos, alone.embeddings(), SplitParams(), 0)
+    both, sources = _two_sources()
+    both.videos = [v for v in both.videos if v.video_id != "b-a0a_extra"]  # no shared person
+    both.emb_rows = [r for r in both.emb_rows if r["video_id"] != "b-a0a_extra"]
+    after, second, _ = build_splits(both.videos, both.embeddings(), SplitParams(), 0, sources=sources)
+    old = {r["video_id"]: r for r in before}
+    repaired = {x["group_id"] for x in first["repairs"] + second["repairs"]}
+    mine = [r for r in after if r["video_id"] in old]
+    assert len(mine) == len(old)
+    assert all(r["group_id"] == old[r["video_id"]]["group_id"] for r in mine)  # same keys
+    kept = [r for r in mine if r["group_id"] not in repaired]
+    assert kept and all(r["split"] == old[r["video_id"]]["split"] for r in kept)
+    assert second["by_source"]["groups_across_sources"] == 0
+
+
+def test_a_held_out_source_stays_test_over_its_official_split_and_is_counted() -> None:
+    corpus, sources = _two_sources()
+    official = {v.video_id: "train" for v in corpus.videos}  # a corpus that says train for all
+    params = SplitParams(holdout_sources=("b",), official=True)
+    rows, report, _ = build_splits(corpus.videos, corpus.embeddings(), params, 0, official=official, sources=sources)
+    split = {r["video_id"]: r["split"] for r in rows}
+    held_groups = {r["group_id"] for r in rows if sources[r["video_id"]] == "b"}
+    held = [r["video_id"] for r in rows if r["group_id"] in held_groups]
+    assert all(split[v] == "test" for v in held)
+    assert all(split[v] == "train" for v in split if v not in held)
+    counts = report["official"]
+    assert counts["videos_held_out_despite_official_split"] == len(held)
+    assert counts["videos_with_official_split"] == len(rows) - len(held)
+    assert counts["videos_with_dfmask_split"] == 0

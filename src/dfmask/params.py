@@ -212,7 +212,7 @@ class BaseParams:
 
 
 _NAME_TEXT = "1-16 lower-case letters or digits, a letter first"
-_DIR_TEXT = "a folder relative to corpus.root (no leading /, no ..)"
+_DIR_TEXT = "a folder relative to corpus.root (no leading or trailing /, no . or .. part, no //)"
 
 #: The corpus layouts an adapter reads (`dfmask.corpus.adapters.KINDS`).
 CorpusKind = Literal["dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb"]
@@ -231,7 +231,7 @@ class SourceParams:
     name: str = field(metadata={"checks": (Matches(r"[a-z][a-z0-9]{0,15}", _NAME_TEXT),)})
     kind: CorpusKind
     # its folder, relative to corpus.root (a link to the download is followed; docs/corpora.md)
-    dir: str = field(metadata={"checks": (Matches(r"(?!/)(?!.*(^|/)\.\.(/|$)).+", _DIR_TEXT),)})
+    dir: str = field(metadata={"checks": (Matches(r"(?!\.\.?(?:/|$))[^/]+(?:/(?!\.\.?(?:/|$))[^/]+)*", _DIR_TEXT),)})
     part_offset: int = field(metadata={"checks": (Range.parse(">= 0"),)})  # the run's part number of its part 0
     qualities: tuple[str, ...] = param(("c23",), OneOf(("c0", "c23", "c40")), DISTINCT)  # as corpus.qualities
     label_policy: Literal["visual", "fake", "exclude"] = "visual"  # as corpus.label_policy
@@ -248,8 +248,15 @@ def _sources_fit(c: CorpusParams) -> bool:
 def _sources_distinct(c: CorpusParams) -> bool:
     names = [s.name for s in c.sources]
     offsets = [s.part_offset for s in c.sources]
-    dirs = [s.dir for s in c.sources]
-    return len(set(names)) == len(names) and len(set(offsets)) == len(offsets) and len(set(dirs)) == len(dirs)
+    dirs = [tuple(s.dir.split("/")) for s in c.sources]
+    nested = any(a != b and a[: len(b)] == b for a in dirs for b in dirs)  # one source inside another
+    distinct = len(set(names)) == len(names) and len(set(offsets)) == len(offsets) and len(set(dirs)) == len(dirs)
+    return distinct and not nested
+
+
+def _one_corpus_keys_unset(c: CorpusParams) -> bool:
+    """A mixed run reads qualities, label_policy and originals_root per source."""
+    return c.kind != "mixed" or (c.qualities, c.label_policy, c.originals_root) == (("c23",), "visual", None)
 
 
 def _parts_in_sources(c: CorpusParams) -> bool:
@@ -286,7 +293,17 @@ class CorpusParams:
 
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("sources", _sources_fit, "must list the corpora when kind is mixed, and only then"),
-        Rule("sources", _sources_distinct, "must give each source its own name, dir and part_offset"),
+        Rule(
+            "sources",
+            _sources_distinct,
+            "must give each source its own name, part_offset and dir (none inside another)",
+        ),
+        Rule(
+            "kind",
+            _one_corpus_keys_unset,
+            "mixed reads qualities, label_policy and originals_root per source: leave corpus.qualities, "
+            "corpus.label_policy and corpus.originals_root at [c23], visual and null",
+        ),
         Rule("parts", _parts_in_sources, "must each belong to a source (>= the smallest sources[].part_offset)"),
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,6 +22,7 @@ from dfmask.corpus.inventory import PartInventory, list_part, part_path
 from dfmask.corpus.inventory import run as run_inventory
 from dfmask.errors import DfmaskError
 from dfmask.params import CorpusParams, IngestParams, SourceParams, from_dict
+from dfmask.schemas.faces import read_face_videos
 
 FACES_CACHE = Path(os.environ.get("DFMASK_FACES_CACHE", Path(__file__).parents[2] / ".cache" / "faces"))
 
@@ -82,7 +84,8 @@ def test_sources_keep_their_records_renumbered_and_renamed(root: Path, capsys: p
 
 def test_part_ranges_and_folders_are_checked(root: Path) -> None:
     near = dataclasses.replace(FFPP, part_offset=1)  # FF++ part 0 would be run part 1: DFDC's
-    with pytest.raises(DfmaskError, match=r"dfdc: its part 1 would be run part 1, which is ffpp's .*raise ffpp's part_offset above 1"):
+    message = r"dfdc: its part 1 would be run part 1, which is ffpp's .*raise ffpp's part_offset above 1"
+    with pytest.raises(DfmaskError, match=message):
         adapter_from(_mixed(root, DFDC, near, parts=(0, 1))).parts()
     gone = dataclasses.replace(FFPP, dir="nowhere")
     with pytest.raises(DfmaskError, match="corpus.sources ffpp: nowhere is not a folder under corpus.root"):
@@ -118,13 +121,21 @@ def test_params_refuse_an_unclear_mix() -> None:
     for key, value, message in (
         ("name", "FF++", r"corpus.sources\[1\].name: must be 1-16 lower-case letters"),
         ("dir", "../ffpp", r"corpus.sources\[1\].dir: must be a folder relative to corpus.root"),
-        ("dir", "dfdc", "corpus.sources: must give each source its own name, dir and part_offset"),
-        ("part_offset", 0, "corpus.sources: must give each source its own name, dir and part_offset"),
+        ("dir", "ff/", r"corpus.sources\[1\].dir: must be a folder relative to corpus.root"),
+        ("dir", "./ff", r"corpus.sources\[1\].dir: must be a folder relative to corpus.root"),
+        ("dir", ".", r"corpus.sources\[1\].dir: must be a folder relative to corpus.root"),
+        ("dir", "dfdc", "corpus.sources: must give each source its own name, part_offset and dir"),
+        ("dir", "dfdc/ffpp", r"corpus.sources: .*dir \(none inside another\)"),  # one folder read twice
+        ("part_offset", 0, "corpus.sources: must give each source its own name, part_offset and dir"),
+        ("name", "dfdc", "corpus.sources: must give each source its own name, part_offset and dir"),
     ):
         doc = json.loads(json.dumps(good))
         doc["sources"][1][key] = value
         with pytest.raises(DfmaskError, match=message):
             from_dict(CorpusParams, doc, "corpus")
+    message = "corpus.kind: mixed reads qualities, label_policy and originals_root per source"
+    with pytest.raises(DfmaskError, match=message):
+        from_dict(CorpusParams, {**good, "qualities": ["c40"]}, "corpus")
     doc = json.loads(json.dumps(good))
     doc["sources"][1].pop("kind")
     with pytest.raises(DfmaskError, match=r"corpus.sources\[1\].kind: missing"):
@@ -138,17 +149,19 @@ def test_inventory_and_ingest_record_each_part_s_source(root: Path, tmp_path: Pa
     assert (inv.kind, inv.source) == ("ffpp", "ffpp") and inv.files
     assert all(p.startswith("ff/") for p in inv.files)
     for part, (name, kind) in {0: ("dfdc", "dfdc"), 100: ("ffpp", "ffpp")}.items():
-        paths = IngestPaths(tmp_path / f"v{part}.parquet", tmp_path / f"r{part}.json", part_path(tmp_path / "inv", part))
+        inv = part_path(tmp_path / "inv", part)
+        paths = IngestPaths(tmp_path / f"v{part}.parquet", tmp_path / f"r{part}.json", inv)
         run_ingest(IngestParams(probe_decode=False), corpus, paths, part)
         rows = pq.read_table(paths.out).to_pylist()
         assert rows and {(r["source"], r["corpus"]) for r in rows} == {(name, kind)}
         assert all(r["status"] == "ok" for r in rows)
         meta = json.loads(pq.read_schema(paths.out).metadata[b"dfmask"])
-        assert meta["params"]["corpus"]["source"]["name"] == name  # its own source, not the others
+        assert meta["params"]["corpus"] == {"kind": "mixed", "source": name, "source_kind": kind}  # its own only
     # the params moved part 100 to another source: ingest refuses the old inventory
     moved = _mixed(root, DFDC, dataclasses.replace(FFPP, name="ff"))
     paths = IngestPaths(tmp_path / "x.parquet", tmp_path / "x.json", part_path(tmp_path / "inv", 100))
-    with pytest.raises(DfmaskError, match="lists a ffpp corpus .source ffpp. but the params give part 100 to source ff"):
+    message = "lists a ffpp corpus .source ffpp. but the params give part 100 to source ff"
+    with pytest.raises(DfmaskError, match=message):
         run_ingest(IngestParams(probe_decode=False), moved, paths, 100)
 
 
@@ -162,59 +175,165 @@ def _ran(output: str, stage: str) -> bool:
 
 
 @pytest.mark.slow
-def test_a_mixed_run_goes_through_dvc_with_identity_disjoint_splits_across_sources(tmp_path: Path) -> None:
-    """A real git + DVC repo: `dvc exp run -S corpus=mixed` over the sample (DFDC layout,
-    its ids kept) and an FF++ tree made from the same people. The split groups each
-    person's videos of both corpora together and the audit passes; evaluate breaks its
-    figures down by source; the release carries both corpora's terms; holding out a
-    source that shares every person with the other is one clear error."""
+def test_every_layout_runs_mixed_through_dvc_with_identity_disjoint_splits_across_sources(tmp_path: Path) -> None:
+    """A real git + DVC repo: `dvc exp run -S corpus=mixed` over five sources, every layout
+    an adapter reads, each written from the same generated sample (so the same people):
+    the sample itself in DFDC layout (its ids kept), FF++, Celeb-DF v2, DeeperForensics
+    (its FF++ targets in a sibling folder) and FakeAVCeleb. Every source runs through
+    ingest, faces, masks, split and evaluate; the split keeps each person's videos of all
+    corpora in one split and the audit passes; masks_quality scores the FF++ mask videos;
+    evaluate breaks its figures down by source; the release carries every corpus's terms;
+    holding out a source that shares every person with the others is one clear error."""
     import shutil
 
+    from layout_trees import write_celebdf, write_deeperforensics, write_fakeavceleb
     from repo_utils import init_repo, run
 
     if sources.verify(FACES_CACHE):
         pytest.skip("face sources not fetched (make setup)")
     repo = init_repo(tmp_path / "repo")
     run(["dvc", "repro", "-q", "sample"], repo)
-    corpora = tmp_path / "corpora"
-    shutil.copytree(repo / "data/sample/corpus", corpora / "dfdc")  # a real folder: DVC hashes it
-    tree = write_ffpp(repo / "data/sample", corpora / "ff", qualities=("c23",))
+    sample, corpora = repo / "data/sample", tmp_path / "corpora"
+    shutil.copytree(sample / "corpus", corpora / "dfdc")  # a real folder: DVC hashes it
+    trees = {
+        "ffpp": write_ffpp(sample, corpora / "ff", qualities=("c23",)),
+        "celeb": write_celebdf(sample, corpora / "celeb"),
+        "dfr": write_deeperforensics(sample, corpora / "dfr", corpora / "dfr_targets"),
+        "avc": write_fakeavceleb(sample, corpora / "avc"),
+    }
     srcs = (
-        "[{name:dfdc,kind:dfdc,dir:dfdc,part_offset:0,namespace:false},"
-        "{name:ffpp,kind:ffpp,dir:ff,part_offset:100,qualities:[c23]}]"
+        SourceParams(name="dfdc", kind="dfdc", dir="dfdc", part_offset=0, namespace=False),
+        SourceParams(name="ffpp", kind="ffpp", dir="ff", part_offset=100, qualities=("c23",)),
+        SourceParams(name="celeb", kind="celebdf", dir="celeb", part_offset=200),
+        SourceParams(name="dfr", kind="deeperforensics", dir="dfr", part_offset=300, originals_root="../dfr_targets"),
+        SourceParams(name="avc", kind="fakeavceleb", dir="avc", part_offset=400),
     )
-    switch = ["-S", "corpus=mixed", "-S", f"corpus.root={corpora}", "-S", "corpus.parts=[0,1,100]"]
-    out = run(["dvc", "exp", "run", "evaluate", *switch, "-S", f"corpus.sources={srcs}"], repo).stdout
-    assert all(_ran(out, s) for s in ("inventory", "ingest@0", "ingest@100", "faces@100", "split", "evaluate")), out
-    videos = pq.read_table(repo / "data/interim/videos/part=100.parquet").to_pylist()
-    assert len(videos) == len(tree.files) and {(v["source"], v["corpus"]) for v in videos} == {("ffpp", "ffpp")}
-    assert all(v["video_id"].startswith("ffpp-") and v["status"] == "ok" for v in videos)
-    dfdc = pq.read_table(repo / "data/interim/videos/part=0.parquet").to_pylist()
-    assert {v["source"] for v in dfdc} == {"dfdc"} and not any(v["video_id"].startswith("dfdc-") for v in dfdc)
-    # one person, two corpora: one group, one split, and nothing leaks
+    parts = adapter_from(_mixed(corpora, *srcs)).parts()
+    assert {p // 100 for p in parts} == {0, 1, 2, 3, 4}
+
+    def hydra(src: SourceParams) -> str:
+        extra = f",originals_root:'{src.originals_root}'" if src.originals_root else ""
+        quals = ",qualities:[c23]" if src.kind == "ffpp" else ""
+        return (
+            f"{{name:{src.name},kind:{src.kind},dir:{src.dir},part_offset:{src.part_offset},"
+            f"namespace:{str(src.namespace).lower()}{quals}{extra}}}"
+        )
+
+    switch = [
+        *("-S", "corpus=mixed", "-S", f"corpus.root={corpora}", "-S", f"corpus.parts=[{','.join(map(str, parts))}]"),
+        *("-S", f"corpus.sources=[{','.join(hydra(s) for s in srcs)}]"),
+    ]
+    out = run(["dvc", "exp", "run", "evaluate", *switch], repo).stdout
+    stages = ["inventory", "split", "evaluate"] + [f"{s}@{p}" for p in parts for s in ("ingest", "faces", "masks")]
+    assert all(_ran(out, s) for s in stages), out
+    videos = [row for p in parts for row in pq.read_table(repo / f"data/interim/videos/part={p}.parquet").to_pylist()]
+    by_source: dict[str, list[dict]] = {}
+    for row in videos:
+        by_source.setdefault(row["source"], []).append(row)
+    assert set(by_source) == {"dfdc", "ffpp", "celeb", "dfr", "avc"}
+    for name, tree in trees.items():
+        mine = by_source[name]
+        assert all(r["video_id"].startswith(f"{name}-") for r in mine)
+        folder = next(s.dir for s in srcs if s.name == name)
+        assert {r["path"] for r in mine if r["status"] == "ok"} >= {f"{folder}/{rel}" for rel in tree.files}
+    assert not any(r["video_id"].startswith("dfdc-") for r in by_source["dfdc"])  # namespace: false
+    assert {r["corpus"] for r in by_source["celeb"]} == {"celebdf"}
+    # every source's videos reached the faces and masks stages
+    faced = read_face_videos(repo / "data/interim/faces", parts, ["video_id", "crops"]).to_pylist()
+    with_crops = {r["video_id"] for r in faced if r["crops"]}
+    assert all(any(v["video_id"] in with_crops for v in by_source[n]) for n in by_source)
+    # one person, five corpora: one group, one split, and nothing leaks
     split = json.loads((repo / "reports/split.json").read_text())
     assert split["audit"]["ok"] and split["by_source"]["groups_across_sources"] > 0
-    assert set(split["by_source"]["videos"]) == {"dfdc", "ffpp"}
+    assert set(split["by_source"]["videos"]) == set(by_source)
     rows = pq.read_table(repo / "data/interim/splits.parquet").to_pylist()
     by_group: dict[str, set[str]] = {}
     for r in rows:
         by_group.setdefault(r["group_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in by_group.values())
-    # evaluate: the cross-corpus table, per split and source
+    # the FF++ source's mask videos are masks_quality's truth
+    quality = json.loads((repo / "reports/masks_quality.json").read_text())
+    assert quality["truth"]["videos_with_masks"] == len({w.mask for w in trees["ffpp"].files.values() if w.mask})
+    # evaluate: the per-source table, per split
     metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
     for split_name in ("val", "test"):
-        table = metrics["by_source"].get(split_name, {})
-        assert set(table) <= {"dfdc", "ffpp"} and table, metrics["by_source"]
-        assert all(t["videos"] > 0 for t in table.values())
+        table = metrics["by_source"][split_name]
+        assert table and set(table) <= set(by_source) and all(t["videos"] > 0 for t in table.values())
     breakdown = json.loads((repo / "reports/eval/breakdown.json").read_text())
     assert set(breakdown["test"]["by_source"]) == set(metrics["by_source"]["test"])
-    # the release names both corpora and their terms
+    # the release names every corpus and its terms
     run(["dvc", "exp", "run", "release"], repo)
     sheet = (repo / "data/release/DATASHEET.md").read_text()
-    assert "Corpora: **DFDC** (`dfdc`), **FaceForensics++** (`ffpp`)." in sheet and str(corpora) not in sheet
-    # FF++ shares every person with the sample: held out, it would take every group to test
+    assert "Corpora: **DFDC** (`dfdc`), **FaceForensics++** (`ffpp`), **Celeb-DF v2** (`celeb`)" in sheet
+    assert "Terms to Use Celeb-DF" in sheet and "FakeAVCeleb" in sheet and str(corpora) not in sheet
+    # FF++ shares every person with the others: held out, it would take every group to test
     held = run(["dvc", "exp", "run", "split", "-S", "split.holdout_sources=[ffpp]"], repo, check=False)
     assert held.returncode != 0
     assert "split.holdout_sources ffpp:" in held.stderr and "cannot fill train, val and test" in held.stderr
-    wrong = run(["dvc", "exp", "run", "split", "-S", "split.holdout_sources=[celebdf]"], repo, check=False)
-    assert "split.holdout_sources: celebdf is not a source of the ingest tables (they hold: dfdc, ffpp)" in wrong.stderr
+    wrong = run(["dvc", "exp", "run", "split", "-S", "split.holdout_sources=[x]"], repo, check=False)
+    assert "split.holdout_sources: x is not a source of the ingest tables (they hold: avc, celeb, dfdc" in wrong.stderr
+
+
+
+def test_titles_name_only_the_sources_a_listed_part_reads() -> None:
+    from dfmask.corpus.adapters import corpus_titles, owners
+
+    celeb = SourceParams(name="celeb", kind="celebdf", dir="celeb", part_offset=200)
+    corpus = CorpusParams(root="x", parts=(0, 100), kind="mixed", sources=(DFDC, FFPP, celeb))
+    assert owners({"dfdc": 0, "ffpp": 100, "celeb": 200}, [0, 100]) == {"dfdc", "ffpp"}
+    assert corpus_titles(corpus) == ["DFDC (`dfdc`)", "FaceForensics++ (`ffpp`)"]
+    assert corpus_titles(CorpusParams(root="x", parts=(0,), kind="ffpp")) == ["FaceForensics++"]
+
+
+def test_overlapping_part_ranges_stop_the_inventory_not_only_parts(root: Path, tmp_path: Path) -> None:
+    """The pipeline reads parts one by one (`videos`): a DFDC part 1 that FF++'s offset
+    would take over is refused there too, before anything is written for it."""
+    near = dataclasses.replace(FFPP, part_offset=1)
+    with pytest.raises(DfmaskError, match="raise ffpp's part_offset above 1"):
+        run_inventory(_mixed(root, DFDC, near, parts=(0,)), tmp_path / "inv", None)
+    assert not list((tmp_path / "inv").glob("part=*.json"))
+
+
+def test_a_linked_source_s_originals_root_must_name_the_same_files(tmp_path: Path, root: Path) -> None:
+    """DeeperForensics reaches its FF++ targets through ``originals_root: ../targets``. With
+    its folder a link, ``..`` leaves the link's target: the path as text (under
+    corpus.root) would name other files, so the source is refused, naming the key."""
+    from layout_trees import write_deeperforensics
+
+    outside = tmp_path / "outside"
+    write_deeperforensics(root.parent / "sample", outside / "dfr", outside / "targets")
+    corpora = tmp_path / "corpora"
+    corpora.mkdir()
+    os.symlink(outside / "dfr", corpora / "dfr")
+    dfr = SourceParams(name="dfr", kind="deeperforensics", dir="dfr", part_offset=0, originals_root="../targets")
+    adapter = adapter_from(_mixed(corpora, dfr, parts=(0,)))
+    with pytest.raises(DfmaskError, match="corpus.sources dfr: originals_root '../targets' reaches"):
+        adapter.videos(0)
+    # a real folder beside it, as corpus.root holds it: the same files, read
+    shutil.rmtree(outside / "targets", ignore_errors=True)
+    write_deeperforensics(root.parent / "sample", corpora / "dfr2", corpora / "targets")
+    real = dataclasses.replace(dfr, dir="dfr2")
+    records = adapter_from(_mixed(corpora, real, parts=(0,))).videos(0)
+    reals = [r for r in records if r.label == "REAL"]
+    assert reals and all(r.path.startswith("targets/original_sequences/") for r in reals)
+    assert all((corpora / r.path).is_file() for r in reals)
+
+
+def test_read_sources_tells_a_mixed_run_s_tables_from_a_single_corpus_s(root: Path, tmp_path: Path) -> None:
+    from dfmask.schemas.videos import read_sources
+
+    mixed = _mixed(root, DFDC, FFPP)
+    run_inventory(mixed, tmp_path / "inv", None)
+    for part in (0, 100):
+        paths = IngestPaths(
+            tmp_path / "mixed" / f"part={part}.parquet", tmp_path / "r.json", part_path(tmp_path / "inv", part)
+        )
+        run_ingest(IngestParams(probe_decode=False), mixed, paths, part)
+    got = read_sources(tmp_path / "mixed", [0, 100])
+    assert got is not None and set(got.values()) == {"dfdc", "ffpp"}
+    assert read_sources(tmp_path / "mixed", [100]) == {v: "ffpp" for v, s in got.items() if s == "ffpp"}
+    single = CorpusParams(root=str(root / "ff"), parts=(0,), kind="ffpp")
+    one = IngestPaths(tmp_path / "one/part=0.parquet", tmp_path / "o.json")
+    run_ingest(IngestParams(probe_decode=False), single, one, 0)
+    assert read_sources(tmp_path / "one", [0]) is None  # one corpus: no source column at all
+    assert "source" not in pq.read_schema(tmp_path / "one/part=0.parquet").names

@@ -107,7 +107,7 @@ def ingest_part(
             "status": rec.status,
             "status_detail": rec.detail or None,
             "corpus": kind,
-            "source": inventory.source or kind,
+            "source": inventory.source,
             "method": rec.method,
             "identity": rec.identity,
             "donor_identity": rec.donor_identity,
@@ -299,8 +299,8 @@ def run(
     # not re-run when a part is added, so recording them would make a table built before
     # the addition differ from a fresh machine's
     recorded: dict[str, Any] = {}
-    if source is not None:  # this part's source only: adding a source re-makes no other table
-        recorded.update(kind="mixed", source=to_dict(source))
+    if source is not None:  # what the inventory says of this part only (ingest@N's deps)
+        recorded.update(kind="mixed", source=inventory.source, source_kind=inventory.kind)
     elif corpus.kind != "dfdc":
         recorded.update(
             kind=corpus.kind,

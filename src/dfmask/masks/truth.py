@@ -242,6 +242,7 @@ def load_corpus_items(
         skipped[reason] = skipped.get(reason, 0) + n
         examples.setdefault(reason, detail)
 
+    mask_lengths: dict[str, int | None] = {}
     for part in parts:
         crops: dict[str, list[FakeCrop]] = {}
         for c in fake_crops(masks_root, faces_root, part, lambda v, f: v in by_id):
@@ -256,7 +257,10 @@ def load_corpus_items(
                 skip("mask_unreadable", str(err), len(its))
                 continue
             shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-            lengths = (mask_frame_count(corpus_root, mask_path), row.get("declared_frames"))
+            if mask_path not in mask_lengths:  # FF++'s c23 and c40 copies share one mask video
+                mask_lengths[mask_path] = mask_frame_count(corpus_root, mask_path)
+            declared = row.get("declared_frames")
+            lengths = (mask_lengths[mask_path], int(declared) if isinstance(declared, int) else None)
             checked = {
                 f: (m, why, example) for f, m, why, example in scorable(got, needed, shape, mask_path, lengths)
             }

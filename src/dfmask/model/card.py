@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,15 @@ def _training(train: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
-def render(metrics: Mapping[str, Any], corpus_kind: str, train: Mapping[str, Any] | None = None) -> str:
-    """The card's Markdown. ``corpus_kind`` is `dfmask.corpus.corpus_kind` of the run."""
+def render(
+    metrics: Mapping[str, Any],
+    corpus_kind: str,
+    train: Mapping[str, Any] | None = None,
+    corpora: Sequence[str] = ("DFDC",),
+) -> str:
+    """The card's Markdown. ``corpus_kind``: ``"sample"`` for the generated sample, else
+    ``corpus.kind``; ``corpora``: what the run's corpora are called
+    (`dfmask.corpus.adapters.corpus_titles`)."""
     splits = [s for s in ("val", "test") if isinstance(metrics.get(s), Mapping)]
     config = _get(metrics, "model", "config") or {}
     checkpoint = _get(metrics, "model", "checkpoint")
@@ -118,7 +125,7 @@ def render(metrics: Mapping[str, Any], corpus_kind: str, train: Mapping[str, Any
         "---",
         "library_name: pytorch",
         "tags: [deepfake-detection, image-segmentation, dfmask]",
-        f"datasets: [{'dfmask-sample' if sample else 'dfdc'}]",
+        f"datasets: [{'dfmask-sample' if sample else 'dfdc' if corpus_kind == 'dfdc' else ', '.join(corpora)}]",
         "metrics: [roc_auc, log_loss, f1, dice]",
         "---",
         "",
@@ -143,6 +150,9 @@ def render(metrics: Mapping[str, Any], corpus_kind: str, train: Mapping[str, Any
             " face swaps; docs/sample.md). Its images carry no licence: tests and demos only."
             if sample
             else "- Corpus: a DFDC-layout download at `corpus.root` (its terms apply; docs/release.md)."
+            if corpus_kind == "dfdc"
+            else f"- Corpora: {', '.join(corpora)} under `corpus.root` (their terms apply; docs/release.md)"
+            + ("; `metrics.json` `by_source` scores each apart (docs/corpora.md)." if corpus_kind == "mixed" else ".")
         ),
         "- Crops: faces ⋈ masks ⋈ splits (`dfmask.schemas.crops.crop_join`); SSIM masks are the",
         "  segmentation target, real crops an all-zero mask.",
@@ -180,6 +190,8 @@ def render(metrics: Mapping[str, Any], corpus_kind: str, train: Mapping[str, Any
             ' here say nothing about real deepfakes (docs/model.md, "Results and limits").'
             if sample
             else "- Scored on one DFDC-layout corpus; other generators and compressions may score lower."
+            if corpus_kind == "dfdc"
+            else f"- Scored on {', '.join(corpora)}; other generators and compressions may score lower."
         ),
         "- Masks are learnt from SSIM differences between a fake and its original, not from the",
         "  manipulation itself: changes SSIM misses (colour only, tiny regions) are missed too.",
@@ -195,13 +207,19 @@ def render(metrics: Mapping[str, Any], corpus_kind: str, train: Mapping[str, Any
     return "\n".join(lines)
 
 
-def write_model_card(metrics_path: Path, out: Path, corpus_kind: str, train_report: Path | None = None) -> Path:
+def write_model_card(
+    metrics_path: Path,
+    out: Path,
+    corpus_kind: str,
+    train_report: Path | None = None,
+    corpora: Sequence[str] = ("DFDC",),
+) -> Path:
     """Read the evaluate metrics (and the train report when it exists), write the card."""
     metrics = json.loads(Path(metrics_path).read_text())
     train = None
     if train_report is not None and Path(train_report).exists():
         train = json.loads(Path(train_report).read_text())
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render(metrics, corpus_kind, train))
+    tmp.write_text(render(metrics, corpus_kind, train, corpora))
     os.replace(tmp, out)
     return out

@@ -486,7 +486,8 @@ def summary(doc: dict[str, Any], params: EvaluateParams) -> str:
         )
     by_source = (doc.get("by_source") or {}).get("test")
     if by_source:  # a mixed run: the cross-corpus figures
-        parts.append("test by source: " + ", ".join(f"{n} video AUC {_fmt(g['video_auc'])}" for n, g in by_source.items()))
+        shown = ", ".join(f"{n} video AUC {_fmt(g['video_auc'])}" for n, g in by_source.items())
+        parts.append(f"test by source: {shown}")
     return "; ".join(parts)
 
 

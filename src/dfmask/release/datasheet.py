@@ -23,6 +23,7 @@ from typing import Any
 
 from dfmask import tables
 from dfmask.corpus import quoted_root
+from dfmask.corpus.adapters import TITLES, owners
 from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
@@ -101,13 +102,17 @@ FAKEAVCELEB_TERMS = (
     "apply too. " + _GATED
 )
 
-#: Each corpus layout's published name and the terms a release of it must carry.
+#: Each corpus layout's published name (`dfmask.corpus.adapters.TITLES`) and the terms a
+#: release of it must carry.
 CORPUS_TERMS: dict[str, tuple[str, str]] = {
-    "dfdc": ("DFDC", DFDC_TERMS),
-    "ffpp": ("FaceForensics++", FFPP_TERMS),
-    "celebdf": ("Celeb-DF v2", CELEBDF_TERMS),
-    "deeperforensics": ("DeeperForensics-1.0", DEEPERFORENSICS_TERMS),
-    "fakeavceleb": ("FakeAVCeleb", FAKEAVCELEB_TERMS),
+    kind: (TITLES[kind], terms)
+    for kind, terms in (
+        ("dfdc", DFDC_TERMS),
+        ("ffpp", FFPP_TERMS),
+        ("celebdf", CELEBDF_TERMS),
+        ("deeperforensics", DEEPERFORENSICS_TERMS),
+        ("fakeavceleb", FAKEAVCELEB_TERMS),
+    )
 }
 
 
@@ -117,10 +122,17 @@ def release_sources(corpus: Mapping[str, Any], kind: str) -> list[dict[str, Any]
     if kind == "sample":
         return [{"name": "sample", "kind": "sample", "title": "generated sample", "namespace": False}]
     if corpus.get("kind") == "mixed":
-        listed = [(s["name"], s["kind"], bool(s.get("namespace", True))) for s in corpus.get("sources", [])]
+        listed = [(s["name"], s["kind"], bool(s.get("namespace", True))) for s in _present(corpus)]
     else:
         listed = [(str(corpus.get("kind") or "dfdc"), str(corpus.get("kind") or "dfdc"), False)]
     return [{"name": n, "kind": k, "title": CORPUS_TERMS[k][0], "namespace": ns} for n, k, ns in listed]
+
+
+def _present(corpus: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The mixed run's sources that own a listed part (`dfmask.corpus.adapters.owners`)."""
+    sources = list(corpus.get("sources", []))
+    present = owners({s["name"]: s["part_offset"] for s in sources}, corpus.get("parts", []))
+    return [s for s in sources if s["name"] in present]
 
 
 def _terms(sources: list[dict[str, Any]]) -> list[str]:

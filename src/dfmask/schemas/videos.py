@@ -74,23 +74,26 @@ ADAPTER_FIELDS = (
     field("mask_path", pa.string(), "the corpus's true manipulation-mask video, relative to corpus.root"),
     field("quality", pa.string(), "the corpus's compression level (FF++ c0/c23/c40); null if none"),
     field("group_id", pa.string(), "copies of one video share it (FF++ c23 and c40); the split keeps a group together"),
-    field(
-        "source",
-        pa.string(),
-        "the corpus.sources name of a mixed run (video ids are '<source>-<id>'); corpus.kind otherwise",
-        nullable=False,
-    ),
+)
+
+#: The column a mixed run (``corpus.kind: mixed``) adds after `ADAPTER_FIELDS`, whatever
+#: the part's layout (a DFDC source's part too).
+SOURCE_FIELD = field(
+    "source", pa.string(), "the corpus.sources entry the video came from (its ids are '<source>-<id>')", nullable=False
 )
 
 #: The registered ``videos`` table (`VIDEOS`) with `ADAPTER_FIELDS` after its columns:
 #: not a table of its own (same name, version and readers), hence not registered apart;
 #: only `spec_for` hands it out, to the writer.
 _CORPUS_VIDEOS = dataclasses.replace(VIDEOS, schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS]))
+_MIXED_VIDEOS = dataclasses.replace(VIDEOS, schema=pa.schema([*VIDEOS.schema, *ADAPTER_FIELDS, SOURCE_FIELD]))
 
 
 def spec_for(kind: str) -> TableSpec:
-    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `VIDEOS` plus `ADAPTER_FIELDS` otherwise."""
-    return VIDEOS if kind == "dfdc" else _CORPUS_VIDEOS
+    """The table a ``corpus.kind`` writes: `VIDEOS` for DFDC, `VIDEOS` plus
+    `ADAPTER_FIELDS` for another layout, plus `SOURCE_FIELD` for ``mixed``. A single
+    corpus's table is the same whether or not mixed runs exist."""
+    return VIDEOS if kind == "dfdc" else _MIXED_VIDEOS if kind == "mixed" else _CORPUS_VIDEOS
 
 
 def read_videos(root: str | os.PathLike[str], parts: Sequence[int], columns: Iterable[str] | None = None) -> pa.Table:
@@ -115,13 +118,13 @@ def read_corpus_videos(
 
 
 def read_sources(root: str | os.PathLike[str], parts: Sequence[int]) -> dict[str, str] | None:
-    """video_id → its ``corpus.sources`` name when the ingest tables of ``parts`` come from
-    a mixed run (``corpus.kind: mixed``: a ``source`` column that names several sources,
-    or one that is not its layout's name), else None (one corpus, read on its own)."""
-    table = read_corpus_videos(root, parts, ["video_id", "source", "corpus"])
-    if table is None:
+    """video_id → its ``corpus.sources`` name when the ingest tables of ``parts`` were
+    written by a mixed run (they have `SOURCE_FIELD`), else None (one corpus)."""
+    import pyarrow.parquet as pq
+
+    paths = [part_path(root, p, ".parquet") for p in parts]
+    mixed = [p for p in paths if p.exists() and SOURCE_FIELD.name in pq.read_schema(p).names]
+    if not mixed:
         return None
-    ids, names, kinds = (c.to_pylist() for c in table.columns)
-    if len(set(names)) < 2 and names == kinds:
-        return None
+    ids, names = (c.to_pylist() for c in read_tables(mixed, _MIXED_VIDEOS, ["video_id", "source"]).columns)
     return dict(zip(ids, names, strict=True))

@@ -135,7 +135,8 @@ def build_splits(
     ]
     held = _held_groups(members, sources or {}, params.holdout_sources)
     try:
-        assignment = assign_groups([g for g in groups if g.group_id not in held], params.ratios, params.min_groups_per_split)
+        free = [g for g in groups if g.group_id not in held]
+        assignment = assign_groups(free, params.ratios, params.min_groups_per_split)
     except DfmaskError as err:
         if not held:
             raise
@@ -159,10 +160,8 @@ def build_splits(
                 "split": assignment.split[group_of[v.video_id]],
             }
         )
-    honoured = _honour_official(rows, official) if official is not None else None
-    for row in rows:  # a held-out source is test, whatever its corpus's own split says
-        if row["group_id"] in held:
-            row["split"] = "test"
+    # a held-out source's groups stay test, whatever a corpus's own split says
+    honoured = _honour_official(rows, official, held) if official is not None else None
     report = _report(videos, rows, groups, ids, matches, assignment, params)
     report["donor_matches"]["weak_links"] = weak_matches  # a corpus's named donors: known_identities
     if named:
@@ -183,7 +182,9 @@ def build_splits(
     return rows, report, links
 
 
-def _held_groups(members: Mapping[str, Sequence[Video]], sources: Mapping[str, str], holdout: Sequence[str]) -> set[str]:
+def _held_groups(
+    members: Mapping[str, Sequence[Video]], sources: Mapping[str, str], holdout: Sequence[str]
+) -> set[str]:
     """The groups holding a video of a held-out source (they go to test whole)."""
     out = set(holdout)
     return {g for g, vs in members.items() if any(sources.get(v.video_id) in out for v in vs)}
@@ -219,12 +220,18 @@ def _holdout(
     }
 
 
-def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) -> dict[str, Any]:
-    """Give each row its corpus's own split where it has one (in place); the counts."""
-    taken = changed = 0
+def _honour_official(
+    rows: list[dict[str, Any]], official: Mapping[str, str], held: set[str] = frozenset()  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """Give each row its corpus's own split where it has one (in place), but for the rows
+    of ``held`` groups (`split.holdout_sources`: test whatever); the counts."""
+    taken = changed = kept_held = 0
     unknown: Counter[str] = Counter()
     for row in rows:
         split = official.get(row["video_id"])
+        if row["group_id"] in held:
+            kept_held += split is not None
+            continue
         if split in SPLIT_NAMES:
             taken += 1
             changed += split != row["split"]
@@ -235,7 +242,8 @@ def _honour_official(rows: list[dict[str, Any]], official: Mapping[str, str]) ->
         "honoured": True,
         "videos_with_official_split": taken,
         "videos_moved_from_dfmask_split": changed,
-        "videos_with_dfmask_split": len(rows) - taken,
+        "videos_with_dfmask_split": len(rows) - taken - kept_held,
+        "videos_held_out_despite_official_split": kept_held,
         "unknown_official_values": dict(sorted(unknown.items())),
     }
 

@@ -15,22 +15,32 @@ from dfmask.corpus.adapters.deeperforensics import DeeperForensicsAdapter
 from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.corpus.adapters.fakeavceleb import FakeAvCelebAdapter
 from dfmask.corpus.adapters.ffpp import FfppAdapter
-from dfmask.corpus.adapters.mixed import MixedAdapter, SourceInfo, namespaced, source_of
+from dfmask.corpus.adapters.mixed import MixedAdapter, SourceInfo, namespaced, owners, source_of
 from dfmask.params import CorpusParams
 
 KINDS = ("dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb")
 
+#: Each layout's published name (datasheets, model cards).
+TITLES = {
+    "dfdc": "DFDC",
+    "ffpp": "FaceForensics++",
+    "celebdf": "Celeb-DF v2",
+    "deeperforensics": "DeeperForensics-1.0",
+    "fakeavceleb": "FakeAVCeleb",
+}
+
 __all__ = [
     "ADAPTER_STATUSES",
     "KINDS",
+    "TITLES",
     "Adapter",
     "MixedAdapter",
     "Record",
     "SourceInfo",
     "adapter_for",
     "adapter_from",
-    "source_info",
     "namespaced",
+    "source_info",
     "source_of",
 ]
 
@@ -41,6 +51,15 @@ def adapter_from(corpus: CorpusParams) -> Adapter:
     if corpus.kind == "mixed":
         return MixedAdapter(corpus.root, corpus.sources, adapter_for)
     return adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
+
+
+def corpus_titles(corpus: CorpusParams) -> list[str]:
+    """What a card calls the run's corpora: the layout's published name, or (mixed) each
+    source's that owns a listed part, with its name."""
+    if corpus.kind != "mixed":
+        return [TITLES[corpus.kind]]
+    present = owners({s.name: s.part_offset for s in corpus.sources}, corpus.parts)
+    return [f"{TITLES[s.kind]} (`{s.name}`)" for s in corpus.sources if s.name in present]
 
 
 def source_info(adapter: Adapter, part: int) -> SourceInfo | None:

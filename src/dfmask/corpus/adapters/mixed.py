@@ -30,9 +30,10 @@ record keeps its status: nothing a source lists is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,6 +43,18 @@ from dfmask.params import SourceParams
 
 #: Between a source's name and a video's own id.
 SEPARATOR = "-"
+
+
+@contextlib.contextmanager
+def _named(source: SourceParams) -> Iterator[None]:
+    """Errors of a source's own adapter name the source: its keys are ``corpus.sources``'s
+    (the adapter's messages speak of ``corpus.root``, ``corpus.originals_root``)."""
+    try:
+        yield
+    except DfmaskError as err:
+        if str(err).startswith("corpus.sources "):
+            raise
+        raise DfmaskError(f"corpus.sources {source.name} (dir {source.dir}): {err}") from err
 
 
 def namespaced(source: SourceParams, video_id: str) -> str:
@@ -57,6 +70,18 @@ def source_of(sources: Sequence[SourceParams], part: int) -> tuple[SourceParams,
         raise DfmaskError(f"corpus.parts lists {part}, below every source's part_offset (the lowest is {lowest})")
     owner = max(owners, key=lambda s: s.part_offset)
     return owner, part - owner.part_offset
+
+
+def owners(offsets: Mapping[str, int], parts: Iterable[int]) -> set[str]:
+    """The names (of ``offsets``: source name → part_offset) that own one of ``parts``
+    (`source_of`'s rule: the largest offset not above the part); a source no part reads
+    is not in the run's data."""
+    out = set()
+    for part in parts:
+        below = [(off, name) for name, off in offsets.items() if off <= part]
+        if below:
+            out.add(max(below)[1])
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,7 @@ class MixedAdapter:
         self.sources = tuple(sorted(sources, key=lambda s: s.part_offset))
         self._make = make
         self._adapters: dict[str, Adapter] = {}
+        self._parts: list[int] | None = None
 
     def _adapter(self, source: SourceParams) -> Adapter:
         if source.name not in self._adapters:
@@ -95,9 +121,10 @@ class MixedAdapter:
                     "instead, or run `dvc repro -f inventory` after changing it (docs/corpora.md)",
                     file=sys.stderr,
                 )
-            self._adapters[source.name] = self._make(
-                source.kind, folder, source.qualities, source.label_policy, source.originals_root
-            )
+            with _named(source):
+                self._adapters[source.name] = self._make(
+                    source.kind, folder, source.qualities, source.label_policy, source.originals_root
+                )
         return self._adapters[source.name]
 
     def source(self, part: int) -> SourceInfo:
@@ -105,9 +132,14 @@ class MixedAdapter:
         return SourceInfo(owner.name, owner.kind)
 
     def parts(self) -> list[int]:
+        """Every source's parts as run parts; a source whose parts reach the next source's
+        offset is refused (once checked, the answer is kept: `videos` relies on it)."""
+        if self._parts is not None:
+            return self._parts
         out: list[int] = []
         for i, source in enumerate(self.sources):
-            own = self._adapter(source).parts()
+            with _named(source):
+                own = self._adapter(source).parts()
             limit = self.sources[i + 1].part_offset if i + 1 < len(self.sources) else None
             for p in own:
                 if limit is not None and source.part_offset + p >= limit:
@@ -117,11 +149,16 @@ class MixedAdapter:
                         f"{self.sources[i + 1].name}'s part_offset above {source.part_offset + max(own)}"
                     )
             out += [source.part_offset + p for p in own]
-        return sorted(out)
+        self._parts = sorted(out)
+        return self._parts
 
     def videos(self, part: int) -> list[Record]:
+        self.parts()  # the part ranges are checked before any part is read
         owner, own = source_of(self.sources, part)
-        return sorted((self._renamed(owner, part, r) for r in self._adapter(owner).videos(own)), key=lambda r: r.video_id)
+        with _named(owner):
+            listed = self._adapter(owner).videos(own)
+        records = (self._renamed(owner, part, r) for r in listed)
+        return sorted(records, key=lambda r: r.video_id)
 
     def _renamed(self, source: SourceParams, part: int, rec: Record) -> Record:
         def ns(value: str | None) -> str | None:
@@ -131,12 +168,18 @@ class MixedAdapter:
             if path is None:
                 return None
             joined = posixpath.normpath(f"{source.dir}/{path}")
+            if ".." not in path.split("/"):
+                return joined
             # a DeeperForensics source reaches its FF++ targets through originals_root
-            # (``../ffpp``): normalised, still under corpus.root, or refused
-            if joined.startswith("../") or joined == "..":
+            # (``../ffpp``): the text, normalised, must stay under corpus.root and name the
+            # file the adapter found (through a linked source dir, ``..`` leaves the link's
+            # target, not corpus.root)
+            found = (self.root / source.dir / path).resolve()
+            if joined.startswith("../") or joined == ".." or (self.root / joined).resolve() != found:
                 raise DfmaskError(
-                    f"corpus.sources {source.name}: {source.dir}/{path} leaves corpus.root; "
-                    "keep every source (and a DeeperForensics source's originals_root) under it"
+                    f"corpus.sources {source.name}: originals_root {source.originals_root!r} reaches {path} "
+                    f"outside {self.root}/<another source's dir> (through a link, or out of corpus.root); "
+                    "point it at a real folder under corpus.root, e.g. another source's dir"
                 )
             return joined
 
