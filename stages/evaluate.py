@@ -39,7 +39,7 @@ def main() -> str:
     params = load_section(EvaluateParams, "evaluate", args.params)
 
     from dfmask.corpus import corpus_kind
-    from dfmask.corpus.adapters import corpus_titles
+    from dfmask.corpus.adapters import corpus_layouts, corpus_titles
     from dfmask.model.card import CARD_NAME, write_model_card
     from dfmask.model.evaluate import EvalPaths, run
 
@@ -47,8 +47,8 @@ def main() -> str:
     paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra), args.videos)
     summary = run(params, paths, corpus).summary()
     kind = "sample" if corpus_kind(corpus.root, args.sample) == "sample" else corpus.kind
-    corpora = corpus_titles(corpus) if kind != "sample" else ()
-    write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report, corpora)
+    corpora, layouts = (corpus_titles(corpus), corpus_layouts(corpus)) if kind != "sample" else ((), ())
+    write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report, corpora, layouts)
     if args.headline is not None:
         write_headline("evaluate", {"report": args.out / "metrics.json"}, args.headline)
     return summary

@@ -294,6 +294,19 @@ def test_overlapping_part_ranges_stop_the_inventory_not_only_parts(root: Path, t
     assert not list((tmp_path / "inv").glob("part=*.json"))
 
 
+def test_a_source_no_listed_part_reads_need_not_be_on_disk(root: Path) -> None:
+    """The preset lists FF++ and Celeb-DF; a machine with FF++ only runs its parts."""
+    from dfmask.corpus.adapters import corpus_layouts, corpus_titles, present_sources
+
+    away = SourceParams(name="celeb", kind="celebdf", dir="not-here", part_offset=200)
+    corpus = _mixed(root, DFDC, FFPP, away, parts=(0, 100))
+    assert adapter_from(corpus).videos(100)  # the Celeb-DF folder is never opened
+    assert [s.name for s in present_sources(corpus)] == ["dfdc", "ffpp"]
+    assert corpus_layouts(corpus) == ["dfdc", "ffpp"] and len(corpus_titles(corpus)) == 2
+    with pytest.raises(DfmaskError, match="corpus.sources celeb: not-here is not a folder"):
+        adapter_from(_mixed(root, DFDC, FFPP, away, parts=(0, 200))).videos(200)
+
+
 def test_a_linked_source_s_originals_root_must_name_the_same_files(tmp_path: Path, root: Path) -> None:
     """DeeperForensics reaches its FF++ targets through ``originals_root: ../targets``. With
     its folder a link, ``..`` leaves the link's target: the path as text (under
@@ -337,3 +350,7 @@ def test_read_sources_tells_a_mixed_run_s_tables_from_a_single_corpus_s(root: Pa
     run_ingest(IngestParams(probe_decode=False), single, one, 0)
     assert read_sources(tmp_path / "one", [0]) is None  # one corpus: no source column at all
     assert "source" not in pq.read_schema(tmp_path / "one/part=0.parquet").names
+    # the tables of a mixed and a single-corpus run together (a hand run): refused, not guessed
+    shutil.copy(tmp_path / "one/part=0.parquet", tmp_path / "mixed/part=7.parquet")
+    with pytest.raises(DfmaskError, match="part=7.parquet: written by a single-corpus run, but part=0.parquet"):
+        read_sources(tmp_path / "mixed", [0, 7, 100])

@@ -71,10 +71,12 @@ def test_datasheet_names_the_card_of_the_declared_model_artifact() -> None:
 
 def test_card_names_the_corpora_it_was_scored_on() -> None:
     """Another layout, or a mixed run, is named as such, never as DFDC."""
-    text = card.render(_metrics(), "ffpp", corpora=["FaceForensics++"])
-    assert "datasets: [FaceForensics++]" in text and "DFDC-layout" not in text
+    text = card.render(_metrics(), "ffpp", corpora=["FaceForensics++"], datasets=["ffpp"])
+    assert "datasets: [ffpp]" in text and "DFDC-layout" not in text
     assert "- Corpora: FaceForensics++ under `corpus.root` (their terms apply; docs/release.md)." in text
     assert "- Scored on FaceForensics++;" in text
-    mixed = card.render(_metrics(), "mixed", corpora=["FaceForensics++ (`ffpp`)", "Celeb-DF v2 (`celebdf`)"])
+    titles = ["FaceForensics++ (`ffpp`)", "Celeb-DF v2 (`celebdf`)"]
+    mixed = card.render(_metrics(), "mixed", corpora=titles, datasets=["ffpp", "celebdf"])
+    assert "datasets: [ffpp, celebdf]" in mixed
     assert "`metrics.json` `by_source` scores each apart" in mixed
     assert "- Scored on FaceForensics++ (`ffpp`), Celeb-DF v2 (`celebdf`);" in mixed

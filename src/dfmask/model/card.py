@@ -113,10 +113,12 @@ def render(
     corpus_kind: str,
     train: Mapping[str, Any] | None = None,
     corpora: Sequence[str] = ("DFDC",),
+    datasets: Sequence[str] = ("dfdc",),
 ) -> str:
     """The card's Markdown. ``corpus_kind``: ``"sample"`` for the generated sample, else
     ``corpus.kind``; ``corpora``: what the run's corpora are called
-    (`dfmask.corpus.adapters.corpus_titles`)."""
+    (`dfmask.corpus.adapters.corpus_titles`); ``datasets``: their layout ids, for the
+    front matter."""
     splits = [s for s in ("val", "test") if isinstance(metrics.get(s), Mapping)]
     config = _get(metrics, "model", "config") or {}
     checkpoint = _get(metrics, "model", "checkpoint")
@@ -125,7 +127,7 @@ def render(
         "---",
         "library_name: pytorch",
         "tags: [deepfake-detection, image-segmentation, dfmask]",
-        f"datasets: [{'dfmask-sample' if sample else 'dfdc' if corpus_kind == 'dfdc' else ', '.join(corpora)}]",
+        f"datasets: [{'dfmask-sample' if sample else ', '.join(datasets)}]",
         "metrics: [roc_auc, log_loss, f1, dice]",
         "---",
         "",
@@ -213,6 +215,7 @@ def write_model_card(
     corpus_kind: str,
     train_report: Path | None = None,
     corpora: Sequence[str] = ("DFDC",),
+    datasets: Sequence[str] = ("dfdc",),
 ) -> Path:
     """Read the evaluate metrics (and the train report when it exists), write the card."""
     metrics = json.loads(Path(metrics_path).read_text())
@@ -220,6 +223,6 @@ def write_model_card(
     if train_report is not None and Path(train_report).exists():
         train = json.loads(Path(train_report).read_text())
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render(metrics, corpus_kind, train, corpora))
+    tmp.write_text(render(metrics, corpus_kind, train, corpora, datasets))
     os.replace(tmp, out)
     return out

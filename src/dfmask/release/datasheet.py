@@ -24,6 +24,7 @@ from typing import Any
 from dfmask import tables
 from dfmask.corpus import quoted_root
 from dfmask.corpus.adapters import TITLES, owners
+from dfmask.errors import DfmaskError
 from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
@@ -125,6 +126,8 @@ def release_sources(corpus: Mapping[str, Any], kind: str) -> list[dict[str, Any]
         listed = [(s["name"], s["kind"], bool(s.get("namespace", True))) for s in _present(corpus)]
     else:
         listed = [(str(corpus.get("kind") or "dfdc"), str(corpus.get("kind") or "dfdc"), False)]
+    if not listed:
+        raise DfmaskError("corpus.parts: no listed part belongs to a corpus.sources entry: nothing to release")
     return [{"name": n, "kind": k, "title": CORPUS_TERMS[k][0], "namespace": ns} for n, k, ns in listed]
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
+from dfmask.errors import DfmaskError
 from dfmask.tables import TableSpec, field, part_path, read_tables
 
 VIDEOS = TableSpec(
@@ -126,5 +127,11 @@ def read_sources(root: str | os.PathLike[str], parts: Sequence[int]) -> dict[str
     mixed = [p for p in paths if p.exists() and SOURCE_FIELD.name in pq.read_schema(p).names]
     if not mixed:
         return None
+    others = [p for p in paths if p.exists() and p not in mixed]
+    if others:  # a hand run over tables of two runs: which source would the others be?
+        raise DfmaskError(
+            f"{others[0]}: written by a single-corpus run, but {mixed[0].name} by a mixed one "
+            "(corpus.kind: mixed); re-run ingest for every part with the same corpus params"
+        )
     ids, names = (c.to_pylist() for c in read_tables(mixed, _MIXED_VIDEOS, ["video_id", "source"]).columns)
     return dict(zip(ids, names, strict=True))

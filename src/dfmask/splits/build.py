@@ -7,6 +7,7 @@ import os
 import shutil
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,7 @@ def _holdout(
 
 
 def _honour_official(
-    rows: list[dict[str, Any]], official: Mapping[str, str], held: set[str] = frozenset()  # type: ignore[assignment]
+    rows: list[dict[str, Any]], official: Mapping[str, str], held: AbstractSet[str] = frozenset()
 ) -> dict[str, Any]:
     """Give each row its corpus's own split where it has one (in place), but for the rows
     of ``held`` groups (`split.holdout_sources`: test whatever); the counts."""
@@ -238,14 +239,16 @@ def _honour_official(
             row["split"] = split
         elif split is not None:
             unknown[str(split)] += 1
-    return {
+    out: dict[str, Any] = {
         "honoured": True,
         "videos_with_official_split": taken,
         "videos_moved_from_dfmask_split": changed,
         "videos_with_dfmask_split": len(rows) - taken - kept_held,
-        "videos_held_out_despite_official_split": kept_held,
         "unknown_official_values": dict(sorted(unknown.items())),
     }
+    if held:  # split.holdout_sources: counted only where there is one
+        out["videos_held_out_despite_official_split"] = kept_held
+    return out
 
 
 def read_official(parts: Sequence[int], videos_dir: Path) -> dict[str, str]:

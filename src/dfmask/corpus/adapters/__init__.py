@@ -16,7 +16,7 @@ from dfmask.corpus.adapters.dfdc import DfdcAdapter
 from dfmask.corpus.adapters.fakeavceleb import FakeAvCelebAdapter
 from dfmask.corpus.adapters.ffpp import FfppAdapter
 from dfmask.corpus.adapters.mixed import MixedAdapter, SourceInfo, namespaced, owners, source_of
-from dfmask.params import CorpusParams
+from dfmask.params import CorpusParams, SourceParams
 
 KINDS = ("dfdc", "ffpp", "celebdf", "deeperforensics", "fakeavceleb")
 
@@ -39,7 +39,11 @@ __all__ = [
     "SourceInfo",
     "adapter_for",
     "adapter_from",
+    "corpus_layouts",
+    "corpus_titles",
     "namespaced",
+    "owners",
+    "present_sources",
     "source_info",
     "source_of",
 ]
@@ -53,13 +57,24 @@ def adapter_from(corpus: CorpusParams) -> Adapter:
     return adapter_for(corpus.kind, corpus.root, corpus.qualities, corpus.label_policy, corpus.originals_root)
 
 
+def present_sources(corpus: CorpusParams) -> list[SourceParams]:
+    """A mixed run's sources that own a listed part (`owners`), in their listed order."""
+    present = owners({s.name: s.part_offset for s in corpus.sources}, corpus.parts)
+    return [s for s in corpus.sources if s.name in present]
+
+
 def corpus_titles(corpus: CorpusParams) -> list[str]:
     """What a card calls the run's corpora: the layout's published name, or (mixed) each
     source's that owns a listed part, with its name."""
     if corpus.kind != "mixed":
         return [TITLES[corpus.kind]]
-    present = owners({s.name: s.part_offset for s in corpus.sources}, corpus.parts)
-    return [f"{TITLES[s.kind]} (`{s.name}`)" for s in corpus.sources if s.name in present]
+    return [f"{TITLES[s.kind]} (`{s.name}`)" for s in present_sources(corpus)]
+
+
+def corpus_layouts(corpus: CorpusParams) -> list[str]:
+    """The layout ids (`KINDS`) of the run's corpora, each once, in listed order."""
+    kinds = [corpus.kind] if corpus.kind != "mixed" else [s.kind for s in present_sources(corpus)]
+    return list(dict.fromkeys(kinds))
 
 
 def source_info(adapter: Adapter, part: int) -> SourceInfo | None:

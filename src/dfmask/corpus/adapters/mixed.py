@@ -104,7 +104,7 @@ class MixedAdapter:
         self.sources = tuple(sorted(sources, key=lambda s: s.part_offset))
         self._make = make
         self._adapters: dict[str, Adapter] = {}
-        self._parts: list[int] | None = None
+        self._checked: dict[str, list[int]] = {}
 
     def _adapter(self, source: SourceParams) -> Adapter:
         if source.name not in self._adapters:
@@ -131,30 +131,32 @@ class MixedAdapter:
         owner, _ = source_of(self.sources, part)
         return SourceInfo(owner.name, owner.kind)
 
-    def parts(self) -> list[int]:
-        """Every source's parts as run parts; a source whose parts reach the next source's
-        offset is refused (once checked, the answer is kept: `videos` relies on it)."""
-        if self._parts is not None:
-            return self._parts
-        out: list[int] = []
-        for i, source in enumerate(self.sources):
+    def _own_parts(self, source: SourceParams) -> list[int]:
+        """``source``'s own parts, refused when one would reach the next source's offset
+        (that run part is the next source's: the user would lose this part unseen)."""
+        if source.name not in self._checked:
             with _named(source):
                 own = self._adapter(source).parts()
-            limit = self.sources[i + 1].part_offset if i + 1 < len(self.sources) else None
-            for p in own:
-                if limit is not None and source.part_offset + p >= limit:
-                    raise DfmaskError(
-                        f"corpus.sources {source.name}: its part {p} would be run part {source.part_offset + p}, "
-                        f"which is {self.sources[i + 1].name}'s (part_offset {limit}); raise "
-                        f"{self.sources[i + 1].name}'s part_offset above {source.part_offset + max(own)}"
-                    )
-            out += [source.part_offset + p for p in own]
-        self._parts = sorted(out)
-        return self._parts
+            later = [s for s in self.sources if s.part_offset > source.part_offset]
+            if later and own and source.part_offset + max(own) >= later[0].part_offset:
+                nxt = later[0]
+                p = min(q for q in own if source.part_offset + q >= nxt.part_offset)
+                raise DfmaskError(
+                    f"corpus.sources {source.name}: its part {p} would be run part {source.part_offset + p}, "
+                    f"which is {nxt.name}'s (part_offset {nxt.part_offset}); raise "
+                    f"{nxt.name}'s part_offset above {source.part_offset + max(own)}"
+                )
+            self._checked[source.name] = own
+        return self._checked[source.name]
+
+    def parts(self) -> list[int]:
+        """Every source's parts as run parts (each source must be on disk)."""
+        return sorted(s.part_offset + p for s in self.sources for p in self._own_parts(s))
 
     def videos(self, part: int) -> list[Record]:
-        self.parts()  # the part ranges are checked before any part is read
         owner, own = source_of(self.sources, part)
+        self._own_parts(owner)  # its range is checked before any of its parts is read; a
+        # source that owns no listed part is never opened (it need not be on this machine)
         with _named(owner):
             listed = self._adapter(owner).videos(own)
         records = (self._renamed(owner, part, r) for r in listed)
