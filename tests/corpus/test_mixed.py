@@ -251,9 +251,6 @@ def test_every_layout_runs_mixed_through_dvc_with_identity_disjoint_splits_acros
     for r in rows:
         by_group.setdefault(r["group_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in by_group.values())
-    # the FF++ source's mask videos are masks_quality's truth
-    quality = json.loads((repo / "reports/masks_quality.json").read_text())
-    assert quality["truth"]["videos_with_masks"] == len({w.mask for w in trees["ffpp"].files.values() if w.mask})
     # evaluate: the per-source table, per split
     metrics = json.loads((repo / "reports/eval/metrics.json").read_text())
     for split_name in ("val", "test"):
@@ -261,8 +258,12 @@ def test_every_layout_runs_mixed_through_dvc_with_identity_disjoint_splits_acros
         assert table and set(table) <= set(by_source) and all(t["videos"] > 0 for t in table.values())
     breakdown = json.loads((repo / "reports/eval/breakdown.json").read_text())
     assert set(breakdown["test"]["by_source"]) == set(metrics["by_source"]["test"])
-    # the release names every corpus and its terms
-    run(["dvc", "exp", "run", "release"], repo)
+    # the release (after masks_quality, which it quotes) names every corpus and its terms
+    out = run(["dvc", "exp", "run", "release"], repo).stdout
+    assert _ran(out, "masks_quality") and _ran(out, "release"), out
+    # the FF++ source's mask videos are masks_quality's truth
+    quality = json.loads((repo / "reports/masks_quality.json").read_text())
+    assert quality["truth"]["videos_with_masks"] == len({w.mask for w in trees["ffpp"].files.values() if w.mask})
     sheet = (repo / "data/release/DATASHEET.md").read_text()
     assert "Corpora: **DFDC** (`dfdc`), **FaceForensics++** (`ffpp`), **Celeb-DF v2** (`celeb`)" in sheet
     assert "Terms to Use Celeb-DF" in sheet and "FakeAVCeleb" in sheet and str(corpora) not in sheet

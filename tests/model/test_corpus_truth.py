@@ -62,3 +62,34 @@ def test_masks_come_from_the_needed_frames_and_failures_are_counted_by_reason(tm
     rect = np.zeros((W, W), bool)
     rect[8:32, 20:44] = True
     assert (full.astype(bool) == rect).mean() > 0.98
+
+
+def test_keeping_only_the_crop_windows_gives_the_same_crop_masks(tmp_path: Path) -> None:
+    """With ``windows`` only the part of each frame's mask the crops see is stored
+    (memory at FaceForensics++ scale); every crop mask is the same, windows that reach
+    past the frame and half-pixel boxes included, and what is stored is smaller."""
+    from dfmask.model.segeval import _kept
+
+    _mask_video(tmp_path / "masks/a.mp4")
+    rows = [{"video_id": "a", "mask_path": "masks/a.mp4", "width": W, "height": H, "rotation": 0}]
+    needed = {"a": {0, 1, 2, 3}}
+    boxes = {
+        0: [np.array([10.5, 4.5, 42.5, 36.5]), np.array([30.2, 20.7, 50.2, 40.7])],  # two tracks: the union is kept
+        1: [np.array([-8.0, -6.0, 24.0, 26.0])],  # past the top-left corner
+        2: [np.array([48.0, 30.0, 80.0, 62.0])],  # past the bottom-right corner
+        3: [np.array([70.0, 50.0, 90.0, 70.0])],  # wholly outside the frame
+    }
+    windows: dict[tuple[str, int], tuple[int, int, int, int]] = {}
+    for f, bs in boxes.items():
+        ws = [tuple(int(v) for v in np.rint(b)) for b in bs]
+        windows[("a", f)] = (min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws), max(w[3] for w in ws))
+    whole = CorpusTruthMasks(tmp_path, rows, needed)
+    kept = CorpusTruthMasks(tmp_path, rows, needed, windows)
+    for f, bs in boxes.items():
+        for b in bs:
+            for size in (16, 32, 48):
+                assert np.array_equal(whole.crop_mask("a", f, b, size), kept.crop_mask("a", f, b, size)), (f, b, size)
+    assert any(whole.crop_mask("a", 0, b, 32).any() for b in boxes[0])  # the check compares real masks
+    assert sum(len(c[0]) for c in kept.cells.values()) < sum(len(c[0]) for c in whole.cells.values())
+    part, x0, y0 = _kept(np.ones((H, W), bool), (-5, -5, 10, 12))
+    assert part.shape == (12, 10) and (x0, y0) == (0, 0)

@@ -62,6 +62,7 @@ from dfmask.model.segeval import (
     GroundTruthMasks,
     TrueMasks,
     counterfactual,
+    crop_windows,
     false_positive_area,
     fit_mean_mask,
     fit_true_mean_mask,
@@ -124,13 +125,15 @@ def corpus_truth(
     table = read_corpus_videos(videos, parts, columns)
     if table is None:
         return None
+    fakes = np.flatnonzero(index.is_fake)
     needed: dict[str, set[int]] = {}
-    for i in np.flatnonzero(index.is_fake):
+    for i in fakes:
         needed.setdefault(str(index.video_id[i]), set()).add(int(index.frame_idx[i]))
     rows = table.to_pylist()  # CorpusTruthMasks keeps the fakes of `needed` that name a mask video
     if not any(r["mask_path"] and str(r["video_id"]) in needed for r in rows):
         return None
-    return CorpusTruthMasks(corpus_root, rows, needed)
+    # only the part of each frame the crops see is kept (memory: CorpusTruthMasks)
+    return CorpusTruthMasks(corpus_root, rows, needed, crop_windows(index, fakes))
 
 
 def ground_truth(corpus_root: str, sample: Path) -> Path | None:
