@@ -289,6 +289,19 @@ def test_an_ffpp_tree_runs_through_dvc_and_only_changed_parts_run_again(tmp_path
     assert _ran(out, "inventory") and _ran(out, "evaluate"), out
     mended = json.loads((repo / "reports/eval/metrics.json").read_text())
     assert "mask_unreadable" not in mended["truth"]["skipped_frames"]
+    # a mask video one frame longer than its fake: frame i of one is not known to be frame
+    # i of the other, so none of its frames is scored (counted, named)
+    from dfmask.video import iter_frames
+
+    longer = sorted(masks)[2]
+    frames = list(iter_frames(tree.root / longer))
+    encode_video([*frames, frames[-1]], tree.root / longer, 10, crf=0)
+    run(["dvc", "repro", "masks_quality"], repo)
+    counted = json.loads((repo / "reports/masks_quality.json").read_text())["truth"]
+    assert counted["skipped"].get("mask_length_mismatch", 0) > 0
+    assert counted["skipped_examples"]["mask_length_mismatch"].startswith(
+        f"{longer}: {len(frames) + 1} frames, its fake {len(frames)}"
+    )
     # a video of another part (youtube 150 → part 1, not listed): inventory only
     first = next(rel for rel, w in tree.files.items() if w.label == "REAL")
     (tree.root / "original_sequences/youtube/c23/videos/150.mp4").write_bytes((tree.root / first).read_bytes())
