@@ -46,7 +46,7 @@ def main() -> str:
     first, *extra = args.checkpoint
     paths = EvalPaths(args.faces, args.masks, args.splits, first, args.sample, args.out, tuple(extra), args.videos)
     summary = run(params, paths, corpus).summary()
-    kind = "sample" if corpus_kind(corpus.root, args.sample) == "sample" else corpus.kind
+    kind = corpus_kind(corpus.root, args.sample, corpus.kind)
     corpora, layouts = (corpus_titles(corpus), corpus_layouts(corpus)) if kind != "sample" else ((), ())
     write_model_card(args.out / "metrics.json", args.out / CARD_NAME, kind, args.train_report, corpora, layouts)
     if args.headline is not None:

@@ -190,6 +190,8 @@ def test_datasheet_is_filled_from_the_run_and_carries_the_right_terms(built, tmp
     assert "reports/masks_quality.json" not in dfdc and "leaks.identity" in dfdc
     assert corpus_kind("data/sample/corpus", "data/sample") == "sample"
     assert corpus_kind("/mnt/dfdc", "data/sample") == "dfdc"
+    assert corpus_kind("/mnt/ffpp", "data/sample", "ffpp") == "ffpp"
+    assert corpus_kind("data/sample/corpus", "data/sample", "ffpp") == "sample"
     # another corpus gets its own terms, never DFDC's
     _release(root, tmp_path / "ffpp", corpus=CorpusParams(root="/data/ffpp", parts=(0, 1), kind="ffpp"))
     ffpp = (tmp_path / "ffpp/DATASHEET.md").read_text()

@@ -17,15 +17,18 @@ def sample_truth(sample_root: str | os.PathLike[str]) -> Path:
     return Path(sample_root) / "ground_truth.parquet"
 
 
-def corpus_kind(corpus_root: str | os.PathLike[str], sample_root: str | os.PathLike[str]) -> str:
+def corpus_kind(
+    corpus_root: str | os.PathLike[str], sample_root: str | os.PathLike[str], layout: str = "dfdc"
+) -> str:
     """``"sample"`` when ``corpus.root`` is the sample stage's corpus folder
-    (``<paths.sample>/corpus``, compared resolved), else ``"dfdc"``.
+    (``<paths.sample>/corpus``, compared resolved), else ``layout`` (``corpus.kind``:
+    ``dfdc``, ``ffpp``, ..., ``mixed``).
 
     The one rule for "is this the generated sample": the sample stage generates only
     then, and only then does ``<paths.sample>/ground_truth.parquet`` describe the corpus
     that the pipeline reads (mask QA, evaluation and the release datasheet rely on it).
     """
-    return "sample" if Path(corpus_root).resolve() == sample_corpus_dir(sample_root).resolve() else "dfdc"
+    return "sample" if Path(corpus_root).resolve() == sample_corpus_dir(sample_root).resolve() else layout
 
 
 def quoted_root(root: str | os.PathLike[str] | None) -> str | None:

@@ -12,7 +12,7 @@ full-frame mask per frame, the form the sample's ground truth has
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +99,35 @@ def scorable(
             yield f, None, "mask_size_mismatch", f"{mask_path}: {got}, the video {want} as displayed"
         else:
             yield f, seen, None, ""
+
+
+def corpus_masks(
+    corpus_root: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], needed: Mapping[str, set[int]]
+) -> Iterator[tuple[str, int, np.ndarray | None, str | None, str]]:
+    """``(video_id, frame, mask, reason, example)`` for each frame ``needed[video_id]``
+    names of each of ``rows`` (ingest rows: ``video_id``, ``mask_path``, ``width``,
+    ``height``, ``rotation``, ``declared_frames``) that names a mask video: the mask, or
+    None with why it cannot be scored (`scorable`'s reasons, or ``mask_unreadable``) and
+    one line naming the file. Each mask video is decoded once, for every frame any of its
+    fakes needs (FF++'s c23 and c40 copies share one), and its header read once; one mask
+    video's frames are held at a time. The one reader ``masks_quality`` and ``evaluate``
+    both count by."""
+    users: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("mask_path") and needed.get(str(row["video_id"])):
+            users.setdefault(str(row["mask_path"]), []).append(row)
+    for mask_path, mine in sorted(users.items()):
+        try:
+            got = dict(true_masks_at(corpus_root, mask_path, set().union(*(needed[str(r["video_id"])] for r in mine))))
+        except DfmaskError as err:
+            for row in mine:
+                for f in sorted(needed[str(row["video_id"])]):
+                    yield str(row["video_id"]), f, None, "mask_unreadable", str(err)
+            continue
+        mask_len = mask_frame_count(corpus_root, mask_path)
+        for row in mine:
+            declared = row.get("declared_frames")
+            lengths = (mask_len, int(declared) if isinstance(declared, int) else None)
+            shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
+            for f, seen, why, example in scorable(got, needed[str(row["video_id"])], shape, mask_path, lengths):
+                yield str(row["video_id"]), f, seen, why, example

@@ -223,13 +223,14 @@ def load_corpus_items(
     (``mask_path``, e.g. FaceForensics++'s ``masks/videos/``), scored against that mask.
 
     ``videos`` are ingest rows with a ``mask_path`` (and ``video_id``, ``method``,
-    ``quality``, ``width``, ``height``). Each mask video is decoded once (`dfmask.corpus.truemasks`),
-    keeping only the frames crops need, and cut into each crop as the sample's truth is
+    ``quality``, ``width``, ``height``, ``rotation``, ``declared_frames``). Each mask video
+    is decoded once per part, for the frames its crops need (`dfmask.corpus.truemasks.corpus_masks`: FF++'s
+    c23 and c40 copies share one), and cut into each crop as the sample's truth is
     (`mask_in_crop`). The item's method is the corpus's, its band the corpus's quality
     (FF++ ``c23``), its case ``full``. Crops that cannot be scored are counted by reason
     (`CORPUS_SKIPS`) with one example each, never dropped silently.
     """
-    from dfmask.corpus.truemasks import mask_frame_count, mask_shape, scorable, true_masks_at
+    from dfmask.corpus.truemasks import corpus_masks
 
     by_id = {str(r["video_id"]): r for r in videos}
     split_of = split_of or {}
@@ -242,33 +243,19 @@ def load_corpus_items(
         skipped[reason] = skipped.get(reason, 0) + n
         examples.setdefault(reason, detail)
 
-    mask_lengths: dict[str, int | None] = {}
     for part in parts:
-        crops: dict[str, list[FakeCrop]] = {}
+        crops: dict[tuple[str, int], list[FakeCrop]] = {}
+        needed: dict[str, set[int]] = {}
         for c in fake_crops(masks_root, faces_root, part, lambda v, f: v in by_id):
-            crops.setdefault(c.video_id, []).append(c)
-        for video_id, its in crops.items():
-            row = by_id[video_id]
-            mask_path = str(row["mask_path"])
-            needed = {c.frame_idx for c in its}
-            try:
-                got = dict(true_masks_at(corpus_root, mask_path, needed))
-            except DfmaskError as err:
-                skip("mask_unreadable", str(err), len(its))
+            crops.setdefault((c.video_id, c.frame_idx), []).append(c)
+            needed.setdefault(c.video_id, set()).add(c.frame_idx)
+        for video_id, frame, seen, why, example in corpus_masks(corpus_root, [by_id[v] for v in needed], needed):
+            its = crops[(video_id, frame)]
+            if seen is None:
+                skip(str(why), example, len(its))  # counted per crop
                 continue
-            shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-            if mask_path not in mask_lengths:  # FF++'s c23 and c40 copies share one mask video
-                mask_lengths[mask_path] = mask_frame_count(corpus_root, mask_path)
-            declared = row.get("declared_frames")
-            lengths = (mask_lengths[mask_path], int(declared) if isinstance(declared, int) else None)
-            checked = {
-                f: (m, why, example) for f, m, why, example in scorable(got, needed, shape, mask_path, lengths)
-            }
+            row = by_id[video_id]
             for c in its:
-                seen, why, example = checked[c.frame_idx]
-                if seen is None:
-                    skip(str(why), example, 1)  # counted per crop
-                    continue
                 truth = mask_in_crop(seen, c.crop_box, c.mask.shape[0])
                 items.append(
                     QualityItem(

@@ -255,8 +255,7 @@ class CorpusTruthMasks:
     a video's ``mask_path`` in the ingest table), with `GroundTruthMasks`' lookup.
 
     Each mask video is decoded once, for the frames that ``needed`` names for the fakes
-    that use it (FF++'s c23 and c40 copies share one), only those frames converted
-    (`dfmask.corpus.truemasks.true_masks_at`), and stored as PNG. With ``windows`` (the
+    that use it (`dfmask.corpus.truemasks.corpus_masks`), and stored as PNG. With ``windows`` (the
     union of the crop windows each (video, frame) will be asked for, `crop_windows`) only
     that part of the frame is kept: a 1080p mask frame is ~2 MB raw and ~12 kB as a PNG
     (measured on an H.264 mask video decoded as here), ~128k of them for FaceForensics++'s
@@ -280,7 +279,7 @@ class CorpusTruthMasks:
         needed: Mapping[str, set[int]],
         windows: Mapping[tuple[str, int], tuple[int, int, int, int]] | None = None,
     ) -> None:
-        from dfmask.corpus.truemasks import mask_frame_count, mask_shape, scorable, true_masks_at
+        from dfmask.corpus.truemasks import corpus_masks
         from dfmask.tables import encode_png
 
         # (video, frame) → (PNG of the kept part of the frame's mask, its left, its top)
@@ -288,29 +287,13 @@ class CorpusTruthMasks:
         self.swap_kind: dict[str, str] = {}
         self.skipped: dict[str, int] = {}
         self.skipped_examples: dict[str, str] = {}
-        users: dict[str, list[dict[str, Any]]] = {}
-        for row in videos:
-            if row.get("mask_path") and needed.get(str(row["video_id"])):
-                users.setdefault(str(row["mask_path"]), []).append(row)
-        for mask_path, rows in sorted(users.items()):
-            frames = set().union(*(needed[str(r["video_id"])] for r in rows))
-            try:
-                got = dict(true_masks_at(corpus_root, mask_path, frames))
-            except DfmaskError as err:
-                self._skip("mask_unreadable", str(err), sum(len(needed[str(r["video_id"])]) for r in rows))
-                continue
-            mask_len = mask_frame_count(corpus_root, mask_path)
-            for row in rows:
-                vid = str(row["video_id"])
-                shape = mask_shape(row.get("width"), row.get("height"), row.get("rotation"))
-                lengths = (mask_len, row.get("declared_frames"))
-                for f, seen, why, example in scorable(got, needed[vid], shape, mask_path, lengths):
-                    if seen is None:
-                        self._skip(str(why), example, 1)
-                    else:
-                        part, x0, y0 = _kept(seen, None if windows is None else windows.get((vid, f)))
-                        self.cells[(vid, f)] = (encode_png(part.astype(np.uint8) * 255), x0, y0)
-                        self.swap_kind[vid] = "full"
+        for vid, f, seen, why, example in corpus_masks(corpus_root, videos, needed):
+            if seen is None:
+                self._skip(str(why), example, 1)
+            else:
+                part, x0, y0 = _kept(seen, None if windows is None else windows.get((vid, f)))
+                self.cells[(vid, f)] = (encode_png(part.astype(np.uint8) * 255), x0, y0)
+                self.swap_kind[vid] = "full"
 
     def _skip(self, reason: str, example: str, n: int) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n

@@ -23,8 +23,9 @@ from typing import Any
 
 from dfmask import tables
 from dfmask.corpus import quoted_root
-from dfmask.corpus.adapters import TITLES, owners
+from dfmask.corpus.adapters import TITLES, present_sources
 from dfmask.errors import DfmaskError
+from dfmask.params import CorpusParams
 from dfmask.release.build import ReleaseSummary
 from dfmask.release.inputs import scalar_items
 from dfmask.schemas.release import release_spec
@@ -103,39 +104,29 @@ FAKEAVCELEB_TERMS = (
     "apply too. " + _GATED
 )
 
-#: Each corpus layout's published name (`dfmask.corpus.adapters.TITLES`) and the terms a
-#: release of it must carry.
-CORPUS_TERMS: dict[str, tuple[str, str]] = {
-    kind: (TITLES[kind], terms)
-    for kind, terms in (
-        ("dfdc", DFDC_TERMS),
-        ("ffpp", FFPP_TERMS),
-        ("celebdf", CELEBDF_TERMS),
-        ("deeperforensics", DEEPERFORENSICS_TERMS),
-        ("fakeavceleb", FAKEAVCELEB_TERMS),
-    )
+#: The terms a release of each corpus layout must carry (its name: `dfmask.corpus.adapters.TITLES`).
+CORPUS_TERMS: dict[str, str] = {
+    "dfdc": DFDC_TERMS,
+    "ffpp": FFPP_TERMS,
+    "celebdf": CELEBDF_TERMS,
+    "deeperforensics": DEEPERFORENSICS_TERMS,
+    "fakeavceleb": FAKEAVCELEB_TERMS,
 }
 
 
-def release_sources(corpus: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+def release_sources(corpus: CorpusParams, kind: str) -> list[dict[str, Any]]:
     """The corpora a release holds, each ``{"name", "kind", "title", "namespace"}``: the
-    sample; the one ``corpus.kind``; or each of a mixed run's ``corpus.sources``."""
+    sample (``kind``, `dfmask.corpus.corpus_kind`); the one ``corpus.kind``; or each of a
+    mixed run's sources that a listed part reads (`dfmask.corpus.adapters.present_sources`)."""
     if kind == "sample":
         return [{"name": "sample", "kind": "sample", "title": "generated sample", "namespace": False}]
-    if corpus.get("kind") == "mixed":
-        listed = [(s["name"], s["kind"], bool(s.get("namespace", True))) for s in _present(corpus)]
+    if corpus.kind == "mixed":
+        listed = [(s.name, s.kind, s.namespace) for s in present_sources(corpus)]
     else:
-        listed = [(str(corpus.get("kind") or "dfdc"), str(corpus.get("kind") or "dfdc"), False)]
+        listed = [(corpus.kind, corpus.kind, False)]
     if not listed:
         raise DfmaskError("corpus.parts: no listed part belongs to a corpus.sources entry: nothing to release")
-    return [{"name": n, "kind": k, "title": CORPUS_TERMS[k][0], "namespace": ns} for n, k, ns in listed]
-
-
-def _present(corpus: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The mixed run's sources that own a listed part (`dfmask.corpus.adapters.owners`)."""
-    sources = list(corpus.get("sources", []))
-    present = owners({s["name"]: s["part_offset"] for s in sources}, corpus.get("parts", []))
-    return [s for s in sources if s["name"] in present]
+    return [{"name": n, "kind": k, "title": TITLES[k], "namespace": ns} for n, k, ns in listed]
 
 
 def _terms(sources: list[dict[str, Any]]) -> list[str]:
@@ -143,7 +134,7 @@ def _terms(sources: list[dict[str, Any]]) -> list[str]:
     if sources[0]["kind"] == "sample":
         return ["> **Image rights.** " + SAMPLE_RIGHTS]
     if len(sources) == 1:
-        return ["> **Terms of use.** " + CORPUS_TERMS[sources[0]["kind"]][1]]
+        return ["> **Terms of use.** " + CORPUS_TERMS[sources[0]["kind"]]]
     out = [
         f"> **Terms of use.** This release mixes {len(sources)} corpora. A crop's `video_id` names its "
         "source (`<source>-<id>`; a source read with `namespace: false` keeps its own ids), and "
@@ -152,7 +143,7 @@ def _terms(sources: list[dict[str, Any]]) -> list[str]:
     ]
     for src in sources:
         ids = f"ids `{src['name']}-…`" if src["namespace"] else "its own ids"
-        out += [">", f"> - **{src['title']}** (source `{src['name']}`, {ids}): {CORPUS_TERMS[src['kind']][1]}"]
+        out += [">", f"> - **{src['title']}** (source `{src['name']}`, {ids}): {CORPUS_TERMS[src['kind']]}"]
     return out
 
 
@@ -202,6 +193,7 @@ def render(
     params: Mapping[str, Any],
     corpus: Mapping[str, Any],
     kind: str,
+    sources: list[dict[str, Any]],
     upstream: Mapping[str, Mapping[str, Any]],
     reports: Mapping[str, Mapping[str, Any]],
 ) -> str:
@@ -213,14 +205,13 @@ def render(
         params: the ``release`` params section as plain data.
         corpus: the ``corpus`` params section (root, parts); the root is quoted only
             inside the repository (`quoted_root`).
-        kind: ``"sample"`` for the generated sample, else ``corpus.kind`` (``mixed``: the
-            sources' terms, `release_sources`).
+        kind: `dfmask.corpus.corpus_kind`: ``"sample"``, else ``corpus.kind``.
+        sources: `release_sources`: the corpora whose terms the release carries.
         upstream: `inputs.upstream_metadata` (params + libraries per upstream table).
         reports: report file name → parsed JSON (mask QA, split report), as present.
     """
     splits = sorted(summary.crops)
     spec = release_spec(summary.pixels)
-    sources = release_sources(corpus, kind)
     variant = "full (face crops + masks)" if summary.pixels else "pixel-free (masks, no face crops)"
     out: list[str] = [
         f"# Datasheet: dfmask mask dataset (`{artifact}`)",
@@ -394,7 +385,7 @@ def render(
         + (
             SAMPLE_RIGHTS
             if kind == "sample"
-            else CORPUS_TERMS[sources[0]["kind"]][1]
+            else CORPUS_TERMS[sources[0]["kind"]]
             if len(sources) == 1
             else "every source's terms above, together."
         ),

@@ -75,14 +75,15 @@ def run(params: ReleaseParams, corpus: CorpusParams, paths: ReleasePaths) -> Rel
     out = Path(paths.out)
     summary = build_release(inputs, out, params)
     manifest.write_schema(out, params.pixels)
-    # the sample, or the layout the params name (a mixed run: its sources, each with its terms)
-    kind = "sample" if corpus_kind(corpus.root, paths.sample) == "sample" else corpus.kind
+    kind = corpus_kind(corpus.root, paths.sample, corpus.kind)
+    sources = datasheet.release_sources(corpus, kind)  # mixed: every source's terms
     text = datasheet.render(
         summary,
         artifact=params.artifact,
         params=to_dict(params),
         corpus=to_dict(corpus),
         kind=kind,
+        sources=sources,
         upstream=upstream_metadata(inputs),
         reports=_reports(inputs, kind),
     )
@@ -90,7 +91,7 @@ def run(params: ReleaseParams, corpus: CorpusParams, paths: ReleasePaths) -> Rel
     manifest.write_sums(out)
     doc: dict[str, Any] = {**summary.to_dict(), "corpus_kind": kind}
     if kind == "mixed":
-        doc["sources"] = datasheet.release_sources(to_dict(corpus), kind)
+        doc["sources"] = sources
     tables.write_json(paths.report, doc)
     return ReleaseReport(summary, out, kind)
 

@@ -445,11 +445,12 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
     sources = read_sources(paths.videos, parts)
-    unknown = sorted(set(params.holdout_sources) - set((sources or {}).values()))
+    names = set((sources or {}).values())
+    unknown = sorted(set(params.holdout_sources) - names)
     if unknown:
         raise DfmaskError(
             f"split.holdout_sources: {unknown[0]} is not a source of the ingest tables (they hold: "
-            f"{', '.join(sorted(set((sources or {}).values()))) or 'one corpus, corpus.kind is not mixed'})"
+            f"{', '.join(sorted(names)) or 'one corpus, corpus.kind is not mixed'})"
         )
     rows, report, links = build_splits(videos, embeddings, params, seed, copies, official, known, sources)
     if official is not None:
