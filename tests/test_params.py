@@ -301,3 +301,27 @@ def test_stage_script_prints_the_range_error_and_exits_2(tmp_path: Path) -> None
         "faces: error: params: faces.pyramid_factor: must be in (0, 0.95], got 1.5"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+#: Stages whose output every field of one params section shapes, and the fields left out
+#: on purpose (they change speed or placement, never a byte; dvc.yaml says so).
+WHOLE_SECTION_STAGES = {
+    ("masks", "masks"): {"workers"},
+    ("split", "split"): set(),
+    ("train", "train"): set(),
+}
+
+
+@pytest.mark.parametrize(("stage", "section"), sorted(WHOLE_SECTION_STAGES))
+def test_stages_declare_every_param_that_shapes_their_output(stage: str, section: str) -> None:
+    """A key the stage reads but dvc.yaml does not declare is one `dvc exp run -S` changes
+    without re-running the stage (masks.noise_factor, split.donor_min_fakes and the train
+    loss weights were such keys)."""
+    doc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    spec = doc["stages"][stage]
+    spec = spec.get("do", spec)
+    declared = {p.split(".", 1)[1] for p in spec["params"] if isinstance(p, str) and p.startswith(section + ".")}
+    fields = {f.name for f in dataclasses.fields(P.SECTIONS[section])}
+    missing = fields - declared - WHOLE_SECTION_STAGES[(stage, section)]
+    assert not missing, f"dvc.yaml stage {stage} does not declare {sorted(missing)}"
+    assert declared <= fields, sorted(declared - fields)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dfmask.corpus import codec_pairs_dir, quoted_root, sources
-from dfmask.corpus.catalogue import Clip, Composite, Still, group_of
+from dfmask.corpus.catalogue import GROUPS, Clip, Composite, Still, group_of
 from dfmask.corpus.groundtruth import (
     CRF_BANDS,
     METHODS,
@@ -119,6 +119,23 @@ def test_default_plan_is_big_enough_and_well_formed() -> None:
         for f in p.fakes:  # donors stay inside the target's group and are not on screen
             assert f.donor in group_of(p.actors[0]) and f.donor not in p.actors
     assert all(sum(a in p.actors for p in plans) >= 2 for a in actors)  # >= 2 originals each
+
+
+def test_every_group_that_can_hold_a_composite_holds_two_face_fakes() -> None:
+    """A composite's left face needs a donor that is not on screen, so every group of three
+    or more holds two-face originals (both faces its own members) and a pair holds none:
+    whichever groups the split sends to test, two-face fakes go with most of them."""
+    plans = make_plan(PARAMS.default, seed=0)
+    for group in GROUPS:
+        mine = [p for p in plans if group_of(p.actors[0]) == group]
+        two = [p for p in mine if isinstance(p.item, Composite)]
+        if len(group) < 3:
+            assert not two, group
+            continue
+        assert len(two) >= 2 and sum(len(p.fakes) for p in two) >= 6, group
+        for p in two:
+            assert len(p.actors) == 2 and set(p.actors) <= set(group)
+            assert all(f.donor in group and f.donor not in p.actors and f.method != "no_change" for f in p.fakes)
 
 
 def test_plan_is_seeded() -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -355,3 +356,61 @@ def test_noise_floor_keeps_codec_noise_out_of_the_mask_and_the_swap_in():
     truth = np.zeros_like(mask)
     truth[40:90, 40:90] = 1
     assert valid and metrics.iou(mask, truth) > 0.7
+
+
+def _pasted(seed: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured crop with an elliptical face region replaced by another, brighter
+    texture: hard-edged (sigma 0) or feathered by a Gaussian of ``sigma`` px; the truth is
+    every pixel the blend may change (weight > 0.01)."""
+    real = np.clip(synthetic_real(np.random.default_rng(seed), 128), 0, 255).astype(np.uint8)
+    donor = np.clip(synthetic_real(np.random.default_rng(seed + 100), 128) + 25, 0, 255)
+    region = np.zeros((128, 128), np.float64)
+    cv2.ellipse(region, (64, 64), (30, 38), 0, 0, 360, 1.0, -1)
+    alpha = region if sigma == 0 else cv2.GaussianBlur(region, (0, 0), sigma)
+    fake = np.clip(alpha[..., None] * donor + (1 - alpha[..., None]) * real, 0, 255).round().astype(np.uint8)
+    return real, fake, (alpha > 0.01).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 4.0])
+def test_hard_edged_tracks_are_not_dilated_and_feathered_ones_are_unchanged(sigma: float) -> None:
+    """A hard paste: 1 − SSIM spreads past its edge and the dilation adds more, so SSIM's
+    mask is far too large; its colour difference falls to the noise within ~1 px, so the
+    track is hard-edged and gets the undilated colour-difference hull. A feathered blend
+    (σ 4 px) has a wide edge and keeps SSIM's dilated mask, byte for byte."""
+    from dfmask import metrics
+    from dfmask.masks.compute import colour_difference, edge_width, mask_from_dissimilarity, ssim_config, track_masks
+    from dfmask.masks.ssim import ssim_map
+    from dfmask.params import load_section
+
+    params = load_section(MasksParams, "masks", REPO / "params.yaml")
+    assert params.edge_width_px > 0
+    off = dataclasses.replace(params, edge_width_px=0.0)
+    undilated = dataclasses.replace(params, dilate_px=0)
+    ds, cs, truths = [], [], []
+    for seed in range(3):  # one track of three crops
+        real, fake, truth = _pasted(seed, sigma)
+        ds.append(1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim)
+        cs.append(colour_difference(real, fake))
+        truths.append(truth)
+    widths = [edge_width(c, mask_from_dissimilarity(d, undilated)[0], params) for d, c in zip(ds, cs, strict=True)]
+    with_rule, without = track_masks(ds, cs, params), track_masks(ds, cs, off)
+    assert all(valid for _, valid in with_rule) and [v for _, v in with_rule] == [v for _, v in without]
+    iou_on = [metrics.iou(m, t) for (m, _), t in zip(with_rule, truths, strict=True)]
+    iou_off = [metrics.iou(m, t) for (m, _), t in zip(without, truths, strict=True)]
+    if sigma == 0:
+        assert max(w for w in widths if w is not None) < params.edge_width_px
+        assert min(iou_on) > 0.9 and max(iou_off) < 0.7
+    else:
+        assert min(w for w in widths if w is not None) > params.edge_width_px
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(with_rule, without, strict=True))
+        assert min(iou_on) > 0.85
+
+
+def test_edge_width_is_none_without_a_mask_and_the_rule_leaves_invalid_tracks_alone() -> None:
+    from dfmask.masks.compute import edge_width, track_masks
+
+    params = MasksParams(edge_width_px=2.2, dilate_px=13, fill_hull=True)
+    flat = np.zeros((64, 64))
+    assert edge_width(flat, np.zeros((64, 64), np.uint8), params) is None
+    [(mask, valid)] = track_masks([flat], [flat], params)  # nothing changed: no mask, invalid
+    assert not valid and not mask.any()

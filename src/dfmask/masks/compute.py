@@ -19,6 +19,24 @@ A fake crop is ``valid`` when more than ``valid_min_pixels`` pixels have ``d`` a
 ``max(valid_diff_level / 255, noise_factor · floor)`` (the DFDC 1st place's rule on the
 8-bit dissimilarity, raised to the noise floor) and its cleaned mask is not empty. A
 pair whose PNGs cannot be decoded or differ in size gets a status instead.
+
+**Hard edges** (``edge_width_px``). The dilation after the hull (``dilate_px``) covers a
+feathered blend's faint outer edge, which the true mask holds (every pixel the blend was
+allowed to change) but SSIM cannot see. A hard-edged paste has no such edge, and there
+``1 − SSIM`` itself spreads past the edge by the SSIM window's radius, so the dilated
+mask is far too large (docs/masks.md). The cue is how far the colour difference
+``c = mean over RGB |fake − real| / 255`` (temporal mean as ``d``, then a Gaussian of
+`EDGE_SIGMA` px) takes to fall from the face's level to the codec noise: the hulls of
+``c`` above 20 % and 70 % of the way from the noise (0.95 quantile of ``c`` more than
+`EDGE_MARGIN_PX` outside the undilated mask) to the face's level (median of ``c`` more
+than `EDGE_MARGIN_PX` inside it) differ in area by about (edge width × perimeter); their
+area difference over the outer hull's perimeter is the crop's **edge width** in px
+(`edge_width`). A face track whose median width over its valid crops is below
+``edge_width_px`` is hard-edged: each valid crop's mask is then the hull of ``c`` above
+``max(edge_threshold, noise_factor · its ring floor)`` with the same opening, closing and
+minimum area and no dilation (`hard_edge_mask`), where that is not empty. The valid flag
+is always SSIM's. One decision per track, because the method is one per face and a
+single crop's width is noisy.
 """
 
 from __future__ import annotations
@@ -27,12 +45,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import pyarrow as pa
 
 from dfmask.errors import DfmaskError
 from dfmask.masks.pairing import FakeVideoJob
-from dfmask.masks.ssim import MorphConfig, SsimConfig, diff8, mask_from_ssim, ssim_map
+from dfmask.masks.ssim import MorphConfig, SsimConfig, clean_mask, diff8, mask_from_ssim, separable_blur, ssim_map
 from dfmask.params import MasksParams
 from dfmask.schemas.masks import MASKS
 from dfmask.tables import decode_png, encode_png
@@ -122,15 +141,102 @@ def mask_from_dissimilarity(dissimilarity: np.ndarray, params: MasksParams) -> t
     return mask, valid, floor
 
 
+#: px: the Gaussian applied to the colour difference before the edge cue and hard masks
+EDGE_SIGMA = 1.0
+#: px: the colour difference's noise is read this far outside the undilated mask, the
+#: face's level this far inside it
+EDGE_MARGIN_PX = 6
+#: the two levels (share of the way from the noise to the face's level) whose hulls give the edge width
+EDGE_LEVELS = (0.2, 0.7)
+_EDGE_KERNEL = SsimConfig(gaussian_weights=True, sigma=EDGE_SIGMA).kernel(np.float64)
+
+
+def colour_difference(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+    """``mean over channels |fake − real| / 255`` of two (H, W[, C]) uint8 crops, float64 in [0, 1]."""
+    diff = np.abs(fake.astype(np.float64) - real.astype(np.float64)) / 255.0
+    return diff.mean(axis=2) if diff.ndim == 3 else diff
+
+
+def _blurred(colour: np.ndarray) -> np.ndarray:
+    return separable_blur(np.ascontiguousarray(colour[:, :, None]), _EDGE_KERNEL).reshape(colour.shape)
+
+
+def _hull_morph(params: MasksParams) -> MorphConfig:
+    return dataclasses.replace(morph_config(params), dilate_px=0, fill_hull=True)
+
+
+def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> float | None:
+    """The crop's edge width in px: (area of the hull of the blurred colour difference
+    above the lower `EDGE_LEVELS` level − area above the upper one) / the lower hull's
+    perimeter, the levels placed between the noise outside and the level inside the
+    undilated mask ``core`` (module docstring). None when ``core`` is empty."""
+    if not core.any():
+        return None
+    blurred = _blurred(colour)
+    inside = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform((1 - core).astype(np.uint8), cv2.DIST_L2, 5)
+    far = blurred[outside > EDGE_MARGIN_PX]
+    noise = float(np.quantile(far, 0.95)) if far.size else 0.0
+    deep = blurred[inside > EDGE_MARGIN_PX]
+    face = float(np.median(deep if deep.size > 20 else blurred[core > 0]))
+    morph = _hull_morph(params)
+    areas, perimeter = [], 0.0
+    for k, level in enumerate(EDGE_LEVELS):
+        hull = clean_mask((blurred > noise + level * max(face - noise, 0.0)).astype(np.uint8), morph)
+        areas.append(int(np.count_nonzero(hull)))
+        if k == 0 and hull.any():
+            contours, _ = cv2.findContours(hull, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            perimeter = float(sum(cv2.arcLength(c, True) for c in contours))
+    return (areas[0] - areas[1]) / max(perimeter, 1.0)
+
+
+def hard_edge_mask(colour: np.ndarray, params: MasksParams) -> np.ndarray:
+    """A hard-edged crop's mask: the blurred colour difference above
+    ``max(edge_threshold, noise_factor · its ring floor)``, opened, closed, small parts
+    dropped, hull filled, not dilated (uint8 0/1)."""
+    blurred = _blurred(colour)
+    floor = noise_floor(blurred, params.noise_ring, params.noise_quantile)
+    morph = dataclasses.replace(_hull_morph(params), threshold=max(params.edge_threshold, params.noise_factor * floor))
+    return clean_mask((blurred > morph.threshold).astype(np.uint8), morph)
+
+
+def track_masks(
+    dissimilarities: list[np.ndarray], colours: list[np.ndarray], params: MasksParams
+) -> list[tuple[np.ndarray, bool]]:
+    """Mask and valid flag of each crop of ONE face track, from its ``1 − SSIM`` maps and
+    colour differences in frame order (`temporal_means` applied here, to both): SSIM's
+    masks, or the hard-edge masks when the track's median `edge_width` is below
+    ``edge_width_px`` (module docstring)."""
+    ds = temporal_means(dissimilarities, params.temporal_frames)
+    out = [mask_from_dissimilarity(d, params)[:2] for d in ds]
+    if params.edge_width_px <= 0 or not any(valid for _, valid in out):
+        return out
+    cs = temporal_means(colours, params.temporal_frames)
+    undilated = dataclasses.replace(params, dilate_px=0)
+    widths = [
+        edge_width(c, mask_from_dissimilarity(d, undilated)[0], params)
+        for d, c, (_, valid) in zip(ds, cs, out, strict=True)
+        if valid
+    ]
+    known = [w for w in widths if w is not None]
+    if not known or float(np.median(known)) >= params.edge_width_px:
+        return out
+    hard = []
+    for c, (mask, valid) in zip(cs, out, strict=True):
+        sharp = hard_edge_mask(c, params) if valid else mask
+        hard.append((sharp if sharp.any() else mask, valid))
+    return hard
+
+
 def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMask:
-    """SSIM map → 8-bit diff, validity, thresholded and cleaned mask of one pair (no
-    temporal mean: one pair has no track; `mask_video` applies it)."""
+    """SSIM map → 8-bit diff, validity, thresholded and cleaned mask of one pair, as a
+    track of one crop (`mask_video` runs whole tracks)."""
     result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
-    return _pair_mask(result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim), params)
+    [(mask, valid)] = track_masks([1.0 - result.ssim], [colour_difference(real, fake)], params)
+    return _pair_mask(result.ssim_mean, mask, valid, diff8(result.ssim))
 
 
-def _pair_mask(ssim_mean: float, dissimilarity: np.ndarray, diff: np.ndarray, params: MasksParams) -> PairMask:
-    mask, valid, _ = mask_from_dissimilarity(dissimilarity, params)
+def _pair_mask(ssim_mean: float, mask: np.ndarray, valid: bool, diff: np.ndarray) -> PairMask:
     return PairMask(
         mask=mask,
         ssim_mean=ssim_mean,
@@ -143,7 +249,8 @@ def _pair_mask(ssim_mean: float, dissimilarity: np.ndarray, diff: np.ndarray, pa
 def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
     """All mask rows of one fake video, with a status per crop (work-item table, `WORK_SCHEMA`)."""
     rows: list[dict[str, Any]] = []
-    results: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # pair index → ssim mean, 1 − S, diff
+    # pair index → ssim mean, 1 − S, diff, colour difference
+    results: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
     status: dict[int, str] = {}
     for k, (_, _, real_png, fake_png) in enumerate(job.pairs):
         try:
@@ -155,13 +262,13 @@ def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
             status[k] = "shape_mismatch"
         else:
             result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
-            results[k] = (result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim))
-    # the temporal mean runs along each track over the pairs that have a map, in frame order
-    smoothed: dict[int, np.ndarray] = {}
+            results[k] = (result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim), colour_difference(real, fake))
+    # each track's masks over the pairs that have a map, in frame order
+    masks: dict[int, tuple[np.ndarray, bool]] = {}
     for track in sorted({t for _, t, _, _ in job.pairs}):
         keys = sorted((k for k in results if job.pairs[k][1] == track), key=lambda k: job.pairs[k][0])
-        for k, m in zip(keys, temporal_means([results[k][1] for k in keys], params.temporal_frames), strict=True):
-            smoothed[k] = m
+        made = track_masks([results[k][1] for k in keys], [results[k][3] for k in keys], params)
+        masks.update(zip(keys, made, strict=True))
     for k, (frame_idx, track_id, _, _) in enumerate(job.pairs):
         row: dict[str, Any] = {
             "part": job.part,
@@ -178,7 +285,7 @@ def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
         if k in status:
             rows.append({**row, "status": status[k]})
             continue
-        pm = _pair_mask(results[k][0], smoothed[k], results[k][2], params)
+        pm = _pair_mask(results[k][0], *masks[k], results[k][2])
         name = f"{job.video_id}/{frame_idx:05d}_{track_id}.png"
         row["mask"] = {"bytes": encode_png(pm.mask * np.uint8(255)), "path": f"mask/{name}"}
         row["ssim_mean"] = pm.ssim_mean

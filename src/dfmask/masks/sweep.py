@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dfmask.masks import scoring
-from dfmask.masks.compute import mask_from_dissimilarity, ssim_config, temporal_means
+from dfmask.masks.compute import colour_difference, ssim_config, track_masks
 from dfmask.masks.ssim import ssim_map
 from dfmask.masks.truth import QualityItem, crop_scores
 from dfmask.params import MasksParams
@@ -27,11 +27,12 @@ from dfmask.tables import decode_png
 
 def recompute(items: Sequence[QualityItem], params: MasksParams) -> tuple[list[np.ndarray], list[bool]]:
     """Masks and valid flags of ``items`` under other params (for the sweep), as the
-    masks stage makes them: the temporal mean runs along each (video, track) in frame order."""
-    maps: dict[int, np.ndarray] = {}
+    masks stage makes them: `track_masks` along each (video, track) in frame order."""
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, it in enumerate(items):
-        result = ssim_map(decode_png(it.real_png), decode_png(it.fake_png), ssim_config(params), np.dtype(params.dtype))
-        maps[i] = 1.0 - result.ssim
+        real, fake = decode_png(it.real_png), decode_png(it.fake_png)
+        result = ssim_map(real, fake, ssim_config(params), np.dtype(params.dtype))
+        maps[i] = (1.0 - result.ssim, colour_difference(real, fake))
     tracks: dict[tuple[str, int], list[int]] = {}
     for i, it in enumerate(items):
         tracks.setdefault((it.video_id, it.track_id), []).append(i)
@@ -39,8 +40,9 @@ def recompute(items: Sequence[QualityItem], params: MasksParams) -> tuple[list[n
     valid = [False] * len(items)
     for members in tracks.values():
         members.sort(key=lambda i: items[i].frame_idx)
-        for i, d in zip(members, temporal_means([maps[i] for i in members], params.temporal_frames), strict=True):
-            masks[i], valid[i], _ = mask_from_dissimilarity(d, params)
+        made = track_masks([maps[i][0] for i in members], [maps[i][1] for i in members], params)
+        for i, (mask, ok) in zip(members, made, strict=True):
+            masks[i], valid[i] = mask, ok
     return masks, valid
 
 
@@ -49,6 +51,7 @@ SWEEP: dict[str, tuple[Any, ...]] = {
     "noise_factor": (0.0, 1.5, 2.0, 3.0),
     "temporal_frames": (1, 3, 5),
     "dilate_px": (9, 13, 17),
+    "edge_width_px": (0.0, 2.0, 2.2, 2.4),
     "fill_hull": (False, True),
     "colour": (True, False),
 }
