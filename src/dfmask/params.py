@@ -627,11 +627,13 @@ class MasksParams:
     noise_ring: float = param(0.0, "[0, 0.5)")
     noise_quantile: float = param(0.95, "[0, 1]")
     noise_factor: float = param(0.0, ">= 0")
-    # hard edges (dfmask.masks.compute): a face track whose median colour-difference edge
-    # width is below edge_width_px (crop px; 0 = off) gets masks of the colour difference
-    # above max(edge_threshold, noise_factor · its ring floor), hull filled, not dilated
+    # the colour difference, a second cue (dfmask.masks.compute): its hull is the mean
+    # |fake − real| over RGB / 255 above max(colour_threshold, noise_factor · its ring floor)
+    colour_threshold: float = param(0.04, "(0, 1)")
+    colour_union: bool = False  # a valid crop's mask is the hull of SSIM's and the colour hull, then dilated
+    # a face track whose median colour-difference edge width is below this (crop px; 0 =
+    # off) is hard-edged: its valid crops' masks are their colour hulls, not dilated
     edge_width_px: float = param(0.0, ">= 0")
-    edge_threshold: float = param(0.04, "(0, 1)")  # mean |fake − real| over RGB / 255
     valid_min_pixels: int = param(32, ">= 0")  # a fake crop is valid if MORE than this many pixels ...
     valid_diff_level: int = param(20, "[0, 255)")  # ... have an 8-bit dissimilarity (1 − SSIM)·255 above this level
     store_diff: bool = False  # also store the raw 8-bit dissimilarity PNG (column diff)

@@ -414,3 +414,32 @@ def test_edge_width_is_none_without_a_mask_and_the_rule_leaves_invalid_tracks_al
     assert edge_width(flat, np.zeros((64, 64), np.uint8), params) is None
     [(mask, valid)] = track_masks([flat], [flat], params)  # nothing changed: no mask, invalid
     assert not valid and not mask.any()
+
+
+def test_colour_union_finds_a_flat_colour_shift_that_ssim_misses() -> None:
+    """Half of the swapped region has new texture (SSIM sees it), the other half only a
+    flat +15-level colour shift on a flat background: 1 − SSIM there is ~0.007, under the
+    0.05 threshold, while the colour difference (0.059) is over `colour_threshold`. The
+    union covers both halves; SSIM alone the textured half (and its window's spread)."""
+    from dfmask import metrics
+    from dfmask.masks.compute import colour_difference, ssim_config, track_masks
+    from dfmask.masks.ssim import ssim_map
+
+    params = MasksParams(
+        threshold=0.05, open_px=3, close_px=7, dilate_px=0, min_area=64, fill_hull=False, colour_union=True
+    )
+    real = np.full((96, 96, 3), 128, np.uint8)
+    fake = real.copy()
+    fake[24:72, 16:48] = np.random.default_rng(0).integers(60, 200, (48, 32, 3), dtype=np.uint8)  # new texture
+    fake[24:72, 48:80] += 15  # a flat colour shift only
+    truth = np.zeros((96, 96), np.uint8)
+    truth[24:72, 16:80] = 1
+    d = 1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim
+    [(with_union, valid)] = track_masks([d], [colour_difference(real, fake)], params)
+    [(ssim_only, _)] = track_masks(
+        [d], [colour_difference(real, fake)], dataclasses.replace(params, colour_union=False)
+    )
+    assert valid
+    # the shifted half: all of it in the union, a third (SSIM's window spread) without
+    assert with_union[24:72, 48:80].all() and ssim_only[24:72, 48:80].mean() < 0.5
+    assert metrics.iou(with_union, truth) > metrics.iou(ssim_only, truth) + 0.2

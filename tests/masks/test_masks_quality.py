@@ -163,8 +163,8 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     assert set(statuses.values()) == {"insufficient"}, statuses
     assert report["codec_pairs"]["available"] is False and not report["targets"]["met"]
     sweep = (tmp_path / "sweep.md").read_text()
-    # the defaults of fill_hull, colour, noise_factor, temporal_frames and edge_width_px are swept values
-    assert sweep.count("(default)") == 5 and "| noise_factor | 2.0 |" in sweep and "| edge_width_px | 2.2 |" in sweep
+    # the defaults of fill_hull, colour, noise_factor, temporal_frames, colour_union and edge_width_px are swept
+    assert sweep.count("(default)") == 6 and "| noise_factor | 2.0 |" in sweep and "| edge_width_px | 2.2 |" in sweep
     preview = cv2.imread(str(tmp_path / "p.png"))
     assert preview.shape[0] == 16 + 3 * 2 * size  # header + 2 rows of each of 3 cases
     # a failed row's caption is red (BGR on disk): its caption strip holds red text

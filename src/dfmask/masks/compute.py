@@ -20,23 +20,30 @@ A fake crop is ``valid`` when more than ``valid_min_pixels`` pixels have ``d`` a
 8-bit dissimilarity, raised to the noise floor) and its cleaned mask is not empty. A
 pair whose PNGs cannot be decoded or differ in size gets a status instead.
 
-**Hard edges** (``edge_width_px``). The dilation after the hull (``dilate_px``) covers a
-feathered blend's faint outer edge, which the true mask holds (every pixel the blend was
-allowed to change) but SSIM cannot see. A hard-edged paste has no such edge, and there
-``1 − SSIM`` itself spreads past the edge by the SSIM window's radius, so the dilated
-mask is far too large (docs/masks.md). The cue is how far the colour difference
-``c = mean over RGB |fake − real| / 255`` (temporal mean as ``d``, then a Gaussian of
-`EDGE_SIGMA` px) takes to fall from the face's level to the codec noise: the hulls of
-``c`` above 20 % and 70 % of the way from the noise (0.95 quantile of ``c`` more than
-`EDGE_MARGIN_PX` outside the undilated mask) to the face's level (median of ``c`` more
-than `EDGE_MARGIN_PX` inside it) differ in area by about (edge width × perimeter); their
-area difference over the outer hull's perimeter is the crop's **edge width** in px
-(`edge_width`). A face track whose median width over its valid crops is below
-``edge_width_px`` is hard-edged: each valid crop's mask is then the hull of ``c`` above
-``max(edge_threshold, noise_factor · its ring floor)`` with the same opening, closing and
-minimum area and no dilation (`hard_edge_mask`), where that is not empty. The valid flag
-is always SSIM's. One decision per track, because the method is one per face and a
-single crop's width is noisy.
+**The colour difference** ``c = mean over RGB |fake − real| / 255`` (temporal mean as
+``d``, then a Gaussian of `EDGE_SIGMA` px) is a second cue beside SSIM, read only for
+valid crops. Its hull is ``c`` above ``max(colour_threshold, noise_factor · its ring
+floor)``, opened, closed, small parts dropped, hull filled (`colour_hull`). Two uses:
+
+* **Union** (``colour_union``): a crop's mask is the hull of SSIM's undilated mask and the
+  colour hull, then dilated. SSIM misses flat, colour-matched stretches of a faint swap
+  that the plain difference still shows, so masks of such swaps came out too small.
+* **Hard edges** (``edge_width_px``). The dilation (``dilate_px``) covers a feathered
+  blend's faint outer edge, which the true mask holds (every pixel the blend was allowed
+  to change) but neither cue can see. A hard-edged paste has no such edge, and there
+  ``1 − SSIM`` itself spreads past the edge by the SSIM window's radius, so the dilated
+  mask is far too large (docs/masks.md). The cue is how far ``c`` takes to fall from the
+  face's level to the codec noise: the hulls of ``c`` above 20 % and 70 % of the way
+  from the noise (0.95 quantile of ``c`` more than `EDGE_MARGIN_PX` outside SSIM's
+  undilated mask) to the face's level (median of ``c`` more than `EDGE_MARGIN_PX` inside
+  it) differ in area by about (edge width × perimeter); their area difference over the
+  outer hull's perimeter is the crop's **edge width** in px (`edge_width`). A face track
+  whose median width over its valid crops is below ``edge_width_px`` is hard-edged: each
+  valid crop's mask is then its colour hull, not dilated, where that is not empty. One
+  decision per track, because the method is one per face and a single crop's width is
+  noisy.
+
+The valid flag is always SSIM's.
 """
 
 from __future__ import annotations
@@ -190,14 +197,26 @@ def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> flo
     return (areas[0] - areas[1]) / max(perimeter, 1.0)
 
 
-def hard_edge_mask(colour: np.ndarray, params: MasksParams) -> np.ndarray:
-    """A hard-edged crop's mask: the blurred colour difference above
-    ``max(edge_threshold, noise_factor · its ring floor)``, opened, closed, small parts
+def colour_hull(colour: np.ndarray, params: MasksParams) -> np.ndarray:
+    """The colour-difference hull of one crop: the blurred colour difference above
+    ``max(colour_threshold, noise_factor · its ring floor)``, opened, closed, small parts
     dropped, hull filled, not dilated (uint8 0/1)."""
     blurred = _blurred(colour)
     floor = noise_floor(blurred, params.noise_ring, params.noise_quantile)
-    morph = dataclasses.replace(_hull_morph(params), threshold=max(params.edge_threshold, params.noise_factor * floor))
+    morph = dataclasses.replace(
+        _hull_morph(params), threshold=max(params.colour_threshold, params.noise_factor * floor)
+    )
     return clean_mask((blurred > morph.threshold).astype(np.uint8), morph)
+
+
+def _grown(mask: np.ndarray, params: MasksParams, *, hull: bool) -> np.ndarray:
+    """The last steps of `clean_mask` on an already cleaned mask: the hull (when ``hull``
+    and ``fill_hull``; never twice: OpenCV's filled hull of a filled hull can gain a
+    pixel on a slanted edge), then the dilation."""
+    morph = dataclasses.replace(
+        morph_config(params), open_px=0, close_px=0, min_area=0, fill_hull=hull and params.fill_hull
+    )
+    return clean_mask(mask, morph)
 
 
 def track_masks(
@@ -205,27 +224,31 @@ def track_masks(
 ) -> list[tuple[np.ndarray, bool]]:
     """Mask and valid flag of each crop of ONE face track, from its ``1 − SSIM`` maps and
     colour differences in frame order (`temporal_means` applied here, to both): SSIM's
-    masks, or the hard-edge masks when the track's median `edge_width` is below
-    ``edge_width_px`` (module docstring)."""
+    masks, grown by the colour hull (``colour_union``), or the colour hulls alone when the
+    track's median `edge_width` is below ``edge_width_px`` (module docstring)."""
     ds = temporal_means(dissimilarities, params.temporal_frames)
-    out = [mask_from_dissimilarity(d, params)[:2] for d in ds]
-    if params.edge_width_px <= 0 or not any(valid for _, valid in out):
+    undilated = dataclasses.replace(params, dilate_px=0)
+    cores = [mask_from_dissimilarity(d, undilated)[:2] for d in ds]
+    # the dilation is clean_mask's last step, so this is mask_from_dissimilarity(d, params)
+    out = [(_grown(core, params, hull=False), valid) for core, valid in cores]
+    if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid in cores):
         return out
     cs = temporal_means(colours, params.temporal_frames)
-    undilated = dataclasses.replace(params, dilate_px=0)
-    widths = [
-        edge_width(c, mask_from_dissimilarity(d, undilated)[0], params)
-        for d, c, (_, valid) in zip(ds, cs, out, strict=True)
-        if valid
-    ]
-    known = [w for w in widths if w is not None]
-    if not known or float(np.median(known)) >= params.edge_width_px:
+    hulls = {k: colour_hull(c, params) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
+    if params.edge_width_px > 0:
+        widths = [edge_width(cs[k], cores[k][0], params) for k in hulls]
+        known = [w for w in widths if w is not None]
+        if known and float(np.median(known)) < params.edge_width_px:
+            return [
+                (hulls[k], valid) if k in hulls and hulls[k].any() else (mask, valid)
+                for k, (mask, valid) in enumerate(out)
+            ]
+    if not params.colour_union:
         return out
-    hard = []
-    for c, (mask, valid) in zip(cs, out, strict=True):
-        sharp = hard_edge_mask(c, params) if valid else mask
-        hard.append((sharp if sharp.any() else mask, valid))
-    return hard
+    return [
+        (_grown(cores[k][0] | hulls[k], params, hull=True), valid) if k in hulls else (mask, valid)
+        for k, (mask, valid) in enumerate(out)
+    ]
 
 
 def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMask:
