@@ -376,7 +376,8 @@ def test_hard_edged_tracks_are_not_dilated_and_feathered_ones_are_unchanged(sigm
     """A hard paste: 1 − SSIM spreads past its edge and the dilation adds more, so SSIM's
     mask is far too large; its colour difference falls to the noise within ~1 px, so the
     track is hard-edged and gets the undilated colour-difference hull. A feathered blend
-    (σ 4 px) has a wide edge and keeps SSIM's dilated mask, byte for byte."""
+    (σ 4 px) has a wide edge and keeps the mask it gets without the rule (SSIM's joined
+    with the colour region, dilated), byte for byte."""
     from dfmask import metrics
     from dfmask.masks.compute import colour_difference, edge_width, mask_from_dissimilarity, ssim_config, track_masks
     from dfmask.masks.ssim import ssim_map
@@ -443,3 +444,40 @@ def test_colour_union_finds_a_flat_colour_shift_that_ssim_misses() -> None:
     # the shifted half: all of it in the union, a third (SSIM's window spread) without
     assert with_union[24:72, 48:80].all() and ssim_only[24:72, 48:80].mean() < 0.5
     assert metrics.iou(with_union, truth) > metrics.iou(ssim_only, truth) + 0.2
+
+
+def test_clean_mask_never_writes_into_its_input() -> None:
+    """`fillConvexPoly` draws in place: with nothing before the hull step, the hull was
+    filled into the caller's array (`track_masks` then took a second hull of a hull)."""
+    from dfmask.masks.ssim import MorphConfig, clean_mask
+
+    binary = np.zeros((32, 32), np.uint8)
+    binary[8, 8] = binary[8, 24] = binary[24, 16] = 1  # three corners of a triangle
+    before = binary.copy()
+    hulled = clean_mask(
+        binary, MorphConfig(threshold=0.05, open_px=0, close_px=0, dilate_px=0, min_area=0, fill_hull=True)
+    )
+    assert hulled.sum() > 3 and np.array_equal(binary, before)
+
+
+def test_on_a_hard_edged_track_invalid_crops_and_empty_colour_regions_keep_ssims_mask() -> None:
+    """The hard-edge rule replaces only valid crops' masks, and only by a non-empty colour
+    region: an unchanged crop in the track stays invalid with SSIM's (empty) mask, and a
+    colour threshold nothing reaches leaves every mask as SSIM made it."""
+    from dfmask.masks.compute import colour_difference, ssim_config, track_masks
+    from dfmask.masks.ssim import ssim_map
+    from dfmask.params import load_section
+
+    # no temporal mean: it would lend the missed crop its neighbours' dissimilarity
+    params = dataclasses.replace(load_section(MasksParams, "masks", REPO / "params.yaml"), temporal_frames=1)
+    pairs = [_pasted(seed, 0.0)[:2] for seed in range(3)]
+    pairs.insert(1, (pairs[0][0], pairs[0][0].copy()))  # a crop the swap missed
+    ds = [1.0 - ssim_map(r, f, ssim_config(params), np.float64).ssim for r, f in pairs]
+    cs = [colour_difference(r, f) for r, f in pairs]
+    ssim_only = track_masks(ds, cs, dataclasses.replace(params, colour_union=False, edge_width_px=0.0))
+    hard = track_masks(ds, cs, params)
+    assert [v for _, v in hard] == [True, False, True, True] == [v for _, v in ssim_only]
+    assert np.array_equal(hard[1][0], ssim_only[1][0])
+    assert hard[0][0].sum() < 0.8 * ssim_only[0][0].sum()  # the valid ones did take the undilated region
+    unreachable = track_masks(ds, cs, dataclasses.replace(params, colour_union=False, colour_threshold=0.99))
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(unreachable, ssim_only, strict=True))

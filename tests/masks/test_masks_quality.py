@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from dfmask.schemas.ground_truth import GROUND_TRUTH
 from dfmask.tables import decode_png, encode_png, write_table
 from tools.bench.masks import write_synthetic_faces
 from tools.stagecmd import stage_argv
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_mask_in_crop_follows_the_crop_window_and_padding():
@@ -112,9 +115,7 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     _splits(tmp_path / "splits.parquet", {v for v, _, _ in truths})
     params = MasksParams(workers=1, threshold=0.1, dilate_px=0)  # hard-edged synthetic swaps
     masks_part(tmp_path / "faces" / "part=0", 0, params, tmp_path / "masks" / "part=0", tmp_path / "work")
-    (tmp_path / "params.yaml").write_text(
-        "masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n"
-    )
+    (tmp_path / "params.yaml").write_text("masks: {threshold: 0.1, dilate_px: 0}\ncorpus: {parts: [0]}\n")
     main(
         [
             "quality",
@@ -206,10 +207,7 @@ def test_stage_on_the_sample_scores_its_masks_and_names_missing_truth(tmp_path):
     masks_part(
         tmp_path / "data/interim/faces/part=0", 0, params, tmp_path / "data/processed/masks/part=0", tmp_path / "w"
     )
-    text = (
-        "corpus: {root: data/sample/corpus, parts: [0]}\n"
-        "masks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
-    )
+    text = "corpus: {root: data/sample/corpus, parts: [0]}\nmasks: {threshold: 0.1, dilate_px: 0, workers: 1}\n"
     proc = _run_stage(tmp_path, text)  # no ground truth yet: one line naming the file
     assert proc.returncode == 2 and "data/sample/ground_truth.parquet: no ground truth" in proc.stderr
     _ground_truth(sample / "ground_truth.parquet", truths, size, crf=32)
@@ -247,3 +245,26 @@ def test_preview_shows_the_stage_diff(tmp_path):
     for i, diff in enumerate(diffs):
         panel = sheet[i * 64 + 16 : (i + 1) * 64, 128:192, 0]  # below the caption
         assert np.array_equal(panel, diff[16:]), i
+
+
+def test_the_sweep_recomputes_the_stage_masks_exactly(tmp_path):
+    """`dfmask.masks.sweep.recompute` (the sweep's and the dev tools' masks) makes the
+    stage's stored masks and valid flags byte for byte, with the repo's mask params (the
+    colour cues included) on multi-crop tracks."""
+    from dfmask.masks.sweep import recompute
+    from dfmask.masks.truth import load_items
+    from dfmask.params import load_section
+
+    params = dataclasses.replace(load_section(MasksParams, "masks", REPO / "params.yaml"), workers=1)
+    assert params.colour_union and params.edge_width_px > 0
+    size = 96
+    truths = write_synthetic_faces(
+        tmp_path / "faces" / "part=0", 0, originals=2, fakes_per_original=3, frames=4, size=size
+    )
+    _ground_truth(tmp_path / "gt.parquet", truths, size)
+    masks_part(tmp_path / "faces" / "part=0", 0, params, tmp_path / "masks" / "part=0", tmp_path / "work")
+    items = load_items(tmp_path / "masks", tmp_path / "faces", tmp_path / "gt.parquet", [0])
+    assert len(items) == 24 and len({(it.video_id, it.track_id) for it in items}) == 6
+    masks, valid = recompute(items, params)
+    assert valid == [it.valid for it in items]
+    assert all(np.array_equal(m, it.mask) for m, it in zip(masks, items, strict=True))

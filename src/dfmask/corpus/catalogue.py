@@ -12,7 +12,8 @@ is always another member of its target's group, so a group's videos (originals, 
 both identities) can be placed in one split with no identity leaking across. Groups are
 used in this order; a profile with ``actors: N`` takes the first whole groups that fit,
 so the first groups carry the awkward cases (Obama from two packages; the clip that cuts
-to a cartoon; the two-face composite).
+to a cartoon; a two-face composite). Every group of three or more holds two-face
+composites (a composite's swapped face needs a donor not on screen, so a pair cannot).
 """
 
 from __future__ import annotations

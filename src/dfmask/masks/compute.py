@@ -22,12 +22,13 @@ pair whose PNGs cannot be decoded or differ in size gets a status instead.
 
 **The colour difference** ``c = mean over RGB |fake − real| / 255`` (temporal mean as
 ``d``, then a Gaussian of `EDGE_SIGMA` px) is a second cue beside SSIM, read only for
-valid crops. Its hull is ``c`` above ``max(colour_threshold, noise_factor · its ring
-floor)``, opened, closed, small parts dropped, hull filled (`colour_hull`). Two uses:
+valid crops. Its region is ``c`` above ``max(colour_threshold, noise_factor · its ring
+floor)``, opened, closed, small parts dropped (`colour_region`). Two uses:
 
-* **Union** (``colour_union``): a crop's mask is the hull of SSIM's undilated mask and the
-  colour hull, then dilated. SSIM misses flat, colour-matched stretches of a faint swap
-  that the plain difference still shows, so masks of such swaps came out too small.
+* **Union** (``colour_union``): a crop's mask is SSIM's cleaned mask joined with the
+  colour region, then hull-filled (``fill_hull``) and dilated, as SSIM's alone would be.
+  SSIM misses flat, colour-matched stretches of a faint swap that the plain difference
+  still shows, so masks of such swaps came out too small.
 * **Hard edges** (``edge_width_px``). The dilation (``dilate_px``) covers a feathered
   blend's faint outer edge, which the true mask holds (every pixel the blend was allowed
   to change) but neither cue can see. A hard-edged paste has no such edge, and there
@@ -39,7 +40,8 @@ floor)``, opened, closed, small parts dropped, hull filled (`colour_hull`). Two 
   it) differ in area by about (edge width × perimeter); their area difference over the
   outer hull's perimeter is the crop's **edge width** in px (`edge_width`). A face track
   whose median width over its valid crops is below ``edge_width_px`` is hard-edged: each
-  valid crop's mask is then its colour hull, not dilated, where that is not empty. One
+  valid crop's mask is then its colour region, hull-filled and not dilated, where that is
+  not empty. One
   decision per track, because the method is one per face and a single crop's width is
   noisy.
 
@@ -176,7 +178,9 @@ def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> flo
     """The crop's edge width in px: (area of the hull of the blurred colour difference
     above the lower `EDGE_LEVELS` level − area above the upper one) / the lower hull's
     perimeter, the levels placed between the noise outside and the level inside the
-    undilated mask ``core`` (module docstring). None when ``core`` is empty."""
+    undilated mask ``core`` (module docstring). None when ``core`` is empty, when the
+    colour difference inside is no higher than the noise outside, or when nothing passes
+    the lower level."""
     if not core.any():
         return None
     blurred = _blurred(colour)
@@ -186,36 +190,43 @@ def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> flo
     noise = float(np.quantile(far, 0.95)) if far.size else 0.0
     deep = blurred[inside > EDGE_MARGIN_PX]
     face = float(np.median(deep if deep.size > 20 else blurred[core > 0]))
+    if face <= noise:  # no colour step to measure: no width, not a hard edge
+        return None
     morph = _hull_morph(params)
     areas, perimeter = [], 0.0
     for k, level in enumerate(EDGE_LEVELS):
-        hull = clean_mask((blurred > noise + level * max(face - noise, 0.0)).astype(np.uint8), morph)
+        hull = clean_mask((blurred > noise + level * (face - noise)).astype(np.uint8), morph)
         areas.append(int(np.count_nonzero(hull)))
-        if k == 0 and hull.any():
+        if k == 0:
+            if not hull.any():
+                return None
             contours, _ = cv2.findContours(hull, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             perimeter = float(sum(cv2.arcLength(c, True) for c in contours))
     return (areas[0] - areas[1]) / max(perimeter, 1.0)
 
 
-def colour_hull(colour: np.ndarray, params: MasksParams) -> np.ndarray:
-    """The colour-difference hull of one crop: the blurred colour difference above
+def colour_region(colour: np.ndarray, params: MasksParams) -> np.ndarray:
+    """The colour-difference region of one crop: the blurred colour difference above
     ``max(colour_threshold, noise_factor · its ring floor)``, opened, closed, small parts
-    dropped, hull filled, not dilated (uint8 0/1)."""
+    dropped; no hull, no dilation (uint8 0/1; `_grown` adds them, once)."""
     blurred = _blurred(colour)
     floor = noise_floor(blurred, params.noise_ring, params.noise_quantile)
     morph = dataclasses.replace(
-        _hull_morph(params), threshold=max(params.colour_threshold, params.noise_factor * floor)
+        morph_config(params),
+        threshold=max(params.colour_threshold, params.noise_factor * floor),
+        dilate_px=0,
+        fill_hull=False,
     )
     return clean_mask((blurred > morph.threshold).astype(np.uint8), morph)
 
 
-def _grown(mask: np.ndarray, params: MasksParams, *, hull: bool) -> np.ndarray:
-    """The last steps of `clean_mask` on an already cleaned mask: the hull (when ``hull``
-    and ``fill_hull``; never twice: OpenCV's filled hull of a filled hull can gain a
-    pixel on a slanted edge), then the dilation."""
-    morph = dataclasses.replace(
-        morph_config(params), open_px=0, close_px=0, min_area=0, fill_hull=hull and params.fill_hull
-    )
+def _grown(mask: np.ndarray, params: MasksParams, *, dilate: bool) -> np.ndarray:
+    """The last steps of `clean_mask` on a cleaned mask that has no hull yet: the hull
+    (``fill_hull``; taken once: OpenCV's filled hull of a filled hull can gain pixels on
+    a slanted edge), then the dilation (when ``dilate``)."""
+    morph = dataclasses.replace(morph_config(params), open_px=0, close_px=0, min_area=0)
+    if not dilate:
+        morph = dataclasses.replace(morph, dilate_px=0)
     return clean_mask(mask, morph)
 
 
@@ -224,29 +235,33 @@ def track_masks(
 ) -> list[tuple[np.ndarray, bool]]:
     """Mask and valid flag of each crop of ONE face track, from its ``1 − SSIM`` maps and
     colour differences in frame order (`temporal_means` applied here, to both): SSIM's
-    masks, grown by the colour hull (``colour_union``), or the colour hulls alone when the
-    track's median `edge_width` is below ``edge_width_px`` (module docstring)."""
+    masks, joined with the colour region (``colour_union``), or the colour regions alone,
+    undilated, when the track's median `edge_width` is below ``edge_width_px`` (module
+    docstring). Invalid crops always keep SSIM's mask."""
     ds = temporal_means(dissimilarities, params.temporal_frames)
-    undilated = dataclasses.replace(params, dilate_px=0)
-    cores = [mask_from_dissimilarity(d, undilated)[:2] for d in ds]
-    # the dilation is clean_mask's last step, so this is mask_from_dissimilarity(d, params)
-    out = [(_grown(core, params, hull=False), valid) for core, valid in cores]
+    # SSIM's cleaned mask before its hull and dilation: clean_mask's last two steps, so
+    # _grown(core) is exactly mask_from_dissimilarity(d, params)'s mask
+    bare = dataclasses.replace(params, dilate_px=0, fill_hull=False)
+    cores = [mask_from_dissimilarity(d, bare)[:2] for d in ds]
+    out = [(_grown(core, params, dilate=True), valid) for core, valid in cores]
     if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid in cores):
         return out
     cs = temporal_means(colours, params.temporal_frames)
-    hulls = {k: colour_hull(c, params) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
+    regions = {k: colour_region(c, params) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
     if params.edge_width_px > 0:
-        widths = [edge_width(cs[k], cores[k][0], params) for k in hulls]
+        widths = [edge_width(cs[k], _grown(cores[k][0], params, dilate=False), params) for k in regions]
         known = [w for w in widths if w is not None]
         if known and float(np.median(known)) < params.edge_width_px:
             return [
-                (hulls[k], valid) if k in hulls and hulls[k].any() else (mask, valid)
+                (_grown(regions[k], params, dilate=False), valid)
+                if k in regions and regions[k].any()
+                else (mask, valid)
                 for k, (mask, valid) in enumerate(out)
             ]
     if not params.colour_union:
         return out
     return [
-        (_grown(cores[k][0] | hulls[k], params, hull=True), valid) if k in hulls else (mask, valid)
+        (_grown(cores[k][0] | regions[k], params, dilate=True), valid) if k in regions else (mask, valid)
         for k, (mask, valid) in enumerate(out)
     ]
 

@@ -338,7 +338,8 @@ def _element(size: int) -> np.ndarray:
 
 
 def clean_mask(binary: np.ndarray, morph: MorphConfig) -> np.ndarray:
-    """Open, close, drop small components, fill the hull, dilate a 0/1 uint8 mask."""
+    """Open, close, drop small components, fill the hull, dilate a 0/1 uint8 mask (a new
+    array when anything changes; ``binary`` itself is never written)."""
     mask = binary
     if morph.open_px > 1:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _element(morph.open_px))
@@ -355,7 +356,8 @@ def clean_mask(binary: np.ndarray, morph: MorphConfig) -> np.ndarray:
             mask = keep.astype(np.uint8)[labels]
     if morph.fill_hull and mask.any():
         hull = cv2.convexHull(cv2.findNonZero(mask))
-        mask = np.ascontiguousarray(mask)
+        # fillConvexPoly draws in place: never into the caller's array
+        mask = np.ascontiguousarray(mask).copy() if mask is binary else np.ascontiguousarray(mask)
         cv2.fillConvexPoly(mask, hull, 1)
     if morph.dilate_px > 1:
         mask = cv2.dilate(mask, _element(morph.dilate_px))

@@ -342,8 +342,8 @@ def _donor_roles(
     ``donor_weak``.
 
     Groups are connected components, so ONE false donor match merges two whole groups:
-    on the default sample 4 wrong matches of 242 merged four donor groups (227 of 476
-    videos) into one. A donor swapped onto a target in one fake only is rare in real
+    on the 9-group default sample of Dec 2026, 4 wrong matches of 242 merged four donor
+    groups (227 of 476 videos) into one. A donor swapped onto a target in one fake only is rare in real
     corpora (DFDC made several fakes per pair); a weak link is kept out of the groups
     and reported (``donor_matches.weak_links``, the audit's ``donor_crossings``)."""
     support: dict[tuple[tuple[str, ...], str], set[str]] = defaultdict(set)
