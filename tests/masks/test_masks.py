@@ -379,7 +379,14 @@ def test_hard_edged_tracks_are_not_dilated_and_feathered_ones_are_unchanged(sigm
     (σ 4 px) has a wide edge and keeps the mask it gets without the rule (SSIM's joined
     with the colour region, dilated), byte for byte."""
     from dfmask import metrics
-    from dfmask.masks.compute import colour_difference, edge_width, mask_from_dissimilarity, ssim_config, track_masks
+    from dfmask.masks.compute import (
+        blur_colour,
+        colour_difference,
+        edge_width,
+        mask_from_dissimilarity,
+        ssim_config,
+        track_masks,
+    )
     from dfmask.masks.ssim import ssim_map
     from dfmask.params import load_section
 
@@ -393,7 +400,10 @@ def test_hard_edged_tracks_are_not_dilated_and_feathered_ones_are_unchanged(sigm
         ds.append(1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim)
         cs.append(colour_difference(real, fake))
         truths.append(truth)
-    widths = [edge_width(c, mask_from_dissimilarity(d, undilated)[0], params) for d, c in zip(ds, cs, strict=True)]
+    widths = [
+        edge_width(blur_colour(c), mask_from_dissimilarity(d, undilated)[0], params)
+        for d, c in zip(ds, cs, strict=True)
+    ]
     with_rule, without = track_masks(ds, cs, params), track_masks(ds, cs, off)
     assert all(valid for _, valid in with_rule) and [v for _, v in with_rule] == [v for _, v in without]
     iou_on = [metrics.iou(m, t) for (m, _), t in zip(with_rule, truths, strict=True)]

@@ -4,7 +4,7 @@ A hand tool (never a DVC stage). The first run computes, once, the raw ``1 − S
 (float32, the stage's float64 kernel) of every sample fake crop of a checkout's masks
 output and caches it with the crop's true mask and metadata under ``--cache``; each
 variant then runs only the temporal mean, the noise floor, the morphology, the colour
-union, the hard-edge rule and the valid rule (`dfmask.masks.compute.track_masks`, the
+union, the hard-edge rule and the valid rule (`dfmask.masks.compute.tracked_masks`, the
 stage's function, on the cached ``1 − SSIM`` and colour-difference maps; the cache holds
 them in float32, so a pixel at a threshold can differ from the stage's float64), so a
 variant costs seconds instead of a masks stage run. Params are chosen on ``train`` and
@@ -32,7 +32,7 @@ import yaml
 
 from dfmask import metrics
 from dfmask.masks import scoring
-from dfmask.masks.compute import colour_difference, ssim_config, temporal_means, track_masks
+from dfmask.masks.compute import colour_difference, ssim_config, temporal_means, tracked_masks
 from dfmask.masks.ssim import ssim_map
 from dfmask.masks.truth import load_items, read_split_of
 from dfmask.params import MasksParams, load_section
@@ -73,20 +73,14 @@ def smoothed_maps(d: np.ndarray, meta: list[dict[str, Any]], frames: int) -> lis
 def masks_of(
     d: np.ndarray, c: np.ndarray, meta: list[dict[str, Any]], params: MasksParams
 ) -> tuple[list[np.ndarray], list[bool]]:
-    """Masks and valid flags as the stage makes them (`track_masks` along each (video, track))."""
-    tracks: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, m in enumerate(meta):
-        tracks[(m["video_id"], m["track_id"])].append(i)
-    masks: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(meta)
-    valid = [False] * len(meta)
-    for members in tracks.values():
-        members.sort(key=lambda i: meta[i]["frame_idx"])
-        made = track_masks(
-            [d[i].astype(np.float64) for i in members], [c[i].astype(np.float64) for i in members], params
-        )
-        for i, (mask, ok) in zip(members, made, strict=True):
-            masks[i], valid[i] = mask, ok
-    return masks, valid
+    """Masks and valid flags as the stage makes them (`tracked_masks`)."""
+    made = tracked_masks(
+        [((m["video_id"], m["track_id"]), m["frame_idx"]) for m in meta],
+        [x.astype(np.float64) for x in d],
+        [x.astype(np.float64) for x in c],
+        params,
+    )
+    return [mask for mask, _ in made], [ok for _, ok in made]
 
 
 def table(truth: np.ndarray, meta: list[dict[str, Any]], masks: list[np.ndarray], valid: list[bool]) -> str:

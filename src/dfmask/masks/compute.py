@@ -51,6 +51,7 @@ The valid flag is always SSIM's.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,24 +167,20 @@ def colour_difference(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
     return diff.mean(axis=2) if diff.ndim == 3 else diff
 
 
-def _blurred(colour: np.ndarray) -> np.ndarray:
+def blur_colour(colour: np.ndarray) -> np.ndarray:
+    """The Gaussian of `EDGE_SIGMA` px that both uses of the colour difference read."""
     return separable_blur(np.ascontiguousarray(colour[:, :, None]), _EDGE_KERNEL).reshape(colour.shape)
 
 
-def _hull_morph(params: MasksParams) -> MorphConfig:
-    return dataclasses.replace(morph_config(params), dilate_px=0, fill_hull=True)
-
-
-def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> float | None:
+def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> float | None:
     """The crop's edge width in px: (area of the hull of the blurred colour difference
-    above the lower `EDGE_LEVELS` level − area above the upper one) / the lower hull's
-    perimeter, the levels placed between the noise outside and the level inside the
-    undilated mask ``core`` (module docstring). None when ``core`` is empty, when the
-    colour difference inside is no higher than the noise outside, or when nothing passes
-    the lower level."""
+    (`blur_colour`) above the lower `EDGE_LEVELS` level − area above the upper one) / the
+    lower hull's perimeter, the levels placed between the noise outside and the level
+    inside the undilated mask ``core`` (module docstring). None when ``core`` is empty,
+    when the colour difference inside is no higher than the noise outside, or when
+    nothing passes the lower level."""
     if not core.any():
         return None
-    blurred = _blurred(colour)
     inside = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5)
     outside = cv2.distanceTransform((1 - core).astype(np.uint8), cv2.DIST_L2, 5)
     far = blurred[outside > EDGE_MARGIN_PX]
@@ -192,7 +189,7 @@ def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> flo
     face = float(np.median(deep if deep.size > 20 else blurred[core > 0]))
     if face <= noise:  # no colour step to measure: no width, not a hard edge
         return None
-    morph = _hull_morph(params)
+    morph = dataclasses.replace(morph_config(params), dilate_px=0, fill_hull=True)
     areas, perimeter = [], 0.0
     for k, level in enumerate(EDGE_LEVELS):
         hull = clean_mask((blurred > noise + level * (face - noise)).astype(np.uint8), morph)
@@ -205,11 +202,10 @@ def edge_width(colour: np.ndarray, core: np.ndarray, params: MasksParams) -> flo
     return (areas[0] - areas[1]) / max(perimeter, 1.0)
 
 
-def colour_region(colour: np.ndarray, params: MasksParams) -> np.ndarray:
-    """The colour-difference region of one crop: the blurred colour difference above
-    ``max(colour_threshold, noise_factor · its ring floor)``, opened, closed, small parts
-    dropped; no hull, no dilation (uint8 0/1; `_grown` adds them, once)."""
-    blurred = _blurred(colour)
+def colour_region(blurred: np.ndarray, params: MasksParams) -> np.ndarray:
+    """The colour-difference region of one crop: the blurred colour difference
+    (`blur_colour`) above ``max(colour_threshold, noise_factor · its ring floor)``,
+    opened, closed, small parts dropped; no hull, no dilation (uint8 0/1)."""
     floor = noise_floor(blurred, params.noise_ring, params.noise_quantile)
     morph = dataclasses.replace(
         morph_config(params),
@@ -220,14 +216,16 @@ def colour_region(colour: np.ndarray, params: MasksParams) -> np.ndarray:
     return clean_mask((blurred > morph.threshold).astype(np.uint8), morph)
 
 
-def _grown(mask: np.ndarray, params: MasksParams, *, dilate: bool) -> np.ndarray:
-    """The last steps of `clean_mask` on a cleaned mask that has no hull yet: the hull
-    (``fill_hull``; taken once: OpenCV's filled hull of a filled hull can gain pixels on
-    a slanted edge), then the dilation (when ``dilate``)."""
-    morph = dataclasses.replace(morph_config(params), open_px=0, close_px=0, min_area=0)
-    if not dilate:
-        morph = dataclasses.replace(morph, dilate_px=0)
+def _hull(mask: np.ndarray, params: MasksParams) -> np.ndarray:
+    """`clean_mask`'s hull step alone (``fill_hull``), on a mask that has no hull yet:
+    OpenCV's filled hull of a filled hull can gain pixels on a slanted edge."""
+    morph = MorphConfig(threshold=0.0, open_px=0, close_px=0, dilate_px=0, min_area=0, fill_hull=params.fill_hull)
     return clean_mask(mask, morph)
+
+
+def _dilated(mask: np.ndarray, params: MasksParams) -> np.ndarray:
+    """`clean_mask`'s last step alone (``dilate_px``)."""
+    return clean_mask(mask, MorphConfig(threshold=0.0, open_px=0, close_px=0, dilate_px=params.dilate_px, min_area=0))
 
 
 def track_masks(
@@ -239,31 +237,51 @@ def track_masks(
     undilated, when the track's median `edge_width` is below ``edge_width_px`` (module
     docstring). Invalid crops always keep SSIM's mask."""
     ds = temporal_means(dissimilarities, params.temporal_frames)
-    # SSIM's cleaned mask before its hull and dilation: clean_mask's last two steps, so
-    # _grown(core) is exactly mask_from_dissimilarity(d, params)'s mask
+    # SSIM's cleaned mask before clean_mask's last two steps (hull, dilation), so
+    # _dilated(_hull(core)) is exactly mask_from_dissimilarity(d, params)'s mask
     bare = dataclasses.replace(params, dilate_px=0, fill_hull=False)
     cores = [mask_from_dissimilarity(d, bare)[:2] for d in ds]
-    out = [(_grown(core, params, dilate=True), valid) for core, valid in cores]
+    hulls = [_hull(core, params) for core, _ in cores]
+    out = [(_dilated(hull, params), valid) for hull, (_, valid) in zip(hulls, cores, strict=True)]
     if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid in cores):
         return out
     cs = temporal_means(colours, params.temporal_frames)
-    regions = {k: colour_region(c, params) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
+    blurred = {k: blur_colour(c) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
+    regions = {k: colour_region(b, params) for k, b in blurred.items()}
     if params.edge_width_px > 0:
-        widths = [edge_width(cs[k], _grown(cores[k][0], params, dilate=False), params) for k in regions]
-        known = [w for w in widths if w is not None]
+        known = [w for k, b in blurred.items() if (w := edge_width(b, hulls[k], params)) is not None]
         if known and float(np.median(known)) < params.edge_width_px:
             return [
-                (_grown(regions[k], params, dilate=False), valid)
-                if k in regions and regions[k].any()
-                else (mask, valid)
+                (_hull(regions[k], params), valid) if k in regions and regions[k].any() else (mask, valid)
                 for k, (mask, valid) in enumerate(out)
             ]
     if not params.colour_union:
         return out
     return [
-        (_grown(cores[k][0] | regions[k], params, dilate=True), valid) if k in regions else (mask, valid)
+        (_dilated(_hull(cores[k][0] | regions[k], params), params), valid) if k in regions else (mask, valid)
         for k, (mask, valid) in enumerate(out)
     ]
+
+
+def tracked_masks(
+    keys: Sequence[tuple[Hashable, int]],
+    dissimilarities: Sequence[np.ndarray],
+    colours: Sequence[np.ndarray],
+    params: MasksParams,
+) -> list[tuple[np.ndarray, bool]]:
+    """`track_masks` over crops of several tracks in any order: ``keys[i]`` is crop i's
+    (track, frame_idx); the result is in the input's order. The one grouping the stage,
+    the sweep and the dev tools share."""
+    members: dict[Hashable, list[int]] = {}
+    for i, (track, _) in enumerate(keys):
+        members.setdefault(track, []).append(i)
+    out: list[tuple[np.ndarray, bool]] = [(np.zeros(0, np.uint8), False)] * len(keys)
+    for crops in members.values():
+        crops.sort(key=lambda i: keys[i][1])
+        made = track_masks([dissimilarities[i] for i in crops], [colours[i] for i in crops], params)
+        for i, result in zip(crops, made, strict=True):
+            out[i] = result
+    return out
 
 
 def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMask:
@@ -302,11 +320,14 @@ def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
             result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
             results[k] = (result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim), colour_difference(real, fake))
     # each track's masks over the pairs that have a map, in frame order
-    masks: dict[int, tuple[np.ndarray, bool]] = {}
-    for track in sorted({t for _, t, _, _ in job.pairs}):
-        keys = sorted((k for k in results if job.pairs[k][1] == track), key=lambda k: job.pairs[k][0])
-        made = track_masks([results[k][1] for k in keys], [results[k][3] for k in keys], params)
-        masks.update(zip(keys, made, strict=True))
+    mapped = sorted(results)
+    made = tracked_masks(
+        [(job.pairs[k][1], job.pairs[k][0]) for k in mapped],
+        [results[k][1] for k in mapped],
+        [results[k][3] for k in mapped],
+        params,
+    )
+    masks = dict(zip(mapped, made, strict=True))
     for k, (frame_idx, track_id, _, _) in enumerate(job.pairs):
         row: dict[str, Any] = {
             "part": job.part,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dfmask.masks import scoring
-from dfmask.masks.compute import colour_difference, ssim_config, track_masks
+from dfmask.masks.compute import colour_difference, ssim_config, tracked_masks
 from dfmask.masks.ssim import ssim_map
 from dfmask.masks.truth import QualityItem, crop_scores
 from dfmask.params import MasksParams
@@ -27,22 +27,20 @@ from dfmask.tables import decode_png
 
 def recompute(items: Sequence[QualityItem], params: MasksParams) -> tuple[list[np.ndarray], list[bool]]:
     """Masks and valid flags of ``items`` under other params (for the sweep), as the
-    masks stage makes them: `track_masks` along each (video, track) in frame order."""
+    masks stage makes them (`tracked_masks`: each (video, track) in frame order)."""
     maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, it in enumerate(items):
         real, fake = decode_png(it.real_png), decode_png(it.fake_png)
         result = ssim_map(real, fake, ssim_config(params), np.dtype(params.dtype))
         maps[i] = (1.0 - result.ssim, colour_difference(real, fake))
-    tracks: dict[tuple[str, int], list[int]] = {}
-    for i, it in enumerate(items):
-        tracks.setdefault((it.video_id, it.track_id), []).append(i)
-    masks: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(items)
-    valid = [False] * len(items)
-    for members in tracks.values():
-        members.sort(key=lambda i: items[i].frame_idx)
-        made = track_masks([maps[i][0] for i in members], [maps[i][1] for i in members], params)
-        for i, (mask, ok) in zip(members, made, strict=True):
-            masks[i], valid[i] = mask, ok
+    made = tracked_masks(
+        [((it.video_id, it.track_id), it.frame_idx) for it in items],
+        [maps[i][0] for i in range(len(items))],
+        [maps[i][1] for i in range(len(items))],
+        params,
+    )
+    masks = [mask for mask, _ in made]
+    valid = [ok for _, ok in made]
     return masks, valid
 
 
