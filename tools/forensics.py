@@ -20,7 +20,13 @@ score high on the noise/sharpness cues (not measured here: no such corpus is ava
 a corpus whose cue AUCs are all near 0.5 gives a from-scratch detector little to learn
 beyond identity, which held-out-identity splits (rightly) do not reward.
 
-Output: ``reports/forensics.json`` (per cue: mean for reals and fakes, AUC, n).
+With the sample's ground truth (``<paths.sample>/ground_truth.parquet``, or ``--truth``)
+every figure is also given per manipulation ``method`` (``by_method``): the model issue's
+per-method targets compare the detector's AUC on a method with what that method's pixels
+hold. A corpus without that table gets the pooled figures alone.
+
+Output: ``reports/forensics.json`` (per cue: mean for reals and fakes, AUC, n; per method
+the same).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import cv2
 import numpy as np
 
 from dfmask import metrics
+from dfmask.errors import DfmaskError
 from dfmask.masks.ssim import to_grey
 from dfmask.params import CorpusParams, load_section
 from dfmask.stage import run_stage
@@ -76,20 +83,12 @@ def separability(real: Sequence[float], fake: Sequence[float]) -> float:
     return max(auc, 1.0 - auc)
 
 
-def measure(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int = 4) -> dict[str, Any]:
-    """Cue statistics over ``(original crop, fake crop, fake's mask)`` triples."""
-    values: dict[str, tuple[list[float], list[float]]] = {c: ([], []) for c in CUES}
-    skipped = 0
-    for real, fake, mask in pairs:
-        a, b = cue_values(real, mask, width), cue_values(fake, mask, width)
-        if a is None or b is None:
-            skipped += 1
-            continue
-        for cue in CUES:
-            values[cue][0].append(a[cue])
-            values[cue][1].append(b[cue])
-    out: dict[str, Any] = {"pairs": len(pairs) - skipped, "skipped_small_region": skipped}
-    for cue, (real_v, fake_v) in values.items():
+def _summary(cues: Sequence[tuple[dict[str, float], dict[str, float]] | None]) -> dict[str, Any]:
+    """Pairs, skipped ones and per-cue means and AUC of (original cues, fake cues) or None."""
+    kept = [c for c in cues if c is not None]
+    out: dict[str, Any] = {"pairs": len(kept), "skipped_small_region": len(cues) - len(kept)}
+    for cue in CUES:
+        real_v, fake_v = [a[cue] for a, _ in kept], [b[cue] for _, b in kept]
         out[cue] = {
             "real_mean": float(np.mean(real_v)) if real_v else None,
             "fake_mean": float(np.mean(fake_v)) if fake_v else None,
@@ -98,11 +97,32 @@ def measure(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], width: i
     return out
 
 
+def measure(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    width: int = 4,
+    methods: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Cue statistics over ``(original crop, fake crop, fake's mask)`` triples; with
+    ``methods`` (one per triple) the same per method under ``by_method``."""
+    cues: list[tuple[dict[str, float], dict[str, float]] | None] = []
+    for real, fake, mask in pairs:
+        a, b = cue_values(real, mask, width), cue_values(fake, mask, width)
+        cues.append(None if a is None or b is None else (a, b))
+    out = _summary(cues)
+    if methods is not None:
+        if len(methods) != len(pairs):
+            raise ValueError(f"measure: {len(methods)} methods for {len(pairs)} pairs")
+        out["by_method"] = {
+            m: _summary([c for c, own in zip(cues, methods, strict=True) if own == m]) for m in sorted(set(methods))
+        }
+    return out
+
+
 def corpus_pairs(
     faces_dir: Path, masks_dir: Path, splits: Path, parts: Sequence[int], limit: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[str]]:
     """Up to ``limit`` (original crop, fake crop, SSIM mask) triples of valid fakes, a
-    seeded random subset (all of them when there are fewer)."""
+    seeded random subset (all of them when there are fewer), and each fake's video id."""
     from dfmask.model.crop_index import read_crop_tables
     from dfmask.model.segeval import original_rows
 
@@ -116,11 +136,20 @@ def corpus_pairs(
     rng = np.random.default_rng(seed)
     if len(candidates) > limit:
         candidates = [candidates[k] for k in sorted(rng.choice(len(candidates), limit, replace=False))]
-    out = []
+    out, videos = [], []
     for fake_row, real_row in candidates:
         fake = index.crop(fake_row)
         out.append((index.crop(real_row), fake, index.mask(fake_row, fake.shape[0])))
-    return out
+        videos.append(str(index.video_id[fake_row]))
+    return out, videos
+
+
+def video_methods(truth: Path) -> dict[str, str]:
+    """video_id → ``method`` of a ground-truth table (the sample's)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(truth, columns=["video_id", "method"])
+    return dict(zip(table["video_id"].to_pylist(), table["method"].to_pylist(), strict=True))
 
 
 def main() -> str:
@@ -132,13 +161,40 @@ def main() -> str:
     ap.add_argument("--limit", type=int, default=2000, help="fake/original pairs measured (seeded subset)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="reports/forensics.json")
+    ap.add_argument(
+        "--truth",
+        default=None,
+        help="ground-truth table with a method per video (default: the sample's, when corpus.root is the sample)",
+    )
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
-    pairs = corpus_pairs(Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts, args.limit, args.seed)
-    doc = measure(pairs)
+    pairs, videos = corpus_pairs(
+        Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts, args.limit, args.seed
+    )
+    truth = Path(args.truth) if args.truth else _sample_truth(corpus, Path(args.params))
+    methods = None
+    if truth is not None:
+        of = video_methods(truth)
+        missing = sorted({v for v in videos if v not in of})
+        if missing:
+            raise DfmaskError(f"forensics: {truth}: no method for {len(missing)} fake videos, e.g. {missing[0]}")
+        methods = [of[v] for v in videos]
+    doc = measure(pairs, methods=methods)
+    if truth is not None:
+        doc["truth"] = str(truth)
     write_json(args.out, doc)
     aucs = ", ".join(f"{c} AUC {doc[c]['auc']:.3f}" for c in CUES if doc[c]["auc"] is not None)
     return f"{doc['pairs']} fake/original pairs: {aucs} (see {args.out})"
+
+
+def _sample_truth(corpus: CorpusParams, params: Path) -> Path | None:
+    """The sample's ground truth when ``corpus.root`` is the sample corpus (as evaluate finds it)."""
+    from dfmask.corpus import corpus_kind, sample_truth
+    from dfmask.params import PathsParams
+
+    sample = load_section(PathsParams, "paths", params).sample
+    truth = sample_truth(sample)
+    return truth if corpus_kind(corpus.root, str(sample)) == "sample" and truth.is_file() else None
 
 
 if __name__ == "__main__":
