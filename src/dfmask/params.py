@@ -738,6 +738,21 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class TemporalParams:
+    """``evaluate.temporal``: a head over a track's per-frame features, trained on the train
+    split after the frame model and reported beside the frame rules (dfmask.model.temporal)."""
+
+    enabled: bool = False  # train and report it (metrics.json: temporal); the headline keeps `aggregation`
+    hidden: int = param(8, ">= 1")  # channels of its two 1-D convs
+    kernel: int = param(3, "[1, 15]")  # frames each conv sees (odd keeps a track's length)
+    dropout: float = param(0.5, "[0, 1)")  # on its input features while training
+    steps: int = param(300, ">= 1")  # full-batch AdamW steps
+    lr: float = param(0.003, "> 0")
+    weight_decay: float = param(0.01, ">= 0")
+    seed: int = param(0, SEED)
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """``evaluate``: metrics of the trained model on val and test (dfmask.model.evaluate)."""
 
@@ -755,6 +770,7 @@ class EvaluateParams:
     overlays: int = param(8, ">= 0")  # test crops shown in reports/eval/overlays.png
     threads: int = param(1, ">= 0")  # torch intra-op CPU threads for inference (0 = torch default)
     seeds: tuple[int, ...] = param((0, 1, 2), SEED, DISTINCT)  # train.seed values for `make eval-seeds`
+    temporal: TemporalParams = field(default_factory=TemporalParams)
 
 
 @dataclass(frozen=True)

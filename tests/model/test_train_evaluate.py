@@ -232,3 +232,34 @@ def test_evaluate_breakdown_calibration_ensemble_deterministic(corpus: Path, tmp
 
 def _eval_paths(corpus: Path, checkpoint: Path, out: Path) -> EvalPaths:
     return EvalPaths(corpus / "faces", corpus / "masks", corpus / "splits.parquet", checkpoint, corpus, out)
+
+
+def test_evaluate_temporal_head_is_reported_beside_the_frame_rules(corpus: Path, tmp_path: Path) -> None:
+    paths = _paths(corpus, "a")
+    if not paths.checkpoint.exists():
+        train.run(TINY, paths, (0, 1))
+    real = CorpusParams(root=str(tmp_path / "dfdc"), parts=(0, 1))
+    off = EvaluateParams(overlays=0, bootstrap=0)
+    on = dataclasses.replace(off, temporal=dataclasses.replace(off.temporal, enabled=True, steps=20))
+    plain = evaluate.run(off, _eval_paths(corpus, paths.checkpoint, tmp_path / "off"), real).doc
+    doc = evaluate.run(on, _eval_paths(corpus, paths.checkpoint, tmp_path / "on"), real).doc
+    assert "temporal" not in plain
+    section = doc["temporal"]
+    # the headline keeps the frame rule: every other figure is unchanged
+    assert {k: v for k, v in doc.items() if k != "temporal"} == plain
+    assert section["train"]["videos"] == 4 * 2  # 4 real + 4 fake train videos
+    assert section["train"]["tracks"] >= section["train"]["videos"]
+    for split in ("val", "test"):
+        got = section[split]
+        assert got["videos"] == plain[split]["video"]["n"]
+        for rule in ("mean", "confident"):
+            assert got[rule]["auc"] == pytest.approx(plain[split][f"video_{rule}"]["auc"], abs=1e-6)
+            assert got[rule]["log_loss"] == pytest.approx(plain[split][f"video_{rule}"]["log_loss"], abs=1e-6)
+        assert 0.0 <= got["temporal"]["auc"] <= 1.0
+    val = section["val"]
+    for kind in ("log_loss", "log_loss_calibrated"):
+        gain = section[f"val_gain_{kind}"]
+        best = min(val["mean"][kind], val["confident"][kind])
+        assert gain["gain"] == pytest.approx(best - val["temporal"][kind], abs=1e-5)
+    # calibrated on val in-sample: a temperature never worsens val's own log loss
+    assert val["temporal"]["log_loss_calibrated"] <= val["temporal"]["log_loss"] + 1e-6

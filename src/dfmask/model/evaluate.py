@@ -53,7 +53,7 @@ import torch
 from dfmask import metrics
 from dfmask.corpus import corpus_kind
 from dfmask.corpus.groundtruth import CRF_BANDS
-from dfmask.model import breakdown, plots
+from dfmask.model import breakdown, plots, temporal
 from dfmask.model import calibration as cal
 from dfmask.model.crop_index import CropIndex, read_crop_tables
 from dfmask.model.predict import ensemble_p, load_models, predict_rows_members, video_scores
@@ -320,6 +320,78 @@ def ensemble_section(
     return {"members": len(singles), "single": singles, "ensemble": figures(pred.p)}
 
 
+def temporal_section(
+    models: list[UYNet],
+    config: UYNetConfig,
+    index: CropIndex,
+    videos: dict[str, tuple[list[str], np.ndarray]],
+    preds: Mapping[str, SplitPrediction],
+    params: EvaluateParams,
+) -> dict[str, Any]:
+    """``evaluate.temporal``: the head trained on the train split's tracks, and its video
+    figures on every evaluated split beside the ``mean`` and ``confident`` rules'.
+
+    Each score's log loss is given raw and after a temperature fitted on val (in-sample on
+    val, as the pipeline's own calibration; applied unchanged to test), with the log loss of
+    the split's base rate (a constant score) as the floor of "no information". The val
+    gains over the better rule, raw and calibrated, decide (issue 17): on by default only
+    for a gain >= 0.02 in both, outside the seed spread. A raw gain alone can come from a
+    score that sits near the base rate, not from information (docs/model.md)."""
+    tp = params.temporal
+    train_ids, train_y = videos.get("train", ([], np.zeros(0, bool)))
+    rows = index.rows("train")
+    tracks = temporal.split_tracks(models, index, rows, train_ids, config.input_size, params.batch_size)
+    head = temporal.fit_head(tracks, train_y, tp)
+    out: dict[str, Any] = {
+        "features": f"pooled bottleneck ({tracks.x.shape[1] - len(temporal.EXTRA_FEATURES)}) + "
+        + ", ".join(temporal.EXTRA_FEATURES),
+        "train": {
+            "videos": len(train_ids),
+            "tracks": len(tracks.x),
+            "frames_max": int(tracks.mask.shape[1]),
+            "loss_first": head.losses[0],
+            "loss_last": head.losses[-1],
+        },
+    }
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for split, pred in preds.items():
+        split_tracks = temporal.split_tracks(
+            models, index, pred.rows, pred.video_ids, config.input_size, params.batch_size
+        )
+        scores[split] = {"temporal": head.predict(split_tracks), **pred.by_method}
+    val = preds.get("val")
+    fitted = {
+        name: cal.fit("temperature", val.video_y, p) if val is not None else cal.Calibration()
+        for name, p in scores.get("val", {}).items()
+    }
+    for split, pred in preds.items():
+        y = pred.video_y
+        base = float(y.mean()) if len(y) else 0.5
+        doc: dict[str, Any] = {
+            "videos": len(y),
+            "n_fake": int(y.sum()),
+            "base_rate_log_loss": metrics.none_if_nan(metrics.log_loss(y, np.full(len(y), base))),
+        }
+        for name, p in scores[split].items():
+            calibrated = fitted[name].apply(p) if name in fitted else p
+            doc[name] = {
+                "auc": metrics.none_if_nan(metrics.roc_auc(y, p)),
+                "log_loss": metrics.none_if_nan(metrics.log_loss(y, p)),
+                "log_loss_calibrated": metrics.none_if_nan(metrics.log_loss(y, calibrated)),
+            }
+        out[split] = doc
+    if "val" in out:
+        v = out["val"]
+        for kind in ("log_loss", "log_loss_calibrated"):
+            best = min(("mean", "confident"), key=lambda rule: v[rule][kind])
+            out[f"val_gain_{kind}"] = {"best_rule": best, "gain": v[best][kind] - v["temporal"][kind]}
+    out["keep_rule"] = (
+        "on by default only if both val gains are >= 0.02 outside the seed spread (issue 17); "
+        "the headline, calibration and scorer use evaluate.aggregation"
+    )
+    return out
+
+
 def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalReport:
     """Run the evaluation on ``corpus.parts`` and write ``reports/eval/``."""
     parts = corpus.parts
@@ -393,6 +465,8 @@ def run(params: EvaluateParams, paths: EvalPaths, corpus: CorpusParams) -> EvalR
             models, config, index, preds[split], params, baselines, gt, fitted, threshold, val
         )
         doc[split] = results[split].metrics
+    if params.temporal.enabled:
+        doc["temporal"] = temporal_section(models, config, index, videos, preds, params)
     shown = "test" if "test" in results else params.splits[-1]
     if len(models) > 1:
         doc["ensemble"] = ensemble_section(index, preds[shown], videos.get(shown, no_videos), params)

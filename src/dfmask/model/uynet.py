@@ -176,6 +176,12 @@ class UYNet(nn.Module):
         self.cls_head = nn.Conv2d(w[-1] + (w[0] if self.joint else 0), 1, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seg, cls, _ = self.forward_features(x)
+        return seg, cls
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(seg logits, cls logits, the pooled features the cls head reads (N, C, 1, 1)):
+        `forward` plus what the temporal head (`dfmask.model.temporal`) reads per frame."""
         skips = [self.stem(x)]
         for down in self.down:
             skips.append(down(skips[-1]))
@@ -191,7 +197,7 @@ class UYNet(nn.Module):
         # (N, 1, 1, 1) -> (N,): exports as one Reshape to [-1] (shape-only); indexing such as
         # flatten(1)[:, 0] would export as Gather and flatten() as Shape/Slice, none DPU ops
         cls_logits = self.cls_head(pooled).reshape(-1)
-        return self.seg_head(y), cls_logits
+        return self.seg_head(y), cls_logits, pooled
 
 
 def build_model(config: UYNetConfig | dict[str, Any]) -> UYNet:

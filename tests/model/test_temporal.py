@@ -1,0 +1,100 @@
+"""The temporal head (`dfmask.model.temporal`): tracks built in frame order, a video's score
+the max over its tracks, a head that learns what only the order of frames shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dfmask import metrics
+from dfmask.model import temporal
+from dfmask.model.uynet import UYNetConfig, build_model
+from dfmask.params import TemporalParams
+
+
+def test_build_tracks_orders_frames_pads_and_skips_videos_without_crops() -> None:
+    feats = np.arange(12, dtype=np.float32).reshape(6, 2)
+    tracks = temporal.build_tracks(
+        feats,
+        ["b", "a", "a", "b", "a", "zz"],  # "zz" is not among the videos asked for
+        [0, 1, 0, 0, 0, 0],
+        [5, 2, 3, 1, 0, 0],
+        ["a", "b", "c"],
+    )
+    assert tracks.video.tolist() == [0, 0, 1]  # (a, 0), (a, 1), (b, 0); c has none
+    assert tracks.x.shape == (3, 2, 2)
+    # (a, track 0): rows 4 (frame 0) then 2 (frame 3)
+    assert tracks.x[0].T.tolist() == [feats[4].tolist(), feats[2].tolist()]
+    assert tracks.mask.tolist() == [[True, True], [True, False], [True, True]]
+    assert tracks.x[1, :, 1].tolist() == [0.0, 0.0]  # padding
+    # (b, 0): frame 1 (row 3) before frame 5 (row 0)
+    assert tracks.x[2].T.tolist() == [feats[3].tolist(), feats[0].tolist()]
+
+
+def test_video_logit_is_the_max_over_its_tracks_and_zero_without_one() -> None:
+    z = torch.tensor([-2.0, 3.0, 1.0])
+    out = temporal.video_logits(z, torch.tensor([0, 0, 2]), 3)
+    assert out.tolist() == [3.0, 0.0, 1.0]
+
+
+def _flicker_tracks(n_videos: int, seed: int) -> tuple[temporal.Tracks, np.ndarray]:
+    """Videos whose frames have the same per-feature mean whether fake or not; a fake's
+    first feature alternates +1/-1 frame to frame (flicker), a real's drifts smoothly.
+    Every fake video also has a second, real-looking track (one swapped face of two)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_videos) % 2 == 1
+    feats, vids, tids, frames, ids = [], [], [], [], []
+    for v in range(n_videos):
+        ids.append(f"v{v}")
+        for t in range(2 if y[v] else 1):
+            length = int(rng.integers(6, 12))
+            ramp = np.linspace(-1, 1, length) * rng.choice([-1, 1])
+            flick = np.where(np.arange(length) % 2 == 0, 1.0, -1.0)
+            first = flick if (y[v] and t == 0) else ramp
+            for f in range(length):
+                feats.append([first[f], rng.normal(0, 1)])
+                vids.append(f"v{v}")
+                tids.append(t)
+                frames.append(f)
+    tracks = temporal.build_tracks(np.asarray(feats, np.float32), vids, tids, frames, ids)
+    return tracks, y
+
+
+def test_head_learns_what_only_the_frame_order_shows() -> None:
+    train, y_train = _flicker_tracks(40, 0)
+    test, y_test = _flicker_tracks(30, 1)
+    head = temporal.fit_head(train, y_train, TemporalParams(hidden=8, dropout=0.0, steps=300, lr=0.01))
+    p = head.predict(test)
+    assert metrics.roc_auc(y_test, p) > 0.95
+    assert head.losses[-1] < head.losses[0]
+    # the mean of the flickering feature carries nothing: a mean rule cannot separate
+    means = np.array([test.x[test.video == v, 0][test.mask[test.video == v]].mean() for v in range(30)])
+    assert metrics.roc_auc(y_test, means) < 0.8
+
+
+def test_head_is_deterministic_and_refuses_one_class() -> None:
+    tracks, y = _flicker_tracks(10, 0)
+    params = TemporalParams(steps=20)
+    a, b = temporal.fit_head(tracks, y, params), temporal.fit_head(tracks, y, params)
+    assert a.losses == b.losses
+    assert np.array_equal(a.predict(tracks), b.predict(tracks))
+    with pytest.raises(ValueError, match="real and fake"):
+        temporal.fit_head(tracks, np.ones(10, bool), params)
+
+
+def test_frame_features_are_what_the_cls_head_reads() -> None:
+    torch.manual_seed(0)
+    net = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
+    images = [np.random.default_rng(k).integers(0, 256, (40, 40, 3), np.uint8) for k in range(3)]
+    feats = temporal.frame_features([net], images, 32)
+    assert feats.shape == (3, net.cls_head.in_channels + len(temporal.EXTRA_FEATURES))
+    x = torch.from_numpy(np.stack([temporal.resize_crop(im, 32) for im in images])).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        seg, cls = net(x)
+        pooled = torch.from_numpy(feats[:, :-3]).reshape(3, -1, 1, 1)
+        assert torch.allclose(net.cls_head(pooled).reshape(-1), cls, atol=1e-5)
+    assert np.allclose(feats[:, -3], cls.numpy(), atol=1e-5)
+    assert np.allclose(feats[:, -2], torch.sigmoid(seg[:, 0]).mean(dim=(1, 2)).numpy(), atol=1e-5)
+    # an ensemble of the same net twice gives the same features
+    assert np.allclose(temporal.frame_features([net, net], images, 32), feats, atol=1e-6)
