@@ -44,11 +44,6 @@ FIGURES = {
     "video_brier_calibrated": ("test", "calibration", "video_after", "brier"),
     "video_fpr_at_val_threshold": ("test", "operating_point", "false_positive_rate"),
     "video_tpr_at_val_threshold": ("test", "operating_point", "true_positive_rate"),
-    # evaluate.temporal (present only when it is enabled)
-    "temporal_video_auc": ("temporal", "test", "temporal", "auc"),
-    "temporal_video_log_loss": ("temporal", "test", "temporal", "log_loss"),
-    "temporal_val_gain_log_loss": ("temporal", "val_gain_log_loss", "gain"),
-    "temporal_val_gain_log_loss_calibrated": ("temporal", "val_gain_log_loss_calibrated", "gain"),
 }
 
 
