@@ -665,9 +665,9 @@ class AugmentParams:
 class SelfBlendParams:
     """``train.self_blend``: self-blended extra fakes from real crops (dfmask.model.selfblend)."""
 
-    # share of the FAKE half of each epoch drawn as self-blended reals (0 = off; 1 would
-    # leave no real fake in the FAKE half)
-    frac: float = param(0.5, "[0, 1)")
+    # share of the FAKE half of each epoch drawn as self-blended reals (0 = off; 1 = only
+    # self-blended fakes, the SBI paper's setting: the corpus's fakes are never trained on)
+    frac: float = param(0.5, "[0, 1]")
     # P(face ellipse, inner hull, mouth)
     region_p: tuple[float, float, float] = param((0.5, 0.35, 0.15), "[0, 1]", SumsTo(1.0))
     rgb_shift: float = param(20.0, "[0, 255]")  # per-channel shift, ± U(this) grey levels
@@ -743,13 +743,15 @@ class TemporalParams:
     split after the frame model and reported beside the frame rules (dfmask.model.temporal)."""
 
     enabled: bool = False  # train and report it (metrics.json: temporal); the headline keeps `aggregation`
-    hidden: int = param(8, ">= 1")  # channels of its two 1-D convs
-    kernel: int = param(3, "[1, 15]")  # frames each conv sees (odd keeps a track's length)
+    hidden: int = param(32, ">= 1")  # channels of its two 1-D convs
+    kernel: int = param(3, "[1, 15]")  # frames each conv sees; odd (keeps a track's length)
     dropout: float = param(0.5, "[0, 1)")  # on its input features while training
     steps: int = param(300, ">= 1")  # full-batch AdamW steps
     lr: float = param(0.003, "> 0")
-    weight_decay: float = param(0.01, ">= 0")
+    weight_decay: float = param(1.0, ">= 0")
     seed: int = param(0, SEED)
+
+    RULES: ClassVar[tuple[Rule, ...]] = (Rule("kernel", lambda t: t.kernel % 2 == 1, "must be odd"),)
 
 
 @dataclass(frozen=True)

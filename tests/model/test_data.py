@@ -95,6 +95,9 @@ def test_balanced_weights_split_the_fake_half_with_blended_rows() -> None:
     # no corpus fakes: the blended rows take the whole fake half
     w = balanced_weights(np.zeros(8, bool), np.ones(8, bool), np.r_[np.zeros(4, bool), np.ones(4, bool)], 0.3)
     assert w[4:].sum() == pytest.approx(0.5)
+    # frac 1 (the SBI paper's setting): the corpus's fakes are never drawn
+    w = balanced_weights(is_fake, np.ones(14, bool), blended, 1.0)
+    assert w[4:10].sum() == 0.0 and w[10:].sum() == pytest.approx(0.5) and w[:4].sum() == pytest.approx(0.5)
 
 
 def test_blended_item_is_a_fake_with_a_mask(tables: dict[str, Any]) -> None:

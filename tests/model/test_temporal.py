@@ -39,19 +39,23 @@ def test_video_logit_is_the_max_over_its_tracks_and_zero_without_one() -> None:
 
 
 def _flicker_tracks(n_videos: int, seed: int) -> tuple[temporal.Tracks, np.ndarray]:
-    """Videos whose frames have the same per-feature mean whether fake or not; a fake's
-    first feature alternates +1/-1 frame to frame (flicker), a real's drifts smoothly.
-    Every fake video also has a second, real-looking track (one swapped face of two)."""
+    """Videos whose first feature takes the same values, frame for frame, in real and fake
+    tracks (a ramp from -1 to 1): a real track shows them in order, a fake one in an
+    alternating high/low order (flicker). Any per-frame statistic (mean, max, |x|) is the
+    same for both; only the order of frames tells. Every video has two tracks; a fake's
+    second one is real-looking (one swapped face of two)."""
     rng = np.random.default_rng(seed)
     y = np.arange(n_videos) % 2 == 1
     feats, vids, tids, frames, ids = [], [], [], [], []
     for v in range(n_videos):
         ids.append(f"v{v}")
-        for t in range(2 if y[v] else 1):
+        for t in range(2):
             length = int(rng.integers(6, 12))
-            ramp = np.linspace(-1, 1, length) * rng.choice([-1, 1])
-            flick = np.where(np.arange(length) % 2 == 0, 1.0, -1.0)
-            first = flick if (y[v] and t == 0) else ramp
+            ramp = np.linspace(-1, 1, length)
+            if rng.random() < 0.5:
+                ramp = ramp[::-1]
+            zigzag = np.array([ramp[k // 2] if k % 2 == 0 else ramp[length - 1 - k // 2] for k in range(length)])
+            first = zigzag if (y[v] and t == 0) else ramp
             for f in range(length):
                 feats.append([first[f], rng.normal(0, 1)])
                 vids.append(f"v{v}")
@@ -64,13 +68,32 @@ def _flicker_tracks(n_videos: int, seed: int) -> tuple[temporal.Tracks, np.ndarr
 def test_head_learns_what_only_the_frame_order_shows() -> None:
     train, y_train = _flicker_tracks(40, 0)
     test, y_test = _flicker_tracks(30, 1)
-    head = temporal.fit_head(train, y_train, TemporalParams(hidden=8, dropout=0.0, steps=300, lr=0.01))
-    p = head.predict(test)
-    assert metrics.roc_auc(y_test, p) > 0.95
+    # same values per track: sorted, the real and the fake tracks' first features agree
+    first = [np.sort(test.x[k, 0][test.mask[k]]) for k in range(len(test.x))]
+    assert all(np.allclose(f, np.linspace(-1, 1, len(f)), atol=1e-6) for f in first)
+    params = TemporalParams(hidden=8, dropout=0.0, steps=300, lr=0.01)
+    head = temporal.fit_head(train, y_train, params)
+    assert metrics.roc_auc(y_test, head.predict(test)) > 0.95
     assert head.losses[-1] < head.losses[0]
-    # the mean of the flickering feature carries nothing: a mean rule cannot separate
-    means = np.array([test.x[test.video == v, 0][test.mask[test.video == v]].mean() for v in range(30)])
-    assert metrics.roc_auc(y_test, means) < 0.8
+    # a head that sees one frame at a time cannot tell the order: near chance
+    blind = temporal.fit_head(train, y_train, TemporalParams(hidden=8, kernel=1, dropout=0.0, steps=300, lr=0.01))
+    assert metrics.roc_auc(y_test, blind.predict(test)) < 0.75
+
+
+def test_a_tracks_logit_does_not_depend_on_its_padding() -> None:
+    torch.manual_seed(0)
+    head = temporal.TemporalHead(2, 4, 5, 0.0).eval()
+    x = torch.randn(1, 2, 5)
+    alone = head(x, torch.ones(1, 5, dtype=torch.bool))
+    padded = torch.zeros(2, 2, 9)
+    padded[0, :, :5] = x[0]
+    padded[1] = torch.randn(2, 9)
+    mask = torch.zeros(2, 9, dtype=torch.bool)
+    mask[0, :5] = True
+    mask[1] = True
+    assert torch.allclose(head(padded, mask)[0], alone[0], atol=1e-6)
+    with pytest.raises(ValueError, match="must be odd"):
+        temporal.TemporalHead(2, 4, 4, 0.0)
 
 
 def test_head_is_deterministic_and_refuses_one_class() -> None:
@@ -96,5 +119,5 @@ def test_frame_features_are_what_the_cls_head_reads() -> None:
         assert torch.allclose(net.cls_head(pooled).reshape(-1), cls, atol=1e-5)
     assert np.allclose(feats[:, -3], cls.numpy(), atol=1e-5)
     assert np.allclose(feats[:, -2], torch.sigmoid(seg[:, 0]).mean(dim=(1, 2)).numpy(), atol=1e-5)
-    # an ensemble of the same net twice gives the same features
-    assert np.allclose(temporal.frame_features([net, net], images, 32), feats, atol=1e-6)
+    # an ensemble's members side by side (their channels do not correspond: not averaged)
+    assert np.allclose(temporal.frame_features([net, net], images, 32), np.concatenate([feats, feats], 1), atol=1e-6)

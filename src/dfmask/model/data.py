@@ -150,7 +150,7 @@ class CropDataModule(L.LightningDataModule):
             raise DfmaskError("splits: the train split has no face crops; check the split stage report")
         usable = index.seg_ok | index.cls_ok(params.cls_on_invalid)
         rows = train_rows[usable[train_rows]]
-        frac = params.self_blend.frac  # in [0, 1), checked at load
+        frac = params.self_blend.frac  # in [0, 1], checked at load
         reals = rows[~index.is_fake[rows]] if frac > 0 else rows[:0]
         # self-blended fakes: a second entry for every real train crop, flagged ``blended``
         self.train_rows = np.concatenate([rows, reals])

@@ -343,8 +343,8 @@ def temporal_section(
     tracks = temporal.split_tracks(models, index, rows, train_ids, config.input_size, params.batch_size)
     head = temporal.fit_head(tracks, train_y, tp)
     out: dict[str, Any] = {
-        "features": f"pooled bottleneck ({tracks.x.shape[1] - len(temporal.EXTRA_FEATURES)}) + "
-        + ", ".join(temporal.EXTRA_FEATURES),
+        "features": f"per member: pooled bottleneck + {', '.join(temporal.EXTRA_FEATURES)}; "
+        f"{tracks.x.shape[1]} in all ({len(models)} member(s))",
         "train": {
             "videos": len(train_ids),
             "tracks": len(tracks.x),

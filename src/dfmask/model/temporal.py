@@ -6,8 +6,8 @@ instead: a small 1-D convolution over the per-frame features of one track, train
 the frame model (which stays frozen) on the **train** split's tracks.
 
 Per-frame features (`frame_features`): the U-YNet's pooled bottleneck (what its cls head
-reads; with an ensemble, the mean over members), the cls logit, and two statistics of the
-seg head's mask (mean probability, share of pixels at or above 0.5). They are
+reads), the cls logit, and two statistics of the seg head's mask (mean probability, share
+of pixels at or above 0.5); an ensemble's members' features side by side. They are
 standardised with the train split's mean and sd.
 
 The head (`TemporalHead`): ``Conv1d(k) → ReLU → Conv1d(k) → ReLU``, then the masked mean
@@ -15,8 +15,8 @@ and the masked max over the track's frames, concatenated, and a linear layer →
 It runs on the host (not a DPU graph). A video's logit is the **max over its tracks'**
 logits (multiple-instance: a two-face fake with one untouched face is FAKE through its
 swapped face; a track alone carries no label of its own), and the loss is a class-balanced
-BCE on videos. Training is full-batch Adam with input dropout and weight decay, seeded, on
-one thread: the same features give the same head on one machine.
+BCE on videos. Training is full-batch AdamW with input dropout and weight decay, seeded:
+the same features and thread count give the same head on one machine.
 
 The frame model was fit on the train split, so its train features are more confident
 than those of unseen people; the head is trained on them anyway (the only labelled data
@@ -48,12 +48,13 @@ EXTRA_FEATURES = ("cls_logit", "seg_mean", "seg_area")
 def frame_features(
     members: Sequence[UYNet], images: Sequence[np.ndarray], input_size: int, batch_size: int = 64
 ) -> np.ndarray:
-    """(N, C + 3) float32 features of uint8 RGB crops: pooled bottleneck, cls logit, seg
-    mean and area (each the mean over ``members``)."""
+    """(N, M × (C + 3)) float32 features of uint8 RGB crops: per member, its pooled
+    bottleneck, cls logit, seg mean and area, the members side by side (independently
+    trained members' channels do not correspond, so they are not averaged)."""
     out: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
         chunk = [resize_crop(im, input_size) for im in images[start : start + batch_size]]
-        total: np.ndarray | None = None
+        per_member: list[np.ndarray] = []
         for net in members:
             device = next(net.parameters()).device
             x = torch.from_numpy(np.stack(chunk)).to(device).permute(0, 3, 1, 2).float() / 255.0
@@ -68,11 +69,10 @@ def frame_features(
                 ],
                 dim=1,
             ).cpu().numpy()
-            total = feats if total is None else total + feats
-        assert total is not None
-        out.append((total / len(members)).astype(np.float32))
+            per_member.append(feats)
+        out.append(np.concatenate(per_member, axis=1).astype(np.float32))
     if not out:
-        width = members[0].cls_head.in_channels + len(EXTRA_FEATURES)
+        width = sum(net.cls_head.in_channels + len(EXTRA_FEATURES) for net in members)
         return np.zeros((0, width), np.float32)
     return np.concatenate(out)
 
@@ -118,20 +118,21 @@ class TemporalHead(nn.Module):
 
     def __init__(self, n_features: int, hidden: int, kernel: int, dropout: float) -> None:
         super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"temporal head: kernel {kernel} must be odd (it keeps a track's length)")
         self.drop = nn.Dropout(dropout)
-        self.conv = nn.Sequential(
-            nn.Conv1d(n_features, hidden, kernel, padding=kernel // 2),
-            nn.ReLU(),
-            nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2),
-            nn.ReLU(),
-        )
+        self.conv1 = nn.Conv1d(n_features, hidden, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
         self.out = nn.Linear(2 * hidden, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Track logits (T,) of ``x`` (T, F, L) with ``mask`` (T, L)."""
-        h = self.conv(self.drop(x))
-        m = mask[:, None, :].to(h.dtype)
-        mean = (h * m).sum(-1) / m.sum(-1).clamp(min=1.0)
+        """Track logits (T,) of ``x`` (T, F, L) with ``mask`` (T, L). Padded frames are
+        zeroed after every layer, so a track's logit does not depend on how much padding
+        its batch gave it (a conv would otherwise carry its bias into the real frames)."""
+        m = mask[:, None, :].to(x.dtype)
+        h = torch.relu(self.conv1(self.drop(x) * m)) * m
+        h = torch.relu(self.conv2(h)) * m
+        mean = h.sum(-1) / m.sum(-1).clamp(min=1.0)
         peak = h.masked_fill(~mask[:, None, :], float("-inf")).amax(-1)
         return self.out(torch.cat([mean, peak], dim=1)).reshape(-1)
 
@@ -168,7 +169,9 @@ def fit_head(tracks: Tracks, y: np.ndarray, params: Any) -> FittedHead:
     """Train a `TemporalHead` on ``tracks`` with video labels ``y`` (``evaluate.temporal``:
     ``hidden``, ``kernel``, ``dropout``, ``steps``, ``lr``, ``weight_decay``, ``seed``)."""
     y = np.asarray(y, bool)
-    if not len(tracks.x) or y.all() or not y.any():
+    has_track = np.zeros(len(y), bool)
+    has_track[tracks.video] = True
+    if not y[has_track].any() or y[has_track].all():
         raise ValueError("temporal head: the train split needs tracks of real and fake videos")
     # standardise over real frames only (padding excluded)
     frames = tracks.x.transpose(0, 2, 1)[tracks.mask]
@@ -180,8 +183,6 @@ def fit_head(tracks: Tracks, y: np.ndarray, params: Any) -> FittedHead:
     x = x * torch.from_numpy(tracks.mask[:, None, :].astype(np.float32))
     mask = torch.from_numpy(tracks.mask)
     video = torch.from_numpy(tracks.video)
-    has_track = np.zeros(len(y), bool)
-    has_track[tracks.video] = True
     target = torch.from_numpy(y.astype(np.float32))
     # class-balanced: reals and fakes weigh the same in total (DFDC is ~1:5 real:fake)
     n_fake, n_real = float(y[has_track].sum()), float((~y[has_track]).sum())
