@@ -122,6 +122,11 @@ ISSUE_CASES = [
     ("sample", {"ci": {"methods": {"mouth": 0.5}}}, r"sample\.ci\.methods\.no_change: the shares of all methods must"),
     ("sample", {"ci": {"crf_range": [18, 18], "presets": ["fast"]}}, r"sample\.ci\.encode_differs_frac: needs two"),
     ("train", {"self_blend": {"frac": 1.5}}, r"train\.self_blend\.frac: must be in \[0, 1\], got 1\.5$"),
+    (
+        "train",
+        {"balance": False, "self_blend": {"frac": 1.0}},
+        r"train\.balance: must be true when self_blend\.frac is 1 .*, got False$",
+    ),
     ("train", {"augment": {"jpeg_quality": [60, 101]}}, r"train\.augment\.jpeg_quality\[1\]: must be in \[1, 100\]"),
     ("train", {"input_size": 100}, r"train\.input_size: must be a multiple of stem_stride \* 2\*\*depth"),
     ("train", {"seed": -1}, r"train\.seed: must be in \[0, 4294967295\], got -1$"),

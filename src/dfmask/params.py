@@ -666,7 +666,8 @@ class SelfBlendParams:
     """``train.self_blend``: self-blended extra fakes from real crops (dfmask.model.selfblend)."""
 
     # share of the FAKE half of each epoch drawn as self-blended reals (0 = off; 1 = only
-    # self-blended fakes, the SBI paper's setting: the corpus's fakes are never trained on)
+    # self-blended fakes, the SBI paper's setting: the corpus's fakes are never trained on;
+    # needs balance: true)
     frac: float = param(0.5, "[0, 1]")
     # P(face ellipse, inner hull, mouth)
     region_p: tuple[float, float, float] = param((0.5, 0.35, 0.15), "[0, 1]", SumsTo(1.0))
@@ -734,6 +735,11 @@ class TrainParams:
             "must be a multiple of stem_stride * 2**depth (the net halves it depth times after the stem)",
         ),
         Rule("w_seg", lambda t: t.w_cls + t.w_seg > 0, "must be > 0 when w_cls is 0 (nothing would be learnt)"),
+        Rule(
+            "balance",
+            lambda t: t.balance or t.self_blend.frac < 1,
+            "must be true when self_blend.frac is 1 (only the balanced sampler keeps the corpus's fakes out)",
+        ),
     )
 
 
