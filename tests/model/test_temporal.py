@@ -85,9 +85,8 @@ def test_a_tracks_logit_does_not_depend_on_its_padding() -> None:
     head = temporal.TemporalHead(2, 4, 5, 0.0).eval()
     x = torch.randn(1, 2, 5)
     alone = head(x, torch.ones(1, 5, dtype=torch.bool))
-    padded = torch.zeros(2, 2, 9)
+    padded = torch.randn(2, 2, 9)  # padding holds values: the mask alone must hide them
     padded[0, :, :5] = x[0]
-    padded[1] = torch.randn(2, 9)
     mask = torch.zeros(2, 9, dtype=torch.bool)
     mask[0, :5] = True
     mask[1] = True
@@ -104,6 +103,11 @@ def test_head_is_deterministic_and_refuses_one_class() -> None:
     assert np.array_equal(a.predict(tracks), b.predict(tracks))
     with pytest.raises(ValueError, match="real and fake"):
         temporal.fit_head(tracks, np.ones(10, bool), params)
+    # the real videos have no track (no face found): no real video to learn from
+    keep = y[tracks.video]
+    fakes_only = temporal.Tracks(tracks.x[keep], tracks.mask[keep], tracks.video[keep], tracks.video_ids)
+    with pytest.raises(ValueError, match="real and fake"):
+        temporal.fit_head(fakes_only, y, params)
 
 
 def test_frame_features_are_what_the_cls_head_reads() -> None:
@@ -119,5 +123,9 @@ def test_frame_features_are_what_the_cls_head_reads() -> None:
         assert torch.allclose(net.cls_head(pooled).reshape(-1), cls, atol=1e-5)
     assert np.allclose(feats[:, -3], cls.numpy(), atol=1e-5)
     assert np.allclose(feats[:, -2], torch.sigmoid(seg[:, 0]).mean(dim=(1, 2)).numpy(), atol=1e-5)
-    # an ensemble's members side by side (their channels do not correspond: not averaged)
-    assert np.allclose(temporal.frame_features([net, net], images, 32), np.concatenate([feats, feats], 1), atol=1e-6)
+    # an ensemble's members side by side, in order (their channels do not correspond: not averaged)
+    torch.manual_seed(1)
+    other = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
+    both = temporal.frame_features([net, other], images, 32)
+    assert np.allclose(both, np.concatenate([feats, temporal.frame_features([other], images, 32)], 1), atol=1e-6)
+    assert temporal.frame_features([net, other], [], 32).shape == (0, both.shape[1])
