@@ -42,7 +42,8 @@ import numpy as np
 from dfmask import metrics
 from dfmask.errors import DfmaskError
 from dfmask.masks.ssim import to_grey
-from dfmask.params import CorpusParams, load_section
+from dfmask.model.evaluate import ground_truth
+from dfmask.params import CorpusParams, PathsParams, load_section
 from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
@@ -171,7 +172,11 @@ def main() -> str:
     pairs, videos = corpus_pairs(
         Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts, args.limit, args.seed
     )
-    truth = Path(args.truth) if args.truth else _sample_truth(corpus, Path(args.params))
+    if args.truth:
+        truth: Path | None = Path(args.truth)
+    else:  # the sample's ground truth when corpus.root is the sample corpus, as evaluate finds it
+        sample_truth = ground_truth(corpus.root, Path(load_section(PathsParams, "paths", args.params).sample))
+        truth = sample_truth if sample_truth is not None and sample_truth.is_file() else None
     methods = None
     if truth is not None:
         of = video_methods(truth)
@@ -185,16 +190,6 @@ def main() -> str:
     write_json(args.out, doc)
     aucs = ", ".join(f"{c} AUC {doc[c]['auc']:.3f}" for c in CUES if doc[c]["auc"] is not None)
     return f"{doc['pairs']} fake/original pairs: {aucs} (see {args.out})"
-
-
-def _sample_truth(corpus: CorpusParams, params: Path) -> Path | None:
-    """The sample's ground truth when ``corpus.root`` is the sample corpus (as evaluate finds it)."""
-    from dfmask.corpus import corpus_kind, sample_truth
-    from dfmask.params import PathsParams
-
-    sample = load_section(PathsParams, "paths", params).sample
-    truth = sample_truth(sample)
-    return truth if corpus_kind(corpus.root, str(sample)) == "sample" and truth.is_file() else None
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ from dfmask import metrics
 from dfmask.faces.crops import crop_face, mask_in_crop
 from dfmask.masks.scoring import fit_baseline
 from dfmask.model.crop_index import join_crops
+from dfmask.model.inputs import resize_crop
 from dfmask.model.predict import (
+    FRAME_STATS,
     NO_FACE_SCORE,
     confident_score,
     ensemble_p,
     member_logits,
+    member_outputs,
     predict_images,
     video_scores,
 )
@@ -152,3 +155,33 @@ def test_mean_mask_baseline_picks_the_best_threshold() -> None:
     assert np.array_equal(mean_with_empty, mean) and t_with_empty == t
     empty, t0 = mean_mask_baseline([], 8)
     assert empty.shape == (8, 8) and not empty.any() and t0 == 0.5
+
+
+def test_frame_features_are_what_the_cls_head_reads() -> None:
+    """`member_outputs` with ``features``: the temporal head's per-frame inputs, from the
+    same forward pass as the scores (which do not change with it)."""
+    torch.manual_seed(0)
+    net = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
+    images = [np.random.default_rng(k).integers(0, 256, (40, 40, 3), np.uint8) for k in range(3)]
+    logits, maps, feats = member_outputs([net], images, 32, features=True)
+    assert feats is not None
+    assert feats.shape == (3, net.cls_head.in_channels + len(FRAME_STATS))
+    plain = member_logits([net], images, 32)
+    assert np.array_equal(logits, plain[0]) and np.array_equal(maps, plain[1])
+    assert member_outputs([net], images, 32)[2] is None
+    x = torch.from_numpy(np.stack([resize_crop(im, 32) for im in images])).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        seg, cls = net(x)
+        pooled = torch.from_numpy(feats[:, :-3]).reshape(3, -1, 1, 1)
+        assert torch.allclose(net.cls_head(pooled).reshape(-1), cls, atol=1e-5)
+    assert np.allclose(feats[:, -3], cls.numpy(), atol=1e-5)
+    assert np.allclose(feats[:, -2], torch.sigmoid(seg[:, 0]).mean(dim=(1, 2)).numpy(), atol=1e-5)
+    # an ensemble's members side by side, in order (their channels do not correspond: not averaged)
+    torch.manual_seed(1)
+    other = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
+    both = member_outputs([net, other], images, 32, features=True)[2]
+    alone = member_outputs([other], images, 32, features=True)[2]
+    assert both is not None and alone is not None
+    assert np.allclose(both, np.concatenate([feats, alone], 1), atol=1e-6)
+    empty = member_outputs([net, other], [], 32, features=True)[2]
+    assert empty is not None and empty.shape == (0, both.shape[1])

@@ -9,7 +9,6 @@ import torch
 
 from dfmask import metrics
 from dfmask.model import temporal
-from dfmask.model.uynet import UYNetConfig, build_model
 from dfmask.params import TemporalParams
 
 
@@ -108,24 +107,3 @@ def test_head_is_deterministic_and_refuses_one_class() -> None:
     fakes_only = temporal.Tracks(tracks.x[keep], tracks.mask[keep], tracks.video[keep], tracks.video_ids)
     with pytest.raises(ValueError, match="real and fake"):
         temporal.fit_head(fakes_only, y, params)
-
-
-def test_frame_features_are_what_the_cls_head_reads() -> None:
-    torch.manual_seed(0)
-    net = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
-    images = [np.random.default_rng(k).integers(0, 256, (40, 40, 3), np.uint8) for k in range(3)]
-    feats = temporal.frame_features([net], images, 32)
-    assert feats.shape == (3, net.cls_head.in_channels + len(temporal.EXTRA_FEATURES))
-    x = torch.from_numpy(np.stack([temporal.resize_crop(im, 32) for im in images])).permute(0, 3, 1, 2).float() / 255
-    with torch.no_grad():
-        seg, cls = net(x)
-        pooled = torch.from_numpy(feats[:, :-3]).reshape(3, -1, 1, 1)
-        assert torch.allclose(net.cls_head(pooled).reshape(-1), cls, atol=1e-5)
-    assert np.allclose(feats[:, -3], cls.numpy(), atol=1e-5)
-    assert np.allclose(feats[:, -2], torch.sigmoid(seg[:, 0]).mean(dim=(1, 2)).numpy(), atol=1e-5)
-    # an ensemble's members side by side, in order (their channels do not correspond: not averaged)
-    torch.manual_seed(1)
-    other = build_model(UYNetConfig(input_size=32, base_width=4, depth=2)).eval()
-    both = temporal.frame_features([net, other], images, 32)
-    assert np.allclose(both, np.concatenate([feats, temporal.frame_features([other], images, 32)], 1), atol=1e-6)
-    assert temporal.frame_features([net, other], [], 32).shape == (0, both.shape[1])

@@ -56,7 +56,7 @@ from dfmask.corpus.groundtruth import CRF_BANDS
 from dfmask.model import breakdown, plots, temporal
 from dfmask.model import calibration as cal
 from dfmask.model.crop_index import CropIndex, read_crop_tables
-from dfmask.model.predict import ensemble_p, load_models, predict_rows_members, video_scores
+from dfmask.model.predict import FRAME_STATS, ensemble_p, load_models, predict_rows_members, video_scores
 from dfmask.model.segeval import (
     CorpusTruthMasks,
     GroundTruthMasks,
@@ -156,6 +156,7 @@ class SplitPrediction:
     video_p: np.ndarray  # the headline aggregation
     by_method: dict[str, np.ndarray]  # "mean" / "confident" track scores, then over tracks
     counts: np.ndarray  # crops per video
+    features: np.ndarray | None = None  # per crop, for the temporal head (`evaluate.temporal` only)
 
 
 @dataclass
@@ -217,11 +218,13 @@ def predict_split(
     params: EvaluateParams,
 ) -> SplitPrediction:
     rows = index.rows(split)
-    logits, maps = predict_rows_members(models, index, rows, config.input_size, params.batch_size)
+    logits, maps, features = predict_rows_members(
+        models, index, rows, config.input_size, params.batch_size, features=params.temporal.enabled
+    )
     p = ensemble_p(logits)
     scores, counts = video_level(index, rows, p, videos, params)
     return SplitPrediction(
-        rows, logits, p, maps, list(videos[0]), videos[1], scores[params.aggregation], scores, counts
+        rows, logits, p, maps, list(videos[0]), videos[1], scores[params.aggregation], scores, counts, features
     )
 
 
@@ -337,13 +340,18 @@ def temporal_section(
     gains over the better rule, raw and calibrated, decide (issue 17): on by default only
     for a gain >= 0.02 in both, outside the seed spread. A raw gain alone can come from a
     score that sits near the base rate, not from information (docs/model.md)."""
-    tp = params.temporal
+    def tracks_of(rows: np.ndarray, features: np.ndarray | None, video_ids: list[str]) -> temporal.Tracks:
+        assert features is not None  # predict_split keeps them when evaluate.temporal is enabled
+        ids, tracks, frames = index.video_id[rows], index.track_id[rows], index.frame_idx[rows]
+        return temporal.build_tracks(features, ids, tracks, frames, video_ids)
+
     train_ids, train_y = videos.get("train", ([], np.zeros(0, bool)))
     rows = index.rows("train")
-    tracks = temporal.split_tracks(models, index, rows, train_ids, config.input_size, params.batch_size)
-    head = temporal.fit_head(tracks, train_y, tp)
+    train_features = predict_rows_members(models, index, rows, config.input_size, params.batch_size, features=True)[2]
+    tracks = tracks_of(rows, train_features, train_ids)
+    head = temporal.fit_head(tracks, train_y, params.temporal)
     out: dict[str, Any] = {
-        "features": f"per member: pooled bottleneck + {', '.join(temporal.EXTRA_FEATURES)}; "
+        "features": f"per member: pooled bottleneck + {', '.join(FRAME_STATS)}; "
         f"{tracks.x.shape[1]} in all ({len(models)} member(s))",
         "train": {
             "videos": len(train_ids),
@@ -355,15 +363,10 @@ def temporal_section(
     }
     scores: dict[str, dict[str, np.ndarray]] = {}
     for split, pred in preds.items():
-        split_tracks = temporal.split_tracks(
-            models, index, pred.rows, pred.video_ids, config.input_size, params.batch_size
-        )
+        split_tracks = tracks_of(pred.rows, pred.features, pred.video_ids)
         scores[split] = {"temporal": head.predict(split_tracks), **pred.by_method}
-    val = preds.get("val")
-    fitted = {
-        name: cal.fit("temperature", val.video_y, p) if val is not None else cal.Calibration()
-        for name, p in scores.get("val", {}).items()
-    }
+    # fitted on val only (no val split: every score stays raw)
+    fitted = {name: cal.fit("temperature", preds["val"].video_y, p) for name, p in scores.get("val", {}).items()}
     for split, pred in preds.items():
         y = pred.video_y
         base = float(y.mean()) if len(y) else 0.5

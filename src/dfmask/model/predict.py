@@ -41,31 +41,60 @@ def _members(model: Models) -> list[UYNet]:
     return [model] if isinstance(model, UYNet) else list(model)
 
 
+#: per member, after its pooled bottleneck: cls logit, mean seg prob, share of pixels >= 0.5
+FRAME_STATS = ("cls_logit", "seg_mean", "seg_area")
+
+
 @torch.no_grad()
+def member_outputs(
+    model: Models, images: Sequence[np.ndarray], input_size: int, batch_size: int = 64, features: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(cls logits (M, N) float64 per member, seg prob (N, S, S) float16 of the mean seg
+    logit over members, and with ``features`` the per-frame features the temporal head
+    reads (N, M × (C + 3)) float32: per member its pooled bottleneck and `FRAME_STATS`,
+    members side by side, else None) for uint8 RGB crops of any size. One forward pass
+    gives all three."""
+    members = _members(model)
+    logits: list[np.ndarray] = []
+    maps: list[np.ndarray] = []
+    feats: list[np.ndarray] = []
+    for start in range(0, len(images), batch_size):
+        chunk = [resize_crop(im, input_size) for im in images[start : start + batch_size]]
+        seg_sum, cls, per_member = None, [], []
+        for net in members:
+            device = next(net.parameters()).device
+            x = torch.from_numpy(np.stack(chunk)).to(device).permute(0, 3, 1, 2).float() / 255.0
+            seg_logits, cls_logits, pooled = net.forward_features(x)
+            cls.append(cls_logits.float().reshape(-1).cpu().numpy().astype(np.float64))
+            seg = seg_logits.float()[:, 0].cpu()
+            seg_sum = seg if seg_sum is None else seg_sum + seg
+            if features:
+                prob = torch.sigmoid(seg)
+                stats = (cls_logits.float().cpu(), prob.mean(dim=(1, 2)), (prob >= 0.5).float().mean(dim=(1, 2)))
+                per_member.append(
+                    torch.cat([pooled.float().cpu().reshape(len(chunk), -1), *(v.reshape(-1, 1) for v in stats)], 1)
+                    .numpy()
+                    .astype(np.float32)
+                )
+        logits.append(np.stack(cls))
+        assert seg_sum is not None
+        maps.append(torch.sigmoid(seg_sum / len(members)).numpy().astype(np.float16))
+        if features:
+            feats.append(np.concatenate(per_member, axis=1))
+    width = sum(net.cls_head.in_channels + len(FRAME_STATS) for net in members)
+    if not logits:
+        empty = np.zeros((0, width), np.float32) if features else None
+        return np.zeros((len(members), 0)), np.zeros((0, input_size, input_size), np.float16), empty
+    return np.concatenate(logits, axis=1), np.concatenate(maps), np.concatenate(feats) if features else None
+
+
 def member_logits(
     model: Models, images: Sequence[np.ndarray], input_size: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cls logits (M, N) float64 per member, seg prob (N, S, S) float16 of the mean seg
-    logit over members) for uint8 RGB crops of any size."""
-    members = _members(model)
-    logits: list[np.ndarray] = []
-    maps: list[np.ndarray] = []
-    for start in range(0, len(images), batch_size):
-        chunk = [resize_crop(im, input_size) for im in images[start : start + batch_size]]
-        seg_sum, cls = None, []
-        for net in members:
-            device = next(net.parameters()).device
-            x = torch.from_numpy(np.stack(chunk)).to(device).permute(0, 3, 1, 2).float() / 255.0
-            seg_logits, cls_logits = net(x)
-            cls.append(cls_logits.float().reshape(-1).cpu().numpy().astype(np.float64))
-            seg = seg_logits.float()[:, 0].cpu()
-            seg_sum = seg if seg_sum is None else seg_sum + seg
-        logits.append(np.stack(cls))
-        assert seg_sum is not None
-        maps.append(torch.sigmoid(seg_sum / len(members)).numpy().astype(np.float16))
-    if not logits:
-        return np.zeros((len(members), 0)), np.zeros((0, input_size, input_size), np.float16)
-    return np.concatenate(logits, axis=1), np.concatenate(maps)
+    logit over members) for uint8 RGB crops of any size (`member_outputs` without features)."""
+    logits, maps, _ = member_outputs(model, images, input_size, batch_size)
+    return logits, maps
 
 
 def load_models(checkpoint: Path, extra: Sequence[Path] = ()) -> tuple[list[UYNet], UYNetConfig]:
@@ -99,26 +128,29 @@ def predict_images(
 
 
 def predict_rows_members(
-    model: Models, index: CropIndex, rows: np.ndarray, input_size: int, batch_size: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
-    """`member_logits` over rows of a `CropIndex` (decoding one batch at a time)."""
+    model: Models, index: CropIndex, rows: np.ndarray, input_size: int, batch_size: int = 64, features: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """`member_outputs` over rows of a `CropIndex` (decoding one batch at a time)."""
     logits: list[np.ndarray] = []
     maps: list[np.ndarray] = []
+    feats: list[np.ndarray] = []
     for start in range(0, len(rows), batch_size):
         crops = [index.crop(int(i)) for i in rows[start : start + batch_size]]
-        z, m = member_logits(model, crops, input_size, batch_size)
+        z, m, f = member_outputs(model, crops, input_size, batch_size, features)
         logits.append(z)
         maps.append(m)
+        if f is not None:
+            feats.append(f)
     if not logits:
-        return np.zeros((len(_members(model)), 0)), np.zeros((0, input_size, input_size), np.float16)
-    return np.concatenate(logits, axis=1), np.concatenate(maps)
+        return member_outputs(model, [], input_size, batch_size, features)
+    return np.concatenate(logits, axis=1), np.concatenate(maps), np.concatenate(feats) if features else None
 
 
 def predict_rows(
     model: Models, index: CropIndex, rows: np.ndarray, input_size: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """`predict_images` over rows of a `CropIndex` (decoding one batch at a time)."""
-    logits, maps = predict_rows_members(model, index, rows, input_size, batch_size)
+    logits, maps, _ = predict_rows_members(model, index, rows, input_size, batch_size)
     return ensemble_p(logits), maps
 
 

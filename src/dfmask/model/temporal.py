@@ -5,7 +5,8 @@ its frames (``mean``, or DFDC's 1st place's ``confident``). This head learns tha
 instead: a small 1-D convolution over the per-frame features of one track, trained after
 the frame model (which stays frozen) on the **train** split's tracks.
 
-Per-frame features (`frame_features`): the U-YNet's pooled bottleneck (what its cls head
+Per-frame features (`dfmask.model.predict.member_outputs` with ``features``, from the same
+forward pass as the frame scores): the U-YNet's pooled bottleneck (what its cls head
 reads), the cls logit, and two statistics of the seg head's mask (mean probability, share
 of pixels at or above 0.5); an ensemble's members' features side by side. They are
 standardised with the train split's mean and sd.
@@ -36,45 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-
-from dfmask.model.inputs import resize_crop
-from dfmask.model.uynet import UYNet
-
-#: seg statistics appended to the pooled bottleneck: cls logit, mean seg prob, share >= 0.5
-EXTRA_FEATURES = ("cls_logit", "seg_mean", "seg_area")
-
-
-@torch.no_grad()
-def frame_features(
-    members: Sequence[UYNet], images: Sequence[np.ndarray], input_size: int, batch_size: int = 64
-) -> np.ndarray:
-    """(N, M × (C + 3)) float32 features of uint8 RGB crops: per member, its pooled
-    bottleneck, cls logit, seg mean and area, the members side by side (independently
-    trained members' channels do not correspond, so they are not averaged)."""
-    out: list[np.ndarray] = []
-    for start in range(0, len(images), batch_size):
-        chunk = [resize_crop(im, input_size) for im in images[start : start + batch_size]]
-        per_member: list[np.ndarray] = []
-        for net in members:
-            device = next(net.parameters()).device
-            x = torch.from_numpy(np.stack(chunk)).to(device).permute(0, 3, 1, 2).float() / 255.0
-            seg, cls, pooled = net.forward_features(x)
-            prob = torch.sigmoid(seg.float()[:, 0])
-            feats = torch.cat(
-                [
-                    pooled.float().reshape(len(chunk), -1),
-                    cls.float().reshape(-1, 1),
-                    prob.mean(dim=(1, 2)).reshape(-1, 1),
-                    (prob >= 0.5).float().mean(dim=(1, 2)).reshape(-1, 1),
-                ],
-                dim=1,
-            ).cpu().numpy()
-            per_member.append(feats)
-        out.append(np.concatenate(per_member, axis=1).astype(np.float32))
-    if not out:
-        width = sum(net.cls_head.in_channels + len(EXTRA_FEATURES) for net in members)
-        return np.zeros((0, width), np.float32)
-    return np.concatenate(out)
 
 
 @dataclass(frozen=True)
@@ -133,7 +95,7 @@ class TemporalHead(nn.Module):
         h = torch.relu(self.conv1(self.drop(x) * m)) * m
         h = torch.relu(self.conv2(h)) * m
         mean = h.sum(-1) / m.sum(-1).clamp(min=1.0)
-        peak = h.masked_fill(~mask[:, None, :], float("-inf")).amax(-1)
+        peak = h.amax(-1)  # h >= 0 after the ReLU and 0 on padding: the max over real frames
         return self.out(torch.cat([mean, peak], dim=1)).reshape(-1)
 
 
@@ -159,10 +121,14 @@ class FittedHead:
         self.head.eval()
         if not len(tracks.x):
             return np.full(len(tracks.video_ids), 0.5)
-        x = torch.from_numpy((tracks.x - self.mean[None, :, None]) / self.sd[None, :, None])
-        z = self.head(x * torch.from_numpy(tracks.mask[:, None, :].astype(np.float32)), torch.from_numpy(tracks.mask))
+        z = self.head(_standardised(tracks, self.mean, self.sd), torch.from_numpy(tracks.mask))
         v = video_logits(z, torch.from_numpy(tracks.video), len(tracks.video_ids))
         return np.asarray(torch.sigmoid(v.double()).numpy())
+
+
+def _standardised(tracks: Tracks, mean: np.ndarray, sd: np.ndarray) -> torch.Tensor:
+    """``tracks.x`` standardised per feature (padding too: `TemporalHead` masks it out)."""
+    return torch.from_numpy((tracks.x - mean[None, :, None]) / sd[None, :, None])
 
 
 def fit_head(tracks: Tracks, y: np.ndarray, params: Any) -> FittedHead:
@@ -179,8 +145,7 @@ def fit_head(tracks: Tracks, y: np.ndarray, params: Any) -> FittedHead:
     sd = (frames.std(0) + 1e-6).astype(np.float32)
     torch.manual_seed(params.seed)
     head = TemporalHead(tracks.x.shape[1], params.hidden, params.kernel, params.dropout)
-    x = torch.from_numpy((tracks.x - mean[None, :, None]) / sd[None, :, None])
-    x = x * torch.from_numpy(tracks.mask[:, None, :].astype(np.float32))
+    x = _standardised(tracks, mean, sd)
     mask = torch.from_numpy(tracks.mask)
     video = torch.from_numpy(tracks.video)
     target = torch.from_numpy(y.astype(np.float32))
@@ -199,21 +164,3 @@ def fit_head(tracks: Tracks, y: np.ndarray, params: Any) -> FittedHead:
         losses.append(float(loss.detach()))
     return FittedHead(head, mean, sd, losses)
 
-
-def row_features(
-    members: Sequence[UYNet], index: Any, rows: np.ndarray, input_size: int, batch_size: int = 64
-) -> np.ndarray:
-    """`frame_features` of rows of a `CropIndex`, decoding one batch at a time."""
-    parts = [
-        frame_features(members, [index.crop(int(i)) for i in rows[s : s + batch_size]], input_size, batch_size)
-        for s in range(0, len(rows), batch_size)
-    ]
-    return np.concatenate(parts) if parts else frame_features(members, [], input_size, batch_size)
-
-
-def split_tracks(
-    members: Sequence[UYNet], index: Any, rows: np.ndarray, video_ids: Sequence[str], input_size: int, batch_size: int
-) -> Tracks:
-    """The padded tracks of crops ``rows`` for the videos ``video_ids``."""
-    feats = row_features(members, index, rows, input_size, batch_size)
-    return build_tracks(feats, index.video_id[rows], index.track_id[rows], index.frame_idx[rows], video_ids)
