@@ -116,13 +116,15 @@ def test_a_list_of_frames_detects_exactly_like_their_stack(frames: np.ndarray, s
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
-def test_per_frame_pnet_matches_the_batched_call(frames: np.ndarray, precision: str) -> None:
-    """P-Net runs one frame at a time on the CPU (`PerFramePNet`: a batch's im2col
-    buffers were ~0.6 GB per call at 1080p in float64); its outputs, and so every box,
-    must be the batched call's exactly in float64 (the stage's default), or the stage's
-    bytes would change. float32's last bits already depend on the CPU (docs/architecture.md,
-    "Reproducibility"): on an AMD EPYC the whole detections of the two differed by 3e-5 px,
-    so float32 is held to 1e-3 (px, and in the raw P-Net outputs) plus 1e-6 relative."""
+def test_cpu_pnet_detects_like_the_plain_batched_call(frames: np.ndarray, precision: str) -> None:
+    """On the CPU P-Net runs one frame at a time (a batch's im2col buffers were ~0.6 GB
+    per call at 1080p in float64), and in float64 screened by float32 (`ScreenedPNet`).
+    Every detection must be the plain batched net's exactly in float64 (the stage's
+    default), or the stage's bytes would change; the raw outputs wherever they decide
+    anything (score >= threshold - margin) to float64 summation order. float32's last
+    bits already depend on the CPU (docs/architecture.md, "Reproducibility"): on an AMD
+    EPYC the whole detections of the two differed by 3e-5 px, so float32 is held to 1e-3
+    (px, and in the raw P-Net outputs) plus 1e-6 relative."""
     exact = precision == "float64"
 
     def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -132,32 +134,92 @@ def test_per_frame_pnet_matches_the_batched_call(frames: np.ndarray, precision: 
 
     from facenet_pytorch.models.utils.detect_face import imresample
 
-    from dfmask.faces.pnet import PerFramePNet
+    from dfmask.faces.pnet import SCREEN_MARGIN, PerFramePNet, ScreenedPNet
 
     params = FacesParams(device="cpu", precision=precision)
     det = FaceDetector(params)
     net = det._mtcnn(detector_min_face(0.5, params))  # the net `detect(..., scale=0.5)` runs
     wrapped = net.pnet
-    assert isinstance(wrapped, PerFramePNet)  # the stage runs P-Net per frame on the CPU
+    assert isinstance(wrapped, ScreenedPNet if exact else PerFramePNet)
     plain = wrapped.net
     dtype = next(plain.parameters()).dtype
-    assert next(wrapped.parameters()).dtype == dtype == (torch.float64 if precision == "float64" else torch.float32)
+    assert next(wrapped.parameters()).dtype == dtype == (torch.float64 if exact else torch.float32)
     stack = np.concatenate([frames, frames[:, ::-1].copy(), frames[:, :, ::-1].copy()])  # 6 distinct frames
     x = torch.as_tensor(stack).permute(0, 3, 1, 2).to(dtype)
     h, w = x.shape[2:]
+    threshold = params.thresholds[0]
     with torch.inference_mode():
         for scale in (0.6, 0.6 * 0.709**2):
             level = (imresample(x, (int(h * scale + 1), int(w * scale + 1))) - 127.5) * 0.0078125
-            for a, b in zip(plain(level), wrapped(level), strict=True):
-                assert a.shape == b.shape and same(a.numpy(), b.numpy())
-    # and whole detections, batched P-Net against per-frame P-Net
-    per_frame = det.detect(stack, scale=0.5)
-    net.pnet = plain
+            (reg_p, prob_p), (reg_w, prob_w) = plain(level), wrapped(level)
+            assert reg_p.shape == reg_w.shape and prob_p.shape == prob_w.shape
+            if not exact:
+                assert same(reg_p.numpy(), reg_w.numpy()) and same(prob_p.numpy(), prob_w.numpy())
+                continue
+            decides = prob_p[:, 1] >= threshold - SCREEN_MARGIN
+            assert int((prob_p[:, 1] >= threshold).sum()) >= 1  # faces in view: windows kept
+            assert torch.equal(prob_p[:, 1] >= threshold, prob_w[:, 1] >= threshold)  # the same windows kept
+            for a, b in ((reg_p, reg_w), (prob_p, prob_w)):
+                on = decides[:, None].expand_as(a)
+                torch.testing.assert_close(b[on], a[on], rtol=0, atol=1e-12)
+    # and whole detections, the plain batched float64 (float32) P-Net against the stage's
+    batched_net = net.pnet = plain
     try:
         batched = det.detect(stack, scale=0.5)
     finally:
         net.pnet = wrapped
+    assert batched_net is plain
+    staged = det.detect(stack, scale=0.5)
     assert sum(len(f) for f in batched) >= 4  # upright faces; the upside-down ones may go unfound
-    for a, b in zip(batched, per_frame, strict=True):
+    for a, b in zip(batched, staged, strict=True):
         assert same(a.boxes, b.boxes) and same(a.probs, b.probs)
         assert same(a.landmarks, b.landmarks)
+
+
+@pytest.mark.parametrize("size", [(40, 57), (41, 56), (35, 35), (100, 131)])
+def test_screened_pnet_windows_are_the_dense_nets(size: tuple[int, int]) -> None:
+    """With every position a candidate (threshold 0), `ScreenedPNet` re-runs every output
+    on its own input window: all of it must equal the dense float64 net, at odd sizes too
+    (the last window is 11 px where the last pooling window is partial)."""
+    from facenet_pytorch.models.mtcnn import PNet
+
+    from dfmask.faces.pnet import ScreenedPNet
+
+    torch.manual_seed(0)
+    dense = PNet().double().eval()
+    screened = ScreenedPNet(dense, threshold=0.0)
+    x = torch.rand(2, 3, *size, dtype=torch.float64) * 2 - 1
+    with torch.inference_mode():
+        for a, b in zip(dense(x), screened(x), strict=True):
+            assert a.shape == b.shape
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-13)
+    # and with no candidate at all it returns the float32 copy's outputs, cast
+    nothing = ScreenedPNet(dense, threshold=2.0)
+    with torch.inference_mode():
+        per_frame = [nothing.fast(x[i : i + 1].float()) for i in range(len(x))]
+        fast = [torch.cat(parts).double() for parts in zip(*per_frame, strict=True)]
+        for a, b in zip(fast, nothing(x), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_screen_margin_covers_float32_error(frames: np.ndarray) -> None:
+    """`ScreenedPNet` trusts float32 to say which windows are below threshold - margin:
+    its face score must stay within a small fraction of the margin of float64's on every
+    pyramid level of a real frame (measured 1.7e-6 on the sample's 1080p frames)."""
+    from facenet_pytorch.models.mtcnn import PNet
+    from facenet_pytorch.models.utils.detect_face import imresample
+
+    from dfmask.faces.pnet import SCREEN_MARGIN
+
+    n64 = PNet().double().eval()
+    n32 = PNet().eval()
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2).double()
+    h, w = x.shape[2:]
+    worst, scale = 0.0, 12 / 20
+    with torch.inference_mode():
+        while min(h, w) * scale >= 12:
+            level = (imresample(x, (int(h * scale + 1), int(w * scale + 1))) - 127.5) * 0.0078125
+            p64, p32 = n64(level)[1][:, 1], n32(level.float())[1][:, 1].double()
+            worst = max(worst, float((p64 - p32).abs().max()))
+            scale *= 0.709
+    assert 0 < worst <= SCREEN_MARGIN / 100

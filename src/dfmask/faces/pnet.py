@@ -1,4 +1,6 @@
-"""P-Net run one frame at a time: same outputs, a batch's worth less memory.
+"""P-Net on the CPU: one frame at a time (`PerFramePNet`: same outputs, a batch's worth
+less memory) and, in float64, screened by float32 (`ScreenedPNet`: the same detections
+at about float32's cost).
 
 facenet-pytorch runs P-Net on the whole batch at every pyramid level. In float64
 torch has no oneDNN kernel and convolves by im2col (``slow_conv2d``), whose column
@@ -20,6 +22,8 @@ A module of its own so that torch is imported only where detection starts
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 
@@ -34,3 +38,71 @@ class PerFramePNet(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = [self.net(x[i : i + 1]) for i in range(len(x))]
         return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
+
+
+#: How far below the P-Net threshold a float32 score still gets its float64 value
+#: (`ScreenedPNet`). float32 and float64 P-Net scores differed by at most 1.7e-6 on
+#: 1080p frames of the sample (every pyramid level; tests/faces/test_detect.py holds
+#: them to 1e-5), so a window scored under threshold - 1e-3 in float32 is under the
+#: threshold in float64 too, by ~600x that error.
+SCREEN_MARGIN = 1e-3
+
+
+class ScreenedPNet(torch.nn.Module):
+    """float64 P-Net outputs wherever they decide anything, at about float32's cost.
+
+    P-Net's outputs feed MTCNN only where its face score reaches the first threshold
+    (facenet-pytorch's ``generateBoundingBox`` keeps those windows, with their score
+    and box regression; every other position is dropped). So each frame is run densely
+    by a float32 copy of the net (oneDNN: ~5x faster than float64's ``slow_conv2d``,
+    which is ~80 % of a 1080p detection), and only the windows scored at least
+    ``threshold - margin`` are run again by the float64 net, each on its own 12 x 12
+    input window (P-Net is fully convolutional: output (i, j) reads input rows
+    2i..2i+11 and columns 2j..2j+11, 11 at a partial last pooling window); their float64
+    score and regression replace the float32 ones. Every other position keeps its
+    float32 values as float64, all under the threshold, so MTCNN keeps exactly the
+    windows, scores and regressions of a dense float64 run (up to float64 summation
+    order, ~1e-16, far below the float32 the boxes are stored in: the same bytes,
+    checked against the plain float64 net by tests/faces/test_detect.py).
+
+    Frames are run one at a time, as `PerFramePNet` does (memory). CPU only.
+    """
+
+    def __init__(self, net: torch.nn.Module, threshold: float, margin: float = SCREEN_MARGIN):
+        super().__init__()
+        self.net = net  # float64, registered first: facenet-pytorch casts frames to the first parameter's dtype
+        self.fast = copy.deepcopy(net).float()
+        self.threshold = float(threshold)
+        self.margin = float(margin)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        regs, probs = [], []
+        for i in range(len(x)):
+            frame = x[i : i + 1]
+            reg, prob = (t.to(x.dtype) for t in self.fast(frame.float()))
+            self._refine(frame, reg, prob)
+            regs.append(reg)
+            probs.append(prob)
+        return torch.cat(regs), torch.cat(probs)
+
+    def _refine(self, frame: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor) -> None:
+        """Overwrite ``reg``/``prob`` (1, C, h, w) at the candidate windows with float64 values."""
+        cand = (prob[0, 1] >= self.threshold - self.margin).nonzero()
+        if len(cand) == 0:
+            return
+        height, width = frame.shape[2:]
+        rows, cols = cand[:, 0] * 2, cand[:, 1] * 2
+        win_h = (height - rows).clamp(max=12)
+        win_w = (width - cols).clamp(max=12)
+        for wh in win_h.unique().tolist():
+            for ww in win_w.unique().tolist():
+                pick = ((win_h == wh) & (win_w == ww)).nonzero()[:, 0]
+                if len(pick) == 0:
+                    continue
+                r = rows[pick, None, None] + torch.arange(wh)[None, :, None]
+                c = cols[pick, None, None] + torch.arange(ww)[None, None, :]
+                windows = frame[0][:, r, c].permute(1, 0, 2, 3)  # (K, 3, wh, ww)
+                b, a = self.net(windows)  # (K, 4, 1, 1), (K, 2, 1, 1)
+                ci, cj = cand[pick, 0], cand[pick, 1]
+                reg[0, :, ci, cj] = b[:, :, 0, 0].T
+                prob[0, :, ci, cj] = a[:, :, 0, 0].T
