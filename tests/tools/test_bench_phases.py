@@ -107,3 +107,47 @@ def test_reproject_keeps_the_measurements_and_rebuilds_the_projection_for_anothe
             assert profile["gpu_hours"] == pytest.approx(before["gpu_hours"] / 2, rel=1e-3)
     (tmp_path / "bad.json").write_text("{}")
     assert reproject(tmp_path / "bad.json", out, 40.0, "x") == 2
+
+
+def test_dense_reference_is_reported_beside_the_phases_and_never_projected() -> None:
+    """The dense float64 P-Net's detection time sits in ``per_video.reference`` with its
+    ratio to the screened ``detect`` phase; the projection reads only the stage's phases."""
+    from tools.bench.phases import DENSE_PHASE, dense_reference
+
+    clock = _clock()
+    clock.cpu[("original", DENSE_PHASE)] = [10.0, 12.5]
+    per_video = summarise(clock)
+    assert DENSE_PHASE not in per_video["original"]
+    per_video["reference"] = dense_reference(clock, [True, False])
+    ref = per_video["reference"]
+    assert ref["videos"] == 2 and ref["dense_cpu_s_mean"] == 11.25 and ref["screened_cpu_s_mean"] == 4.5
+    assert ref["dense_over_screened"] == 2.5 and ref["detections_identical"] == "1/2"
+    report = build_report(per_video, {"original": 32.0, "fake": 32.0}, {"root": "x"}, {"cpus": 2}, {})
+    assert report["measured_inputs"]["original"] == {"decode": 1.1, "detect": 4.5, "crop_png": 0.3}
+
+
+def test_same_detections_compares_the_stored_bytes() -> None:
+    import numpy as np
+
+    from dfmask.faces.detect import FrameFaces
+    from tools.bench.phases import same_detections
+
+    def faces(x0: float) -> FrameFaces:
+        return FrameFaces(
+            np.array([[x0, 2, 30, 40]], np.float32), np.array([0.99], np.float32), np.zeros((1, 5, 2), np.float32)
+        )
+
+    assert same_detections([faces(1.0), FrameFaces.empty()], [faces(1.0), FrameFaces.empty()])
+    assert not same_detections([faces(1.0)], [faces(np.nextafter(np.float32(1.0), np.float32(2.0)))])
+    assert not same_detections([faces(1.0)], [faces(1.0), faces(1.0)])
+
+
+def test_committed_report_reference_found_the_same_faces() -> None:
+    path = REPO / "reports/bench_phases.json"
+    if not path.exists():
+        pytest.skip("reports/bench_phases.json not measured yet (make bench-phases)")
+    ref = json.loads(path.read_text())["per_video"].get("reference")
+    if ref is None:
+        pytest.skip("measured without the dense reference (float32 or a GPU)")
+    done, total = (int(n) for n in ref["detections_identical"].split("/"))
+    assert total == ref["videos"] >= 1 and done == total

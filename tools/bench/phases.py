@@ -13,6 +13,12 @@ process, with ``faces.threads`` torch threads, and each phase is timed:
   decoded, the SSIM map, the temporal mean, the cleaned mask and its PNG,
   `dfmask.masks.compute.mask_video`).
 
+In float64 on the CPU every original is also detected by the dense float64 P-Net
+(``FaceDetector(screen=False)``, the reference `dfmask.faces.pnet.ScreenedPNet` must
+equal), in alternating order, and ``per_video.reference`` reports both times, their
+ratio and whether the detections were byte-identical; the projection reads only the
+stage's own ``detect``.
+
 Each phase is timed as CPU seconds of this process (``time.process_time``: all its
 threads, so a multi-threaded decoder counts every core it used) and as wall seconds.
 The means per video are the ``measured_inputs`` of the DFDC projection
@@ -148,7 +154,10 @@ def measure(
     origs = [r for r in rows if not r["is_fake"]]
     origs = origs[:originals] if originals else origs
     detector = FaceDetector(faces)
+    # the dense float64 P-Net that `ScreenedPNet` replaces on the CPU, timed beside it
+    reference = FaceDetector(faces, screen=False) if faces.precision == "float64" and detector.device == "cpu" else None
     clock = PhaseClock()
+    identical: list[bool] = []
     crops_of: dict[str, int] = {}
     done: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]] = {}  # id → frame_idx, track, windows, PNGs
     for row in origs:
@@ -158,11 +167,22 @@ def measure(
         if not got:
             continue
         frames = [f for _, f in got]
-        with clock.time("original", "detect"):
-            run = detector.start(frames[0].shape[1], frames[0].shape[0])
-            for frame in frames:
-                run.add(frame)
-            tracked = track_faces(run.finish(), faces.track_iou, faces.track_max_gap, faces.smooth_window)
+
+        def detect(det: FaceDetector, phase: str, frames: list[np.ndarray] = frames) -> tuple[list[Any], Any]:
+            with clock.time("original", phase):
+                run = det.start(frames[0].shape[1], frames[0].shape[0])
+                for frame in frames:
+                    run.add(frame)
+                found = run.finish()
+                return found, track_faces(found, faces.track_iou, faces.track_max_gap, faces.smooth_window)
+
+        if reference is not None and len(identical) % 2:  # alternate which of the two runs first
+            dense, _ = detect(reference, DENSE_PHASE)
+        found, tracked = detect(detector, "detect")
+        if reference is not None:
+            if not len(identical) % 2:
+                dense, _ = detect(reference, DENSE_PHASE)
+            identical.append(same_detections(found, dense))
         with clock.time("original", "crop_png"):
             windows = [crop_window(b, faces.margin) for b in tracked.box]
             pngs = [encode_png(crop_face(frames[p], w, faces.size)) for p, w in zip(tracked.pos, windows, strict=True)]
@@ -201,7 +221,39 @@ def measure(
         "sizes": sorted({f"{r['width']}x{r['height']}" for r in rows}),
         "frames_per_video": sorted({int(r["frames"]) for r in rows}),
     }
-    return summarise(clock), crops, described
+    summary = summarise(clock)
+    if reference is not None:
+        summary["reference"] = dense_reference(clock, identical)
+    return summary, crops, described
+
+
+#: The clock's phase for the dense float64 reference detection (not a projection input).
+DENSE_PHASE = "detect_dense_float64"
+
+
+def same_detections(a: list[Any], b: list[Any]) -> bool:
+    """True when two detections of the same frames store the same bytes."""
+    return len(a) == len(b) and all(
+        x.boxes.tobytes() == y.boxes.tobytes()
+        and x.probs.tobytes() == y.probs.tobytes()
+        and x.landmarks.tobytes() == y.landmarks.tobytes()
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def dense_reference(clock: PhaseClock, identical: list[bool]) -> dict[str, Any]:
+    """The screened detection (the ``detect`` phase) against the dense float64 P-Net on
+    the same frames, in the same run, order alternated per original."""
+    dense, screened = clock.cpu.get(("original", DENSE_PHASE), []), clock.cpu.get(("original", "detect"), [])
+    return {
+        "what": "original detect + tracking with dense float64 P-Net (FaceDetector(screen=False)) against "
+        "the stage's screened P-Net (dfmask.faces.pnet.ScreenedPNet), same frames, same run",
+        "videos": len(dense),
+        "dense_cpu_s_mean": round(float(np.mean(dense)), 4) if dense else None,
+        "screened_cpu_s_mean": round(float(np.mean(screened)), 4) if screened else None,
+        "dense_over_screened": round(float(np.sum(dense) / np.sum(screened)), 3) if dense and screened else None,
+        "detections_identical": f"{sum(identical)}/{len(identical)}",
+    }
 
 
 def reproject(report_path: Path, out: Path, gpu_speedup: float, gpu_source: str) -> int:
@@ -272,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     m = report["measured_inputs"]
     walls = ", ".join(f"{name}: {p['wall_hours']:.1f} h" for name, p in report["projection"]["profiles"].items())
     print(f"bench phases: original {m['original']}, fake {m['fake']} (CPU s per video); DFDC {walls} -> {args.out}")
+    ref = report["per_video"].get("reference")
+    if ref:
+        print(
+            f"bench phases: dense float64 P-Net {ref['dense_cpu_s_mean']} s per original against screened "
+            f"{ref['screened_cpu_s_mean']} s ({ref['dense_over_screened']}x), "
+            f"detections identical {ref['detections_identical']}"
+        )
     return 0
 
 

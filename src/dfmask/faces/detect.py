@@ -160,8 +160,11 @@ class FaceDetector:
     sizes, as batched MTCNN needs) and returns one `FrameFaces` per frame.
     """
 
-    def __init__(self, params: FacesParams):
+    def __init__(self, params: FacesParams, *, screen: bool = True):
+        """``screen=False`` runs float64 P-Net densely on the CPU (the reference that
+        `ScreenedPNet` must equal; slower); it changes nothing in float32 or on a GPU."""
         self.params = params
+        self.screen = screen
         self.device = resolve_device(params.device)
         self._nets: dict[int, Any] = {}
         self._lock = threading.Lock()  # `detect` may run on several threads at once
@@ -193,7 +196,7 @@ class FaceDetector:
                 if self.device == "cpu":
                     from dfmask.faces.pnet import PerFramePNet, ScreenedPNet
 
-                    if self.params.precision == "float64":  # float64 where it decides, per frame
+                    if self.params.precision == "float64" and self.screen:  # float64 where it decides
                         net.pnet = ScreenedPNet(net.pnet, self.params.thresholds[0])
                     else:  # same outputs, a batch's worth less memory
                         net.pnet = PerFramePNet(net.pnet)
