@@ -14,8 +14,9 @@ values are stored in, so every CPU and thread count stores the same bytes (measu
 docs/architecture.md, "Reproducibility"). Dense float64 P-Net cost 1.7x (480x272) to 3x
 (1080p) float32's detection time; on the CPU P-Net is therefore screened by a float32
 copy and run in float64 only on the windows that can pass its threshold
-(`dfmask.faces.pnet.ScreenedPNet`: the same bytes, ~2.2x faster than dense float64,
-~1.35x float32's time). ``float32`` stays the fast, machine-dependent choice.
+(`dfmask.faces.pnet.ScreenedPNet`: the same bytes, 2.5x faster than dense float64 at
+1080p in `make bench-phases`, 1.36x float32's time in one run on 480x272 and 1080p
+frames). ``float32`` stays the fast, machine-dependent choice.
 
 The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 """
@@ -197,7 +198,7 @@ class FaceDetector:
                     from dfmask.faces.pnet import PerFramePNet, ScreenedPNet
 
                     if self.params.precision == "float64" and self.screen:  # float64 where it decides
-                        net.pnet = ScreenedPNet(net.pnet, self.params.thresholds[0])
+                        net.pnet = ScreenedPNet(net.pnet, net.thresholds[0])
                     else:  # same outputs, a batch's worth less memory
                         net.pnet = PerFramePNet(net.pnet)
                 self._nets[min_face] = net.eval()

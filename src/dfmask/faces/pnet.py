@@ -47,6 +47,10 @@ class PerFramePNet(torch.nn.Module):
 #: threshold in float64 too, by ~600x that error.
 SCREEN_MARGIN = 1e-3
 
+#: Candidate windows per float64 call in `ScreenedPNet` (~0.5 MB of input, a few MB of
+#: activations per call).
+REFINE_CHUNK = 512
+
 
 class ScreenedPNet(torch.nn.Module):
     """float64 P-Net outputs wherever they decide anything, at about float32's cost.
@@ -55,17 +59,22 @@ class ScreenedPNet(torch.nn.Module):
     (facenet-pytorch's ``generateBoundingBox`` keeps those windows, with their score
     and box regression; every other position is dropped). So each frame is run densely
     by a float32 copy of the net (oneDNN: ~5x faster than float64's ``slow_conv2d``,
-    which is ~80 % of a 1080p detection), and only the windows scored at least
+    which is ~80 % of a dense float64 1080p detection), and only the windows scored at least
     ``threshold - margin`` are run again by the float64 net, each on its own 12 x 12
     input window (P-Net is fully convolutional: output (i, j) reads input rows
     2i..2i+11 and columns 2j..2j+11, 11 at a partial last pooling window); their float64
     score and regression replace the float32 ones. Every other position keeps its
     float32 values as float64, all under the threshold, so MTCNN keeps exactly the
     windows, scores and regressions of a dense float64 run (up to float64 summation
-    order, ~1e-16, far below the float32 the boxes are stored in: the same bytes,
+    order, ~1e-15, far below the float32 the boxes are stored in: the same bytes,
     checked against the plain float64 net by tests/faces/test_detect.py).
 
-    Frames are run one at a time, as `PerFramePNet` does (memory). CPU only.
+    Frames are run one at a time, as `PerFramePNet` does (memory), and the candidate
+    windows in chunks of `REFINE_CHUNK` (a frame where most positions pass, which real
+    video does not give, costs time but no unbounded memory). Autocast is switched off
+    inside: a bfloat16 screen would break the margin's premise. CPU only.
+
+    ``threshold`` must be the one the MTCNN it serves applies (``MTCNN.thresholds[0]``).
     """
 
     def __init__(self, net: torch.nn.Module, threshold: float, margin: float = SCREEN_MARGIN):
@@ -77,12 +86,13 @@ class ScreenedPNet(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         regs, probs = [], []
-        for i in range(len(x)):
-            frame = x[i : i + 1]
-            reg, prob = (t.to(x.dtype) for t in self.fast(frame.float()))
-            self._refine(frame, reg, prob)
-            regs.append(reg)
-            probs.append(prob)
+        with torch.autocast("cpu", enabled=False):
+            for i in range(len(x)):
+                frame = x[i : i + 1]
+                reg, prob = (t.to(x.dtype) for t in self.fast(frame.float()))
+                self._refine(frame, reg, prob)
+                regs.append(reg)
+                probs.append(prob)
         return torch.cat(regs), torch.cat(probs)
 
     def _refine(self, frame: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor) -> None:
@@ -96,13 +106,12 @@ class ScreenedPNet(torch.nn.Module):
         win_w = (width - cols).clamp(max=12)
         for wh in win_h.unique().tolist():
             for ww in win_w.unique().tolist():
-                pick = ((win_h == wh) & (win_w == ww)).nonzero()[:, 0]
-                if len(pick) == 0:
-                    continue
-                r = rows[pick, None, None] + torch.arange(wh)[None, :, None]
-                c = cols[pick, None, None] + torch.arange(ww)[None, None, :]
-                windows = frame[0][:, r, c].permute(1, 0, 2, 3)  # (K, 3, wh, ww)
-                b, a = self.net(windows)  # (K, 4, 1, 1), (K, 2, 1, 1)
-                ci, cj = cand[pick, 0], cand[pick, 1]
-                reg[0, :, ci, cj] = b[:, :, 0, 0].T
-                prob[0, :, ci, cj] = a[:, :, 0, 0].T
+                group = ((win_h == wh) & (win_w == ww)).nonzero()[:, 0]
+                for pick in group.split(REFINE_CHUNK):
+                    r = rows[pick, None, None] + torch.arange(wh)[None, :, None]
+                    c = cols[pick, None, None] + torch.arange(ww)[None, None, :]
+                    windows = frame[0][:, r, c].permute(1, 0, 2, 3)  # (K, 3, wh, ww)
+                    b, a = self.net(windows)  # (K, 4, 1, 1), (K, 2, 1, 1)
+                    ci, cj = cand[pick, 0], cand[pick, 1]
+                    reg[0, :, ci, cj] = b[:, :, 0, 0].T
+                    prob[0, :, ci, cj] = a[:, :, 0, 0].T
