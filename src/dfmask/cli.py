@@ -431,7 +431,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--exact-faces",
         action="store_true",
         help="run the face detector exactly as the faces stage (float64, its threads: the stage's crops "
-        "bit for bit, about 3x slower at 1080p); default: float32 on every core (faces_exact: false)",
+        "bit for bit, ~1.3x the detection time per thread at 1080p); default: float32 on every core "
+        "(faces_exact: false)",
     )
     parser.add_argument(
         "--params",

@@ -16,7 +16,8 @@ margin or size shows the model faces it never saw.
 
 Only how the detector runs differs by default (`FAST_FACES`): the faces stage runs
 MTCNN in float64 on one thread per video, so that every CPU stores the same bytes,
-which costs about 3x detection time at 1080p (`dfmask.faces.detect`). One video scored
+which costs about 1.3x float32's detection time at 1080p on one thread (3.2x before the
+CPU's P-Net was screened by float32, `dfmask.faces.pnet`; `dfmask.faces.detect`). One video scored
 on its own needs neither, so scoring runs MTCNN in float32 on every core with FFmpeg's
 own decode threads: the boxes move slightly, which now and then moves a crop window
 (by up to 2 px on 40 sample videos; docs/predict.md gives the measured effect on p_fake).
@@ -129,7 +130,7 @@ class Detector:
                 names; default: this directory's.
             exact_faces: run MTCNN exactly as the faces stage does (float64, its threads),
                 so a video's crops are the stage's bytes; default: `FAST_FACES` (float32
-                on every core, about 3x faster detection at 1080p).
+                on every core; per thread ~1.3x faster detection at 1080p).
         """
         from dfmask.inference import registry as releases
 
