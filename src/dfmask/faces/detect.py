@@ -16,7 +16,8 @@ docs/architecture.md, "Reproducibility"). Dense float64 P-Net cost 1.7x (480x272
 copy and run in float64 only on the windows that can pass its threshold
 (`dfmask.faces.pnet.ScreenedPNet`: the same bytes, 2.5x faster than dense float64 at
 1080p in `make bench-phases`, 1.27x float32's time on one thread at 1080p, 3.21 against
-2.52 s per bench original; 1.36x on a mix of 480x272 and 1080p frames). ``float32`` stays the fast, machine-dependent choice.
+2.52 s per bench original; 1.36x on a mix of 480x272 and 1080p frames). ``float32``
+stays the fast, machine-dependent choice.
 
 The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 """
