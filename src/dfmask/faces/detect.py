@@ -15,9 +15,9 @@ docs/architecture.md, "Reproducibility"). Dense float64 P-Net cost 1.7x (480x272
 (1080p) float32's detection time; on the CPU P-Net is therefore screened by a float32
 copy and run in float64 only on the windows that can pass its threshold
 (`dfmask.faces.pnet.ScreenedPNet`: the same bytes, 2.5x faster than dense float64 at
-1080p in `make bench-phases`, 1.27x float32's time on one thread at 1080p, 3.21 against
-2.52 s per bench original; 1.36x on a mix of 480x272 and 1080p frames). ``float32``
-stays the fast, machine-dependent choice.
+1080p in `make bench-phases`; in ad-hoc runs 1.27x float32's time on one thread at 1080p
+and 1.36x on a mix of 480x272 and 1080p frames). ``float32`` stays the fast,
+machine-dependent choice.
 
 The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 """

@@ -107,6 +107,8 @@ class ScreenedPNet(torch.nn.Module):
         for wh in win_h.unique().tolist():
             for ww in win_w.unique().tolist():
                 group = ((win_h == wh) & (win_w == ww)).nonzero()[:, 0]
+                if len(group) == 0:  # this height / width pair does not occur
+                    continue
                 for pick in group.split(REFINE_CHUNK):
                     r = rows[pick, None, None] + torch.arange(wh)[None, :, None]
                     c = cols[pick, None, None] + torch.arange(ww)[None, None, :]
