@@ -617,6 +617,12 @@ class MasksParams:
     close_px: int = param(7, ">= 0")  # elliptical closing element side, crop px (0 = off): fills holes
     dilate_px: int = param(13, ">= 0")  # elliptical dilation element side, crop px (0 = off): covers the swap's
     #                                     feathered edge, where blended pixels differ too little for SSIM
+    # the dilation of each face track follows where its level cuts the blend's faded edge
+    # (dfmask.masks.compute, `track_dilation`): dilate_px + dilate_tail_px · ln(ratio /
+    # dilate_ratio), ratio = the level over the face's median 1 − SSIM (median over the
+    # track's valid crops, at most 1), rounded to an odd side; 0 = dilate_px for every track
+    dilate_tail_px: float = param(0.0, ">= 0")
+    dilate_ratio: float = param(0.18, "(0, 1]")  # the ratio at which a track gets dilate_px
     min_area: int = param(64, ">= 0")  # drop mask components smaller than this, crop px² (0 = keep all)
     fill_hull: bool = False  # replace the kept components by their joint convex hull
     # codec noise (dfmask.masks.compute): 1 − SSIM is averaged over this many consecutive

@@ -491,3 +491,70 @@ def test_on_a_hard_edged_track_invalid_crops_and_empty_colour_regions_keep_ssims
     assert hard[0][0].sum() < 0.8 * ssim_only[0][0].sum()  # the valid ones did take the undilated region
     unreachable = track_masks(ds, cs, dataclasses.replace(params, colour_union=False, colour_threshold=0.99))
     assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(unreachable, ssim_only, strict=True))
+
+
+def test_track_dilation_follows_the_level_against_the_face() -> None:
+    """``dilate_px + dilate_tail_px · ln(r / dilate_ratio)``, r the median ratio clipped
+    to 1, rounded to the nearest odd side, at least 1; ``dilate_px`` when off or unknown."""
+    from dfmask.masks.compute import track_dilation
+
+    params = MasksParams(dilate_px=13, dilate_tail_px=3.5, dilate_ratio=0.18)
+    assert track_dilation([0.18], params) == 13
+    assert track_dilation([], params) == 13
+    assert track_dilation([0.5], dataclasses.replace(params, dilate_tail_px=0.0)) == 13
+    # 13 + 3.5 ln(0.5 / 0.18) = 16.58 -> 17; the median of three, not their mean
+    assert track_dilation([0.05, 0.5, 0.9], params) == 17
+    # 13 + 3.5 ln(1 / 0.18) = 19.0 at any ratio >= 1 -> 19
+    assert track_dilation([1.0], params) == track_dilation([40.0], params) == 19
+    assert track_dilation([0.09], params) == 11  # 10.57 -> 11
+    assert track_dilation([1e-9], params) == 1  # never below 1 (no dilation)
+    assert all(track_dilation([r], params) % 2 == 1 for r in np.linspace(0.01, 1.0, 50))
+
+
+def _faded(seed: int, strength: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A crop whose elliptical face region is blended, with a Gaussian fade of 4 px, toward
+    a donor that differs from it by ``strength`` (0: the crop itself, 1: another texture);
+    the truth is every pixel whose blend weight reaches 1/255, as the sample's."""
+    real = np.clip(synthetic_real(np.random.default_rng(seed), 128), 0, 255)
+    other = np.clip(synthetic_real(np.random.default_rng(seed + 100), 128), 0, 255)
+    donor = (1 - strength) * real + strength * other
+    region = np.zeros((128, 128), np.float64)
+    cv2.ellipse(region, (64, 64), (30, 38), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(region, (0, 0), 4.0)[..., None]
+    fake = np.clip(alpha * donor + (1 - alpha) * real, 0, 255).round().astype(np.uint8)
+    return real.round().astype(np.uint8), fake, (alpha[..., 0] >= 1 / 255).astype(np.uint8)
+
+
+def test_a_faint_swap_gets_a_wider_dilation_than_a_strong_one() -> None:
+    """The same fade: a faint swap (donor 40 % of the way to another texture) crosses the
+    level high up its fade, so its mask stops short and the track gets a wider element; a
+    strong one (another texture) crosses it far down and gets a narrower one. The faint
+    track's IoU rises against the fixed ``dilate_px``; the strong track's mask, too large
+    with it, shrinks at no cost in IoU."""
+    from dfmask import metrics
+    from dfmask.masks.compute import colour_difference, ssim_config, track_masks
+    from dfmask.masks.ssim import ssim_map
+    from dfmask.params import load_section
+
+    params = load_section(MasksParams, "masks", REPO / "params.yaml")
+    assert params.dilate_tail_px > 0
+    fixed = dataclasses.replace(params, dilate_tail_px=0.0)
+    figures = {}
+    for strength in (0.4, 1.0):
+        ds, cs, truths = [], [], []
+        for seed in range(3):  # one track of three crops
+            real, fake, truth = _faded(seed, strength)
+            ds.append(1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim)
+            cs.append(colour_difference(real, fake))
+            truths.append(truth)
+        on, off = track_masks(ds, cs, params), track_masks(ds, cs, fixed)
+        assert all(valid for _, valid in on) and [v for _, v in on] == [v for _, v in off]
+        figures[strength] = {
+            "iou": [np.mean([metrics.iou(m, t) for (m, _), t in zip(ms, truths, strict=True)]) for ms in (on, off)],
+            "area": [np.mean([m.sum() / t.sum() for (m, _), t in zip(ms, truths, strict=True)]) for ms in (on, off)],
+        }
+    faint, strong = figures[0.4], figures[1.0]
+    assert faint["area"][0] > faint["area"][1] and strong["area"][0] < strong["area"][1]
+    assert faint["iou"][0] > faint["iou"][1] + 0.02
+    assert strong["area"][1] > 1.0
+    assert strong["iou"][0] > strong["iou"][1] - 0.01

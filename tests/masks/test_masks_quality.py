@@ -164,8 +164,10 @@ def test_quality_cli_on_synthetic_swaps(tmp_path):
     assert set(statuses.values()) == {"insufficient"}, statuses
     assert report["codec_pairs"]["available"] is False and not report["targets"]["met"]
     sweep = (tmp_path / "sweep.md").read_text()
-    # the defaults of fill_hull, colour, noise_factor, temporal_frames, colour_union and edge_width_px are swept
-    assert sweep.count("(default)") == 6 and "| noise_factor | 2.0 |" in sweep and "| edge_width_px | 2.2 |" in sweep
+    # the defaults of fill_hull, colour, noise_factor, temporal_frames, colour_union, edge_width_px and
+    # dilate_tail_px are swept
+    assert sweep.count("(default)") == 7 and "| noise_factor | 2.0 |" in sweep and "| edge_width_px | 2.2 |" in sweep
+    assert "| dilate_tail_px | 0.0 (default) |" in sweep and "| dilate_tail_px | 3.5 |" in sweep
     preview = cv2.imread(str(tmp_path / "p.png"))
     assert preview.shape[0] == 16 + 3 * 2 * size  # header + 2 rows of each of 3 cases
     # a failed row's caption is red (BGR on disk): its caption strip holds red text

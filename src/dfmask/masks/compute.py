@@ -181,12 +181,10 @@ def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> fl
     nothing passes the lower level."""
     if not core.any():
         return None
-    inside = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5)
     outside = cv2.distanceTransform((1 - core).astype(np.uint8), cv2.DIST_L2, 5)
     far = blurred[outside > EDGE_MARGIN_PX]
     noise = float(np.quantile(far, 0.95)) if far.size else 0.0
-    deep = blurred[inside > EDGE_MARGIN_PX]
-    face = float(np.median(deep if deep.size > 20 else blurred[core > 0]))
+    face = face_level(blurred, core)
     if face <= noise:  # no colour step to measure: no width, not a hard edge
         return None
     morph = dataclasses.replace(morph_config(params), dilate_px=0, fill_hull=True)
@@ -200,6 +198,38 @@ def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> fl
             contours, _ = cv2.findContours(hull, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             perimeter = float(sum(cv2.arcLength(c, True) for c in contours))
     return (areas[0] - areas[1]) / max(perimeter, 1.0)
+
+
+def face_level(values: np.ndarray, core: np.ndarray) -> float:
+    """The face's level of a map ``values`` (H, W): its median more than `EDGE_MARGIN_PX`
+    inside the non-empty mask ``core``, or over all of ``core`` where at most 20 pixels
+    lie that deep."""
+    inside = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5)
+    deep = values[inside > EDGE_MARGIN_PX]
+    return float(np.median(deep if deep.size > 20 else values[core > 0]))
+
+
+def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
+    """The dilation element side of one face track, crop px: ``dilate_px + dilate_tail_px
+    · ln(r / dilate_ratio)``, ``r`` the median of ``ratios`` (each valid crop's level over
+    its face's level of ``1 − SSIM``, `face_level`) clipped to (0, 1], rounded to the
+    nearest odd side, at least 1; ``dilate_px`` when the rule is off or ``ratios`` is empty.
+
+    Why: a blend fades its edge out, so the pixels it changed reach past the mask's edge,
+    where the blend's share of ``1 − SSIM`` falls below the level. Where the level sits
+    low against the face's own dissimilarity (a strong swap on a quiet video) the mask
+    already reaches far down that fade; where it sits high (a faint, colour-matched swap,
+    or a level raised by codec noise) the mask stops early. A fade that decays
+    exponentially leaves ``λ · ln(level / face)`` + a constant px uncovered, ``λ`` its
+    length: ``dilate_tail_px`` stands for the element side that follows (docs/masks.md,
+    "The dilation of a face track")."""
+    if params.dilate_tail_px <= 0 or not ratios:
+        return params.dilate_px
+    r = min(1.0, float(np.median(ratios)))
+    if r <= 0:
+        return params.dilate_px
+    side = params.dilate_px + params.dilate_tail_px * float(np.log(r / params.dilate_ratio))
+    return max(1, int(2 * np.floor(side / 2) + 1))
 
 
 def colour_region(blurred: np.ndarray, params: MasksParams) -> np.ndarray:
@@ -223,9 +253,10 @@ def _hull(mask: np.ndarray, params: MasksParams) -> np.ndarray:
     return clean_mask(mask, morph)
 
 
-def _dilated(mask: np.ndarray, params: MasksParams) -> np.ndarray:
-    """`clean_mask`'s last step alone (``dilate_px``)."""
-    return clean_mask(mask, MorphConfig(threshold=0.0, open_px=0, close_px=0, dilate_px=params.dilate_px, min_area=0))
+def _dilated(mask: np.ndarray, side: int) -> np.ndarray:
+    """`clean_mask`'s last step alone, with an element of ``side`` px (``dilate_px`` or a
+    track's `track_dilation`)."""
+    return clean_mask(mask, MorphConfig(threshold=0.0, open_px=0, close_px=0, dilate_px=side, min_area=0))
 
 
 def track_masks(
@@ -233,16 +264,26 @@ def track_masks(
 ) -> list[tuple[np.ndarray, bool]]:
     """Mask and valid flag of each crop of ONE face track, from its ``1 − SSIM`` maps and
     colour differences in frame order (`temporal_means` applied here, to both): SSIM's
-    masks, joined with the colour region (``colour_union``), or the colour regions alone,
-    undilated, when the track's median `edge_width` is below ``edge_width_px`` (module
-    docstring). Invalid crops always keep SSIM's mask."""
+    masks, joined with the colour region (``colour_union``), dilated by the track's
+    `track_dilation`, or the colour regions alone, undilated, when the track's median
+    `edge_width` is below ``edge_width_px`` (module docstring). Invalid crops always keep
+    SSIM's mask."""
     ds = temporal_means(dissimilarities, params.temporal_frames)
     # SSIM's cleaned mask before clean_mask's last two steps (hull, dilation), so
-    # _dilated(_hull(core)) is exactly mask_from_dissimilarity(d, params)'s mask
+    # _dilated(_hull(core), dilate_px) is exactly mask_from_dissimilarity(d, params)'s mask
     bare = dataclasses.replace(params, dilate_px=0, fill_hull=False)
-    cores = [mask_from_dissimilarity(d, bare)[:2] for d in ds]
+    made = [mask_from_dissimilarity(d, bare) for d in ds]
+    cores = [(core, valid) for core, valid, _ in made]
     hulls = [_hull(core, params) for core, _ in cores]
-    out = [(_dilated(hull, params), valid) for hull, (_, valid) in zip(hulls, cores, strict=True)]
+    side = params.dilate_px
+    if params.dilate_tail_px > 0:
+        faces = [
+            (max(params.threshold, params.noise_factor * floor), face_level(d, hull))
+            for d, hull, (_, valid, floor) in zip(ds, hulls, made, strict=True)
+            if valid and hull.any()
+        ]
+        side = track_dilation([level / face for level, face in faces if face > 0], params)
+    out = [(_dilated(hull, side), valid) for hull, (_, valid) in zip(hulls, cores, strict=True)]
     if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid in cores):
         return out
     cs = temporal_means(colours, params.temporal_frames)
@@ -258,7 +299,7 @@ def track_masks(
     if not params.colour_union:
         return out
     return [
-        (_dilated(_hull(cores[k][0] | regions[k], params), params), valid) if k in regions else (mask, valid)
+        (_dilated(_hull(cores[k][0] | regions[k], params), side), valid) if k in regions else (mask, valid)
         for k, (mask, valid) in enumerate(out)
     ]
 

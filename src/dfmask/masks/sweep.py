@@ -49,6 +49,7 @@ SWEEP: dict[str, tuple[Any, ...]] = {
     "noise_factor": (0.0, 1.5, 2.0, 3.0),
     "temporal_frames": (1, 3, 5),
     "dilate_px": (9, 13, 17),
+    "dilate_tail_px": (0.0, 2.5, 3.5, 5.0),
     "colour_union": (False, True),
     "edge_width_px": (0.0, 2.0, 2.2, 2.4),
     "fill_hull": (False, True),
