@@ -4,7 +4,8 @@ A hand tool (never a DVC stage). The first run computes, once, the raw ``1 − S
 (float32, the stage's float64 kernel) of every sample fake crop of a checkout's masks
 output and caches it with the crop's true mask and metadata under ``--cache``; each
 variant then runs only the temporal mean, the noise floor, the morphology, the colour
-union, the hard-edge rule and the valid rule (`dfmask.masks.compute.tracked_masks`, the
+union, the hard-edge rule, the per-track dilation and the valid rule
+(`dfmask.masks.compute.tracked_masks`, the
 stage's function, on the cached ``1 − SSIM`` and colour-difference maps; the cache holds
 them in float32, so a pixel at a threshold can differ from the stage's float64), so a
 variant costs seconds instead of a masks stage run. Params are chosen on ``train`` and

@@ -26,7 +26,8 @@ valid crops. Its region is ``c`` above ``max(colour_threshold, noise_factor · i
 floor)``, opened, closed, small parts dropped (`colour_region`). Two uses:
 
 * **Union** (``colour_union``): a crop's mask is SSIM's cleaned mask joined with the
-  colour region, then hull-filled (``fill_hull``) and dilated, as SSIM's alone would be.
+  colour region, then hull-filled (``fill_hull``) and dilated (the track's side, below),
+  as SSIM's alone would be.
   SSIM misses flat, colour-matched stretches of a faint swap that the plain difference
   still shows, so masks of such swaps came out too small.
 * **Hard edges** (``edge_width_px``). The dilation (``dilate_px``) covers a feathered
@@ -44,6 +45,14 @@ floor)``, opened, closed, small parts dropped (`colour_region`). Two uses:
   not empty. One
   decision per track, because the method is one per face and a single crop's width is
   noisy.
+
+**The dilation of a face track** (``dilate_tail_px``, `track_dilation`). A blend fades
+its edge out, and a mask stops where the blend's share of ``1 − SSIM`` falls below the
+level, so how much of the fade it misses depends on how high the level sits against the
+face's own ``1 − SSIM`` (`face_level`). Each track's masks (SSIM's, or the union) are
+dilated by ``dilate_px + dilate_tail_px · ln(r / dilate_ratio)`` px, ``r`` the median
+over its valid crops of that level over the face's level; hard-edged tracks stay
+undilated. ``dilate_tail_px: 0`` gives every track ``dilate_px``.
 
 The valid flag is always SSIM's.
 """
@@ -212,8 +221,11 @@ def face_level(values: np.ndarray, core: np.ndarray) -> float:
 def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
     """The dilation element side of one face track, crop px: ``dilate_px + dilate_tail_px
     · ln(r / dilate_ratio)``, ``r`` the median of ``ratios`` (each valid crop's level over
-    its face's level of ``1 − SSIM``, `face_level`) clipped to (0, 1], rounded to the
-    nearest odd side, at least 1; ``dilate_px`` when the rule is off or ``ratios`` is empty.
+    its face's level of ``1 − SSIM``, `face_level`) clipped to at most 1, rounded to the
+    nearest odd side (a tie, e.g. an even ``dilate_px`` at ``r = dilate_ratio``, rounds
+    up), at least 1 (no dilation); 1 when ``r`` is 0 (a level of 0 already reaches the
+    fade's end). ``dilate_px`` when the rule is off (``dilate_tail_px`` 0), when
+    ``dilate_px`` is 0 or 1 (no dilation at all), or when ``ratios`` is empty.
 
     Why: a blend fades its edge out, so the pixels it changed reach past the mask's edge,
     where the blend's share of ``1 − SSIM`` falls below the level. Where the level sits
@@ -223,11 +235,11 @@ def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
     exponentially leaves ``λ · ln(level / face)`` + a constant px uncovered, ``λ`` its
     length: ``dilate_tail_px`` stands for the element side that follows (docs/masks.md,
     "The dilation of a face track")."""
-    if params.dilate_tail_px <= 0 or not ratios:
+    if params.dilate_tail_px <= 0 or params.dilate_px <= 1 or not ratios:
         return params.dilate_px
     r = min(1.0, float(np.median(ratios)))
     if r <= 0:
-        return params.dilate_px
+        return 1
     side = params.dilate_px + params.dilate_tail_px * float(np.log(r / params.dilate_ratio))
     return max(1, int(2 * np.floor(side / 2) + 1))
 
@@ -266,8 +278,8 @@ def track_masks(
     colour differences in frame order (`temporal_means` applied here, to both): SSIM's
     masks, joined with the colour region (``colour_union``), dilated by the track's
     `track_dilation`, or the colour regions alone, undilated, when the track's median
-    `edge_width` is below ``edge_width_px`` (module docstring). Invalid crops always keep
-    SSIM's mask."""
+    `edge_width` is below ``edge_width_px`` (module docstring). Invalid crops keep SSIM's
+    mask (dilated by the track's side) and give no ratio."""
     ds = temporal_means(dissimilarities, params.temporal_frames)
     # SSIM's cleaned mask before clean_mask's last two steps (hull, dilation), so
     # _dilated(_hull(core), dilate_px) is exactly mask_from_dissimilarity(d, params)'s mask
