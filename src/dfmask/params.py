@@ -610,6 +610,10 @@ class MasksParams:
     colour: bool = True  # SSIM per RGB channel then averaged (True) or on 8-bit grey (False)
     data_range: float = param(255.0, "> 0")  # pixel value range of the 8-bit crops
     dtype: Literal["float32", "float64"] = "float32"  # SSIM arithmetic precision
+    # OpenCV kernels of the SSIM filters: the CPU's best (dispatch: AVX2/FMA/AVX-512, whose
+    # float32 rounding follows the CPU) or the baseline every x86-64 CPU runs (baseline:
+    # the same bytes on any of them, in float32 too); dfmask.masks.ssim.opencv_baseline
+    simd: Literal["dispatch", "baseline"] = "dispatch"
     # manipulated where 1 − SSIM > threshold (unitless); below 0 every pixel is masked,
     # and 1 − SSIM > 1 only where real and fake are anti-correlated
     threshold: float = param(0.05, "[0, 1)")

@@ -21,7 +21,7 @@ from dfmask.errors import DfmaskError
 from dfmask.masks.compute import mask_pair
 from dfmask.masks.stage import MasksPaths, MasksResult
 from dfmask.masks.stage import run as run_masks
-from dfmask.params import MasksParams
+from dfmask.params import MasksParams, load_section
 from dfmask.schemas.faces import FACES
 from dfmask.schemas.masks import MASKS
 from dfmask.tables import decode_png, read_tables, write_table
@@ -270,14 +270,14 @@ def test_any_legal_video_name_is_a_work_item(tmp_path: Path, name: str) -> None:
 _NO_AVX = {"OPENCV_CPU_DISABLE": "AVX512F,AVX512BW,AVX512CD,AVX512DQ,AVX512VL,AVX2,FMA3,FP16,AVX,POPCNT"}
 
 _MASK_PAIRS = """
-import hashlib, sys
+import dataclasses, hashlib, sys
 import cv2, numpy as np
 from tools.bench.masks import synthetic_real
 from dfmask.masks.compute import mask_pair
 from dfmask.params import MasksParams, load_section
 params = load_section(MasksParams, "masks", sys.argv[1])
 if len(sys.argv) > 2:
-    params = MasksParams(dtype=sys.argv[2])
+    params = dataclasses.replace(params, dtype=sys.argv[2], simd=sys.argv[3])
 digest = hashlib.sha256()
 for seed in range(24):
     rng = np.random.default_rng(seed)
@@ -291,21 +291,31 @@ print(digest.hexdigest())
 """
 
 
-def _mask_pairs(env: dict[str, str], *dtype: str) -> str:
-    """sha256 of 24 pairs' stored mask, diff and ssim_mean, computed by a fresh interpreter."""
+def _mask_pairs(env: dict[str, str], *dtype_simd: str) -> str:
+    """sha256 of 24 pairs' stored mask, diff and ssim_mean, computed by a fresh
+    interpreter with params.yaml's masks params, or with their dtype and simd replaced."""
     full = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env}
-    argv = [sys.executable, "-c", _MASK_PAIRS, str(Path(__file__).parents[2] / "params.yaml"), *dtype]
+    argv = [sys.executable, "-c", _MASK_PAIRS, str(Path(__file__).parents[2] / "params.yaml"), *dtype_simd]
     done = subprocess.run(argv, env=full, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
+#: ... and without SSE4.x either: only the SSE to SSE3 that every x86-64 build runs
+_NO_SSE4 = {"OPENCV_CPU_DISABLE": _NO_AVX["OPENCV_CPU_DISABLE"] + ",SSE4_1,SSE4_2"}
+
+
 def test_masks_do_not_depend_on_the_cpu():
-    """The pipeline's masks params (params.yaml) give the same stored bytes with OpenCV's
-    AVX/AVX2 kernels and without them; the float32 control shows that the switch does
-    change the arithmetic (docs/architecture.md, "Reproducibility")."""
-    assert _mask_pairs({}) == _mask_pairs(_NO_AVX)
-    assert _mask_pairs({}, "float32") != _mask_pairs(_NO_AVX, "float32")
+    """The pipeline's masks params (params.yaml: float32 on OpenCV's baseline kernels)
+    give the same stored bytes with OpenCV's AVX/AVX2/FMA kernels offered, without them
+    and without SSE4.x; so does float64 on the CPU's own kernels. The control, float32
+    on the CPU's own kernels, shows that the switch does change the arithmetic
+    (docs/architecture.md, "Reproducibility")."""
+    params = load_section(MasksParams, "masks", REPO / "params.yaml")
+    assert (params.dtype, params.simd) == ("float32", "baseline")
+    assert _mask_pairs({}) == _mask_pairs(_NO_AVX) == _mask_pairs(_NO_SSE4)
+    assert _mask_pairs({}, "float64", "dispatch") == _mask_pairs(_NO_AVX, "float64", "dispatch")
+    assert _mask_pairs({}, "float32", "dispatch") != _mask_pairs(_NO_AVX, "float32", "dispatch")
 
 
 def test_noise_floor_reads_the_border_ring_only():

@@ -122,9 +122,9 @@ _POOL_PARAMS: MasksParams | None = None
 
 
 def _ours_one(params: MasksParams, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-    from dfmask.masks.compute import morph_config, ssim_config
+    from dfmask.masks.compute import morph_config, pair_ssim
 
-    result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
+    result = pair_ssim(real, fake, params)
     return mask_from_ssim(result.ssim, morph_config(params))
 
 
@@ -208,7 +208,7 @@ def bench_kernel(
     # Parity on the same pairs.
     max_err, agree = 0.0, []
     for real, fake in pairs:
-        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype)).ssim
+        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype), baseline=params.simd == "baseline").ssim
         ref = skimage_ssim_map(real, fake, cfg).ssim
         max_err = max(max_err, float(np.abs(ours - ref).max()))
         agree.append(float((_ours_one(params, real, fake) == _skimage_one(params, real, fake)).mean()))
@@ -358,7 +358,7 @@ def real_parity(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksPar
     cfg = ssim_config(params)
     errors, agree = [], []
     for real, fake in pairs:
-        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype)).ssim
+        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype), baseline=params.simd == "baseline").ssim
         ref = skimage_ssim_map(real, fake, cfg).ssim
         errors.append(float(np.abs(ours - ref).max()))
         agree.append(float((_ours_one(params, real, fake) == _skimage_one(params, real, fake)).mean()))
@@ -391,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     e2e = bench_end_to_end(params, args.e2e_videos, args.e2e_frames, 128)
     doc = {
         "machine": {"cpus": os.cpu_count(), "opencv": cv2.__version__, "note": "2 shared cores: expect noise"},
-        "params": {k: getattr(params, k) for k in ("gaussian_weights", "sigma", "win_size", "colour", "dtype")},
+        "params": {k: getattr(params, k) for k in ("gaussian_weights", "sigma", "win_size", "colour", "dtype", "simd")},
         "kernel_256": kernel,
         "end_to_end": e2e,
     }

@@ -1,13 +1,13 @@
 """Mask params swept on cached ``1 − SSIM`` maps of the sample's crops (train/val to choose).
 
 A hand tool (never a DVC stage). The first run computes, once, the raw ``1 − SSIM`` map
-(float32, the stage's float64 kernel) of every sample fake crop of a checkout's masks
+(stored as float32, computed by the stage's kernel, `pair_ssim`) of every sample fake crop of a checkout's masks
 output and caches it with the crop's true mask and metadata under ``--cache``; each
 variant then runs only the temporal mean, the noise floor, the morphology, the colour
 union, the hard-edge rule, the per-track dilation and the valid rule
 (`dfmask.masks.compute.tracked_masks`, the
 stage's function, on the cached ``1 − SSIM`` and colour-difference maps; the cache holds
-them in float32, so a pixel at a threshold can differ from the stage's float64), so a
+them in float32, so a pixel at a threshold can differ from the stage's own maps), so a
 variant costs seconds instead of a masks stage run. Params are chosen on ``train`` and
 ``val``; ``--splits test`` prints test figures for the report only.
 
@@ -33,8 +33,7 @@ import yaml
 
 from dfmask import metrics
 from dfmask.masks import scoring
-from dfmask.masks.compute import colour_difference, ssim_config, temporal_means, tracked_masks
-from dfmask.masks.ssim import ssim_map
+from dfmask.masks.compute import colour_difference, pair_ssim, temporal_means, tracked_masks
 from dfmask.masks.truth import load_items, read_split_of
 from dfmask.params import MasksParams, load_section
 from dfmask.tables import decode_png
@@ -51,7 +50,7 @@ def build_cache(root: Path, cache: Path, params: MasksParams) -> None:
         read_split_of(root / "data/interim/splits.parquet"),
     )
     pairs = [(decode_png(it.real_png), decode_png(it.fake_png)) for it in items]
-    maps = np.stack([1.0 - ssim_map(r, f, ssim_config(params), np.float64).ssim for r, f in pairs]).astype(np.float32)
+    maps = np.stack([1.0 - pair_ssim(r, f, params).ssim for r, f in pairs]).astype(np.float32)
     colours = np.stack([colour_difference(r, f) for r, f in pairs]).astype(np.float32)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(cache / "maps.npz", d=maps, c=colours, truth=np.stack([it.truth for it in items]))

@@ -70,7 +70,16 @@ import pyarrow as pa
 
 from dfmask.errors import DfmaskError
 from dfmask.masks.pairing import FakeVideoJob
-from dfmask.masks.ssim import MorphConfig, SsimConfig, clean_mask, diff8, mask_from_ssim, separable_blur, ssim_map
+from dfmask.masks.ssim import (
+    MorphConfig,
+    SsimConfig,
+    SsimResult,
+    clean_mask,
+    diff8,
+    mask_from_ssim,
+    separable_blur,
+    ssim_map,
+)
 from dfmask.params import MasksParams
 from dfmask.schemas.masks import MASKS
 from dfmask.tables import decode_png, encode_png
@@ -99,6 +108,13 @@ def ssim_config(params: MasksParams) -> SsimConfig:
         data_range=params.data_range,
         colour=params.colour,
     )
+
+
+def pair_ssim(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> SsimResult:
+    """The SSIM map of one aligned pair with the stage's settings: `ssim_config`, the
+    arithmetic ``dtype`` and OpenCV's ``simd`` kernels (every caller that must match the
+    stage's maps goes through here)."""
+    return ssim_map(real, fake, ssim_config(params), np.dtype(params.dtype), baseline=params.simd == "baseline")
 
 
 def morph_config(params: MasksParams) -> MorphConfig:
@@ -340,7 +356,7 @@ def tracked_masks(
 def mask_pair(real: np.ndarray, fake: np.ndarray, params: MasksParams) -> PairMask:
     """SSIM map → 8-bit diff, validity, thresholded and cleaned mask of one pair, as a
     track of one crop (`mask_video` runs whole tracks)."""
-    result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
+    result = pair_ssim(real, fake, params)
     [(mask, valid)] = track_masks([1.0 - result.ssim], [colour_difference(real, fake)], params)
     return _pair_mask(result.ssim_mean, mask, valid, diff8(result.ssim))
 
@@ -370,7 +386,7 @@ def mask_video(job: FakeVideoJob, params: MasksParams) -> pa.Table:
         if real.shape != fake.shape:
             status[k] = "shape_mismatch"
         else:
-            result = ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype))
+            result = pair_ssim(real, fake, params)
             results[k] = (result.ssim_mean, 1.0 - result.ssim, diff8(result.ssim), colour_difference(real, fake))
     # each track's masks over the pairs that have a map, in frame order
     mapped = sorted(results)

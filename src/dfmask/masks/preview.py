@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from dfmask.masks import scoring
-from dfmask.masks.compute import ssim_config
-from dfmask.masks.ssim import diff8, ssim_map
+from dfmask.masks.compute import pair_ssim
+from dfmask.masks.ssim import diff8
 from dfmask.masks.truth import QualityItem
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png
@@ -43,7 +43,7 @@ def write_preview(items: Sequence[QualityItem], params: MasksParams, path: Path,
     rows = []
     for it in chosen:
         real, fake = decode_png(it.real_png), decode_png(it.fake_png)
-        diff = diff8(ssim_map(real, fake, ssim_config(params), dtype=np.dtype(params.dtype)).ssim)  # the stage's
+        diff = diff8(pair_ssim(real, fake, params).ssim)  # the stage's
         grey = [np.repeat(g[:, :, None], 3, axis=2) for g in (diff, it.mask * 255, it.truth * 255)]
         row = np.hstack([real, fake, *grey]).astype(np.uint8)
         row[:CAPTION_PX] //= 3  # a dark strip keeps the caption readable

@@ -22,7 +22,9 @@ channels when ``channel_axis`` is used), but with OpenCV's SIMD separable filter
   accurate. Where the local means differ by ~100 levels or more, ``(x − y)²`` is large
   and ``var(x − y)`` cancels like any variance: on flat regions with such offsets the
   float32 error reaches 1.4e-4 in grey and 8.6e-5 in colour with the Wang settings
-  (the five-moment form: 1.1e-4 / 6.3e-5), up to ~1.6e-4 in grey at σ = 3. S is
+  (the five-moment form: 1.1e-4 / 6.3e-5), up to ~1.6e-4 in grey at σ = 3; on OpenCV's
+  baseline kernels (`opencv_baseline`: no FMA) 1.3e-4 / 8.0e-5 with the Wang settings,
+  1.07e-4 in colour with the uniform 7-px window and sample covariance. S is
   ~0.4–0.7 there, far from any mask threshold, so masks are unchanged (tested).
   Elsewhere the factored form is 3–25x more exact than the five-moment form (flat or
   saturated regions at one level: 6.7e-6 against 1.6e-4 in grey; 48 synthetic 256²
@@ -53,6 +55,8 @@ All sizes are in crop pixels; SSIM values are unitless in [-1, 1].
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,7 +213,26 @@ def separable_blur(image: np.ndarray, kernel: np.ndarray, rows: slice | None = N
 STRIP_ROWS = 128
 
 
-def ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.float32) -> SsimResult:
+@contextmanager
+def opencv_baseline() -> Iterator[None]:
+    """OpenCV on its baseline instructions only, for the block: ``cv2.setUseOptimized(False)``
+    turns off the kernels OpenCV picks at run time for the CPU it finds (AVX, AVX2, FMA,
+    AVX-512 and IPP), leaving the code every build of the wheel runs on any CPU of its
+    architecture (SSE to SSE3 on x86-64: `cv2.getCPUFeaturesLine` lists them unstarred).
+    Float arithmetic then rounds the same way on every such CPU. The flag is
+    process-wide: not for a process whose other threads use OpenCV meanwhile (the masks
+    workers run one thread)."""
+    was = cv2.useOptimized()
+    cv2.setUseOptimized(False)
+    try:
+        yield
+    finally:
+        cv2.setUseOptimized(was)
+
+
+def ssim_map(
+    im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.float32, *, baseline: bool = False
+) -> SsimResult:
     """SSIM map of two aligned images (H, W) or (H, W, C), as scikit-image computes it.
 
     The map is computed in horizontal strips of `STRIP_ROWS` rows, each with ``radius``
@@ -223,6 +246,10 @@ def ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.
         im1, im2: same-shape images (any real dtype; uint8 in the pipeline).
         cfg: SSIM settings. With ``cfg.colour`` False, RGB inputs are converted to grey.
         dtype: np.float32 (fast; parity 1e-4) or np.float64 (parity 1e-6).
+        baseline: filter on OpenCV's baseline instructions only (`opencv_baseline`): the
+            same bytes on every CPU of the architecture, also in float32, where the
+            CPU's own kernels (AVX2, FMA) round differently; ~1.4x slower in float32 at
+            128², still ~1.7x faster than float64 with them.
 
     Returns:
         The (H, W) SSIM map (averaged over channels) and its border-cropped mean.
@@ -241,11 +268,12 @@ def ssim_map(im1: np.ndarray, im2: np.ndarray, cfg: SsimConfig, dtype: Any = np.
     smap = np.empty((h, w), dtype)
     step = max(STRIP_ROWS, cfg.radius + 1)
     kernel = cfg.kernel(dtype)
-    for top in range(0, h, step):
-        bottom = min(h, top + step)
-        lo, hi = max(0, top - cfg.radius), min(h, bottom + cfg.radius)
-        own = slice(top - lo, bottom - lo)
-        smap[top:bottom] = _ssim_strip(im1[lo:hi], im2[lo:hi], cfg, dtype, kernel, own)
+    with opencv_baseline() if baseline else nullcontext():
+        for top in range(0, h, step):
+            bottom = min(h, top + step)
+            lo, hi = max(0, top - cfg.radius), min(h, bottom + cfg.radius)
+            own = slice(top - lo, bottom - lo)
+            smap[top:bottom] = _ssim_strip(im1[lo:hi], im2[lo:hi], cfg, dtype, kernel, own)
     pad = (cfg.window - 1) // 2
     inner = smap[pad : h - pad, pad : w - pad] if pad else smap
     return SsimResult(ssim=smap, ssim_mean=float(inner.mean(dtype=np.float64)))

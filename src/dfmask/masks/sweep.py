@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from dfmask.masks import scoring
-from dfmask.masks.compute import colour_difference, ssim_config, tracked_masks
-from dfmask.masks.ssim import ssim_map
+from dfmask.masks.compute import colour_difference, pair_ssim, tracked_masks
 from dfmask.masks.truth import QualityItem, crop_scores
 from dfmask.params import MasksParams
 from dfmask.tables import decode_png
@@ -31,7 +30,7 @@ def recompute(items: Sequence[QualityItem], params: MasksParams) -> tuple[list[n
     maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, it in enumerate(items):
         real, fake = decode_png(it.real_png), decode_png(it.fake_png)
-        result = ssim_map(real, fake, ssim_config(params), np.dtype(params.dtype))
+        result = pair_ssim(real, fake, params)
         maps[i] = (1.0 - result.ssim, colour_difference(real, fake))
     made = tracked_masks(
         [((it.video_id, it.track_id), it.frame_idx) for it in items],
