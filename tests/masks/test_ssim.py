@@ -248,8 +248,22 @@ def test_opencv_baseline_is_scoped_and_changes_only_the_rounding():
     with pytest.raises(RuntimeError), opencv_baseline():
         raise RuntimeError("boom")
     assert cv2.useOptimized()
+    cv2.setUseOptimized(False)  # a caller's own setting is restored, whatever it was
+    with opencv_baseline():
+        pass
+    assert not cv2.useOptimized()
+    cv2.setUseOptimized(True)
+    with opencv_baseline():  # nested: the outer block stays on the baseline kernels
+        with opencv_baseline():
+            pass
+        assert not cv2.useOptimized()
+    assert cv2.useOptimized()
     cfg = CONFIGS["wang_colour"]
+    differ = False
     for im1, im2 in face_pairs():
         a = ssim_map(im1, im2, cfg, np.float32).ssim
         b = ssim_map(im1, im2, cfg, np.float32, baseline=True).ssim
         assert cv2.useOptimized() and np.abs(a.astype(np.float64) - b).max() < 1e-5
+        differ |= not np.array_equal(a, b)
+    # with AVX2/FMA kernels to switch off, the baseline is really taken: other rounding
+    assert differ or "*AVX2" not in cv2.getCPUFeaturesLine()

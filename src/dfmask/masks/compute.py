@@ -60,6 +60,7 @@ The valid flag is always SSIM's.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -256,7 +257,8 @@ def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
     r = min(1.0, float(np.median(ratios)))
     if r <= 0:
         return 1
-    side = params.dilate_px + params.dilate_tail_px * float(np.log(r / params.dilate_ratio))
+    # math.log: numpy's log picks AVX-512 code on CPUs that have it, and may differ by 1 ulp
+    side = params.dilate_px + params.dilate_tail_px * math.log(r / params.dilate_ratio)
     return max(1, int(2 * np.floor(side / 2) + 1))
 
 

@@ -55,6 +55,7 @@ All sizes are in crop pixels; SSIM values are unitless in [-1, 1].
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -213,21 +214,37 @@ def separable_blur(image: np.ndarray, kernel: np.ndarray, rows: slice | None = N
 STRIP_ROWS = 128
 
 
+_BASELINE_LOCK = threading.Lock()
+_baseline_depth = 0
+_baseline_saved: tuple[bool, bool] = (True, True)
+
+
 @contextmanager
 def opencv_baseline() -> Iterator[None]:
     """OpenCV on its baseline instructions only, for the block: ``cv2.setUseOptimized(False)``
     turns off the kernels OpenCV picks at run time for the CPU it finds (AVX, AVX2, FMA,
     AVX-512 and IPP), leaving the code every build of the wheel runs on any CPU of its
     architecture (SSE to SSE3 on x86-64: `cv2.getCPUFeaturesLine` lists them unstarred).
-    Float arithmetic then rounds the same way on every such CPU. The flag is
-    process-wide: not for a process whose other threads use OpenCV meanwhile (the masks
-    workers run one thread)."""
-    was = cv2.useOptimized()
-    cv2.setUseOptimized(False)
+    Float arithmetic then rounds the same way on every such CPU. Blocks may nest and
+    overlap across threads (a counter under a lock: the first to enter switches the
+    kernels off, the last to leave restores the caller's flag and IPP setting), but the
+    flag is process-wide: OpenCV work of OTHER threads meanwhile also runs on the
+    baseline kernels, slower but correct (the masks workers run one thread)."""
+    global _baseline_depth, _baseline_saved
+    with _BASELINE_LOCK:
+        if _baseline_depth == 0:
+            _baseline_saved = (cv2.useOptimized(), cv2.ipp.useIPP())
+            cv2.setUseOptimized(False)
+        _baseline_depth += 1
     try:
         yield
     finally:
-        cv2.setUseOptimized(was)
+        with _BASELINE_LOCK:
+            _baseline_depth -= 1
+            if _baseline_depth == 0:
+                optimized, ipp = _baseline_saved
+                cv2.setUseOptimized(optimized)
+                cv2.ipp.setUseIPP(ipp)
 
 
 def ssim_map(
