@@ -373,6 +373,17 @@ def test_noise_floor_keeps_codec_noise_out_of_the_mask_and_the_swap_in():
     assert valid and metrics.iou(mask, truth) > 0.7
 
 
+def _track(
+    crops: list[tuple[np.ndarray, np.ndarray, np.ndarray]], params: MasksParams
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """One face track's ``1 − SSIM`` maps (the stage's kernel, `pair_ssim`), colour
+    differences and truths, from its (real, fake, truth) crops in frame order."""
+    from dfmask.masks.compute import colour_difference, pair_ssim
+
+    ds = [1.0 - pair_ssim(real, fake, params).ssim for real, fake, _ in crops]
+    return ds, [colour_difference(real, fake) for real, fake, _ in crops], [truth for _, _, truth in crops]
+
+
 def _pasted(seed: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A textured crop with an elliptical face region replaced by another, brighter
     texture: hard-edged (sigma 0) or feathered by a Gaussian of ``sigma`` px; the truth is
@@ -396,25 +407,17 @@ def test_hard_edged_tracks_are_not_dilated_and_feathered_ones_are_unchanged(sigm
     from dfmask import metrics
     from dfmask.masks.compute import (
         blur_colour,
-        colour_difference,
         edge_width,
         mask_from_dissimilarity,
-        ssim_config,
         track_masks,
     )
-    from dfmask.masks.ssim import ssim_map
     from dfmask.params import load_section
 
     params = load_section(MasksParams, "masks", REPO / "params.yaml")
     assert params.edge_width_px > 0
     off = dataclasses.replace(params, edge_width_px=0.0)
     undilated = dataclasses.replace(params, dilate_px=0)
-    ds, cs, truths = [], [], []
-    for seed in range(3):  # one track of three crops
-        real, fake, truth = _pasted(seed, sigma)
-        ds.append(1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim)
-        cs.append(colour_difference(real, fake))
-        truths.append(truth)
+    ds, cs, truths = _track([_pasted(seed, sigma) for seed in range(3)], params)  # one track of three crops
     widths = [
         edge_width(blur_colour(c), mask_from_dissimilarity(d, undilated)[0], params)
         for d, c in zip(ds, cs, strict=True)
@@ -553,8 +556,7 @@ def test_a_faint_swap_gets_a_wider_dilation_than_a_strong_one() -> None:
     track's IoU rises against the fixed ``dilate_px``; the strong track's mask, too large
     with it, shrinks at no cost in IoU at this strength (at 0.7 the rule costs ~0.007)."""
     from dfmask import metrics
-    from dfmask.masks.compute import colour_difference, ssim_config, track_masks
-    from dfmask.masks.ssim import ssim_map
+    from dfmask.masks.compute import track_masks
     from dfmask.params import load_section
 
     params = load_section(MasksParams, "masks", REPO / "params.yaml")
@@ -562,12 +564,7 @@ def test_a_faint_swap_gets_a_wider_dilation_than_a_strong_one() -> None:
     fixed = dataclasses.replace(params, dilate_tail_px=0.0)
     figures = {}
     for strength in (0.4, 1.0):
-        ds, cs, truths = [], [], []
-        for seed in range(3):  # one track of three crops
-            real, fake, truth = _faded(seed, strength)
-            ds.append(1.0 - ssim_map(real, fake, ssim_config(params), np.float64).ssim)
-            cs.append(colour_difference(real, fake))
-            truths.append(truth)
+        ds, cs, truths = _track([_faded(seed, strength) for seed in range(3)], params)  # one track of three crops
         on, off = track_masks(ds, cs, params), track_masks(ds, cs, fixed)
         assert all(valid for _, valid in on) and [v for _, v in on] == [v for _, v in off]
         figures[strength] = {
