@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from dfmask.masks.ssim import mask_from_ssim, skimage_ssim_map, ssim_map
+from dfmask.masks.ssim import mask_from_ssim, skimage_ssim_map
 from dfmask.params import MasksParams, load_section
 from dfmask.schemas.faces import FACES
 from dfmask.tables import decode_png, encode_png, write_json, write_table
@@ -173,7 +173,7 @@ def bench_kernel(
     pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams, workers: int, repeat: int
 ) -> dict[str, Any]:
     """Pairs/s of ours (``workers`` processes) vs scikit-image (one process), same run."""
-    from dfmask.masks.compute import ssim_config
+    from dfmask.masks.compute import pair_ssim, ssim_config
     from dfmask.masks.pool import keep_freed_memory
 
     keep_freed_memory()  # the same allocator settings for the baseline as for our workers
@@ -208,7 +208,7 @@ def bench_kernel(
     # Parity on the same pairs.
     max_err, agree = 0.0, []
     for real, fake in pairs:
-        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype), baseline=params.simd == "baseline").ssim
+        ours = pair_ssim(real, fake, params).ssim
         ref = skimage_ssim_map(real, fake, cfg).ssim
         max_err = max(max_err, float(np.abs(ours - ref).max()))
         agree.append(float((_ours_one(params, real, fake) == _skimage_one(params, real, fake)).mean()))
@@ -353,12 +353,12 @@ def real_pairs(faces_dir: Path, limit: int) -> list[tuple[np.ndarray, np.ndarray
 
 def real_parity(pairs: Sequence[tuple[np.ndarray, np.ndarray]], params: MasksParams) -> dict[str, Any]:
     """Max |ΔSSIM| and min mask agreement of ours vs scikit-image on real crop pairs."""
-    from dfmask.masks.compute import ssim_config
+    from dfmask.masks.compute import pair_ssim, ssim_config
 
     cfg = ssim_config(params)
     errors, agree = [], []
     for real, fake in pairs:
-        ours = ssim_map(real, fake, cfg, dtype=np.dtype(params.dtype), baseline=params.simd == "baseline").ssim
+        ours = pair_ssim(real, fake, params).ssim
         ref = skimage_ssim_map(real, fake, cfg).ssim
         errors.append(float(np.abs(ours - ref).max()))
         agree.append(float((_ours_one(params, real, fake) == _skimage_one(params, real, fake)).mean()))

@@ -163,14 +163,19 @@ def temporal_means(maps: list[np.ndarray], frames: int) -> list[np.ndarray]:
     return out
 
 
+def ssim_level(floor: float, params: MasksParams) -> float:
+    """The level ``1 − SSIM`` must pass in a crop whose noise floor is ``floor``:
+    ``max(threshold, noise_factor · floor)``."""
+    return max(params.threshold, params.noise_factor * floor)
+
+
 def mask_from_dissimilarity(dissimilarity: np.ndarray, params: MasksParams) -> tuple[np.ndarray, bool, float]:
     """Mask (uint8 0/1), valid flag and noise floor of one crop's (possibly track-averaged)
     ``1 − SSIM`` map, with the level raised to ``noise_factor`` times its noise floor."""
     floor = noise_floor(dissimilarity, params.noise_ring, params.noise_quantile)
-    raised = params.noise_factor * floor
-    morph = dataclasses.replace(morph_config(params), threshold=max(params.threshold, raised))
+    morph = dataclasses.replace(morph_config(params), threshold=ssim_level(floor, params))
     mask = mask_from_ssim(1.0 - dissimilarity, morph)
-    valid_level = max(params.valid_diff_level / 255.0, raised)
+    valid_level = max(params.valid_diff_level / 255.0, params.noise_factor * floor)
     # the pixel count alone lets scattered codec noise through (each blob is dropped by the
     # morphology, their sum still passes): a valid crop also has a non-empty mask
     valid = bool(mask.any()) and int(np.count_nonzero(dissimilarity > valid_level)) > params.valid_min_pixels
@@ -198,11 +203,14 @@ def blur_colour(colour: np.ndarray) -> np.ndarray:
     return separable_blur(np.ascontiguousarray(colour[:, :, None]), _EDGE_KERNEL).reshape(colour.shape)
 
 
-def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> float | None:
+def edge_width(
+    blurred: np.ndarray, core: np.ndarray, params: MasksParams, face_px: np.ndarray | None = None
+) -> float | None:
     """The crop's edge width in px: (area of the hull of the blurred colour difference
     (`blur_colour`) above the lower `EDGE_LEVELS` level − area above the upper one) / the
     lower hull's perimeter, the levels placed between the noise outside and the level
-    inside the undilated mask ``core`` (module docstring). None when ``core`` is empty,
+    inside the undilated mask ``core`` (module docstring; ``face_px``: `face_pixels` of
+    ``core`` when the caller has them already). None when ``core`` is empty,
     when the colour difference inside is no higher than the noise outside, or when
     nothing passes the lower level."""
     if not core.any():
@@ -210,7 +218,7 @@ def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> fl
     outside = cv2.distanceTransform((1 - core).astype(np.uint8), cv2.DIST_L2, 5)
     far = blurred[outside > EDGE_MARGIN_PX]
     noise = float(np.quantile(far, 0.95)) if far.size else 0.0
-    face = face_level(blurred, core)
+    face = face_level(blurred, face_pixels(core) if face_px is None else face_px)
     if face <= noise:  # no colour step to measure: no width, not a hard edge
         return None
     morph = dataclasses.replace(morph_config(params), dilate_px=0, fill_hull=True)
@@ -226,13 +234,18 @@ def edge_width(blurred: np.ndarray, core: np.ndarray, params: MasksParams) -> fl
     return (areas[0] - areas[1]) / max(perimeter, 1.0)
 
 
-def face_level(values: np.ndarray, core: np.ndarray) -> float:
-    """The face's level of a map ``values`` (H, W): its median more than `EDGE_MARGIN_PX`
-    inside the non-empty mask ``core``, or over all of ``core`` where at most 20 pixels
-    lie that deep."""
-    inside = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5)
-    deep = values[inside > EDGE_MARGIN_PX]
-    return float(np.median(deep if deep.size > 20 else values[core > 0]))
+def face_pixels(core: np.ndarray) -> np.ndarray:
+    """Where a face's level is read in the non-empty mask ``core`` (H, W): the pixels more
+    than `EDGE_MARGIN_PX` inside it, or all of ``core`` where at most 20 lie that deep
+    (bool, H × W)."""
+    deep: np.ndarray = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 5) > EDGE_MARGIN_PX
+    return deep if np.count_nonzero(deep) > 20 else core > 0
+
+
+def face_level(values: np.ndarray, pixels: np.ndarray) -> float:
+    """The face's level of a map ``values`` (H, W): its median over ``pixels``
+    (`face_pixels`)."""
+    return float(np.median(values[pixels]))
 
 
 def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
@@ -259,7 +272,7 @@ def track_dilation(ratios: Sequence[float], params: MasksParams) -> int:
         return 1
     # math.log: numpy's log picks AVX-512 code on CPUs that have it, and may differ by 1 ulp
     side = params.dilate_px + params.dilate_tail_px * math.log(r / params.dilate_ratio)
-    return max(1, int(2 * np.floor(side / 2) + 1))
+    return max(1, 2 * math.floor(side / 2) + 1)
 
 
 def colour_region(blurred: np.ndarray, params: MasksParams) -> np.ndarray:
@@ -303,24 +316,27 @@ def track_masks(
     # _dilated(_hull(core), dilate_px) is exactly mask_from_dissimilarity(d, params)'s mask
     bare = dataclasses.replace(params, dilate_px=0, fill_hull=False)
     made = [mask_from_dissimilarity(d, bare) for d in ds]
-    cores = [(core, valid) for core, valid, _ in made]
-    hulls = [_hull(core, params) for core, _ in cores]
+    hulls = [_hull(core, params) for core, _, _ in made]
+    # where each valid crop's face level is read (the dilation and the edge width share it)
+    face_px = {
+        k: face_pixels(hull)
+        for k, (hull, (_, valid, _)) in enumerate(zip(hulls, made, strict=True))
+        if valid and hull.any()
+    }
     side = params.dilate_px
     if params.dilate_tail_px > 0:
-        faces = [
-            (max(params.threshold, params.noise_factor * floor), face_level(d, hull))
-            for d, hull, (_, valid, floor) in zip(ds, hulls, made, strict=True)
-            if valid and hull.any()
+        ratios = [
+            ssim_level(made[k][2], params) / face for k, px in face_px.items() if (face := face_level(ds[k], px)) > 0
         ]
-        side = track_dilation([level / face for level, face in faces if face > 0], params)
-    out = [(_dilated(hull, side), valid) for hull, (_, valid) in zip(hulls, cores, strict=True)]
-    if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid in cores):
+        side = track_dilation(ratios, params)
+    out = [(_dilated(hull, side), valid) for hull, (_, valid, _) in zip(hulls, made, strict=True)]
+    if not (params.colour_union or params.edge_width_px > 0) or not any(valid for _, valid, _ in made):
         return out
     cs = temporal_means(colours, params.temporal_frames)
-    blurred = {k: blur_colour(c) for k, (c, (_, valid)) in enumerate(zip(cs, cores, strict=True)) if valid}
+    blurred = {k: blur_colour(c) for k, (c, (_, valid, _)) in enumerate(zip(cs, made, strict=True)) if valid}
     regions = {k: colour_region(b, params) for k, b in blurred.items()}
     if params.edge_width_px > 0:
-        known = [w for k, b in blurred.items() if (w := edge_width(b, hulls[k], params)) is not None]
+        known = [w for k, b in blurred.items() if (w := edge_width(b, hulls[k], params, face_px.get(k))) is not None]
         if known and float(np.median(known)) < params.edge_width_px:
             return [
                 (_hull(regions[k], params), valid) if k in regions and regions[k].any() else (mask, valid)
@@ -329,7 +345,7 @@ def track_masks(
     if not params.colour_union:
         return out
     return [
-        (_dilated(_hull(cores[k][0] | regions[k], params), side), valid) if k in regions else (mask, valid)
+        (_dilated(_hull(made[k][0] | regions[k], params), side), valid) if k in regions else (mask, valid)
         for k, (mask, valid) in enumerate(out)
     ]
 
