@@ -11,22 +11,38 @@ mask marks (`dfmask.masks.stage`), which a real detector would not even be given
 * ``sharpness_ratio``: the same with the absolute Laplacian.
 * ``colour_step``: the Lab colour difference between a band just inside the region's
   border and a band just outside it (a colour seam).
+* ``seam``: the Lab gradient magnitude (Sobel) on the region's border (the first pixel
+  on each side of it) over the same on the 3rd to (``width`` + 1)th pixels on each side. A hard
+  paste leaves an edge exactly there; a natural face has no edge along an arbitrary
+  contour. It needs the border to lie where the blend's edge is: with the true swap
+  masks (``--region true``) it does; an SSIM region's border does not follow it.
+
+The region is the true swap mask of the crop when the sample's ground truth is there
+(``--region true``, the default ``auto`` picks it then) and the fake's SSIM mask otherwise
+(``--region ssim``): the true mask is where the swap changed the pixels; the SSIM mask is
+what a real corpus has.
 
 For each cue the AUC of "fake vs its own original" is reported (0.5 = the cue carries
 nothing; the direction that separates best is taken, so the AUC is >= 0.5 and an upper
-bound for a detector that relies on that cue alone, with an oracle region). Fakes whose
-face was generated at a lower resolution and upscaled (as autoencoder swaps are) should
-score high on the noise/sharpness cues (not measured here: no such corpus is available);
-a corpus whose cue AUCs are all near 0.5 gives a from-scratch detector little to learn
-beyond identity, which held-out-identity splits (rightly) do not reward.
+bound for a detector that relies on that cue alone, with an oracle region). ``video_auc``
+is the same for videos: each fake video's mean cue over its measured crops against each
+original video's mean over the crops paired with its fakes, as the detector's video
+score is compared with real videos. ``combined`` (with videos) is what the cues reach
+together: a logistic regression over the logs of all of them, fitted and scored in 5
+folds grouped by original video (a fold's fakes and originals are of people, and
+pairs, the fit has not seen), its held-out crop AUC and video AUC. Fakes whose face was generated at a lower resolution
+and upscaled (as autoencoder swaps are) should score high on the noise/sharpness cues, a
+hard paste on the seam; a corpus whose cue AUCs are all near 0.5 gives a from-scratch
+detector little to learn beyond identity, which held-out-identity splits (rightly) do not
+reward.
 
 With the sample's ground truth (``<paths.sample>/ground_truth.parquet``, or ``--truth``)
 every figure is also given per manipulation ``method`` (``by_method``): the model issue's
 per-method targets compare the detector's AUC on a method with what that method's pixels
 hold. A corpus without that table gets the pooled figures alone.
 
-Output: ``reports/forensics.json`` (per cue: mean for reals and fakes, AUC, n; per method
-the same).
+Output: ``reports/forensics.json`` (``region``; per cue: mean for reals and fakes, AUC and
+video AUC, n; ``combined``; per method the same).
 """
 
 from __future__ import annotations
@@ -47,7 +63,8 @@ from dfmask.params import CorpusParams, PathsParams, load_section
 from dfmask.stage import run_stage
 from dfmask.tables import write_json
 
-CUES = ("noise_ratio", "sharpness_ratio", "colour_step")
+CUES = ("noise_ratio", "sharpness_ratio", "colour_step", "seam")
+REGIONS = ("auto", "ssim", "true")
 
 
 def region_bands(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -60,20 +77,43 @@ def region_bands(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, 
     return eroded, dilated & ~inside, inside & ~eroded, dilated & ~inside
 
 
+def border_bands(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the first pixel on each side of a 0/1 mask's border, the 3rd to (``width`` + 1)th
+    pixels on each side of it)."""
+    m = (mask > 0).astype(np.uint8)
+
+    def within(radius: int) -> np.ndarray:
+        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        return (cv2.dilate(m, kernel) > cv2.erode(m, kernel)).astype(bool)
+
+    return within(1), within(width + 1) & ~within(2)
+
+
+def lab_gradient(lab: np.ndarray) -> np.ndarray:
+    """Per-pixel Sobel gradient magnitude over the three Lab channels (float32)."""
+    total = np.zeros(lab.shape[:2], np.float32)
+    for c in range(3):
+        total += cv2.Sobel(lab[..., c], cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(lab[..., c], cv2.CV_32F, 0, 1) ** 2
+    return np.sqrt(total)
+
+
 def cue_values(image: np.ndarray, mask: np.ndarray, width: int = 4) -> dict[str, float] | None:
-    """The three cues of an RGB uint8 crop for a region ``mask``; None when a band is
+    """The cues (`CUES`) of an RGB uint8 crop for a region ``mask``; None when a band is
     too small (< 30 px) to measure."""
     core, ring, band_in, band_out = region_bands(mask, width)
-    if min(core.sum(), ring.sum(), band_in.sum(), band_out.sum()) < 30:
+    border, near = border_bands(mask, width)
+    if min(core.sum(), ring.sum(), band_in.sum(), band_out.sum(), border.sum(), near.sum()) < 30:
         return None
     grey = to_grey(image)
     residual = np.abs(grey.astype(np.float32) - cv2.medianBlur(grey, 3).astype(np.float32))
     laplacian = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F))
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    gradient = lab_gradient(lab)
     return {
         "noise_ratio": float(residual[core].mean() / (residual[ring].mean() + 1e-6)),
         "sharpness_ratio": float(laplacian[core].mean() / (laplacian[ring].mean() + 1e-6)),
         "colour_step": float(np.linalg.norm(lab[band_in].mean(0) - lab[band_out].mean(0))),
+        "seam": float(gradient[border].mean() / (gradient[near].mean() + 1e-6)),
     }
 
 
@@ -84,10 +124,61 @@ def separability(real: Sequence[float], fake: Sequence[float]) -> float:
     return max(auc, 1.0 - auc)
 
 
-def _summary(cues: Sequence[tuple[dict[str, float], dict[str, float]] | None]) -> dict[str, Any]:
-    """Pairs, skipped ones and per-cue means and AUC of (original cues, fake cues) or None."""
+def _video_auc(kept: Sequence[tuple[dict[str, float], dict[str, float], tuple[str, str]]], cue: str) -> float | None:
+    """`separability` of the fake videos' mean ``cue`` against the original videos' mean."""
+    fakes: dict[str, list[float]] = {}
+    reals: dict[str, list[float]] = {}
+    for a, b, (fake_video, original_video) in kept:
+        fakes.setdefault(fake_video, []).append(b[cue])
+        reals.setdefault(original_video, []).append(a[cue])
+    if not fakes or not reals:
+        return None
+    return separability([float(np.mean(v)) for v in reals.values()], [float(np.mean(v)) for v in fakes.values()])
+
+
+def _combined(kept: Sequence[tuple[dict[str, float], dict[str, float], tuple[str, str]]]) -> dict[str, Any] | None:
+    """Crop and video AUC of a logistic regression over the logs of all cues, held out in
+    (up to) 5 folds grouped by original video; None with fewer than 2 original videos."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    groups = np.array([v[1] for _, _, v in kept for _ in (0, 1)])
+    folds = min(5, len(set(groups)))
+    if folds < 2:
+        return None
+    x = np.log(np.array([[c[cue] for cue in CUES] for a, b, _ in kept for c in (a, b)]) + 1e-3)
+    y = np.tile([0, 1], len(kept))
+    videos = np.array([v[k] for _, _, v in kept for k in (1, 0)])  # (original, fake) per pair
+    score = np.zeros(len(y))
+    for train, test in GroupKFold(folds).split(x, y, groups):
+        fit = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x[train], y[train])
+        score[test] = fit.decision_function(x[test])
+    order = list(dict.fromkeys(videos))
+    video_score = np.array([score[videos == v].mean() for v in order])
+    video_y = np.array([y[videos == v][0] for v in order])
+    return {
+        "auc": float(metrics.roc_auc(y, score)),
+        "video_auc": float(metrics.roc_auc(video_y, video_score)),
+        "folds": folds,
+    }
+
+
+def _summary(
+    cues: Sequence[tuple[dict[str, float], dict[str, float]] | None],
+    videos: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Pairs, skipped ones and per-cue means and AUC of (original cues, fake cues) or None;
+    with ``videos`` ((fake video, original video) per pair) the video AUC too."""
     kept = [c for c in cues if c is not None]
     out: dict[str, Any] = {"pairs": len(kept), "skipped_small_region": len(cues) - len(kept)}
+    with_videos = (
+        [(c[0], c[1], v) for c, v in zip(cues, videos, strict=True) if c is not None] if videos is not None else None
+    )
+    if with_videos is not None:
+        out["fake_videos"] = len({v[0] for _, _, v in with_videos})
+        out["original_videos"] = len({v[1] for _, _, v in with_videos})
     for cue in CUES:
         real_v, fake_v = [a[cue] for a, _ in kept], [b[cue] for _, b in kept]
         out[cue] = {
@@ -95,6 +186,10 @@ def _summary(cues: Sequence[tuple[dict[str, float], dict[str, float]] | None]) -
             "fake_mean": float(np.mean(fake_v)) if fake_v else None,
             "auc": separability(real_v, fake_v) if real_v else None,
         }
+        if with_videos is not None:
+            out[cue]["video_auc"] = _video_auc(with_videos, cue)
+    if with_videos is not None:
+        out["combined"] = _combined(with_videos)
     return out
 
 
@@ -102,37 +197,55 @@ def measure(
     pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     width: int = 4,
     methods: Sequence[str] | None = None,
+    videos: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Cue statistics over ``(original crop, fake crop, fake's mask)`` triples; with
-    ``methods`` (one per triple) the same per method under ``by_method``."""
+    ``methods`` (one per triple) the same per method under ``by_method``; with ``videos``
+    ((fake video id, original video id) per triple) each cue's ``video_auc`` too."""
+    for name, given in (("methods", methods), ("videos", videos)):
+        if given is not None and len(given) != len(pairs):
+            raise ValueError(f"measure: {len(given)} {name} for {len(pairs)} pairs")
     cues: list[tuple[dict[str, float], dict[str, float]] | None] = []
     for real, fake, mask in pairs:
         a, b = cue_values(real, mask, width), cue_values(fake, mask, width)
         cues.append(None if a is None or b is None else (a, b))
-    out = _summary(cues)
+    out = _summary(cues, videos)
     if methods is not None:
-        if len(methods) != len(pairs):
-            raise ValueError(f"measure: {len(methods)} methods for {len(pairs)} pairs")
         out["by_method"] = {
-            m: _summary([c for c, own in zip(cues, methods, strict=True) if own == m]) for m in sorted(set(methods))
+            m: _summary(
+                [c for c, own in zip(cues, methods, strict=True) if own == m],
+                None if videos is None else [v for v, own in zip(videos, methods, strict=True) if own == m],
+            )
+            for m in sorted(set(methods))
         }
     return out
 
 
 def corpus_pairs(
-    faces_dir: Path, masks_dir: Path, splits: Path, parts: Sequence[int], limit: int, seed: int
-) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[str]]:
-    """Up to ``limit`` (original crop, fake crop, SSIM mask) triples of valid fakes, a
-    seeded random subset (all of them when there are fewer), and each fake's video id."""
+    faces_dir: Path,
+    masks_dir: Path,
+    splits: Path,
+    parts: Sequence[int],
+    limit: int,
+    seed: int,
+    truth: Path | None = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[tuple[str, str]]]:
+    """Up to ``limit`` (original crop, fake crop, region) triples of valid fakes, a seeded
+    random subset (all of them when there are fewer), and each one's (fake video id,
+    original video id). The region is the fake's SSIM mask, or with ``truth`` (the
+    sample's ground-truth table) its true swap mask cut through the crop box; then only
+    fakes whose frame the table holds are candidates."""
     from dfmask.model.crop_index import read_crop_tables
-    from dfmask.model.segeval import original_rows
+    from dfmask.model.segeval import GroundTruthMasks, original_rows
 
     index = read_crop_tables(faces_dir, masks_dir, splits, parts)
     row_of = original_rows(index)
+    true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id}) if truth is not None else None
     candidates = [
         (int(i), row_of[key])
         for i in np.flatnonzero(index.is_fake & index.mask_valid)
         if (key := (str(index.original_id[i]), int(index.frame_idx[i]), int(index.track_id[i]))) in row_of
+        and (true_masks is None or true_masks.has(str(index.video_id[i]), int(index.frame_idx[i])))
     ]
     rng = np.random.default_rng(seed)
     if len(candidates) > limit:
@@ -140,8 +253,14 @@ def corpus_pairs(
     out, videos = [], []
     for fake_row, real_row in candidates:
         fake = index.crop(fake_row)
-        out.append((index.crop(real_row), fake, index.mask(fake_row, fake.shape[0])))
-        videos.append(str(index.video_id[fake_row]))
+        video = str(index.video_id[fake_row])
+        if true_masks is None:
+            region = index.mask(fake_row, fake.shape[0])
+        else:
+            frame = int(index.frame_idx[fake_row])
+            region = true_masks.crop_mask(video, frame, index.crop_box[fake_row], fake.shape[0])
+        out.append((index.crop(real_row), fake, region))
+        videos.append((video, str(index.original_id[fake_row])))
     return out, videos
 
 
@@ -167,29 +286,48 @@ def main() -> str:
         default=None,
         help="ground-truth table with a method per video (default: the sample's, when corpus.root is the sample)",
     )
+    ap.add_argument(
+        "--region",
+        choices=REGIONS,
+        default="auto",
+        help="where the cues look: the true swap masks (needs the ground truth), the SSIM masks, "
+        "or auto (true when the ground truth is there)",
+    )
     args = ap.parse_args()
     corpus = load_section(CorpusParams, "corpus", args.params)
-    pairs, videos = corpus_pairs(
-        Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts, args.limit, args.seed
-    )
+    truth: Path | None
     if args.truth:
-        truth: Path | None = Path(args.truth)
+        truth = Path(args.truth)
+        if not truth.is_file():
+            raise DfmaskError(f"forensics: --truth {truth}: no such file")
     else:  # the sample's ground truth when corpus.root is the sample corpus, as evaluate finds it
         sample_truth = ground_truth(corpus.root, Path(load_section(PathsParams, "paths", args.params).sample))
         truth = sample_truth if sample_truth is not None and sample_truth.is_file() else None
+    if args.region == "true" and truth is None:
+        raise DfmaskError("forensics: --region true needs the ground truth (the sample's, or --truth)")
+    region = "true" if args.region == "true" or (args.region == "auto" and truth is not None) else "ssim"
+    pairs, videos = corpus_pairs(
+        Path(args.faces),
+        Path(args.masks),
+        Path(args.splits),
+        corpus.parts,
+        args.limit,
+        args.seed,
+        truth=truth if region == "true" else None,
+    )
     methods = None
     if truth is not None:
         of = video_methods(truth)
-        missing = sorted({v for v in videos if v not in of})
+        missing = sorted({v for v, _ in videos if v not in of})
         if missing:
             raise DfmaskError(f"forensics: {truth}: no method for {len(missing)} fake videos, e.g. {missing[0]}")
-        methods = [of[v] for v in videos]
-    doc = measure(pairs, methods=methods)
+        methods = [of[v] for v, _ in videos]
+    doc = {"region": region, **measure(pairs, methods=methods, videos=videos)}
     if truth is not None:
         doc["truth"] = str(truth)
     write_json(args.out, doc)
     aucs = ", ".join(f"{c} AUC {doc[c]['auc']:.3f}" for c in CUES if doc[c]["auc"] is not None)
-    return f"{doc['pairs']} fake/original pairs: {aucs} (see {args.out})"
+    return f"{doc['pairs']} fake/original pairs, {region} regions: {aucs} (see {args.out})"
 
 
 if __name__ == "__main__":
