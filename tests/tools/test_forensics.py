@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tools.forensics import CUES, border_bands, cue_values, measure, separability
+import tools.forensics as forensics
+from dfmask.errors import DfmaskError
+from tools.forensics import CUES, border_bands, corpus_pairs, cue_values, measure, separability
 
 
 def _pairs(kind: str, n: int = 24) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -58,6 +60,8 @@ def test_identical_fakes_carry_nothing() -> None:
 def test_a_hard_paste_shows_in_the_seam_a_feathered_one_does_not() -> None:
     hard, feathered = measure(_pairs("hard")), measure(_pairs("feathered"))
     assert hard["seam"]["auc"] > 0.95 and hard["seam"]["fake_mean"] > 2 * hard["seam"]["real_mean"]
+    # a ratio: on an image without an edge there, the border is as busy as its surroundings
+    assert 0.8 < hard["seam"]["real_mean"] < 1.25
     # the same colour change faded out over ~4 px leaves no edge on the border itself
     assert feathered["seam"]["fake_mean"] < 0.5 * hard["seam"]["fake_mean"]
     assert feathered["colour_step"]["auc"] > 0.95  # ... though the colours still differ
@@ -75,20 +79,37 @@ def test_border_bands_lie_on_and_beside_the_border() -> None:
 
 
 def test_video_auc_compares_videos_not_crops() -> None:
-    # two fake videos, each of one original; crop 0 of each fake is blurred, the rest not
-    pairs = _pairs("blur", 4)[:1] + _pairs("none", 4)[1:2] + _pairs("blur", 4)[2:3] + _pairs("none", 4)[3:]
-    videos = [("f1", "o1"), ("f1", "o1"), ("f2", "o2"), ("f2", "o2")]
-    doc = measure(pairs, videos=videos)
-    assert doc["fake_videos"] == 2 and doc["original_videos"] == 2
-    assert doc["noise_ratio"]["video_auc"] == pytest.approx(
-        separability(
-            [np.mean([cue_values(r, m)["noise_ratio"] for r, _, m in pairs[k : k + 2]]) for k in (0, 2)],
-            [np.mean([cue_values(f, m)["noise_ratio"] for _, f, m in pairs[k : k + 2]]) for k in (0, 2)],
-        )
+    # fakes f1, f2 of original o1, f3 of o2, f4 of o3, three crop pairs each: a video's
+    # figure is the MEAN over its crops, an original's over every crop paired with its fakes
+    # (the values are chosen so that medians, or originals keyed per fake, give other AUCs)
+    real = {"f1": [4, 4, 7], "f2": [8, 0, 9], "f3": [5, 3, 6], "f4": [5, 2, 3]}
+    fake = {"f1": [7, 5, 5], "f2": [3, 7, 3], "f3": [3, 8, 2], "f4": [2, 7, 6]}
+    original = {"f1": "o1", "f2": "o1", "f3": "o2", "f4": "o3"}
+    kept = [
+        ({"c": float(a)}, {"c": float(b)}, (f, original[f]))
+        for f in real
+        for a, b in zip(real[f], fake[f], strict=True)
+    ]
+    o1 = real["f1"] + real["f2"]
+    expected = separability(
+        [float(np.mean(o1)), float(np.mean(real["f3"])), float(np.mean(real["f4"]))],
+        [float(np.mean(v)) for v in fake.values()],
     )
+    assert expected == pytest.approx(7 / 12)
+    assert forensics._video_auc(kept, "c") == pytest.approx(expected)
+
+
+def test_measure_counts_videos_and_checks_lengths() -> None:
+    pairs = _pairs("blur", 4)
+    videos = [("f1", "o1"), ("f2", "o1"), ("f3", "o2"), ("f3", "o2")]
+    doc = measure(pairs, videos=videos)
+    assert doc["fake_videos"] == 3 and doc["original_videos"] == 2
+    assert doc["noise_ratio"]["video_auc"] == pytest.approx(1.0)
     assert "video_auc" not in measure(pairs)["noise_ratio"]
     with pytest.raises(ValueError, match="1 videos for 4 pairs"):
         measure(pairs, videos=videos[:1])
+    with pytest.raises(ValueError, match="groups without videos"):
+        measure(pairs, groups=["g"] * 4)
 
 
 def test_tiny_regions_are_skipped_and_counted() -> None:
@@ -123,19 +144,102 @@ def test_measure_per_method_keeps_each_methods_own_evidence() -> None:
     videos = [(f"f{k // 2}", f"o{k // 4}") for k in range(36)]
     with_videos = measure(pairs, methods=methods, videos=videos)["by_method"]
     assert with_videos["blurred"]["fake_videos"] == 6 and with_videos["blurred"]["original_videos"] == 3
-    assert with_videos["blurred"]["noise_ratio"]["video_auc"] == pytest.approx(1.0)
+    assert with_videos["seamed"]["fake_videos"] == 6 and with_videos["untouched"]["original_videos"] == 3
 
 
-def test_combined_cues_are_scored_on_held_out_people() -> None:
-    # blurred fakes of 12 originals and seamed ones of 12 others: no single cue separates
-    # both, the combination does, scored on folds of originals the fit has not seen
+def test_combined_cues_are_scored_on_held_out_people(monkeypatch: pytest.MonkeyPatch) -> None:
+    # blurred fakes in half the groups, seamed ones in the other: no single cue separates
+    # both, the combination does; 6 groups, 2 originals each, 2 fakes per original
     pairs = _pairs("blur", 12) + _pairs("colour", 12)
-    videos = [(f"fake{k}", f"orig{k}") for k in range(24)]
-    doc = measure(pairs, videos=videos)
-    assert doc["combined"]["folds"] == 5
+    videos = [(f"fake{k}", f"orig{k // 2}") for k in range(24)]
+    groups = [f"g{(k // 2) % 6}" for k in range(24)]
+    folds: list[tuple[set[str], set[str]]] = []
+    import sklearn.model_selection
+
+    original_split = sklearn.model_selection.GroupKFold.split
+
+    def recording_split(self: object, x: object, y: object, g: np.ndarray):  # type: ignore[no-untyped-def]
+        for train, test in original_split(self, x, y, g):  # type: ignore[arg-type]
+            folds.append((set(g[train]), set(g[test])))
+            yield train, test
+
+    monkeypatch.setattr(sklearn.model_selection.GroupKFold, "split", recording_split)
+    doc = measure(pairs, videos=videos, groups=groups)
+    assert doc["combined"]["folds"] == 5 and doc["combined"]["groups"] == 6
+    assert len(folds) == 5 and all(not (train & test) for train, test in folds)
+    assert set().union(*(test for _, test in folds)) == {f"g{k}" for k in range(6)}
     assert doc["combined"]["auc"] > 0.95 and doc["combined"]["video_auc"] > 0.95
     assert max(doc[c]["auc"] for c in CUES) < doc["combined"]["auc"]
-    untouched = measure(_pairs("none", 12), videos=videos[:12])["combined"]
-    assert untouched["auc"] < 0.7
-    assert measure(pairs, videos=[("f", "o")] * 24)["combined"] is None  # one original: no held-out fold
+    # without groups the folds hold out original videos
+    folds.clear()
+    assert measure(pairs, videos=videos)["combined"]["groups"] == 12
+    assert all(not (train & test) for train, test in folds)
+    assert measure(pairs, videos=videos, groups=["one"] * 24)["combined"] is None  # nothing held out
     assert "combined" not in measure(pairs)
+
+
+def _index(n_frames: int) -> forensics.Any:
+    """A CropIndex of one real video ``o`` and one fake ``f`` of it, ``n_frames`` frames each."""
+    import pyarrow as pa
+
+    from dfmask.model.crop_index import CropIndex
+
+    crop = np.clip(np.random.default_rng(0).normal(128, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+    png = cv2.imencode(".png", crop)[1].tobytes()
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:24, 8:24] = 255
+    mask_png = cv2.imencode(".png", mask)[1].tobytes()
+    n = 2 * n_frames
+    fake = np.r_[np.zeros(n_frames, bool), np.ones(n_frames, bool)]
+    return CropIndex(
+        part=np.zeros(n, int),
+        video_id=np.array(["o"] * n_frames + ["f"] * n_frames, object),
+        original_id=np.array([None] * n_frames + ["o"] * n_frames, object),
+        frame_idx=np.r_[np.arange(n_frames), np.arange(n_frames)],
+        track_id=np.zeros(n, int),
+        is_fake=fake,
+        split=np.array(["train"] * n, object),
+        crop_box=np.tile([0.0, 0.0, 32.0, 32.0], (n, 1)),
+        box=np.tile([8.0, 8.0, 24.0, 24.0], (n, 1)),
+        landmarks=np.full((n, 5, 2), np.nan),
+        has_mask_row=fake.copy(),
+        mask_valid=fake.copy(),
+        crop_png=pa.array([png] * n, pa.binary()),
+        mask_png=pa.array([None] * n_frames + [mask_png] * n_frames, pa.binary()),
+    )
+
+
+def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(
+    tmp_path: forensics.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import dfmask.model.crop_index
+    import dfmask.model.segeval
+
+    monkeypatch.setattr(dfmask.model.crop_index, "read_crop_tables", lambda *a: _index(3))
+    splits = tmp_path / "splits.parquet"
+    pq.write_table(pa.table({"video_id": ["o", "f"], "group_id": ["g7", "g7"]}), splits)
+
+    class Truth:
+        def __init__(self, path: object, videos: set[str]) -> None:
+            pass
+
+        def has(self, video: str, frame: int) -> bool:
+            return frame != 2
+
+        def crop_mask(self, video: str, frame: int, crop_box: np.ndarray, size: int) -> np.ndarray:
+            return np.ones((size, size), np.uint8)
+
+    monkeypatch.setattr(dfmask.model.segeval, "GroundTruthMasks", Truth)
+    args = (tmp_path, tmp_path, splits, (0,), 0, 0)
+    pairs, videos, groups = corpus_pairs(*args)  # SSIM regions: the fake's own mask
+    assert len(pairs) == 3 and videos == [("f", "o")] * 3 and groups == ["g7"] * 3
+    assert pairs[0][2].sum() == 16 * 16
+    with pytest.raises(DfmaskError, match=r"no true mask for 1 valid fake crops, e.g. video f frame 2"):
+        corpus_pairs(*args, truth=tmp_path / "truth.parquet")
+    monkeypatch.setattr(Truth, "has", lambda self, video, frame: True)
+    pairs, _, _ = corpus_pairs(*args, truth=tmp_path / "truth.parquet")
+    assert all(region.all() for _, _, region in pairs)  # the true masks, not the SSIM ones
+    assert len(corpus_pairs(*args[:4], 2, 0)[0]) == 2  # a seeded subset
