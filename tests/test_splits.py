@@ -354,12 +354,16 @@ def run_split(
     seed: int,
     work: Path,
 ) -> dict:
-    """The split stage over ``parts``; its report document (checked against the file and the summary)."""
+    """The split stage over ``parts``; its report document (checked against the file and the
+    summary) with the moves against the last run (kept outside the report) under ``moves``."""
     paths = SplitPaths(videos, embeddings, out, report, work)
     written = run(params, CorpusParams(parts=tuple(parts)), BaseParams(seed=seed), paths)
-    assert json.loads(report.read_text()) == written.doc
+    assert json.loads(report.read_text()) == written.doc and "moves" not in written.doc
+    assert json.loads((work / "split" / "moves.json").read_text()) == written.moves
     assert written.summary().startswith(f"{written.doc['videos']} videos in {written.doc['groups']} groups, ")
-    return written.doc
+    if written.moves["previous"]:
+        assert f"{written.moves['moved']} moved, {written.moves['added']} added" in written.summary()
+    return {**written.doc, "moves": written.moves}
 
 
 def test_run_split_is_deterministic_and_reports_moves(tmp_path: Path) -> None:
@@ -379,6 +383,10 @@ def test_run_split_is_deterministic_and_reports_moves(tmp_path: Path) -> None:
     assert rep["moves"]["moved"] == rep["moves"]["moved_rebalanced"]
     run_split([0, 1], *args, tmp_path / "c.parquet", tmp_path / "c.json", SplitParams(), 0, state)
     assert (tmp_path / "b.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    # the report does not depend on what ran before: a first run writes the same bytes
+    run_split([0, 1], *args, tmp_path / "d.parquet", tmp_path / "d.json", SplitParams(), 0, tmp_path / "fresh")
+    assert (tmp_path / "d.json").read_bytes() == (tmp_path / "c.json").read_bytes()
+    assert (tmp_path / "d.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
     table = pq.read_table(tmp_path / "c.parquet")
     assert table.num_rows == len(corpus.videos) and table.column_names == [f.name for f in table.schema]
 

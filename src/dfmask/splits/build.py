@@ -8,7 +8,7 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -410,21 +410,28 @@ class SplitPaths:
     embeddings: Path  # paths.embeddings: the embed tables, part=N.parquet
     out: Path  # paths.splits: the splits table
     report: Path  # <paths.reports>/split.json
-    work: Path  # paths.work: the last assignment is kept in <work>/split/ (outside DVC's outs)
+    work: Path  # paths.work: the last assignment and its moves are kept in <work>/split/ (outside DVC's outs)
 
 
 @dataclass(frozen=True)
 class SplitReport:
-    """What `run` wrote: the report document and where it is."""
+    """What `run` wrote: the report document and where it is, and the moves against the
+    last run on this machine (`compare_assignments`; also in ``<work>/split/moves.json``,
+    never in the report: an output must not depend on what ran before)."""
 
     doc: dict[str, Any]
     path: Path
+    moves: dict[str, Any] = field(default_factory=lambda: {"previous": False})
 
     def summary(self) -> str:
         s = self.doc["splits"]
         audit_doc = self.doc["audit"]
-        moves = self.doc.get("moves", {})
-        moved = f"; {moves['moved']} moved since last run" if moves.get("previous") else ""
+        moves = self.moves
+        moved = (
+            f"; against the last run here {moves['moved']} moved, {moves['added']} added, {moves['removed']} removed"
+            if moves.get("previous")
+            else ""
+        )
         return (
             f"{self.doc['videos']} videos in {self.doc['groups']} groups, {self.doc['identities']} "
             f"identities → train {s['train']['videos']} / val {s['val']['videos']} / test "
@@ -438,7 +445,9 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     or a failed audit.
 
     ``<paths.work>/split/`` keeps a copy of the last written splits table (outside DVC's
-    outs, which DVC deletes before a run) so that moves can be reported.
+    outs, which DVC deletes before a run) so that moves can be reported: in the summary
+    and ``<paths.work>/split/moves.json``, not in the report, whose bytes depend on the
+    inputs and params alone (a fresh clone's run and a machine's tenth write the same).
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
     videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
@@ -479,7 +488,7 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
         )
     last = Path(paths.work) / "split" / "splits.parquet"
     previous = pq.read_table(last).to_pylist() if last.exists() else None
-    report["moves"] = compare_assignments(previous, rows)
+    moves = compare_assignments(previous, rows)
     table = to_table(SPLITS, rows)
     recorded = to_dict(params)
     if not params.holdout_sources:  # a run without a held-out source keeps its table's bytes
@@ -492,4 +501,5 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     tmp = last.with_suffix(".tmp")
     shutil.copyfile(out, tmp)
     os.replace(tmp, last)
-    return SplitReport(report, Path(report_path))
+    write_json(last.parent / "moves.json", moves)
+    return SplitReport(report, Path(report_path), moves)
