@@ -40,13 +40,21 @@ hard paste on the seam; a corpus whose cue AUCs are all near 0.5 gives a from-sc
 detector little to learn beyond identity, which held-out-identity splits (rightly) do not
 reward.
 
+All of the above has two oracles a detector lacks: where the swap is, and the fake's own
+original to compare with. ``fixed_region`` drops both: every crop's cues inside ONE
+region, the mean-mask baseline of the train split's fakes (`dfmask.model.segeval`; their
+true masks with ``--region true``, else their SSIM masks), each cue's direction taken on
+train and a logistic regression over all four fitted on the train crops; per split, the
+video AUC of each (a video's mean over its crops) against the split's real videos,
+overall and per method. It is what a hand-made detector reaches on held-out people.
+
 With the sample's ground truth (``<paths.sample>/ground_truth.parquet``, or ``--truth``)
 every figure is also given per manipulation ``method`` (``by_method``): the model issue's
 per-method targets compare the detector's AUC on a method with what that method's pixels
 hold. A corpus without that table gets the pooled figures alone.
 
 Output: ``reports/forensics.json`` (``region``; per cue: mean for reals and fakes, AUC and
-video AUC, n; ``combined``; per method the same).
+video AUC, n; ``combined``; per method the same; ``fixed_region``).
 """
 
 from __future__ import annotations
@@ -243,19 +251,22 @@ def corpus_pairs(
     limit: int,
     seed: int,
     truth: Path | None = None,
+    index: Any | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[tuple[str, str]], list[str]]:
     """Up to ``limit`` (original crop, fake crop, region) triples of valid fakes, a seeded
     random subset (all of them when there are fewer, or ``limit`` is 0), each one's (fake
     video id, original video id), and the split stage's ``group_id`` of its original. The
     region is the fake's SSIM mask, or with ``truth`` (the sample's ground-truth table)
     its true swap mask cut through the crop box; a valid fake crop whose frame the table
-    lacks is then an error, not a skipped pair."""
+    lacks is then an error, not a skipped pair. ``index``: the crop tables already read
+    (`dfmask.model.crop_index.read_crop_tables` of the same paths)."""
     import pyarrow.parquet as pq
 
     from dfmask.model.crop_index import read_crop_tables
     from dfmask.model.segeval import GroundTruthMasks, original_rows
 
-    index = read_crop_tables(faces_dir, masks_dir, splits, parts)
+    if index is None:
+        index = read_crop_tables(faces_dir, masks_dir, splits, parts)
     split_table = pq.read_table(splits, columns=["video_id", "group_id"]).to_pydict()
     group_of = dict(zip(split_table["video_id"], split_table["group_id"], strict=True))
     row_of = original_rows(index)
@@ -291,6 +302,95 @@ def corpus_pairs(
         videos.append((video, original))
         groups.append(str(group_of[original]))
     return out, videos, groups
+
+
+def fixed_region(index: Any, true_masks: Any | None, size: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The region a detector without an oracle can use: the mean-mask baseline of the
+    train split's fakes (`dfmask.model.segeval`: their true masks when ``true_masks`` is
+    given, else their valid SSIM masks), thresholded at its own level; and what it is."""
+    from dfmask.model.segeval import fit_mean_mask, fit_true_mean_mask
+
+    train = index.rows("train")
+    fakes = train[index.is_fake[train]]
+    if true_masks is not None:
+        (mean, level), masks = fit_true_mean_mask(index, fakes, true_masks, size)
+    else:
+        valid = fakes[index.mask_valid[fakes]]
+        (mean, level), masks = fit_mean_mask(index, valid, size), len(valid)
+    region = (mean >= level).astype(np.uint8)
+    return region, {
+        "masks": "true" if true_masks is not None else "ssim",
+        "averaged": masks,
+        "level": float(level),
+        "share": float(region.mean()),
+    }
+
+
+def _auc_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
+    return float(metrics.roc_auc(y, score)) if 0 < y.sum() < len(y) else None
+
+
+def _video_group(video_y: np.ndarray, video_scores: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, Any]:
+    """Counts and the video AUC of every score over the videos ``sel`` picks."""
+    return {
+        "real_videos": int((~video_y[sel]).sum()),
+        "fake_videos": int(video_y[sel].sum()),
+        **{c: _auc_or_none(video_y[sel], v[sel]) for c, v in video_scores.items()},
+    }
+
+
+def fixed_region_detector(
+    index: Any, region: np.ndarray, methods: dict[str, str] | None, splits: Sequence[str] = ("train", "val", "test")
+) -> dict[str, Any]:
+    """What the cues give a detector WITHOUT the oracle: every crop's cues inside one fixed
+    ``region``, each cue's direction taken on the train split, and a logistic regression
+    over their logs fitted on the train crops; per split, the video AUC (each video's mean
+    over its crops) of every cue and of the fit, overall and per method (the method's
+    fakes against every real video of the split), with counts."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    size = region.shape[0]
+    per_split: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split in splits:
+        kept: list[int] = []
+        feats: list[list[float]] = []
+        for i in index.rows(split):
+            crop = index.crop(int(i))
+            if crop.shape[0] != size:
+                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+            cues = cue_values(crop, region)
+            if cues is not None:
+                kept.append(int(i))
+                feats.append([float(np.log(cues[c] + 1e-3)) for c in CUES])
+        per_split[split] = (np.asarray(kept, np.int64), np.asarray(feats, np.float64).reshape(-1, len(CUES)))
+    train_rows, train_x = per_split["train"]
+    train_y = index.is_fake[train_rows].astype(int)
+    if len(set(train_y)) < 2:
+        return {"reason": "the train split lacks real or fake crops"}
+    signs = [1.0 if metrics.roc_auc(train_y, train_x[:, k]) >= 0.5 else -1.0 for k in range(len(CUES))]
+    fit = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced"))
+    fit.fit(train_x, train_y)
+    out: dict[str, Any] = {
+        "fake_direction": {c: ("higher" if sign > 0 else "lower") for c, sign in zip(CUES, signs, strict=True)}
+    }
+    for split, (rows, x) in per_split.items():
+        scores = {c: signs[k] * x[:, k] for k, c in enumerate(CUES)}
+        scores["combined"] = fit.decision_function(x) if len(x) else np.zeros(0)
+        videos = index.video_id[rows]
+        order = list(dict.fromkeys(videos))
+        video_y = np.array([bool(index.is_fake[rows][videos == v][0]) for v in order], bool)
+        video_scores = {c: np.array([s[videos == v].mean() for v in order]) for c, s in scores.items()}
+
+        entry = {"crops": len(rows), **_video_group(video_y, video_scores, np.ones(len(order), bool))}
+        if methods is not None:
+            of = np.array([methods.get(str(v), "unknown") for v in order], object)
+            entry["by_method"] = {
+                m: _video_group(video_y, video_scores, ~video_y | (of == m)) for m in sorted(set(of[video_y]))
+            }
+        out[split] = entry
+    return out
 
 
 def video_methods(truth: Path) -> dict[str, str]:
@@ -340,16 +440,16 @@ def main() -> str:
     if args.region == "true" and truth is None:
         raise DfmaskError("forensics: --region true needs the ground truth (the sample's, or --truth)")
     region = "true" if args.region == "true" or (args.region == "auto" and truth is not None) else "ssim"
+    from dfmask.model.crop_index import read_crop_tables
+    from dfmask.model.segeval import GroundTruthMasks
+
+    tables = (Path(args.faces), Path(args.masks), Path(args.splits))
+    index = read_crop_tables(*tables, corpus.parts)
     pairs, videos, groups = corpus_pairs(
-        Path(args.faces),
-        Path(args.masks),
-        Path(args.splits),
-        corpus.parts,
-        args.limit,
-        args.seed,
-        truth=truth if region == "true" else None,
+        *tables, corpus.parts, args.limit, args.seed, truth=truth if region == "true" else None, index=index
     )
     methods = None
+    of: dict[str, str] | None = None
     if truth is not None:
         of = video_methods(truth)
         missing = sorted({v for v, _ in videos if v not in of})
@@ -361,9 +461,15 @@ def main() -> str:
     doc = {"region": region, **measure(pairs, methods=methods, videos=videos, groups=groups)}
     if truth is not None:
         doc["truth"] = str(truth)
+    true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id}) if region == "true" and truth else None
+    size = pairs[0][1].shape[0]  # the crops' side
+    fixed, about = fixed_region(index, true_masks, size)
+    doc["fixed_region"] = {**about, **fixed_region_detector(index, fixed, of)}
     write_json(args.out, doc)
     aucs = ", ".join(f"{c} AUC {doc[c]['auc']:.3f}" for c in CUES if doc[c]["auc"] is not None)
-    return f"{doc['pairs']} fake/original pairs, {region} regions: {aucs} (see {args.out})"
+    test = doc["fixed_region"].get("test", {}).get("combined")
+    without = f"; without the oracle, test video AUC {test:.3f}" if test is not None else ""
+    return f"{doc['pairs']} fake/original pairs, {region} regions: {aucs}{without} (see {args.out})"
 
 
 if __name__ == "__main__":

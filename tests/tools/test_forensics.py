@@ -9,7 +9,16 @@ import pytest
 
 import tools.forensics as forensics
 from dfmask.errors import DfmaskError
-from tools.forensics import CUES, border_bands, corpus_pairs, cue_values, measure, separability
+from tools.forensics import (
+    CUES,
+    border_bands,
+    corpus_pairs,
+    cue_values,
+    fixed_region,
+    fixed_region_detector,
+    measure,
+    separability,
+)
 
 
 def _pairs(kind: str, n: int = 24) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -243,3 +252,79 @@ def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(
     pairs, _, _ = corpus_pairs(*args, truth=tmp_path / "truth.parquet")
     assert all(region.all() for _, _, region in pairs)  # the true masks, not the SSIM ones
     assert len(corpus_pairs(*args[:4], 2, 0)[0]) == 2  # a seeded subset
+
+
+def _split_index(blur: bool) -> forensics.Any:
+    """A CropIndex with 4 real and 4 fake videos (2 crops each) per split; a fake's crop is
+    its real twin's, blurred inside the centre square (``blur``) or untouched, with that
+    square as its valid SSIM mask."""
+    import pyarrow as pa
+
+    from dfmask.model.crop_index import CropIndex
+
+    square = np.zeros((32, 32), np.uint8)
+    square[8:24, 8:24] = 255
+    square_png = cv2.imencode(".png", square)[1].tobytes()
+    cols: dict[str, list] = {k: [] for k in ("video_id", "original_id", "frame_idx", "is_fake", "split", "png", "mask")}
+    for split in ("train", "val", "test"):
+        for v in range(4):
+            for frame in range(2):
+                rng = np.random.default_rng([len(split), v, frame])
+                real = np.clip(rng.normal(128, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+                fake = real.copy()
+                if blur:
+                    fake[8:24, 8:24] = cv2.GaussianBlur(real, (0, 0), 1.5)[8:24, 8:24]
+                for is_fake, crop in ((False, real), (True, fake)):
+                    cols["video_id"].append(f"{split}-{'f' if is_fake else 'r'}{v}")
+                    cols["original_id"].append(f"{split}-r{v}" if is_fake else None)
+                    cols["frame_idx"].append(frame)
+                    cols["is_fake"].append(is_fake)
+                    cols["split"].append(split)
+                    cols["png"].append(cv2.imencode(".png", crop)[1].tobytes())
+                    cols["mask"].append(square_png if is_fake else None)
+    n = len(cols["video_id"])
+    fake = np.array(cols["is_fake"], bool)
+    return CropIndex(
+        part=np.zeros(n, int),
+        video_id=np.array(cols["video_id"], object),
+        original_id=np.array(cols["original_id"], object),
+        frame_idx=np.array(cols["frame_idx"]),
+        track_id=np.zeros(n, int),
+        is_fake=fake,
+        split=np.array(cols["split"], object),
+        crop_box=np.tile([0.0, 0.0, 32.0, 32.0], (n, 1)),
+        box=np.tile([8.0, 8.0, 24.0, 24.0], (n, 1)),
+        landmarks=np.full((n, 5, 2), np.nan),
+        has_mask_row=fake.copy(),
+        mask_valid=fake.copy(),
+        crop_png=pa.array(cols["png"], pa.binary()),
+        mask_png=pa.array(cols["mask"], pa.binary()),
+    )
+
+
+def test_fixed_region_detector_needs_no_oracle_and_reports_per_split_and_method() -> None:
+    index = _split_index(blur=True)
+    region, about = fixed_region(index, None, 32)
+    assert about["masks"] == "ssim" and about["averaged"] == 8 and about["share"] == pytest.approx(0.25)
+    assert region[8:24, 8:24].all() and region.sum() == 16 * 16
+    methods = {f"{s}-f{v}": ("blurred" if v < 2 else "also") for s in ("train", "val", "test") for v in range(4)}
+    doc = fixed_region_detector(index, region, methods)
+    assert doc["fake_direction"]["noise_ratio"] == "lower"
+    for split in ("val", "test"):  # held-out splits: directions and fit come from train
+        assert (doc[split]["crops"], doc[split]["real_videos"], doc[split]["fake_videos"]) == (16, 4, 4)
+        assert doc[split]["noise_ratio"] == 1.0 and doc[split]["combined"] == 1.0
+        by = doc[split]["by_method"]
+        assert sorted(by) == ["also", "blurred"] and by["blurred"]["fake_videos"] == 2
+        assert by["blurred"]["real_videos"] == 4
+    untouched = fixed_region_detector(_split_index(blur=False), region, None)
+    assert untouched["test"]["noise_ratio"] == pytest.approx(0.5) and "by_method" not in untouched["test"]
+
+
+def test_fixed_region_detector_says_why_without_train_fakes() -> None:
+    index = _split_index(blur=True)
+    index.is_fake[index.split == "train"] = False
+    square = np.zeros((32, 32), np.uint8)
+    square[8:24, 8:24] = 1
+    assert fixed_region_detector(index, square, None) == {
+        "reason": "the train split lacks real or fake crops"
+    }
