@@ -387,6 +387,13 @@ def test_run_split_is_deterministic_and_reports_moves(tmp_path: Path) -> None:
     run_split([0, 1], *args, tmp_path / "d.parquet", tmp_path / "d.json", SplitParams(), 0, tmp_path / "fresh")
     assert (tmp_path / "d.json").read_bytes() == (tmp_path / "c.json").read_bytes()
     assert (tmp_path / "d.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    # a run that stops before writing leaves no moves of the run before it behind
+    assert (state / "split" / "moves.json").exists()
+    with pytest.raises(DfmaskError, match="split.holdout_sources: nope"):
+        run_split(
+            [0, 1], *args, tmp_path / "e.parquet", tmp_path / "e.json", SplitParams(holdout_sources=("nope",)), 0, state
+        )
+    assert not (state / "split" / "moves.json").exists()
     table = pq.read_table(tmp_path / "c.parquet")
     assert table.num_rows == len(corpus.videos) and table.column_names == [f.name for f in table.schema]
 

@@ -252,6 +252,7 @@ def corpus_pairs(
     seed: int,
     truth: Path | None = None,
     index: Any | None = None,
+    true_masks: Any | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[tuple[str, str]], list[str]]:
     """Up to ``limit`` (original crop, fake crop, region) triples of valid fakes, a seeded
     random subset (all of them when there are fewer, or ``limit`` is 0), each one's (fake
@@ -259,7 +260,8 @@ def corpus_pairs(
     region is the fake's SSIM mask, or with ``truth`` (the sample's ground-truth table)
     its true swap mask cut through the crop box; a valid fake crop whose frame the table
     lacks is then an error, not a skipped pair. ``index``: the crop tables already read
-    (`dfmask.model.crop_index.read_crop_tables` of the same paths)."""
+    (`dfmask.model.crop_index.read_crop_tables` of the same paths); ``true_masks``: the
+    `dfmask.model.segeval.GroundTruthMasks` of ``truth`` already read."""
     import pyarrow.parquet as pq
 
     from dfmask.model.crop_index import read_crop_tables
@@ -275,9 +277,11 @@ def corpus_pairs(
         for i in np.flatnonzero(index.is_fake & index.mask_valid)
         if (key := (str(index.original_id[i]), int(index.frame_idx[i]), int(index.track_id[i]))) in row_of
     ]
-    true_masks = None
-    if truth is not None:
-        true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id})
+    if truth is None:
+        true_masks = None
+    else:
+        if true_masks is None:
+            true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id})
         lacking = [i for i, _ in candidates if not true_masks.has(str(index.video_id[i]), int(index.frame_idx[i]))]
         if lacking:
             first = lacking[0]
@@ -366,6 +370,10 @@ def fixed_region_detector(
                 feats.append([float(np.log(cues[c] + 1e-3)) for c in CUES])
         per_split[split] = (np.asarray(kept, np.int64), np.asarray(feats, np.float64).reshape(-1, len(CUES)))
     train_rows, train_x = per_split["train"]
+    if not len(train_rows):
+        return {
+            "reason": f"no train crop can be measured in the fixed region (it covers {region.mean():.3f} of the crop)"
+        }
     train_y = index.is_fake[train_rows].astype(int)
     if len(set(train_y)) < 2:
         return {"reason": "the train split lacks real or fake crops"}
@@ -408,7 +416,10 @@ def main() -> str:
     ap.add_argument("--masks", default="data/processed/masks")
     ap.add_argument("--splits", default="data/interim/splits.parquet")
     ap.add_argument(
-        "--limit", type=int, default=0, help="fake/original pairs measured (a seeded subset; 0 = every pair)"
+        "--limit",
+        type=int,
+        default=0,
+        help="fake/original pairs measured (a seeded subset; 0 = every pair); fixed_region measures every crop",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="reports/forensics.json")
@@ -445,8 +456,15 @@ def main() -> str:
 
     tables = (Path(args.faces), Path(args.masks), Path(args.splits))
     index = read_crop_tables(*tables, corpus.parts)
+    true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id}) if region == "true" and truth else None
     pairs, videos, groups = corpus_pairs(
-        *tables, corpus.parts, args.limit, args.seed, truth=truth if region == "true" else None, index=index
+        *tables,
+        corpus.parts,
+        args.limit,
+        args.seed,
+        truth=truth if region == "true" else None,
+        index=index,
+        true_masks=true_masks,
     )
     methods = None
     of: dict[str, str] | None = None
@@ -461,7 +479,6 @@ def main() -> str:
     doc = {"region": region, **measure(pairs, methods=methods, videos=videos, groups=groups)}
     if truth is not None:
         doc["truth"] = str(truth)
-    true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id}) if region == "true" and truth else None
     size = pairs[0][1].shape[0]  # the crops' side
     fixed, about = fixed_region(index, true_masks, size)
     doc["fixed_region"] = {**about, **fixed_region_detector(index, fixed, of)}

@@ -256,8 +256,8 @@ def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(
 
 def _split_index(blur: bool) -> forensics.Any:
     """A CropIndex with 4 real and 4 fake videos (2 crops each) per split; a fake's crop is
-    its real twin's, blurred inside the centre square (``blur``) or untouched, with that
-    square as its valid SSIM mask."""
+    its real twin's, blurred inside the centre square (``blur``; SHARPENED there in the
+    test split, the other way) or untouched, with that square as its valid SSIM mask."""
     import pyarrow as pa
 
     from dfmask.model.crop_index import CropIndex
@@ -273,7 +273,9 @@ def _split_index(blur: bool) -> forensics.Any:
                 real = np.clip(rng.normal(128, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
                 fake = real.copy()
                 if blur:
-                    fake[8:24, 8:24] = cv2.GaussianBlur(real, (0, 0), 1.5)[8:24, 8:24]
+                    smooth = cv2.GaussianBlur(real, (0, 0), 1.5).astype(np.float32)
+                    changed = smooth if split != "test" else 2.5 * real.astype(np.float32) - 1.5 * smooth
+                    fake[8:24, 8:24] = np.clip(changed, 0, 255).astype(np.uint8)[8:24, 8:24]
                 for is_fake, crop in ((False, real), (True, fake)):
                     cols["video_id"].append(f"{split}-{'f' if is_fake else 'r'}{v}")
                     cols["original_id"].append(f"{split}-r{v}" if is_fake else None)
@@ -310,12 +312,15 @@ def test_fixed_region_detector_needs_no_oracle_and_reports_per_split_and_method(
     methods = {f"{s}-f{v}": ("blurred" if v < 2 else "also") for s in ("train", "val", "test") for v in range(4)}
     doc = fixed_region_detector(index, region, methods)
     assert doc["fake_direction"]["noise_ratio"] == "lower"
-    for split in ("val", "test"):  # held-out splits: directions and fit come from train
+    for split in ("val", "test"):
         assert (doc[split]["crops"], doc[split]["real_videos"], doc[split]["fake_videos"]) == (16, 4, 4)
-        assert doc[split]["noise_ratio"] == 1.0 and doc[split]["combined"] == 1.0
         by = doc[split]["by_method"]
         assert sorted(by) == ["also", "blurred"] and by["blurred"]["fake_videos"] == 2
         assert by["blurred"]["real_videos"] == 4
+    assert doc["val"]["noise_ratio"] == 1.0 and doc["val"]["combined"] == 1.0
+    # the test split's fakes go the other way: the directions and the fit come from train
+    # alone, so they score test upside down (a direction or a fit from test would not)
+    assert doc["test"]["noise_ratio"] == 0.0 and doc["test"]["combined"] < 0.5
     untouched = fixed_region_detector(_split_index(blur=False), region, None)
     assert untouched["test"]["noise_ratio"] == pytest.approx(0.5) and "by_method" not in untouched["test"]
 
@@ -325,6 +330,6 @@ def test_fixed_region_detector_says_why_without_train_fakes() -> None:
     index.is_fake[index.split == "train"] = False
     square = np.zeros((32, 32), np.uint8)
     square[8:24, 8:24] = 1
-    assert fixed_region_detector(index, square, None) == {
-        "reason": "the train split lacks real or fake crops"
-    }
+    assert fixed_region_detector(index, square, None) == {"reason": "the train split lacks real or fake crops"}
+    empty = fixed_region_detector(_split_index(blur=True), np.zeros((32, 32), np.uint8), None)
+    assert empty == {"reason": "no train crop can be measured in the fixed region (it covers 0.000 of the crop)"}

@@ -450,6 +450,8 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     inputs and params alone (a fresh clone's run and a machine's tenth write the same).
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
+    # a run that stops before it writes leaves no moves of an older run behind
+    (Path(paths.work) / "split" / "moves.json").unlink(missing_ok=True)
     videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
