@@ -129,23 +129,29 @@ def cue_values(image: np.ndarray, mask: np.ndarray, width: int = 4) -> dict[str,
     }
 
 
-def separability(real: Sequence[float], fake: Sequence[float]) -> float:
+def separability(real: Sequence[float] | np.ndarray, fake: Sequence[float] | np.ndarray) -> float:
     """AUC of telling ``fake`` values from ``real`` ones in the better direction (>= 0.5)."""
     y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
     auc = metrics.roc_auc(y, np.r_[np.asarray(real, float), np.asarray(fake, float)])
     return max(auc, 1.0 - auc)
 
 
+def _video_means(ids: Sequence[str], values: Sequence[float] | np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct ``ids`` in first-seen order and each one's mean value
+    (`dfmask.model.predict.video_scores`' mean rule, one track per video)."""
+    from dfmask.model.predict import video_scores
+
+    order = list(dict.fromkeys(ids))
+    return order, video_scores(order, ids, np.asarray(values, np.float64))[0]
+
+
 def _video_auc(kept: Sequence[tuple[dict[str, float], dict[str, float], tuple[str, str]]], cue: str) -> float | None:
     """`separability` of the fake videos' mean ``cue`` against the original videos' mean."""
-    fakes: dict[str, list[float]] = {}
-    reals: dict[str, list[float]] = {}
-    for a, b, (fake_video, original_video) in kept:
-        fakes.setdefault(fake_video, []).append(b[cue])
-        reals.setdefault(original_video, []).append(a[cue])
-    if not fakes or not reals:
+    if not kept:
         return None
-    return separability([float(np.mean(v)) for v in reals.values()], [float(np.mean(v)) for v in fakes.values()])
+    _, fakes = _video_means([v[0] for _, _, v in kept], [b[cue] for _, b, _ in kept])
+    _, reals = _video_means([v[1] for _, _, v in kept], [a[cue] for a, _, _ in kept])
+    return separability(reals, fakes)
 
 
 def _combined(
@@ -170,9 +176,9 @@ def _combined(
     for train, test in GroupKFold(folds).split(x, y, groups):
         fit = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x[train], y[train])
         score[test] = fit.decision_function(x[test])
-    order = list(dict.fromkeys(videos))
-    video_score = np.array([score[videos == v].mean() for v in order])
-    video_y = np.array([y[videos == v][0] for v in order])
+    order, video_score = _video_means(list(videos), score)
+    label = dict(zip(videos, y, strict=True))
+    video_y = np.array([label[v] for v in order])
     return {
         "auc": float(metrics.roc_auc(y, score)),
         "video_auc": float(metrics.roc_auc(video_y, video_score)),
@@ -189,26 +195,24 @@ def _summary(
     """Pairs, skipped ones and per-cue means and AUC of (original cues, fake cues) or None;
     with ``videos`` ((fake video, original video) per pair) the video AUC and the combined
     cues too, their folds grouped by ``groups`` (one per pair; default: the original video)."""
-    kept = [c for c in cues if c is not None]
+    kept = [(k, c) for k, c in enumerate(cues) if c is not None]
     out: dict[str, Any] = {"pairs": len(kept), "skipped_small_region": len(cues) - len(kept)}
-    with_videos = (
-        [(c[0], c[1], v) for c, v in zip(cues, videos, strict=True) if c is not None] if videos is not None else None
-    )
-    if with_videos is not None:
-        out["fake_videos"] = len({v[0] for _, _, v in with_videos})
-        out["original_videos"] = len({v[1] for _, _, v in with_videos})
     for cue in CUES:
-        real_v, fake_v = [a[cue] for a, _ in kept], [b[cue] for _, b in kept]
+        real_v, fake_v = [a[cue] for _, (a, _) in kept], [b[cue] for _, (_, b) in kept]
         out[cue] = {
             "real_mean": float(np.mean(real_v)) if real_v else None,
             "fake_mean": float(np.mean(fake_v)) if fake_v else None,
             "auc": separability(real_v, fake_v) if real_v else None,
         }
-        if with_videos is not None:
-            out[cue]["video_auc"] = _video_auc(with_videos, cue)
-    if with_videos is not None and videos is not None:
-        own = list(groups) if groups is not None else [v[1] for v in videos]
-        out["combined"] = _combined(with_videos, [g for c, g in zip(cues, own, strict=True) if c is not None])
+    if videos is None:
+        return out
+    with_videos = [(a, b, videos[k]) for k, (a, b) in kept]
+    out["fake_videos"] = len({v[0] for _, _, v in with_videos})
+    out["original_videos"] = len({v[1] for _, _, v in with_videos})
+    for cue in CUES:
+        out[cue]["video_auc"] = _video_auc(with_videos, cue)
+    own = groups if groups is not None else [v[1] for v in videos]
+    out["combined"] = _combined(with_videos, [own[k] for k, _ in kept])
     return out
 
 
@@ -235,40 +239,31 @@ def measure(
         cues.append(None if a is None or b is None else (a, b))
     out = _summary(cues, videos, groups)
     if methods is not None:
-
-        def of(items: Sequence[Any] | None, m: str) -> list[Any] | None:
-            return None if items is None else [x for x, own in zip(items, methods, strict=True) if own == m]
-
-        out["by_method"] = {m: _summary(of(cues, m) or [], of(videos, m), of(groups, m)) for m in sorted(set(methods))}
+        out["by_method"] = {}
+        for m in sorted(set(methods)):
+            sel = [k for k, own in enumerate(methods) if own == m]
+            out["by_method"][m] = _summary(
+                [cues[k] for k in sel],
+                None if videos is None else [videos[k] for k in sel],
+                None if groups is None else [groups[k] for k in sel],
+            )
     return out
 
 
 def corpus_pairs(
-    faces_dir: Path,
-    masks_dir: Path,
-    splits: Path,
-    parts: Sequence[int],
-    limit: int,
-    seed: int,
-    truth: Path | None = None,
-    index: Any | None = None,
-    true_masks: Any | None = None,
+    index: Any, splits: Path, limit: int, seed: int, true_masks: Any | None = None
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[tuple[str, str]], list[str]]:
-    """Up to ``limit`` (original crop, fake crop, region) triples of valid fakes, a seeded
-    random subset (all of them when there are fewer, or ``limit`` is 0), each one's (fake
-    video id, original video id), and the split stage's ``group_id`` of its original. The
-    region is the fake's SSIM mask, or with ``truth`` (the sample's ground-truth table)
-    its true swap mask cut through the crop box; a valid fake crop whose frame the table
-    lacks is then an error, not a skipped pair. ``index``: the crop tables already read
-    (`dfmask.model.crop_index.read_crop_tables` of the same paths); ``true_masks``: the
-    `dfmask.model.segeval.GroundTruthMasks` of ``truth`` already read."""
+    """Up to ``limit`` (original crop, fake crop, region) triples of the valid fakes of the
+    crop tables ``index`` (`dfmask.model.crop_index.read_crop_tables`), a seeded random
+    subset (all of them when there are fewer, or ``limit`` is 0), each one's (fake video
+    id, original video id), and the ``group_id`` of its original in the splits table
+    ``splits``. The region is the fake's SSIM mask, or with ``true_masks`` (the sample's
+    `dfmask.model.segeval.GroundTruthMasks`) its true swap mask cut through the crop box;
+    a valid fake crop whose frame they lack is then an error, not a skipped pair."""
     import pyarrow.parquet as pq
 
-    from dfmask.model.crop_index import read_crop_tables
-    from dfmask.model.segeval import GroundTruthMasks, original_rows
+    from dfmask.model.segeval import original_rows
 
-    if index is None:
-        index = read_crop_tables(faces_dir, masks_dir, splits, parts)
     split_table = pq.read_table(splits, columns=["video_id", "group_id"]).to_pydict()
     group_of = dict(zip(split_table["video_id"], split_table["group_id"], strict=True))
     row_of = original_rows(index)
@@ -277,16 +272,12 @@ def corpus_pairs(
         for i in np.flatnonzero(index.is_fake & index.mask_valid)
         if (key := (str(index.original_id[i]), int(index.frame_idx[i]), int(index.track_id[i]))) in row_of
     ]
-    if truth is None:
-        true_masks = None
-    else:
-        if true_masks is None:
-            true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id})
+    if true_masks is not None:
         lacking = [i for i, _ in candidates if not true_masks.has(str(index.video_id[i]), int(index.frame_idx[i]))]
         if lacking:
             first = lacking[0]
             raise DfmaskError(
-                f"forensics: {truth}: no true mask for {len(lacking)} valid fake crops, e.g. video "
+                f"forensics: {true_masks.path}: no true mask for {len(lacking)} valid fake crops, e.g. video "
                 f"{index.video_id[first]} frame {int(index.frame_idx[first])} (is it this corpus's table?)"
             )
     rng = np.random.default_rng(seed)
@@ -330,16 +321,12 @@ def fixed_region(index: Any, true_masks: Any | None, size: int) -> tuple[np.ndar
     }
 
 
-def _auc_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
-    return float(metrics.roc_auc(y, score)) if 0 < y.sum() < len(y) else None
-
-
 def _video_group(video_y: np.ndarray, video_scores: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, Any]:
     """Counts and the video AUC of every score over the videos ``sel`` picks."""
     return {
         "real_videos": int((~video_y[sel]).sum()),
         "fake_videos": int(video_y[sel].sum()),
-        **{c: _auc_or_none(video_y[sel], v[sel]) for c, v in video_scores.items()},
+        **{c: metrics.none_if_nan(metrics.roc_auc(video_y[sel], v[sel])) for c, v in video_scores.items()},
     }
 
 
@@ -386,10 +373,11 @@ def fixed_region_detector(
     for split, (rows, x) in per_split.items():
         scores = {c: signs[k] * x[:, k] for k, c in enumerate(CUES)}
         scores["combined"] = fit.decision_function(x) if len(x) else np.zeros(0)
-        videos = index.video_id[rows]
+        videos = [str(v) for v in index.video_id[rows]]
         order = list(dict.fromkeys(videos))
-        video_y = np.array([bool(index.is_fake[rows][videos == v][0]) for v in order], bool)
-        video_scores = {c: np.array([s[videos == v].mean() for v in order]) for c, s in scores.items()}
+        label = dict(zip(videos, index.is_fake[rows], strict=True))
+        video_y = np.array([bool(label[v]) for v in order], bool)
+        video_scores = {c: _video_means(videos, s)[1] for c, s in scores.items()}
 
         entry = {"crops": len(rows), **_video_group(video_y, video_scores, np.ones(len(order), bool))}
         if methods is not None:
@@ -454,18 +442,9 @@ def main() -> str:
     from dfmask.model.crop_index import read_crop_tables
     from dfmask.model.segeval import GroundTruthMasks
 
-    tables = (Path(args.faces), Path(args.masks), Path(args.splits))
-    index = read_crop_tables(*tables, corpus.parts)
+    index = read_crop_tables(Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts)
     true_masks = GroundTruthMasks(truth, {str(v) for v in index.video_id}) if region == "true" and truth else None
-    pairs, videos, groups = corpus_pairs(
-        *tables,
-        corpus.parts,
-        args.limit,
-        args.seed,
-        truth=truth if region == "true" else None,
-        index=index,
-        true_masks=true_masks,
-    )
+    pairs, videos, groups = corpus_pairs(index, Path(args.splits), args.limit, args.seed, true_masks)
     methods = None
     of: dict[str, str] | None = None
     if truth is not None:

@@ -218,40 +218,34 @@ def _index(n_frames: int) -> forensics.Any:
     )
 
 
-def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(
-    tmp_path: forensics.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(tmp_path: forensics.Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import dfmask.model.crop_index
-    import dfmask.model.segeval
-
-    monkeypatch.setattr(dfmask.model.crop_index, "read_crop_tables", lambda *a: _index(3))
     splits = tmp_path / "splits.parquet"
     pq.write_table(pa.table({"video_id": ["o", "f"], "group_id": ["g7", "g7"]}), splits)
 
-    class Truth:
-        def __init__(self, path: object, videos: set[str]) -> None:
-            pass
+    class Truth:  # GroundTruthMasks' interface: frame 2 of the fake has no true mask
+        path = tmp_path / "truth.parquet"
+        missing = 2
 
         def has(self, video: str, frame: int) -> bool:
-            return frame != 2
+            return frame != self.missing
 
         def crop_mask(self, video: str, frame: int, crop_box: np.ndarray, size: int) -> np.ndarray:
             return np.ones((size, size), np.uint8)
 
-    monkeypatch.setattr(dfmask.model.segeval, "GroundTruthMasks", Truth)
-    args = (tmp_path, tmp_path, splits, (0,), 0, 0)
-    pairs, videos, groups = corpus_pairs(*args)  # SSIM regions: the fake's own mask
+    index = _index(3)
+    pairs, videos, groups = corpus_pairs(index, splits, 0, 0)  # SSIM regions: the fake's own mask
     assert len(pairs) == 3 and videos == [("f", "o")] * 3 and groups == ["g7"] * 3
     assert pairs[0][2].sum() == 16 * 16
-    with pytest.raises(DfmaskError, match=r"no true mask for 1 valid fake crops, e.g. video f frame 2"):
-        corpus_pairs(*args, truth=tmp_path / "truth.parquet")
-    monkeypatch.setattr(Truth, "has", lambda self, video, frame: True)
-    pairs, _, _ = corpus_pairs(*args, truth=tmp_path / "truth.parquet")
+    truth = Truth()
+    with pytest.raises(DfmaskError, match=r"truth.parquet: no true mask for 1 valid fake crops, e.g. video f frame 2"):
+        corpus_pairs(index, splits, 0, 0, truth)
+    truth.missing = -1
+    pairs, _, _ = corpus_pairs(index, splits, 0, 0, truth)
     assert all(region.all() for _, _, region in pairs)  # the true masks, not the SSIM ones
-    assert len(corpus_pairs(*args[:4], 2, 0)[0]) == 2  # a seeded subset
+    assert len(corpus_pairs(index, splits, 2, 0)[0]) == 2  # a seeded subset
 
 
 def _split_index(blur: bool) -> forensics.Any:

@@ -1,17 +1,20 @@
 """Mask params swept on cached ``1 − SSIM`` maps of the sample's crops (train/val to choose).
 
 A hand tool (never a DVC stage). The first run computes, once, the raw ``1 − SSIM`` map
-(stored as float32, computed by the stage's kernel, `pair_ssim`) of every sample fake crop of a checkout's masks
-output and caches it with the crop's true mask and metadata under ``--cache``; each
-variant then runs only the temporal mean, the noise floor, the morphology, the colour
-union, the hard-edge rule, the per-track dilation and the valid rule
-(`dfmask.masks.compute.tracked_masks`, the
-stage's function, on the cached ``1 − SSIM`` and colour-difference maps; the cache holds
-them in float32, so a pixel at a threshold can differ from the stage's own maps), so a
-variant costs seconds instead of a masks stage run. Params are chosen on ``train`` and
-``val``; ``--splits test`` prints test figures for the report only.
+(the stage's kernel and dtype, `pair_ssim`) and the colour difference (float64, as the
+stage's) of every sample fake crop of a checkout's masks output and caches them with the
+crop's true mask and metadata under ``--cache``; each variant then runs only the
+temporal mean, the noise floor, the morphology, the colour union, the hard-edge rule,
+the per-track dilation and the valid rule (`dfmask.masks.compute.tracked_masks`, the
+stage's function, on the cached maps as they are), so a variant costs seconds instead of
+a masks stage run. With the params the cache was built with it gives the stage's masks
+and valid flags exactly (all 7,897 sample crops on 2026-12-05; while the cache held
+float32 colour differences and the maps were cast to float64, 2 masks differed). Params
+that change the SSIM itself (``dtype``, ``simd``, the window) need a new cache. Params
+are chosen on ``train`` and ``val``; ``--splits test`` prints test figures for the
+report only.
 
-    python -m tools.bench.masks_devsweep --root /work/main --cache /work/tmp/masks/cache \\
+    python -m tools.bench.masks_devsweep --root . --cache .cache/masks_devsweep \\
         --set valid_diff_level=20 --set valid_diff_level=72 --set dilate_px=15
 
 Each ``--set KEY=VALUE`` is one variant (one change from ``--params``); ``--margin``
@@ -50,8 +53,8 @@ def build_cache(root: Path, cache: Path, params: MasksParams) -> None:
         read_split_of(root / "data/interim/splits.parquet"),
     )
     pairs = [(decode_png(it.real_png), decode_png(it.fake_png)) for it in items]
-    maps = np.stack([1.0 - pair_ssim(r, f, params).ssim for r, f in pairs]).astype(np.float32)
-    colours = np.stack([colour_difference(r, f) for r, f in pairs]).astype(np.float32)
+    maps = np.stack([1.0 - pair_ssim(r, f, params).ssim for r, f in pairs])  # params.dtype, as the stage's
+    colours = np.stack([colour_difference(r, f) for r, f in pairs])  # float64, as the stage's
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(cache / "maps.npz", d=maps, c=colours, truth=np.stack([it.truth for it in items]))
     (cache / "meta.json").write_text(json.dumps([{k: getattr(it, k) for k in META} for it in items]))
@@ -65,7 +68,7 @@ def smoothed_maps(d: np.ndarray, meta: list[dict[str, Any]], frames: int) -> lis
     out: list[np.ndarray] = [np.zeros(0)] * len(meta)
     for members in tracks.values():
         members.sort(key=lambda i: meta[i]["frame_idx"])
-        for i, s in zip(members, temporal_means([d[i].astype(np.float64) for i in members], frames), strict=True):
+        for i, s in zip(members, temporal_means([d[i] for i in members], frames), strict=True):
             out[i] = s
     return out
 
@@ -76,8 +79,8 @@ def masks_of(
     """Masks and valid flags as the stage makes them (`tracked_masks`)."""
     made = tracked_masks(
         [((m["video_id"], m["track_id"]), m["frame_idx"]) for m in meta],
-        [x.astype(np.float64) for x in d],
-        [x.astype(np.float64) for x in c],
+        list(d),
+        list(c),
         params,
     )
     return [mask for mask, _ in made], [ok for _, ok in made]
@@ -131,8 +134,8 @@ def main() -> None:
     data = np.load(args.cache / "maps.npz")
     meta_all = json.loads((args.cache / "meta.json").read_text())
     keep = [i for i, m in enumerate(meta_all) if m["split"] in args.splits]
-    if "c" not in data:
-        raise SystemExit(f"{args.cache}: made before the hard-edge rule (no colour differences); remove it")
+    if "c" not in data or data["c"].dtype != np.float64:
+        raise SystemExit(f"{args.cache}: made by an older version (no float64 colour differences); remove it")
     d, c, truth = data["d"][keep], data["c"][keep], data["truth"][keep]
     meta = [meta_all[i] for i in keep]
     if args.margin:

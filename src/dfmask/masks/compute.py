@@ -317,12 +317,17 @@ def track_masks(
     bare = dataclasses.replace(params, dilate_px=0, fill_hull=False)
     made = [mask_from_dissimilarity(d, bare) for d in ds]
     hulls = [_hull(core, params) for core, _, _ in made]
-    # where each valid crop's face level is read (the dilation and the edge width share it)
-    face_px = {
-        k: face_pixels(hull)
-        for k, (hull, (_, valid, _)) in enumerate(zip(hulls, made, strict=True))
-        if valid and hull.any()
-    }
+    # where each valid crop's face level is read (the dilation and the edge width share it;
+    # neither rule on: not needed)
+    face_px = (
+        {
+            k: face_pixels(hull)
+            for k, (hull, (_, valid, _)) in enumerate(zip(hulls, made, strict=True))
+            if valid and hull.any()
+        }
+        if params.dilate_tail_px > 0 or params.edge_width_px > 0
+        else {}
+    )
     side = params.dilate_px
     if params.dilate_tail_px > 0:
         ratios = [

@@ -214,6 +214,7 @@ class GroundTruthMasks:
         from dfmask.schemas.ground_truth import read_ground_truth
 
         path = Path(path)
+        self.path = path  # the table, for messages that name it
         if not path.exists():
             raise DfmaskError(
                 f"{path}: no ground truth, but corpus.root lies inside the sample folder; "

@@ -8,7 +8,7 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -421,7 +421,7 @@ class SplitReport:
 
     doc: dict[str, Any]
     path: Path
-    moves: dict[str, Any] = field(default_factory=lambda: {"previous": False})
+    moves: dict[str, Any]
 
     def summary(self) -> str:
         s = self.doc["splits"]
@@ -450,8 +450,8 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     inputs and params alone (a fresh clone's run and a machine's tenth write the same).
     """
     parts, seed, out, report_path = corpus.parts, base.seed, paths.out, paths.report
-    # a run that stops before it writes leaves no moves of an older run behind
-    (Path(paths.work) / "split" / "moves.json").unlink(missing_ok=True)
+    last, moves_path = Path(paths.work) / "split" / "splits.parquet", Path(paths.work) / "split" / "moves.json"
+    moves_path.unlink(missing_ok=True)  # a run that stops before it writes leaves no older run's moves
     videos, _, excluded, copies, known = _read_videos(parts, Path(paths.videos))
     embeddings = read_embeddings(paths.embeddings, parts)
     official = read_official(parts, Path(paths.videos)) if params.official else None
@@ -488,7 +488,6 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
             + "; ".join(result["examples"])
             + f". This is a bug in dfmask.splits; please report it with {report_path}"
         )
-    last = Path(paths.work) / "split" / "splits.parquet"
     previous = pq.read_table(last).to_pylist() if last.exists() else None
     moves = compare_assignments(previous, rows)
     table = to_table(SPLITS, rows)
@@ -503,5 +502,5 @@ def run(params: SplitParams, corpus: CorpusParams, base: BaseParams, paths: Spli
     tmp = last.with_suffix(".tmp")
     shutil.copyfile(out, tmp)
     os.replace(tmp, last)
-    write_json(last.parent / "moves.json", moves)
+    write_json(moves_path, moves)
     return SplitReport(report, Path(report_path), moves)
