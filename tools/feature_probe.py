@@ -20,20 +20,26 @@ The probes:
   must recognise the person in a video it has not seen. A held-out crop whose person has
   no video in the fold's fit part cannot be right and is not scored (counted in
   ``person_crops_unscorable``). A crop's person is the split table's ``identity_id``,
-  which names the person of a video's longest track (most face rows, ties: lowest track
-  id, the split stage's rule); crops of other tracks are left out, and a fake counts as
-  its original's person. Only real crops: a fake's inner face is another person. What
+  which names the person of a video's longest track: here the track with the most crops
+  in the index, ties to the lowest id (the split stage counts embedding rows of tracks
+  with an identity: the same track on the sample); crops of other tracks are left out,
+  and a fake counts as its original's person. Only real crops: a fake's inner face is another person. What
   the probe reads is the person *or* the recording (light, camera, background): the
   ``colour`` features say how far the recording alone goes. ``person_majority`` is the
   commonest person's share of the real crops, a reference, not this design's null.
 * **fake**: real vs fake per crop (crop AUC), in folds held out by the split stage's
   identity *group* (``group_id``: a fake, its original and its donor are in one group),
   so no person is on both sides of a fold, as target or as donor. The splits hold 2–3
-  groups each: a fold's probe is fitted on the other groups' crops.
+  groups each: a fold's probe is fitted on the other groups' crops. The AUC is taken
+  within each held-out group (``fake_auc_by_group``) and averaged: each group's scores
+  come from one probe, and pooled over groups the level at which each fold's probe
+  happens to sit would count against the ranking.
 
-``logit_auc`` is the trained network's own cls logit ranked on the same crops (crop AUC):
-the figure the refitted probe is to be read against. On the train split the network has
-seen every crop, so its figures there are in-sample for the network (not for the probes).
+Read against it, on the same crops and groups: ``logit_auc``, the trained network's own
+cls logit; and on val and test ``train_readout_auc``, a fake probe fitted on the train
+split's crops of the same features (a new linear head, as a head trained on train would
+be). On the train split the network has seen every crop, so its figures there are
+in-sample for the network (not for the probes).
 
 This is an experiment tool, not a stage; docs/model.md quotes its report.
 """
@@ -109,11 +115,32 @@ def colour_statistics(crop: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean((0, 1)), x.std((0, 1)), x[border].mean(0), centre.mean((0, 1))]).astype(np.float32)
 
 
+def grouped_auc(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> tuple[float | None, dict[str, float | None]]:
+    """Crop AUC within each group (None where it holds one class) and the mean of the defined
+    ones. Within a held-out group every score comes from one probe; pooled over groups, the
+    level each fold's probe happens to sit at would count against the ranking."""
+    by_group: dict[str, float | None] = {}
+    for g in sorted(set(group.tolist())):
+        sel = group == g
+        by_group[str(g)] = metrics.none_if_nan(round(metrics.roc_auc(y[sel], scores[sel]), 4))
+    defined = [v for v in by_group.values() if v is not None]
+    return (round(float(np.mean(defined)), 4) if defined else None), by_group
+
+
 def probe(
-    features: np.ndarray, person: np.ndarray, is_fake: np.ndarray, video: np.ndarray, group: np.ndarray
+    features: np.ndarray,
+    person: np.ndarray,
+    is_fake: np.ndarray,
+    video: np.ndarray,
+    group: np.ndarray,
+    logit: np.ndarray | None = None,
+    readout: Any | None = None,
 ) -> dict[str, Any]:
     """The two probes of the module docstring on one split's crops (rows with no person are
-    left out of both). A figure is None, with a reason, where its folds cannot be made."""
+    left out of both). With ``logit`` (the network's own cls logit per row) its AUC on the
+    same crops and groups; with ``readout`` (a fake probe fitted elsewhere, e.g. on the train
+    split) its AUC on these crops by group. A figure is None, with a reason, where its folds
+    cannot be made."""
     known = np.array([p is not None for p in person], bool)
     f, person, y = features[known], person[known].astype(str), is_fake[known].astype(bool)
     video, group = video[known], group[known]
@@ -157,8 +184,14 @@ def probe(
             scores[held] = _probe().fit(f[fit], y[fit]).predict_proba(f[held])[:, 1]
     scored_fake = ~np.isnan(scores)
     out["fake_crops_scored"] = int(scored_fake.sum())
-    auc = metrics.roc_auc(y[scored_fake], scores[scored_fake]) if scored_fake.any() else float("nan")
-    out["fake_auc_heldout_groups"] = metrics.none_if_nan(round(auc, 4))
+    sel = scored_fake
+    out["fake_auc_heldout_groups"], out["fake_auc_by_group"] = grouped_auc(y[sel], scores[sel], group[sel])
+    if logit is not None:
+        out["logit_auc"], out["logit_auc_by_group"] = grouped_auc(y[sel], logit[known][sel], group[sel])
+    if readout is not None:
+        out["train_readout_auc"], out["train_readout_auc_by_group"] = grouped_auc(
+            y, readout.predict_proba(f)[:, 1], group
+        )
     if out["fake_auc_heldout_groups"] is None:
         out["fake_reason"] = (
             f"{n_groups} identity groups, {int(y.sum())} fake and {int(real.sum())} real crops: "
@@ -185,43 +218,52 @@ def main(argv: list[str] | None = None) -> str:
     from dfmask.model.predict import load_models, predict_rows_members
     from dfmask.model.uynet import build_model
 
+    models, config = load_models(Path(args.checkpoint))
     corpus = load_section(CorpusParams, "corpus", args.params)
     index = read_crop_tables(Path(args.faces), Path(args.masks), Path(args.splits), corpus.parts)
     table = read_splits(args.splits, ["video_id", "identity_id", "group_id"])
     videos = table["video_id"].to_pylist()
     identity_of_video = dict(zip(videos, table["identity_id"].to_pylist(), strict=True))
     group_of_video = dict(zip(videos, table["group_id"].to_pylist(), strict=True))
-    models, config = load_models(Path(args.checkpoint))
     torch.manual_seed(0)
     networks = {"trained": models[0], "untrained": build_model(config).eval()}
     doc: dict[str, Any] = {
         "what": (
             "linear probes, each scored on crops it was not fitted on: the person of a real crop in folds "
-            "held out by video, real vs fake in folds held out by identity group; on a checkpoint's "
-            "per-frame features, the same architecture freshly initialised, and colour statistics "
-            "(tools/feature_probe.py)"
+            "held out by video, real vs fake in folds held out by identity group (AUC within each held-out "
+            "group, then the mean), beside the network's own logit and a fake probe fitted on the train "
+            "split; on a checkpoint's per-frame features, the same architecture freshly initialised, and "
+            "colour statistics (tools/feature_probe.py)"
         ),
         "checkpoint": args.checkpoint,
         "every": args.every,
         "splits": {},
     }
-    for split in args.split or ["train", "val", "test"]:
+    splits = args.split or ["train", "val", "test"]
+    # the train split first: its fake probes are the readouts scored on the other splits
+    splits = sorted(set(splits), key=["train", "val", "test"].index)
+    readouts: dict[str, Any] = {}
+    for split in splits:
         rows = track_rows(index, index.rows(split), args.every)
         person = person_labels(index, rows, identity_of_video)
+        known = np.array([p is not None for p in person], bool)
         is_fake = index.is_fake[rows]
         vids = index.video_id[rows].astype(str)
         group = np.array([group_of_video[v] for v in vids], object)
-        result: dict[str, Any] = {}
-        for name, network in networks.items():
-            logits, _, features = predict_rows_members(network, index, rows, config.input_size, features=True)
-            assert features is not None
-            result[name] = probe(features, person, is_fake, vids, group)
-            if name == "trained":
-                known = np.array([p is not None for p in person], bool)
-                auc = metrics.roc_auc(is_fake[known], logits[0][known])
-                result[name]["logit_auc"] = metrics.none_if_nan(round(auc, 4))
         colour = np.stack([colour_statistics(index.crop(int(i))) for i in rows]) if len(rows) else np.zeros((0, 12))
-        result["colour"] = probe(colour, person, is_fake, vids, group)
+        result: dict[str, Any] = {}
+        for name in (*networks, "colour"):
+            logit = None
+            features: np.ndarray | None = colour
+            if name != "colour":
+                logits, _, features = predict_rows_members(
+                    networks[name], index, rows, config.input_size, features=True
+                )
+                logit = logits[0] if name == "trained" else None
+            assert features is not None
+            result[name] = probe(features, person, is_fake, vids, group, logit, readouts.get(name))
+            if split == "train" and len(set(is_fake[known].tolist())) == 2:
+                readouts[name] = _probe().fit(features[known], is_fake[known])
         doc["splits"][split] = result
         for name, figures in result.items():
             print(f"feature_probe: {split}, {name}: {figures}", file=sys.stderr, flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.feature_probe import colour_statistics, person_labels, probe, track_rows
+from tools.feature_probe import _probe, colour_statistics, grouped_auc, person_labels, probe, track_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 from model_synthetic import tiny_train_params, train_paths, write_synthetic_corpus  # the model tests' tables
@@ -67,13 +67,38 @@ def test_fake_folds_hold_out_identity_groups() -> None:
     """Features that say which (identity group, real or fake) a crop is, as a donor shared
     by two people would: folds by person or by video would learn each group's fake look from
     its other person; folds held out by group cannot."""
-    person, video, fake, group, _, _, noise = _crops(seed=1, people=8)
+    person, video, fake, group, _, _, noise = _crops(seed=1, people=16)
     rng = np.random.default_rng(7)
     look = {(g, c): rng.normal(0, 3, noise.shape[1]) for g in set(group) for c in (False, True)}
     f = np.stack([look[(g, c)] for g, c in zip(group, fake, strict=True)]) + 0.1 * noise
     out = probe(f, person, fake, video, group)
-    assert out["groups"] == 4 and out["fake_crops_scored"] == len(person)
-    assert 0.2 < out["fake_auc_heldout_groups"] < 0.8
+    assert out["groups"] == 8 and out["fake_crops_scored"] == len(person) and len(out["fake_auc_by_group"]) == 8
+    # a leak would rank every group's fakes first (~1.0 in each); held out, each group's look is new
+    assert out["fake_auc_heldout_groups"] < 0.8
+
+
+def test_auc_is_taken_within_each_group() -> None:
+    """Perfect ranking inside each group, but the second group's scores sit higher and it
+    holds mostly reals: pooled, the AUC drops; within groups it is 1."""
+    y = np.array([0, 1, 0, 0, 0, 1], bool)
+    scores = np.array([0.1, 0.2, 10.0, 10.1, 10.2, 10.3])
+    group = np.array(["a", "a", "b", "b", "b", "b"], object)
+    mean, by_group = grouped_auc(y, scores, group)
+    assert mean == 1.0 and by_group == {"a": 1.0, "b": 1.0}
+    one_class = grouped_auc(y, scores, np.array(["a", "a", "b", "b", "b", "c"], object))
+    assert one_class == (1.0, {"a": 1.0, "b": None, "c": None})
+
+
+def test_logit_and_train_readout_are_scored_on_the_same_crops() -> None:
+    person, video, fake, group, _, _, noise = _crops()
+    f = noise.copy()
+    f[:, 0] += 3.0 * fake
+    readout = _probe().fit(f, fake)  # fitted "elsewhere": here on the same features, a perfect head
+    logit = np.where(fake, 1.0, -1.0) * np.where(group == "g-0", 1.0, -1.0)  # right in g-0, reversed in g-1
+    out = probe(f, person, fake, video, group, logit, readout)
+    assert out["logit_auc_by_group"] == {"g-0": 1.0, "g-1": 0.0} and out["logit_auc"] == 0.5
+    assert out["train_readout_auc"] > 0.95 and set(out["train_readout_auc_by_group"]) == {"g-0", "g-1"}
+    assert "logit_auc" not in probe(f, person, fake, video, group)
 
 
 def test_a_person_with_one_real_video_is_unscorable_not_a_miss() -> None:
@@ -228,6 +253,8 @@ def test_main_writes_every_feature_set_per_split(tmp_path: Path) -> None:
             assert scored == int((~index.is_fake[rows]).sum())
             assert result["fake_crops_scored"] == len(rows) and result["fake_auc_heldout_groups"] is not None
         assert by_features["trained"]["logit_auc"] is not None and "logit_auc" not in by_features["untrained"]
+        for result in by_features.values():  # a head fitted on train, scored on the other splits
+            assert ("train_readout_auc" in result) == (split != "train")
         assert by_features["trained"] != by_features["untrained"]
         assert docs[1]["splits"][split] == by_features  # the control is seeded
         thinned = track_rows(index, rows, 2)
