@@ -189,9 +189,8 @@ def probe(
     if logit is not None:
         out["logit_auc"], out["logit_auc_by_group"] = grouped_auc(y[sel], logit[known][sel], group[sel])
     if readout is not None:
-        out["train_readout_auc"], out["train_readout_auc_by_group"] = grouped_auc(
-            y, readout.predict_proba(f)[:, 1], group
-        )
+        readout_scores = readout.predict_proba(f[sel])[:, 1] if sel.any() else np.zeros(0)
+        out["train_readout_auc"], out["train_readout_auc_by_group"] = grouped_auc(y[sel], readout_scores, group[sel])
     if out["fake_auc_heldout_groups"] is None:
         out["fake_reason"] = (
             f"{n_groups} identity groups, {int(y.sum())} fake and {int(real.sum())} real crops: "
@@ -239,11 +238,13 @@ def main(argv: list[str] | None = None) -> str:
         "every": args.every,
         "splits": {},
     }
-    splits = args.split or ["train", "val", "test"]
-    # the train split first: its fake probes are the readouts scored on the other splits
-    splits = sorted(set(splits), key=["train", "val", "test"].index)
+    wanted = set(args.split or ["train", "val", "test"])
+    # the train split first, also when not asked for: its fake probes are the readouts
+    # scored on the other splits
     readouts: dict[str, Any] = {}
-    for split in splits:
+    for split in ("train", "val", "test"):
+        if split not in wanted and split != "train":
+            continue
         rows = track_rows(index, index.rows(split), args.every)
         person = person_labels(index, rows, identity_of_video)
         known = np.array([p is not None for p in person], bool)
@@ -261,9 +262,14 @@ def main(argv: list[str] | None = None) -> str:
                 )
                 logit = logits[0] if name == "trained" else None
             assert features is not None
-            result[name] = probe(features, person, is_fake, vids, group, logit, readouts.get(name))
+            if split in wanted:
+                result[name] = probe(features, person, is_fake, vids, group, logit, readouts.get(name))
+                if split != "train" and name not in readouts:
+                    result[name]["train_readout_reason"] = "the train split has no labelled crops of both classes"
             if split == "train" and len(set(is_fake[known].tolist())) == 2:
                 readouts[name] = _probe().fit(features[known], is_fake[known])
+        if split not in wanted:
+            continue
         doc["splits"][split] = result
         for name, figures in result.items():
             print(f"feature_probe: {split}, {name}: {figures}", file=sys.stderr, flush=True)

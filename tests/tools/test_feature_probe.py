@@ -126,10 +126,15 @@ def test_majority_is_over_real_crops_and_one_class_groups_say_why() -> None:
     fake = np.concatenate([fake, fake[extra]])
     noise = np.concatenate([noise, noise[extra]])
     group = np.where(fake, "g-fakes", "g-reals").astype(object)
-    out = probe(np.stack([per_person[p] for p in person]) + noise, person, fake, video, group)
+    f = np.stack([per_person[p] for p in person]) + noise
+    readout = _probe().fit(f, fake)
+    out = probe(f, person, fake, video, group, np.where(fake, 1.0, 0.0), readout)
     assert out["person_majority"] == 0.5
     assert out["fake_auc_heldout_groups"] is None and out["fake_crops_scored"] == 0
     assert "no fold had both classes" in out["fake_reason"]
+    # the logit and the train readout are scored on the same (here: no) crops
+    assert out["logit_auc"] is None and out["train_readout_auc"] is None
+    assert out["logit_auc_by_group"] == {} and out["train_readout_auc_by_group"] == {}
 
 
 def test_one_person_says_why() -> None:
@@ -242,6 +247,9 @@ def test_main_writes_every_feature_set_per_split(tmp_path: Path) -> None:
         out = tmp_path / f"probe{k}.json"
         assert "probes on train, val, test" in main([*args, "--every", str(every), "--out", str(out)])
         docs.append(json.loads(out.read_text()))
+    # val alone: the train split's readout is still fitted (and not reported)
+    main([*args, "--every", "1", "--split", "val", "--out", str(tmp_path / "val.json")])
+    assert json.loads((tmp_path / "val.json").read_text())["splits"] == {"val": docs[0]["splits"]["val"]}
     doc = docs[0]
     assert set(doc["splits"]) == {"train", "val", "test"}
     for split, by_features in doc["splits"].items():
