@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,10 @@ def person_labels(index: CropIndex, rows: np.ndarray, identity_of_video: dict[st
     of its person video (a real crop's own video, a fake's original), for crops of that
     video's longest track only (most crops in the whole index, ties: lowest track id)."""
     person_video = np.where(index.is_fake[rows], index.original_id[rows], index.video_id[rows])
+    crops = Counter(zip(index.video_id.tolist(), index.track_id.tolist(), strict=True))
     longest: dict[str, int] = {}
-    for video in {v for v in person_video.tolist() if v is not None}:
-        tracks, counts = np.unique(index.track_id[index.video_id == video], return_counts=True)
-        if len(tracks):
-            longest[video] = int(tracks[np.argmax(counts)])  # argmax: the first (lowest id) of a tie
+    for (video, track), _ in sorted(crops.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
+        longest.setdefault(video, int(track))  # per video: the most crops first, then the lowest id
     out = np.full(len(rows), None, object)
     for k, (video, track) in enumerate(zip(person_video, index.track_id[rows], strict=True)):
         if video is not None and longest.get(video) == int(track):
@@ -125,6 +124,32 @@ def grouped_auc(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> tuple[f
         by_group[str(g)] = metrics.none_if_nan(round(metrics.roc_auc(y[sel], scores[sel]), 4))
     defined = [v for v in by_group.values() if v is not None]
     return (round(float(np.mean(defined)), 4) if defined else None), by_group
+
+
+def split_features(
+    index: CropIndex, rows: np.ndarray, networks: dict[str, Any], input_size: int, batch_size: int = 64
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per feature set (each network's per-frame features, then ``colour``) the features of
+    ``rows``, and the first network's cls logit; every crop decoded once, a batch at a time."""
+    from dfmask.model.predict import FRAME_STATS, member_outputs
+
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*networks, "colour")}
+    logits: list[np.ndarray] = []
+    for start in range(0, len(rows), batch_size):
+        crops = [index.crop(int(i)) for i in rows[start : start + batch_size]]
+        for k, (name, network) in enumerate(networks.items()):
+            z, _, f = member_outputs(network, crops, input_size, batch_size, features=True)
+            assert f is not None
+            parts[name].append(f)
+            if k == 0:
+                logits.append(z[0])
+        parts["colour"].append(np.stack([colour_statistics(c) for c in crops]))
+    width = {name: net.cls_head.in_channels + len(FRAME_STATS) for name, net in networks.items()} | {"colour": 12}
+    features = {
+        name: np.concatenate(chunks) if chunks else np.zeros((0, width[name]), np.float32)
+        for name, chunks in parts.items()
+    }
+    return features, np.concatenate(logits) if logits else np.zeros(0)
 
 
 def probe(
@@ -214,7 +239,7 @@ def main(argv: list[str] | None = None) -> str:
         raise DfmaskError(f"--every must be >= 1, got {args.every}")
     import torch
 
-    from dfmask.model.predict import load_models, predict_rows_members
+    from dfmask.model.predict import load_models
     from dfmask.model.uynet import build_model
 
     models, config = load_models(Path(args.checkpoint))
@@ -251,17 +276,10 @@ def main(argv: list[str] | None = None) -> str:
         is_fake = index.is_fake[rows]
         vids = index.video_id[rows].astype(str)
         group = np.array([group_of_video[v] for v in vids], object)
-        colour = np.stack([colour_statistics(index.crop(int(i))) for i in rows]) if len(rows) else np.zeros((0, 12))
+        by_name, trained_logit = split_features(index, rows, networks, config.input_size)
         result: dict[str, Any] = {}
-        for name in (*networks, "colour"):
-            logit = None
-            features: np.ndarray | None = colour
-            if name != "colour":
-                logits, _, features = predict_rows_members(
-                    networks[name], index, rows, config.input_size, features=True
-                )
-                logit = logits[0] if name == "trained" else None
-            assert features is not None
+        for name, features in by_name.items():
+            logit = trained_logit if name == "trained" else None
             if split in wanted:
                 result[name] = probe(features, person, is_fake, vids, group, logit, readouts.get(name))
                 if split != "train" and name not in readouts:

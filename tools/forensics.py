@@ -260,11 +260,10 @@ def corpus_pairs(
     ``splits``. The region is the fake's SSIM mask, or with ``true_masks`` (the sample's
     `dfmask.model.segeval.GroundTruthMasks`) its true swap mask cut through the crop box;
     a valid fake crop whose frame they lack is then an error, not a skipped pair."""
-    import pyarrow.parquet as pq
-
     from dfmask.model.segeval import original_rows
+    from dfmask.schemas.splits import read_splits
 
-    split_table = pq.read_table(splits, columns=["video_id", "group_id"]).to_pydict()
+    split_table = read_splits(splits, ["video_id", "group_id"]).to_pydict()
     group_of = dict(zip(split_table["video_id"], split_table["group_id"], strict=True))
     row_of = original_rows(index)
     candidates = [
@@ -391,9 +390,9 @@ def fixed_region_detector(
 
 def video_methods(truth: Path) -> dict[str, str]:
     """video_id → ``method`` of a ground-truth table (the sample's)."""
-    import pyarrow.parquet as pq
+    from dfmask.schemas.ground_truth import read_ground_truth
 
-    table = pq.read_table(truth, columns=["video_id", "method"])
+    table = read_ground_truth(truth, ["video_id", "method"])
     return dict(zip(table["video_id"].to_pylist(), table["method"].to_pylist(), strict=True))
 
 

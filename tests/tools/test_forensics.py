@@ -219,11 +219,14 @@ def _index(n_frames: int) -> forensics.Any:
 
 
 def test_corpus_pairs_reads_groups_and_refuses_fakes_without_a_true_mask(tmp_path: forensics.Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from dfmask.schemas.splits import SPLITS
+    from dfmask.tables import to_table, write_table
 
     splits = tmp_path / "splits.parquet"
-    pq.write_table(pa.table({"video_id": ["o", "f"], "group_id": ["g7", "g7"]}), splits)
+    row = {"part": 0, "group_id": "g7", "identity_id": "id", "donor_identity_id": None, "split": "train"}
+    rows = [{**row, "video_id": "o", "original_id": None, "is_fake": False}]
+    rows.append({**row, "video_id": "f", "original_id": "o", "is_fake": True})
+    write_table(to_table(SPLITS, rows), splits, SPLITS, "test")
 
     class Truth:  # GroundTruthMasks' interface: frame 2 of the fake has no true mask
         path = tmp_path / "truth.parquet"
