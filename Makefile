@@ -48,19 +48,18 @@ browser: ## the headless Chromium + driver the browser test needs (apt-get insta
 	  exit 1; \
 	fi
 
-setup: $(STAMP) browser ## create .venv from the lock, install Chromium if missing, fetch the sample face sources (idempotent)
+setup: faces-sources browser ## create .venv from the lock, fetch the sample face sources, install Chromium for the browser test if missing (idempotent)
+
+faces-sources: $(STAMP) ## .venv + the real face photos/videos the sample corpus uses (fetched, checksummed): what every target but the tests needs
 	$(BIN)/dfmask sources fetch --cache $(FACES_CACHE)
 
-faces-sources: $(STAMP) ## fetch + checksum the real face photos/videos the sample corpus uses
-	$(BIN)/dfmask sources fetch --cache $(FACES_CACHE)
-
-repro: setup ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
+repro: faces-sources ## set up if needed, generate the sample corpus and run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
 
 # `make exp SET="train.lr=3e-4 train.max_epochs=1" STAGE=evaluate`: one `-S` per SET entry
 # (config groups too: SET="corpus=dfdc compute=gpu", docs/config.md);
 # STAGE=evaluate stops after evaluation (a model experiment, without the deploy stages).
-exp: setup ## one experiment: dvc exp run [STAGE] -S each of SET (make exp SET="train.lr=3e-4" STAGE=evaluate)
+exp: faces-sources ## one experiment: dvc exp run [STAGE] -S each of SET (make exp SET="train.lr=3e-4" STAGE=evaluate)
 	$(BIN)/dvc exp run $(STAGE) $(foreach s,$(SET),-S $(s))
 
 exp-show: $(STAMP) ## compare experiments: changed params and the headline metrics (dvc exp show --only-changed)
@@ -92,40 +91,40 @@ sync-deps: $(STAMP) ## rewrite dvc.yaml's code deps to the files each stage impo
 
 bench: bench-faces bench-masks bench-phases bench-predict bench-scale ## all benchmarks (results in reports/)
 
-bench-faces: setup ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
+bench-faces: faces-sources ## faces stage vs naive MTCNN baseline vs decode floor → reports/bench_faces.json
 	$(BIN)/python -m tools.bench.faces --out reports/bench_faces.json
 
-bench-faces-rss: setup ## faces stage's peak RSS only (driver, worker processes, total; 2 originals + fakes) → reports/bench_faces_rss.json
+bench-faces-rss: faces-sources ## faces stage's peak RSS only (driver, worker processes, total; 2 originals + fakes) → reports/bench_faces_rss.json
 	$(BIN)/python -m tools.bench.faces_rss --out reports/bench_faces_rss.json
 
-bench-masks: setup ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
+bench-masks: faces-sources ## SSIM kernel vs scikit-image, and end-to-end masks → reports/bench_masks.json
 	$(BIN)/python -m tools.bench.masks --out reports/bench_masks.json
 
-bench-phases: setup ## per-video decode/detect/crop+PNG/SSIM costs and the DFDC projection → reports/bench_phases.json
+bench-phases: faces-sources ## per-video decode/detect/crop+PNG/SSIM costs and the DFDC projection → reports/bench_phases.json
 	$(BIN)/python -m tools.bench.phases --out reports/bench_phases.json
 
-bench-scale: setup ## faces and masks stages, local vs Ray at 1 and 2 workers: overhead, scaling, identical outputs → reports/bench_scale.json
+bench-scale: faces-sources ## faces and masks stages, local vs Ray at 1 and 2 workers: overhead, scaling, identical outputs → reports/bench_scale.json
 	$(BIN)/python -m tools.bench.scale --out reports/bench_scale.json
 
-bench-scale-part: setup ## bench-scale on a 4x larger part (each bench video read 4 times under new ids), 2 repeats → reports/bench_scale_part.json
+bench-scale-part: faces-sources ## bench-scale on a 4x larger part (each bench video read 4 times under new ids), 2 repeats → reports/bench_scale_part.json
 	$(BIN)/python -m tools.bench.scale --replicate 4 --repeats 2 --out reports/bench_scale_part.json
 
-bench-gpu: setup ## the CUDA paths run and timed (needs a GPU; docs/gpu.md): MTCNN, faces stage, training → reports/bench_gpu.json
+bench-gpu: faces-sources ## the CUDA paths run and timed (needs a GPU; docs/gpu.md): MTCNN, faces stage, training → reports/bench_gpu.json
 	$(BIN)/python -m tools.bench.gpu --out reports/bench_gpu.json
 
-bench-predict: setup ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
+bench-predict: faces-sources ## score one 10 s 1080p video: phases per backend, cold start, server p50/p95 → reports/bench_predict.json
 	$(BIN)/python -m tools.bench.predict --out reports/bench_predict.json
 
-eval-sample: setup ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
+eval-sample: faces-sources ## face recall, identity leaks, mask IoU against the sample's ground truth; forensic cues of the fakes
 	$(BIN)/dfmask quality faces
 	$(BIN)/dfmask quality splits
 	$(BIN)/dfmask quality masks
 	$(BIN)/python -m tools.forensics
 
-eval-seeds: setup ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
+eval-seeds: faces-sources ## train + evaluate U-YNet once per evaluate.seeds → reports/eval_seeds.json (mean ± sd)
 	$(BIN)/dfmask seeds
 
-robustness: setup ## hostile-input catalogue: real stages on broken/odd inputs → reports/robustness.json (fails if a case does)
+robustness: faces-sources ## hostile-input catalogue: real stages on broken/odd inputs → reports/robustness.json (fails if a case does)
 	$(BIN)/python -m tools.robustness --out reports/robustness.json
 
 release: $(STAMP) ## tag masks@vVERSION + dvc push data/release (VERSION=x.y.z [ALLOW_LOCAL_REMOTE=1] [PUSH_ALL=1])
