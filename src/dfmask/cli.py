@@ -286,6 +286,7 @@ def _serve(args: argparse.Namespace) -> str:
         workers=args.workers,
         queue=args.queue,
         timeout_s=args.timeout,
+        upload_timeout_s=args.upload_timeout,
     )
     serve(_detector(args), limits, args.host, args.port)
     return "stopped"
@@ -393,8 +394,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--registry",
         metavar="REPO",
         default=None,
-        help="the DVC project (path or git URL) whose released models NAME@VERSION names "
-        "(default: this directory's)",
+        help="the DVC project (path or git URL) whose released models NAME@VERSION names (default: this directory's)",
     )
     parser.add_argument(
         "--backend",
@@ -506,7 +506,14 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="requests waiting beyond the workers before 429 (default: %(default)s)",
     )
     serve.add_argument(
-        "--timeout", metavar="S", type=float, default=300.0, help="request timeout, seconds (default: %(default)s)"
+        "--timeout", metavar="S", type=float, default=300.0, help="scoring timeout, seconds: 504 (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--upload-timeout",
+        metavar="S",
+        type=float,
+        default=300.0,
+        help="upload timeout, seconds: 408, so a slow client cannot hold a slot (default: %(default)s)",
     )
 
 

@@ -121,6 +121,72 @@ def test_statuses_of_bad_files(detector: Detector, videos: Videos, tmp_path: Pat
         assert pred.failed and pred.detail
 
 
+def test_no_face_score_is_calibrated_as_evaluate_calibrates_it(models: Models, videos: Videos) -> None:
+    """A video without faces scores the raw 0.5 through the calibration, as the evaluate
+    stage scores it (`video_scores` of no crops, then `OperatingPoint.apply`): with an
+    isotonic map, 0.5 is not 0.5, and the label follows the calibrated value."""
+    from dfmask.model.predict import video_scores
+
+    iso = Calibration("isotonic", isotonic_x=(0.1, 0.6, 0.9), isotonic_y=(0.0, 0.2, 1.0))
+    point = OperatingPoint(iso, threshold=0.35)
+    det = Detector.load(model=models.ckpt, backend="torch", frames=FRAMES, calibration=point)
+    pred = det.predict(videos.no_face)
+    raw, _ = video_scores(["v"], [], np.zeros(0), "mean", crop_track_ids=[], over_tracks="max")
+    assert pred.status == "no_face"
+    assert pred.p_fake == pytest.approx(float(point.apply(raw)[0]), abs=1e-12) == pytest.approx(0.16)
+    assert pred.label == "REAL"
+
+
+@pytest.mark.parametrize(("w", "h"), [(8, 8), (2048, 2), (2, 1024)])
+def test_frames_too_small_for_a_face_are_no_face(detector: Detector, tmp_path: Path, w: int, h: int) -> None:
+    from dfmask.video import encode_video
+
+    frames = [np.random.default_rng(k).integers(0, 255, (h, w, 3), np.uint8) for k in range(8)]
+    path = encode_video(frames, tmp_path / f"tiny_{w}x{h}.mp4", 8)
+    pred = detector.predict(path)
+    assert (pred.status, pred.frames) == ("no_face", [])
+
+
+def test_a_fragmented_mp4_is_scored_like_its_plain_copy(detector: Detector, videos: Videos, tmp_path: Path) -> None:
+    """Fragmented MP4 (empty moov, no declared frame count) is a valid video: the frames
+    are counted by decoding, not read as 0 from the header."""
+    import av
+
+    from dfmask.video import probe
+
+    frag = tmp_path / "frag.mp4"
+    with (
+        av.open(str(videos.face)) as src,
+        av.open(str(frag), "w", options={"movflags": "frag_keyframe+empty_moov"}) as dst,
+    ):
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        for packet in src.demux(stream):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    assert probe(frag, decode=False).frames == 0  # the case: no count in the header
+    plain, pred = detector.predict(videos.face), detector.predict(frag)
+    assert pred.status == "ok" and [f.frame_idx for f in pred.frames] == [f.frame_idx for f in plain.frames]
+    assert pred.p_fake == pytest.approx(plain.p_fake, abs=1e-9)
+
+
+def test_an_unreadable_file_is_its_own_status(
+    detector: Detector, videos: Videos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No read permission (root cannot be denied, so `open` is made to refuse): the file's
+    status, never an exception that stops a batch."""
+    import dfmask.inference.detector as module
+
+    def refuse(*_: object, **__: object) -> typing.NoReturn:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(module, "open", refuse, raising=False)
+    pred = detector.predict(videos.face)
+    assert (pred.status, pred.p_fake, pred.sha256) == ("unreadable", None, None)
+    assert pred.failed and "Permission denied" in (pred.detail or "")
+
+
 def test_backend_errors_are_one_line(models: Models, tmp_path: Path) -> None:
     with pytest.raises(DfmaskError, match="backend vart needs a compiled .xmodel") as err:
         Detector.load(model=models.ckpt, backend="vart")

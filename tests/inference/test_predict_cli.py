@@ -90,6 +90,30 @@ def test_overlay(tmp_path: Path, models: Models, videos: Videos, capsys: pytest.
     assert sheet is not None and sheet.shape[1] == 4 * 240
 
 
+def test_overlays_of_videos_sharing_a_name_do_not_overwrite_each_other(
+    tmp_path: Path, models: Models, videos: Videos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        shutil.copy(videos.face, tmp_path / "in" / sub / "clip.mp4")
+    out = tmp_path / "overlays"
+    code, _, _ = _run(
+        capsys, str(tmp_path / "in"), "--model", str(models.ckpt), "--frames", str(FRAMES), "--overlay", str(out)
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a__clip.mp4.overlay.mp4", "a__clip.mp4.sheet.png", "b__clip.mp4.overlay.mp4", "b__clip.mp4.sheet.png",
+    ]  # fmt: skip
+
+
+def test_overlay_names_keep_unique_stems_and_tell_shared_ones_apart(tmp_path: Path) -> None:
+    from dfmask.inference.overlay import overlay_names
+
+    files = [tmp_path / "x" / "clip.mp4", tmp_path / "x" / "clip.MP4", tmp_path / "y" / "other.mp4"]
+    assert list(overlay_names(files).values()) == ["x__clip.mp4", "x__clip.MP4", "other"]
+    assert overlay_names([tmp_path / "one.mp4"]) == {tmp_path / "one.mp4": "one"}
+
+
 def test_errors_are_one_line_exit_2(models: Models, videos: Videos, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["predict", str(videos.face), "--model", str(models.ckpt), "--backend", "vart"])

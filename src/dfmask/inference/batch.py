@@ -96,15 +96,18 @@ def predict_files(
     start = time.perf_counter()
     statuses: Counter[str] = Counter()
     tty = sys.stderr.isatty()
+    names: dict[Path, str] = {}
+    if overlay_dir is not None:
+        from dfmask.inference.overlay import overlay_names, write_overlay
+
+        names = overlay_names(files)
     for k, path in enumerate(_feedback(files), 1):
         scored = detector.score(path)
         pred = dataclasses.replace(scored.prediction, file=str(path))  # as given: names in subfolders stay apart
         writer.write(pred)
         statuses[pred.status] += 1
         if overlay_dir is not None and pred.frames:
-            from dfmask.inference.overlay import write_overlay
-
-            write_overlay(path, scored, overlay_dir)
+            write_overlay(path, scored, overlay_dir, names[path])
         if not tty:
             score = "-" if pred.p_fake is None else f"{pred.p_fake:.3f}"
             print(f"predict [{k}/{len(files)}] {path}: {pred.status} p_fake={score}", file=sys.stderr, flush=True)

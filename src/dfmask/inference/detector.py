@@ -59,8 +59,11 @@ def sniff_status(path: Path) -> tuple[str, str | None]:
     """``("ok", None)`` when ``path`` looks like an MP4 container, else a status and why."""
     if not path.is_file():
         return "missing", f"{path}: no such file"
-    with open(path, "rb") as fh:
-        head = fh.read(12)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError as err:  # no read permission, an I/O error: this file's status, not the run's
+        return "unreadable", f"{path.name}: cannot be read: {err.strerror or err}"
     if not head:
         return "empty", "empty file (0 bytes)"
     if len(head) < 8 or head[4:8] not in _MP4_BOXES:
@@ -243,10 +246,12 @@ class Detector:
         empty = np.zeros((0, self.ensemble.input_size, self.ensemble.input_size), np.float32)
         status, detail = sniff_status(path)
         if status != "ok":
-            sha = file_sha256(path) if path.is_file() else None
+            sha = file_sha256(path) if status not in ("missing", "unreadable") else None
             return Scored(self._result(path, status, detail, sha256=sha), empty)
         sha = file_sha256(path)
         info = probe(path, decode=False)
+        if not info.error and info.frames == 0:  # no declared count (fragmented MP4): count by decoding
+            info = probe(path, decode=True)
         facts = {
             "sha256": sha,
             "width": info.width,
@@ -277,9 +282,10 @@ class Detector:
         if st.status == "decode_failed":
             why = "truncated" if st.frames_decoded else "corrupt"
             return Scored(self._result(path, why, st.detail, **facts), empty)
-        if st.status == "no_faces":
+        if st.status == "no_faces":  # 0.5 raw, calibrated as evaluate calibrates a video without faces
+            p_none = float(self.calibration.apply(NO_FACE_SCORE))
             return Scored(
-                self._result(path, "no_face", st.detail, p_fake=NO_FACE_SCORE, label=self._label(0.5), **facts), empty
+                self._result(path, "no_face", st.detail, p_fake=p_none, label=self._label(p_none), **facts), empty
             )
         table = faces.rows
         crops = [decode_png(c["bytes"]) for c in table.column("crop").to_pylist()]

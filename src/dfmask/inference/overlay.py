@@ -113,8 +113,26 @@ def sheet_png(path: str | Path, scored: Scored) -> bytes | None:
     return encode_png(contact_sheet([im for _, im in frames])) if frames else None
 
 
-def write_overlay(path: str | Path, scored: Scored, out_dir: str | Path) -> list[Path]:
-    """``<out_dir>/<stem>.overlay.mp4`` and ``<stem>.sheet.png``; nothing without faces."""
+def overlay_names(paths: list[Path]) -> dict[Path, str]:
+    """Each input's overlay name: its stem, or, where two inputs share a stem (``a/clip.mp4``
+    and ``b/clip.mp4``, ``clip.mp4`` and ``clip.MP4``), its path relative to the inputs'
+    common folder with ``/`` as ``__`` and the extension kept (``a__clip.mp4``), so no
+    overlay overwrites another's."""
+    import os
+    from collections import Counter
+
+    stems = Counter(p.stem.lower() for p in paths)
+    absolute = [p.resolve() for p in paths]
+    common = Path(os.path.commonpath([str(a.parent) for a in absolute])) if absolute else Path()
+    return {
+        p: p.stem if stems[p.stem.lower()] == 1 else a.relative_to(common).as_posix().replace("/", "__")
+        for p, a in zip(paths, absolute, strict=True)
+    }
+
+
+def write_overlay(path: str | Path, scored: Scored, out_dir: str | Path, name: str | None = None) -> list[Path]:
+    """``<out_dir>/<name>.overlay.mp4`` and ``<name>.sheet.png`` (``name``: the video's
+    stem unless given, `overlay_names`); nothing without faces."""
     from dfmask.video import encode_video
 
     frames = overlay_frames(path, scored)
@@ -122,7 +140,7 @@ def write_overlay(path: str | Path, scored: Scored, out_dir: str | Path) -> list
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(path).stem
+    stem = name or Path(path).stem
     size = frames[0][1].shape
     images = [im if im.shape == size else cv2.resize(im, (size[1], size[0])) for _, im in frames]
     mp4 = encode_video(images, out_dir / f"{stem}.overlay.mp4", OVERLAY_FPS, crf=23, preset="veryfast")

@@ -1,10 +1,12 @@
 """What scoring one video returns: `VideoPrediction`, as JSON or a CSV row.
 
-``status`` is ``ok``, ``no_face`` (no face found: ``p_fake`` 0.5, the uninformative
-score), or why the file could not be scored, with the ingest stage's names
-(`dfmask.corpus.ingest`): ``empty``, ``truncated``, ``corrupt``, ``not_mp4`` (the
-content is not an MP4/ISO-BMFF container, whatever the file's extension), plus
-``missing`` (no such file). A failed video has ``p_fake`` and ``label`` null.
+``status`` is ``ok``, ``no_face`` (no face found: ``p_fake`` is the raw 0.5, the
+uninformative score, through the calibration, as evaluate scores such a video), or why
+the file could not be scored, with the ingest stage's names (`dfmask.corpus.ingest`):
+``empty``, ``truncated``, ``corrupt``, ``not_mp4`` (the content is not an MP4/ISO-BMFF
+container, whatever the file's extension), plus ``missing`` (no such file) and
+``unreadable`` (the file exists but cannot be read, e.g. no read permission). A failed
+video has ``p_fake`` and ``label`` null.
 """
 
 from __future__ import annotations

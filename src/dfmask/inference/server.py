@@ -6,7 +6,9 @@ contact sheet of the mask overlays, base64), ``GET /v1/health``, ``GET /v1/model
 script ``page/app.js`` and style ``page/app.css`` are served from here, no CDN).
 
 Admission: at most ``workers`` videos are scored at once and ``queue`` more wait; a
-request beyond that gets 429 with ``Retry-After`` before its body is read. A slot is
+request beyond that gets 429 with ``Retry-After`` before its body is read. An upload
+that takes longer than ``upload_timeout_s`` gets 408, so slow clients cannot hold the
+slots. A slot is
 freed when its scoring thread ends, not when the client gives up, so a timed-out request
 (504) still holds its slot until the work stops: load never exceeds the bound. Every
 upload lives in its own temp folder, removed when the request and its work are done,
@@ -36,6 +38,8 @@ from dfmask.inference.detector import Detector, sniff_status
 from dfmask.inference.upload import UploadError, receive_upload
 
 PAGE = Path(__file__).with_name("page")
+#: The upload's file name inside its temp folder (never shown to the client: `_client_text`).
+UPLOAD_NAME = "upload.bin"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ class ServeLimits:
         max_duration_s: longest video, seconds.
         workers: videos scored at once (threads).
         queue: requests waiting beyond ``workers`` before 429.
-        timeout_s: seconds a request may take before 504.
+        timeout_s: seconds scoring may take before 504.
+        upload_timeout_s: seconds the upload may take before 408 (a slow or stalled
+            client cannot hold a slot longer).
         tmp_dir: parent of the per-request temp folders (None: the system's).
     """
 
@@ -58,6 +64,7 @@ class ServeLimits:
     workers: int = 1
     queue: int = 8
     timeout_s: float = 300.0
+    upload_timeout_s: float = 300.0
     tmp_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -66,8 +73,8 @@ class ServeLimits:
         for name in ("max_bytes", "max_pixels", "workers"):
             if getattr(self, name) < 1:
                 raise DfmaskError(f"serve: {name} must be >= 1, got {getattr(self, name)}")
-        if self.queue < 0 or self.timeout_s <= 0 or self.max_duration_s <= 0:
-            raise DfmaskError("serve: queue must be >= 0, timeout and max duration > 0")
+        if self.queue < 0 or self.timeout_s <= 0 or self.upload_timeout_s <= 0 or self.max_duration_s <= 0:
+            raise DfmaskError("serve: queue must be >= 0, the timeouts and max duration > 0")
 
 
 class Admission:
@@ -94,6 +101,11 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"error": {"status": status, "code": code, "message": message}}, status, headers=headers)
 
 
+def _client_text(text: str, path: Path, filename: str) -> str:
+    """``text`` with the temp file's path and name replaced by the client's file name."""
+    return text.replace(str(path), filename or "the upload").replace(path.name, filename or "the upload")
+
+
 def _check_video(path: Path, filename: str, limits: ServeLimits) -> None:
     """Refuse what is not a scorable video before any face detection runs (messages name
     the client's file name, never the temp path)."""
@@ -105,7 +117,7 @@ def _check_video(path: Path, filename: str, limits: ServeLimits) -> None:
         raise UploadError(415, status, f"not a video: {detail}")
     info = probe(path, decode=False)
     if info.error:
-        why = info.error.replace(str(path), filename or "the upload")
+        why = _client_text(info.error, path, filename)
         raise UploadError(422, _probe_status(info.error), f"the video cannot be read: {why}")
     if info.width * info.height > limits.max_pixels:
         raise UploadError(
@@ -124,7 +136,7 @@ def _score(detector: Detector, path: Path, filename: str, limits: ServeLimits, o
     doc = scored.prediction.to_json()
     doc["file"] = filename or path.name
     if scored.prediction.failed:
-        why = (scored.prediction.detail or scored.prediction.status).replace(str(path), filename or "the upload")
+        why = _client_text(scored.prediction.detail or scored.prediction.status, path, filename)
         raise UploadError(422, scored.prediction.status, f"the video cannot be read: {why}")
     if overlay and scored.prediction.frames:
         from dfmask.inference.overlay import sheet_png
@@ -214,21 +226,29 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
     async def predict(request: Request, overlay: bool = False) -> Any:
         if not admission.enter():
             return _error(429, "busy", "the server is busy; retry later", {"Retry-After": "5"})
-        folder = Path(tempfile.mkdtemp(prefix="dfmask-serve-", dir=limits.tmp_dir))
+        folder: Path | None = None
         handed_over = False
 
         def release(_: object = None) -> None:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             admission.leave()
 
-        try:
-            upload = await receive_upload(
-                request.headers.get("content-type", ""),
-                request.headers.get("content-length"),
-                request.stream(),
-                folder / "upload.bin",
-                limits.max_bytes,
-            )
+        try:  # from here on the slot is given back whatever happens, a failing mkdtemp included
+            folder = Path(tempfile.mkdtemp(prefix="dfmask-serve-", dir=limits.tmp_dir))
+            try:
+                upload = await asyncio.wait_for(
+                    receive_upload(
+                        request.headers.get("content-type", ""),
+                        request.headers.get("content-length"),
+                        request.stream(),
+                        folder / UPLOAD_NAME,
+                        limits.max_bytes,
+                    ),
+                    limits.upload_timeout_s,
+                )
+            except TimeoutError:
+                return _error(408, "upload_timeout", f"the upload took longer than {limits.upload_timeout_s:g} s")
             future: Future[dict[str, Any]] = pool.submit(
                 _score, detector, upload.path, upload.filename, limits, overlay
             )
@@ -242,6 +262,8 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
             return JSONResponse(doc)
         except UploadError as err:
             return _error(err.status, err.code, err.message)
+        except OSError as err:  # the temp folder cannot be made (full disk, missing --tmp-dir, ...)
+            return _error(503, "no_temp_space", f"the server cannot store the upload: {err.strerror or err}")
         finally:
             if not handed_over:
                 release()

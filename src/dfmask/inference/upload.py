@@ -2,9 +2,11 @@
 
 Starlette's own form parser spools a whole file part before the handler sees it, so
 an oversized upload would already be on disk; here the request body is fed chunk by
-chunk to python-multipart's streaming parser and the write stops (with
-`UploadError` 413) the moment the file part passes ``max_bytes``. Memory per upload
-is one network chunk (~64 KiB) plus the parser's buffer, whatever the file's size.
+chunk to python-multipart's streaming parser and the write stops (with `UploadError`
+413) the moment the file part passes ``max_bytes``, or the whole body (every part, with
+or without a Content-Length) passes it by more than `ENVELOPE_BYTES`. Memory per
+upload is one network chunk (~64 KiB) plus the parser's buffer, whatever the file's
+size.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 #: The multipart field that carries the video.
 FIELD = "file"
+#: What a body may hold beyond ``max_bytes`` of video: the multipart envelope (boundaries,
+#: part headers, a small extra field). The whole body is counted against it as it arrives,
+#: with or without a Content-Length.
+ENVELOPE_BYTES = 64 * 1024
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 class UploadError(Exception):
@@ -104,7 +116,7 @@ async def receive_upload(
             raise UploadError(400, "bad_request", "Content-Length is not a number") from None
         if declared == 0:
             raise UploadError(400, "empty_body", "the request body is empty: send the video as multipart field 'file'")
-        if declared > max_bytes + 64 * 1024:  # the multipart envelope is small
+        if declared > max_bytes + ENVELOPE_BYTES:
             raise UploadError(413, "too_large", f"the upload is over the limit of {max_bytes} bytes")
     chunks = body.__aiter__()
     first = b""
@@ -132,9 +144,13 @@ async def receive_upload(
         )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    limit = max_bytes + ENVELOPE_BYTES
+    received = 0
     try:
-        parser.write(first)
-        async for chunk in chunks:
+        async for chunk in _prepend(first, chunks):
+            received += len(chunk)
+            if received > limit:  # other parts, a second 'file' part, an epilogue: the body counts
+                raise UploadError(413, "too_large", f"the upload is over the limit of {max_bytes} bytes")
             parser.write(chunk)
         parser.finalize()
     except UploadError:
