@@ -11,7 +11,14 @@ import torch
 
 from dfmask.corpus.sources import DEFAULT_CACHE
 from dfmask.errors import DfmaskError
-from dfmask.faces.detect import FaceDetector, detection_scale, detector_min_face, no_cuda_driver, resolve_device
+from dfmask.faces.detect import (
+    FaceDetector,
+    detection_scale,
+    detector_min_face,
+    holds_a_face,
+    no_cuda_driver,
+    resolve_device,
+)
 from dfmask.faces.tracks import iou_matrix
 from dfmask.params import FacesParams
 
@@ -236,3 +243,28 @@ def test_screen_margin_covers_float32_error(frames: np.ndarray) -> None:
             worst = max(worst, float((p64 - p32).abs().max()))
             scale *= 0.709
     assert 0 < worst <= SCREEN_MARGIN / 100
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "min_face"), [(11, 40, 12), (12, 40, 12), (39, 300, 40), (40, 300, 40), (2, 2048, 20)]
+)
+def test_holds_a_face_is_facenets_own_pyramid_test(h: int, w: int, min_face: int) -> None:
+    """Parity with the library: facenet-pytorch raises on an image with an empty pyramid
+    exactly where `holds_a_face` says no face fits (the reference for the guard)."""
+    from facenet_pytorch import MTCNN
+
+    ref = MTCNN(min_face_size=min_face, keep_all=True, device="cpu")
+    image = np.zeros((1, h, w, 3), np.uint8)
+    if holds_a_face(h, w, min_face):
+        ref.detect(image)  # runs
+    else:
+        with pytest.raises(ValueError, match="non-empty list"):
+            ref.detect(image)
+
+
+@pytest.mark.parametrize(("w", "h"), [(8, 8), (2, 2), (2048, 2), (2, 1024), (30, 20)])
+def test_frames_smaller_than_a_face_detect_nothing(w: int, h: int) -> None:
+    """A video of tiny frames (hostile or broken) has no face; it never raises."""
+    frames = np.random.default_rng(0).integers(0, 255, (3, h, w, 3), np.uint8)
+    faces = FaceDetector(FacesParams(device="cpu")).detect(frames)
+    assert len(faces) == 3 and all(len(f) == 0 for f in faces)

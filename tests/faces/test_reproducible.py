@@ -92,3 +92,35 @@ def test_faces_bytes_do_not_depend_on_the_cpu_or_threads(faces_corpus: Any, tmp_
         for threads, env in (("1", {}), ("2", OLD_CPU))
     ]
     assert probes[0] != probes[1]
+
+
+#: A float64 GEMM the size of MTCNN's O-Net layers, hashed (MKL's code path decides its bits).
+_MKL_PROBE = """
+import hashlib, sys
+if sys.argv[1] == "dfmask":
+    import dfmask.faces.detect  # sets MKL_CBWR, before any MKL call
+import torch
+g = torch.Generator().manual_seed(0)
+a = torch.randn(256, 1152, dtype=torch.float64, generator=g)
+b = torch.randn(1152, 256, dtype=torch.float64, generator=g)
+print(hashlib.sha256((a @ b).numpy().tobytes()).hexdigest())
+"""
+
+
+def _mkl_probe(importing: str, env: dict[str, str]) -> str:
+    clean = {k: v for k, v in _env({}).items() if k != "MKL_CBWR"}
+    cmd = [sys.executable, "-c", _MKL_PROBE, importing]
+    return subprocess.run(cmd, env=clean | env, check=True, capture_output=True, text=True, timeout=300).stdout.strip()
+
+
+def test_detection_pins_mkl_to_its_cpu_independent_path() -> None:
+    """MKL chooses its GEMM kernels by CPU vendor and model: on an Intel Xeon (Sapphire
+    Rapids) its fast path rounds float64 products otherwise than the path an AMD EPYC runs,
+    which moved one MTCNN box by 0.06 px and 7 crops of the sample's faces@1 by 1 px
+    (docs/architecture.md, "Reproducibility"). Importing the detector sets
+    ``MKL_CBWR=COMPATIBLE`` (unless the user set it), so the GEMMs follow that path.
+    On a CPU whose default path already is that one (the AMD EPYC), the control below
+    shows no difference and the equality holds either way."""
+    pinned = _mkl_probe("dfmask", {})
+    assert pinned == _mkl_probe("plain", {"MKL_CBWR": "COMPATIBLE"})
+    assert _mkl_probe("dfmask", {"MKL_CBWR": "AUTO"}) == _mkl_probe("plain", {})  # the user's choice is kept

@@ -19,12 +19,21 @@ copy and run in float64 only on the windows that can pass its threshold
 and 1.36x on a mix of 480x272 and 1080p frames). ``float32`` stays the fast,
 machine-dependent choice.
 
+Float64 alone did not make the bytes CPU-independent: MKL picks its GEMM kernels by CPU
+vendor and model, and on an Intel Xeon its fast path rounds float64 products otherwise
+than the path it runs on an AMD EPYC; through O-Net that once moved a box by 0.06 px and
+seven crops by a pixel. Importing this module therefore sets ``MKL_CBWR=COMPATIBLE``
+(MKL's conditional numerical reproducibility: one code path on every x86-64 CPU) unless
+the user set it; MKL reads it at its first call, so it must come before any GEMM of the
+process (`MKL_MODE`).
+
 The MTCNN weights ship inside the facenet-pytorch wheel; nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -37,6 +46,11 @@ import numpy as np
 
 from dfmask.errors import DfmaskError
 from dfmask.params import FacesParams
+
+#: MKL's code path for every GEMM of the process (module docstring): the same on any
+#: x86-64 CPU. Set at import, before MTCNN's first MKL call; a user's own MKL_CBWR is kept.
+MKL_MODE = "COMPATIBLE"
+os.environ.setdefault("MKL_CBWR", MKL_MODE)
 
 #: MTCNN's smallest usable min_face_size (its P-Net window is 12 px).
 _MIN_DETECTOR_FACE = 12
@@ -91,6 +105,14 @@ def detection_scale(width: int, height: int, params: FacesParams) -> float:
 def detector_min_face(scale: float, params: FacesParams) -> int:
     """MTCNN ``min_face_size`` on the rescaled frame (px), never below 12."""
     return max(_MIN_DETECTOR_FACE, round(params.min_face_size * scale))
+
+
+def holds_a_face(height: int, width: int, min_face: int) -> bool:
+    """Whether facenet-pytorch's MTCNN builds any image-pyramid level for a ``height`` x
+    ``width`` image and faces of at least ``min_face`` px (its `detect_face` test, in the
+    same float arithmetic). False: the image is smaller than the smallest face looked for,
+    and MTCNN would raise on its empty pyramid."""
+    return min(height, width) * (12.0 / min_face) >= 12
 
 
 def _interp(scale: float) -> int:
@@ -231,7 +253,12 @@ class FaceDetector:
         """MTCNN on a (B, h, w, 3) stack of rescaled frames; boxes back in full-res px."""
         import torch
 
-        mtcnn = self._mtcnn(detector_min_face(scale, self.params))
+        min_face = detector_min_face(scale, self.params)
+        if not holds_a_face(batch.shape[1], batch.shape[2], min_face):
+            # smaller than the smallest face MTCNN looks for (a 8x8 or 2x2048 video): no
+            # face, where facenet-pytorch would raise on its empty image pyramid
+            return [FrameFaces.empty() for _ in range(len(batch))]
+        mtcnn = self._mtcnn(min_face)
         with torch.inference_mode():
             boxes, probs, points = mtcnn.detect(batch, landmarks=True)
         out: list[FrameFaces] = []
