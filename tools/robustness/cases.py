@@ -86,8 +86,9 @@ class Case:
     Attributes:
         name: the case id in the report.
         group: the run it belongs to (see `GROUPS`).
-        issue: the issue-14 defect it reproduces ("14.3"), or "handled" for a case the
-            pipeline already handled before issue 14.
+        issue: the issue-14 defect it reproduces ("14.3"), "review" for a defect a later
+            review found (fixed with its case), or "handled" for a case the pipeline
+            already handled before issue 14.
         what: the hostile input, in words.
         expect: per subject (the file name as listed in metadata.json, or a key of the
             case's own run) its expected outcome.
@@ -156,6 +157,14 @@ FILES = [
         "handled",
         "a smooth moving gradient (no face), and a fake of it",
         {"noface.mp4": status("no_faces"), "noface_fake.mp4": status("original_no_faces")},
+    ),
+    Case(
+        "tiny_frames",
+        "files",
+        "review",
+        "originals of 8x8 and 2048x2 px frames, smaller than any face MTCNN looks for (it raised on its empty "
+        "image pyramid and stopped the faces stage)",
+        {"tiny.mp4": status("no_faces"), "sliver.mp4": status("no_faces")},
     ),
     Case(
         "resolution_mismatch",

@@ -211,6 +211,9 @@ def build_files(ws: Workspace, base: Base, tmp: Path) -> dict[str, str]:
     ws.add("noface.mp4", None)
     media.encode(media.no_face_frames(len(f1_frames), w, h)[::-1], part / "noface_fake.mp4", fps)
     ws.add("noface_fake.mp4", None, "FAKE", "noface.mp4")
+    for name, (tw, th) in (("tiny.mp4", (8, 8)), ("sliver.mp4", (2048, 2))):
+        media.encode([media.np.full((th, tw, 3), 96 + 8 * i, media.np.uint8) for i in range(8)], part / name, fps)
+        ws.add(name, None)
     media.encode(media.resized(f1_frames, 0.5), part / "small_fake.mp4", fps)
     ws.add("small_fake.mp4", None, "FAKE", n["O1"])
     media.encode(f1_frames[: max(1, len(f1_frames) // 2)], part / "short_fake.mp4", fps)
