@@ -221,3 +221,20 @@ def test_a_temp_folder_that_cannot_be_made_is_503_and_frees_the_slot(
         assert app.state.admission.in_flight == 0
         gone.mkdir()
         assert _post(url, videos.no_face).status_code == 200
+
+
+def test_resolution_limit_is_checked_before_any_frame_is_decoded(
+    detector: Detector, videos: Videos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An over-limit frame size is refused from the container's header: `probe` (which
+    decodes a first frame) never runs on it."""
+    import dfmask.video
+
+    probed: list[str] = []
+    real = dfmask.video.probe
+    monkeypatch.setattr(dfmask.video, "probe", lambda path, *a, **k: probed.append(str(path)) or real(path, *a, **k))
+    app = create_app(detector, ServeLimits(max_pixels=320 * 179, tmp_dir=str(tmp_path)))
+    with app_server(app) as url:
+        r = _post(url, videos.face)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "resolution_limit"
+    assert "320x180" in r.json()["error"]["message"] and probed == []

@@ -106,6 +106,21 @@ def _client_text(text: str, path: Path, filename: str) -> str:
     return text.replace(str(path), filename or "the upload").replace(path.name, filename or "the upload")
 
 
+def _check_declared_size(path: Path, limits: ServeLimits) -> None:
+    """413 when the container's header declares frames over ``max_pixels``, read without
+    decoding anything (a file that cannot be opened is left to `probe`'s status)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video
+            width, height = (streams[0].codec_context.width, streams[0].codec_context.height) if streams else (0, 0)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError):
+        return
+    if width * height > limits.max_pixels:
+        raise UploadError(413, "resolution_limit", f"{width}x{height} is over the limit of {limits.max_pixels} pixels")
+
+
 def _check_video(path: Path, filename: str, limits: ServeLimits) -> None:
     """Refuse what is not a scorable video before any face detection runs (messages name
     the client's file name, never the temp path)."""
@@ -115,6 +130,7 @@ def _check_video(path: Path, filename: str, limits: ServeLimits) -> None:
     status, detail = sniff_status(path)
     if status != "ok":
         raise UploadError(415, status, f"not a video: {detail}")
+    _check_declared_size(path, limits)  # before `probe`, which decodes a first frame
     info = probe(path, decode=False)
     if info.error:
         why = _client_text(info.error, path, filename)
