@@ -125,6 +125,23 @@ def test_missing_input_folder_is_one_line_and_exit_2(tmp_path):
     assert "elsewhere/faces/part=3" in line
 
 
+def test_an_input_that_is_no_parquet_table_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("paths: {sample: data/sample}\ncorpus: {root: /data/dfdc, parts: [0]}\n")
+    (tmp_path / "s.parquet").write_text("video_id,split\na,train\n")  # a CSV under a Parquet name
+    (tmp_path / "t.parquet").write_bytes(b"PAR1")  # truncated
+    cmd = ("quality", "splits", "--splits", "s.parquet", "--ground-truth", "t.parquet")
+    line = _one_line_error(dfmask(*cmd, cwd=tmp_path), "dfmask quality splits")
+    assert "s.parquet: not a Parquet table" in line
+
+
+def test_a_preview_name_opencv_cannot_write_is_refused_before_any_work(tmp_path):
+    (tmp_path / "params.yaml").write_text("paths: {faces: elsewhere/faces}\ncorpus: {root: x, parts: [0]}\nfaces: {}\n")
+    cmd = ("quality", "faces", "--ground-truth", "t.parquet", "--preview", "reports/preview")
+    line = _one_line_error(dfmask(*cmd, cwd=tmp_path), "dfmask quality faces")
+    assert "--preview reports/preview: give a .png or .jpg file name" in line
+    assert not (tmp_path / "reports").exists()  # no report written before the refusal
+
+
 def test_no_ground_truth_for_a_real_corpus(tmp_path):
     (tmp_path / "params.yaml").write_text("paths: {sample: data/sample}\ncorpus: {root: /data/dfdc, parts: [0]}\n")
     line = _one_line_error(dfmask("quality", "splits", "--splits", "s.parquet", cwd=tmp_path), "dfmask quality splits")

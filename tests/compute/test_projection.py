@@ -89,6 +89,19 @@ def test_inputs_are_checked() -> None:
         MachineProfile("g", 1, 16, gpus=1)
 
 
+@pytest.mark.parametrize("fake_share", [0.0, 1.0])
+def test_a_corpus_of_one_kind_projects_and_cuts_only_the_phases_it_has(fake_share: float) -> None:
+    corpus = CorpusShape(videos=600, fake_share=fake_share)
+    p = project(COSTS, MachineProfile("two", 1, 2, goal_hours=1 / 3600), corpus)  # every goal missed
+    kinds = {r["kind"] for r in p.shrink}
+    assert p.goal_met is False and kinds == ({"fake"} if fake_share == 1.0 else {"original"})
+    gpu = MachineProfile("g", 1, 2, gpus=1, gpu_detect_speedup=1.0, speedup_source="x", goal_hours=1 / 3600)
+    assert project(COSTS, gpu, corpus).goal_met is False  # no division by an empty kind
+    for bad in (dict(fake_share=1.5), dict(fake_share=-0.1), dict(videos=0), dict(resolution_factor=0.0)):
+        with pytest.raises(ValueError, match="corpus shape"):
+            CorpusShape(**bad)  # type: ignore[arg-type]
+
+
 def test_standard_profiles_and_document() -> None:
     a, b, c = standard_profiles(20.0, "ASSUMED: test")
     assert (a.cores, a.gpus, a.goal_hours) == (2, 0, 48.0)

@@ -41,8 +41,9 @@ def _dvc(repo: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
     """A project that released ``uynet`` twice: v0.1.0 (checkpoint a, its params and
-    calibration) and v0.2.0 (checkpoint b, no calibration in the commit)."""
-    from gto.api import register
+    calibration) and v0.2.0 (checkpoint b, no calibration in the commit); a third,
+    v0.3.0, was registered and then deregistered."""
+    from gto.api import deregister, register
 
     repo = tmp_path_factory.mktemp("project")
     _git(repo, "init", "-q")
@@ -65,6 +66,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "v2")
     register(repo, "uynet", "HEAD", version="v0.2.0")
+    (repo / "NOTES").write_text("a withdrawn release\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "v3")
+    register(repo, "uynet", "HEAD", version="v0.3.0")
+    deregister(repo, "uynet", version="v0.3.0")  # the tag uynet@v0.3.0! : withdrawn
     return repo
 
 
@@ -83,29 +89,41 @@ def test_a_version_fetches_its_commit_files_once(
     assert first.model.read_bytes() == models.ckpt.read_bytes()
     assert first.calibration is not None and json.loads(first.calibration.read_text()) == CALIBRATION
     assert first.params is not None and "margin: 0.35" in first.params.read_text()
-    assert sorted(p.name for p in (tmp_path / "uynet").iterdir()) == [first.rev]  # no temp folder left
+    assert sorted(p.name for p in (tmp_path / "uynet").iterdir()) == sorted([first.rev, "versions"])  # no temp left
 
     def offline(*args: object, **kwargs: object) -> None:
         raise AssertionError("the second call must read the cache, not the project")
 
-    monkeypatch.setattr("dvc.api.open", offline)
+    for api in ("dvc.api.open", "dvc.api.artifacts_show", "gto.api.show", "gto.api.find_latest_version"):
+        monkeypatch.setattr(api, offline)  # offline: neither the files nor the registry are asked
     again = registry.resolve("uynet@v0.1.0", project, tmp_path)
     assert again == first
+    with pytest.raises(AssertionError, match="must read the cache"):  # another registry is asked
+        registry.resolve("uynet@v0.1.0", tmp_path / "elsewhere", tmp_path)
 
 
-def test_latest_is_the_highest_version_and_may_lack_a_calibration(
+def test_latest_is_the_highest_registered_version_and_may_lack_a_calibration(
     project: Path, models: Models, tmp_path: Path
 ) -> None:
     latest = registry.resolve("uynet@latest", project, tmp_path)
-    assert latest.rev == _git(project, "rev-parse", "HEAD").strip()
+    assert latest.rev == _git(project, "rev-list", "-n1", "uynet@v0.2.0").strip()  # not the deregistered v0.3.0
     assert latest.model.read_bytes() == models.ckpt2.read_bytes()
     assert latest.calibration is None and latest.params is not None
 
 
-@pytest.mark.parametrize("spec", ["uynet@v9.0.0", "nope@v0.1.0"])
-def test_unknown_release_is_one_line(project: Path, tmp_path: Path, spec: str) -> None:
+@pytest.mark.parametrize("spec", ["uynet@v9.0.0", "nope@v0.1.0", "uynet@v0.3.0"])
+def test_unknown_or_deregistered_release_is_one_line(project: Path, tmp_path: Path, spec: str) -> None:
     with pytest.raises(DfmaskError, match=f"--model {spec}: no such released model") as err:
         registry.resolve(spec, project, tmp_path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("spec", ["uynet@v0.1.0", "uynet@latest"])
+def test_a_registry_that_is_no_git_repository_is_one_line(tmp_path: Path, spec: str) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(DfmaskError, match=f"--model {spec}: ") as err:
+        registry.resolve(spec, plain, tmp_path / "cache")
     assert "\n" not in str(err.value)
 
 

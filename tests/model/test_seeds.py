@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from model_synthetic import tiny_train_params, write_synthetic_corpus
 
-from dfmask.model.seeds import eval_seeds, summarise
+from dfmask.model.seeds import describe, eval_seeds, summarise
 from dfmask.params import CorpusParams, EvaluateParams, PathsParams
 
 TINY = tiny_train_params(max_epochs=1, limit_train_batches=2)
@@ -27,6 +27,20 @@ def test_summarise_mean_sd_and_missing() -> None:
     assert out["video_auc"]["sd"] == pytest.approx(0.1)  # sample sd (ddof=1)
     assert out["seg_true_dice"] == {"n": 1, "mean": 0.5, "sd": None, "min": 0.5, "max": 0.5}
     assert out["counterfactual_drop"]["mean"] is None
+
+
+def test_the_summary_line_shows_no_spread_for_one_value_and_how_many_seeds_had_it() -> None:
+    docs = {
+        0: {"test": {"video": {"auc": 0.90}, "seg_true": {"dice": 0.5}}},
+        1: {"test": {"video": {"auc": 0.80}}},
+        2: {"test": {"video": {"auc": 1.00}}},
+    }
+    line = describe({"seeds": [0, 1, 2], "summary": summarise(docs), "ensemble": None}, "x.json")
+    assert line.startswith("3 seeds: test video AUC 0.900 ± 0.100,")
+    assert "Dice vs true masks 0.500 (of 1 seed)" in line and "± 0.000" not in line
+    assert "counterfactual drop n/a" in line
+    one = describe({"seeds": [7], "summary": summarise({7: docs[0]}), "ensemble": None}, "x.json")
+    assert one.startswith("1 seed: test video AUC 0.900,")
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ import pytest
 from dfmask.errors import DfmaskError
 from dfmask.release.publish import (
     check_artifact,
+    check_commit_unreleased,
+    check_dvc_clean,
     check_git_clean,
     check_remote,
     git_remote,
@@ -23,7 +25,7 @@ from dfmask.release.publish import (
 def test_tag_name_is_gto_artifact_version() -> None:
     assert tag_name("masks", "1.2.0") == "masks@v1.2.0"
     assert tag_name("masks", "v0.1.10") == "masks@v0.1.10"
-    for bad in ("1.2", "1.2.0-rc1", "", "latest", "v1..2"):
+    for bad in ("1.2", "1.2.0-rc1", "", "latest", "v1..2", "01.2.3", "1.02.3", "v1.2.00"):
         with pytest.raises(DfmaskError, match="not X.Y.Z"):
             tag_name("masks", bad)
 
@@ -99,6 +101,21 @@ def test_artifact_must_be_declared_at_data_release(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text("artifacts:\n  masks:\n    path: data/release\n    type: dataset\n")
     check_artifact(tmp_path, "masks")
     check_artifact(Path(__file__).resolve().parents[2], "masks")  # the project's own dvc.yaml
+    for text in ("artifacts:\n", "artifacts: data/release\n", "artifacts:\n  - masks\n", "artifacts:\n  masks: x\n"):
+        (tmp_path / "dvc.yaml").write_text(text)
+        with pytest.raises(DfmaskError, match="no artifact 'masks'"):  # one line, not an AttributeError
+            check_artifact(tmp_path, "masks")
+    (tmp_path / "dvc.yaml").write_text("artifacts: [\n")
+    with pytest.raises(DfmaskError, match=r"dvc\.yaml: not valid YAML"):
+        check_artifact(tmp_path, "masks")
+
+
+@pytest.mark.parametrize(("text", "match"), [("stages: [\n", "not valid YAML"), ("- a\n- b\n", "expected a mapping")])
+def test_a_broken_dvc_lock_is_one_line(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "dvc.lock").write_text(text)
+    with pytest.raises(DfmaskError, match=f"dvc.lock: {match}") as err:
+        check_dvc_clean(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_gto_registers_the_tag_dvc_artifacts_get_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +147,7 @@ def test_gto_registers_the_tag_dvc_artifacts_get_resolves(tmp_path: Path, monkey
         assert [t.name for t in find(name="masks", version="v1.0.0", scm=scm)] == [tag]
     with pytest.raises(DfmaskError, match=r"^gto register masks .* --version v1\.0\.0 failed: "):
         register_version(tmp_path, "masks", tag, head)
+    # a second version of the same commit: refused by the checks, before anything is pushed
+    with pytest.raises(DfmaskError, match=r"masks is already released at .* as v1\.0\.0: GTO allows one"):
+        check_commit_unreleased(tmp_path, "masks", head)
+    check_commit_unreleased(tmp_path, "other", head)  # another artifact, or none yet: fine

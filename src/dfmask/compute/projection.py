@@ -62,6 +62,13 @@ class CorpusShape:
     resolution_factor: float = 1.0  # cost relative to the bench's 1080p (DFDC: mostly 1080p)
     name: str = "DFDC (119,154 videos, ~1:5 real:fake, 10 s clips, mostly 1080p)"
 
+    def __post_init__(self) -> None:
+        if self.videos < 1 or not 0.0 <= self.fake_share <= 1.0 or not self.resolution_factor > 0:
+            raise ValueError(
+                f"corpus shape: videos >= 1, fake_share in [0, 1] and resolution_factor > 0, got "
+                f"{self.videos}, {self.fake_share}, {self.resolution_factor}"
+            )
+
 
 @dataclass(frozen=True)
 class MachineProfile:
@@ -140,10 +147,13 @@ def project(costs: PhaseCosts, profile: MachineProfile, corpus: CorpusShape = Co
             # the CPU phases together must lose (cpu_wall − goal)·capacity / N seconds per video
             excess = (cpu_wall - goal_s) * cpu_capacity / n
             for (kind, phase), value in sorted(cpu_phases.items(), key=lambda kv: -kv[1]):
-                own = value / ((phi if kind == "fake" else 1 - phi) * r)  # back to per-video of its kind
-                need = excess / ((phi if kind == "fake" else 1 - phi) * r)
+                kind_share = (phi if kind == "fake" else 1 - phi) * r
+                if kind_share == 0:  # a corpus without that kind of video: nothing to cut there
+                    continue
+                own = value / kind_share  # back to per-video of its kind
+                need = excess / kind_share
                 shrink.append(_shrink_row("cpu", kind, phase, own, need))
-        if gpu_wall > goal_s:
+        if gpu_wall > goal_s and (1 - phi) * r > 0:
             need = (gpu_wall - goal_s) * gpu_capacity / n / ((1 - phi) * r)
             shrink.append(_shrink_row("gpu", "original", "detect", o["detect"], need))
     return Projection(

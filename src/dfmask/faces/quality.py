@@ -212,8 +212,14 @@ def measure(faces_root: Path, ground_truth: Path, parts: Sequence[int], frames: 
     doc["pairing"] = pairing(faces)
     write_json(out, doc)
     sheet = preview_sheet(faces)
-    Path(preview).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(preview), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    preview = Path(preview)
+    ok, encoded = cv2.imencode(preview.suffix or ".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DfmaskError(f"{preview}: OpenCV cannot write this image type")
+    preview.parent.mkdir(parents=True, exist_ok=True)
+    tmp = preview.with_name(f".{preview.name}.tmp")
+    tmp.write_bytes(encoded.tobytes())
+    tmp.replace(preview)  # atomic: never a half-written sheet
     return (
         f"recall {doc['recall']:.4f} ({doc['found']}/{doc['true_faces']} true faces, "
         f"IoU >= {doc['min_iou']}) on {doc['originals']} originals x {frames} frames; "

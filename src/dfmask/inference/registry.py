@@ -15,6 +15,14 @@ them, because they belong to the model: its config (``model_config.json`` or
 ``calibration.json`` (the calibrated probability and the val threshold). They land in
 ``<cache>/<name>/<commit>/``, written atomically, so a second call reads them from disk
 and a half-written download is never used.
+
+Which versions count is GTO's business: ``@latest`` is the highest version GTO calls
+registered (`gto.api.find_latest_version`; a deregistered ``NAME@vX.Y.Z!`` never is,
+where DVC's own lookup sorts every tag), and a named version must be registered and not
+deregistered. A named version downloaded once is recorded in
+``<cache>/<name>/versions/<version>.json`` per registry, so the next call reads it from
+disk without asking the registry (offline use; a deregistration made after the download
+is then not seen: remove the record to look again). ``@latest`` always asks.
 """
 
 from __future__ import annotations
@@ -40,6 +48,9 @@ CONFIG_NAMES = ("model_config.json", "uynet_config.json")
 
 #: The record of a finished download; its presence marks the folder complete.
 RECORD = "release.json"
+#: Per-artifact folder of named versions already resolved: ``<version>.json`` holds, per
+#: registry, the commit it resolved to.
+VERSIONS = "versions"
 
 
 @dataclass(frozen=True)
@@ -113,20 +124,20 @@ def resolve(spec: str | Path, repo: str | Path | None = None, cache: Path | None
         raise DfmaskError(f"--model {spec}: not a file, folder or release name (NAME@vX.Y.Z or NAME@latest)")
     name, version = parsed
     repo_arg = str(repo) if repo is not None else os.getcwd()
-    import dvc.api
-    from dvc.exceptions import DvcException
-
-    try:
-        info = dvc.api.artifacts_show(name, version=None if version == "latest" else version, repo=repo_arg)
-    except DvcException as err:
-        raise DfmaskError(f"--model {spec}: no such released model in {repo_arg} ({err})") from err
-    rev, path = str(info["rev"]), str(info["path"])
+    root = (cache or cache_dir()) / name
+    known = _known_version(root, version, repo_arg) if version != "latest" else None
+    if known is not None:  # a named version downloaded before: no registry needed
+        rev, path = known
+    else:
+        rev, path = _lookup(spec, name, version, repo_arg)
     rel = PurePosixPath(path)
     if rel.is_absolute() or ".." in rel.parts:
         raise DfmaskError(f"--model {spec}: artifact path {path!r} leaves the project")
-    dest = (cache or cache_dir()) / name / rev
+    dest = root / rev
     if not (dest / RECORD).is_file():
         _download(spec, repo_arg, rev, rel, dest)
+    if version != "latest" and known is None:
+        _remember_version(root, version, repo_arg, rev, path)
     record = json.loads((dest / RECORD).read_text())
     return Release(
         spec=str(spec),
@@ -138,6 +149,58 @@ def resolve(spec: str | Path, repo: str | Path | None = None, cache: Path | None
         params=dest / "params.yaml" if record["params"] else None,
         calibration=dest / "calibration.json" if record["calibration"] else None,
     )
+
+
+def _lookup(spec: str | Path, name: str, version: str, repo: str) -> tuple[str, str]:
+    """The commit and artifact path of ``name`` at ``version`` (``latest``: GTO's highest
+    registered version), asking the registry; one-line `DfmaskError` otherwise."""
+    import dvc.api
+    import gto.api
+    from dvc.exceptions import DvcException
+    from gto.exceptions import GTOException
+    from scmrepo.exceptions import SCMError
+
+    try:
+        if version == "latest":
+            found = gto.api.find_latest_version(repo, name)
+            if found is None:
+                raise DfmaskError(f"--model {spec}: {name} has no registered version in {repo}")
+            version = str(found.version)
+        elif version not in {str(v["version"]) for v in gto.api.show(repo, name)}:
+            raise DfmaskError(f"--model {spec}: no such released model in {repo} (not registered, or deregistered)")
+        info = dvc.api.artifacts_show(name, version=version, repo=repo)
+    except (DvcException, GTOException, SCMError) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DfmaskError(f"--model {spec}: no such released model in {repo} ({why})") from err
+    return str(info["rev"]), str(info["path"])
+
+
+def _known_version(root: Path, version: str, repo: str) -> tuple[str, str] | None:
+    """The commit and path a named version resolved to before (for this registry), when
+    its download is complete in the cache."""
+    try:
+        entry = json.loads((root / VERSIONS / f"{version}.json").read_text())[repo]
+        rev, path = str(entry["rev"]), str(entry["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (rev, path) if (root / rev / RECORD).is_file() else None
+
+
+def _remember_version(root: Path, version: str, repo: str, rev: str, path: str) -> None:
+    """Record (atomically) that ``version`` of this registry is commit ``rev``."""
+    folder = root / VERSIONS
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{version}.json"
+    try:
+        doc = json.loads(target.read_text())
+        doc = doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        doc = {}
+    doc[repo] = {"rev": rev, "path": path}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, target)
 
 
 def _download(spec: str | Path, repo: str, rev: str, rel: PurePosixPath, dest: Path) -> None:

@@ -161,14 +161,19 @@ def describe(doc: dict[str, Any], out: str | Path) -> str:
     """One line of the summary ``doc`` (written to ``out``): mean ± sd of the headline figures."""
     s = doc["summary"]
 
+    seeds = len(doc["seeds"])
+
     def fmt(name: str) -> str:
-        m, sd = s[name]["mean"], s[name]["sd"]
-        return "n/a" if m is None else f"{m:.3f} ± {0.0 if sd is None else sd:.3f}"
+        m, sd, n = s[name]["mean"], s[name]["sd"], s[name].get("n", seeds)
+        if m is None:
+            return "n/a"
+        text = f"{m:.3f}" if sd is None else f"{m:.3f} ± {sd:.3f}"  # one value has no spread
+        return text if n == seeds else f"{text} (of {n} seed{'s' if n != 1 else ''})"
 
     ensemble = (doc.get("ensemble") or {}).get("figures") or {}
     auc = ensemble.get("video_auc")
     return (
-        f"{len(doc['seeds'])} seeds: test video AUC {fmt('video_auc')}"
+        f"{seeds} seed{'s' if seeds != 1 else ''}: test video AUC {fmt('video_auc')}"
         + ("" if auc is None else f" (ensemble {auc:.3f})")
         + f", Dice vs true masks {fmt('seg_true_dice')} (mean-mask {fmt('seg_true_baseline_dice')}), "
         f"counterfactual drop {fmt('counterfactual_drop')} (see {out})"

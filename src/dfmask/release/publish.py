@@ -2,9 +2,11 @@
 
 Steps, each refusing with a `DfmaskError` that says what to do:
 
-1. ``VERSION`` is ``X.Y.Z`` (a leading ``v`` is accepted); the tag ``<artifact>@vX.Y.Z``
-   (GTO's artifact-version format, which ``dvc artifacts get`` understands) exists
-   neither locally nor on the git remote: a released version is immutable.
+1. ``VERSION`` is ``X.Y.Z`` without leading zeros (a leading ``v`` is accepted); the tag
+   ``<artifact>@vX.Y.Z`` (GTO's artifact-version format, which ``dvc artifacts get``
+   understands) exists neither locally nor on the git remote: a released version is
+   immutable; and HEAD carries no registered version of the artifact yet (GTO allows one
+   per commit).
 2. The git workspace is clean (no modified, staged or untracked files), so the tag names
    exactly what was built.
 3. ``dvc status`` is clean and ``dvc.lock`` records the ``release`` stage, so the tagged
@@ -44,7 +46,8 @@ import yaml
 from dfmask.errors import DfmaskError
 from dfmask.params import ReleaseParams, load_section
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+#: Semantic versioning's X.Y.Z: no leading zeros (GTO, which makes the tag, refuses them).
+_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 SHARED_REMOTE_HELP = """\
 Set a shared remote first (then commit .dvc/config), for example:
@@ -72,7 +75,7 @@ def tag_name(artifact: str, version: str) -> str:
     """``masks`` + ``1.2.0`` (or ``v1.2.0``) → ``masks@v1.2.0``."""
     match = _VERSION.match(version.strip())
     if not match:
-        raise DfmaskError(f"VERSION={version!r} is not X.Y.Z (e.g. make release VERSION=1.0.0)")
+        raise DfmaskError(f"VERSION={version!r} is not X.Y.Z without leading zeros (e.g. make release VERSION=1.0.0)")
     return f"{artifact}@v{'.'.join(match.groups())}"
 
 
@@ -112,11 +115,26 @@ def check_git_clean(repo: Path) -> str:
     return head
 
 
+def _yaml_mapping(path: Path) -> dict[str, object]:
+    """A YAML file that must hold a mapping ({} when absent); one line naming it otherwise."""
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DfmaskError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise DfmaskError(f"{path}: expected a mapping at the top, got {type(doc).__name__}")
+    return doc
+
+
 def check_dvc_clean(repo: Path, stage: str = "release") -> None:
     """Raise unless ``dvc status`` is clean and dvc.lock records ``stage``."""
     lock = repo / "dvc.lock"
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}) if lock.exists() else {}
-    if stage not in stages:
+    stages = _yaml_mapping(lock).get("stages") or {}
+    if not isinstance(stages, dict) or stage not in stages:
         raise DfmaskError(f"{lock}: no '{stage}' stage recorded; run `dvc repro {stage}` and commit dvc.lock")
     status = json.loads(_dvc(repo, "status", "--json", what="dvc status") or "{}")
     if status:
@@ -172,12 +190,30 @@ def git_remote(repo: Path) -> str | None:
 
 def check_artifact(repo: Path, artifact: str) -> None:
     """Raise unless dvc.yaml declares ``artifact`` (release.artifact) at ``data/release``."""
-    doc = yaml.safe_load((repo / "dvc.yaml").read_text()) if (repo / "dvc.yaml").exists() else {}
-    entry = (doc or {}).get("artifacts", {}).get(artifact)
-    if not entry or str(entry.get("path", "")).rstrip("/") != "data/release":
+    artifacts = _yaml_mapping(repo / "dvc.yaml").get("artifacts") or {}
+    entry = artifacts.get(artifact) if isinstance(artifacts, dict) else None
+    if not isinstance(entry, dict) or str(entry.get("path", "")).rstrip("/") != "data/release":
         raise DfmaskError(
             f"{repo / 'dvc.yaml'}: no artifact '{artifact}' with path data/release (params: "
             "release.artifact); declare it under `artifacts:` so the tag resolves with dvc artifacts get"
+        )
+
+
+def check_commit_unreleased(repo: Path, artifact: str, commit: str) -> None:
+    """Raise when GTO already has a registered version of ``artifact`` at ``commit``: it
+    allows one per commit and would refuse the tag only after the data was pushed."""
+    from gto.api import show
+    from gto.exceptions import GTOException
+
+    try:
+        versions = show(repo, artifact)
+    except GTOException:  # no version of this artifact yet
+        return
+    taken = [str(v["version"]) for v in versions if str(v.get("commit_hexsha", "")) == commit]
+    if taken:
+        raise DfmaskError(
+            f"{artifact} is already released at {commit[:12]} as {', '.join(taken)}: GTO allows one version "
+            "per commit; release a new commit"
         )
 
 
@@ -208,6 +244,7 @@ def publish(
     remote = git_remote(repo)
     if remote and _git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}", what=f"git ls-remote {remote}").strip():
         raise DfmaskError(f"tag {tag} already exists on git remote '{remote}'; pick a new VERSION")
+    check_commit_unreleased(repo, params.artifact, commit)
     check_dvc_clean(repo)
     name, url = default_remote(repo)
     note = check_remote(name, url, allow_local_remote)
