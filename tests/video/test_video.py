@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from dfmask import video
+from dfmask.errors import DfmaskError
 from dfmask.video import encode_video, iter_frames, iter_frames_at, probe, read_frames, sample_indices
 
 
@@ -211,3 +212,48 @@ def test_frames_are_decoded_as_displayed(tmp_path: Path, rotation: int) -> None:
         assert np.abs(frame.astype(int) - truth[::-1, ::-1]).mean() > 30  # a half turn would show
     frames, got = read_frames(path, [1, 4])
     assert got == [1, 4] and np.array_equal(frames, np.stack([full[1], full[4]]))
+
+
+def _clip(tmp_path: Path, n: int = 10) -> tuple[Path, list[np.ndarray]]:
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (64, 96, 3), np.uint8) for _ in range(n)]
+    return encode_video(frames, tmp_path / "clip.mp4", 10), frames
+
+
+def test_the_video_is_the_longest_stream_not_a_thumbnail_listed_first(tmp_path: Path) -> None:
+    from tools.robustness.media import with_thumbnail_first
+
+    clip, _ = _clip(tmp_path)
+    both = with_thumbnail_first(clip, tmp_path / "thumb.mp4", np.zeros((64, 96, 3), np.uint8))
+    with av.open(str(both)) as container:
+        assert [s.codec_context.name for s in container.streams.video] == ["mjpeg", "h264"]
+    info = probe(both)
+    assert (info.frames, info.codec, info.error) == (10, "h264", None)
+    got, idx = read_frames(both, [0, 9])
+    ref, _ = read_frames(clip, [0, 9])
+    assert idx == [0, 9] and np.array_equal(got, ref)
+
+
+def test_a_concat_list_named_mp4_is_not_opened(tmp_path: Path) -> None:
+    """FFmpeg would read it (its content says concat) and decode a file the caller never
+    named; only media containers are opened."""
+    clip, _ = _clip(tmp_path)
+    listed = tmp_path / "list.mp4"
+    listed.write_text(f"ffconcat version 1.0\nfile '{clip.name}'\n")
+    assert probe(listed).error.startswith("cannot open container")
+    with pytest.raises(DfmaskError, match="cannot open video"):
+        read_frames(listed, [0])
+
+
+def test_damaged_headers_are_errors_not_exceptions(tmp_path: Path) -> None:
+    from tools.robustness.media import patched
+
+    clip, _ = _clip(tmp_path)
+    huge = patched(clip, tmp_path / "huge.mp4", b"stts", 12, xor=0x80)  # 10 → 2**31 + 10 frames
+    assert probe(huge).error.startswith("broken header: it declares 2147483658 frames")
+    data = clip.read_bytes()
+    avc1 = data.find(b"avc1", data.find(b"stsd")) - data.find(b"stsd")
+    unknown = patched(clip, tmp_path / "zzzz.mp4", b"stsd", avc1, new=b"zzzz")
+    assert probe(unknown).error == "no decoder for the video stream's codec"
+    with pytest.raises(DfmaskError, match="no decodable video stream"):
+        read_frames(unknown, [0])

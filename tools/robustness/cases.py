@@ -167,6 +167,30 @@ FILES = [
         {"tiny.mp4": status("no_faces"), "sliver.mp4": status("no_faces")},
     ),
     Case(
+        "broken_headers",
+        "files",
+        "review",
+        "O2 with its frame count flipped past int32 (the ingest table could not hold it: the stage crashed), "
+        "and O2 with an unknown codec tag (PyAV gave no decoder: the stage crashed)",
+        {"huge_count.mp4": status("corrupt"), "unknown_codec.mp4": status("corrupt")},
+    ),
+    Case(
+        "concat_list",
+        "files",
+        "review",
+        "a text file named .mp4 that FFmpeg reads as a concat list of an unlisted file next to it (decoded, "
+        "hashed as its 43 bytes of text: a change of the payload went unseen)",
+        {"concat.mp4": status("corrupt")},
+    ),
+    Case(
+        "thumbnail_first",
+        "files",
+        "review",
+        "O2 behind a one-frame, face-free MJPEG thumbnail track listed first (read as a one-frame video "
+        "without a face)",
+        {"thumb_first.mp4": OK},
+    ),
+    Case(
         "resolution_mismatch",
         "files",
         "handled",

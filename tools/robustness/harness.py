@@ -214,6 +214,20 @@ def build_files(ws: Workspace, base: Base, tmp: Path) -> dict[str, str]:
     for name, (tw, th) in (("tiny.mp4", (8, 8)), ("sliver.mp4", (2048, 2))):
         media.encode([media.np.full((th, tw, 3), 96 + 8 * i, media.np.uint8) for i in range(8)], part / name, fps)
         ws.add(name, None)
+    # damaged headers: a frame count past int32 (one bit of stts), a codec FFmpeg has no decoder for
+    media.patched(o2, part / "huge_count.mp4", b"stts", 12, xor=0x80)
+    ws.add("huge_count.mp4", None)
+    stsd = o2.read_bytes().find(b"stsd")
+    avc1 = o2.read_bytes().find(b"avc1", stsd) - stsd
+    media.patched(o2, part / "unknown_codec.mp4", b"stsd", avc1, new=b"zzzz")
+    ws.add("unknown_codec.mp4", None)
+    # a text file FFmpeg would read as a concat list of a file the inventory never hashed
+    shutil.copyfile(o2, part / "payload.bin")
+    (part / "concat.mp4").write_text("ffconcat version 1.0\nfile 'payload.bin'\n")
+    ws.add("concat.mp4", None)
+    # O2 behind a one-frame, face-free thumbnail track listed first
+    media.with_thumbnail_first(o2, part / "thumb_first.mp4", media.no_face_frames(1, w, h)[0])
+    ws.add("thumb_first.mp4", None)
     media.encode(media.resized(f1_frames, 0.5), part / "small_fake.mp4", fps)
     ws.add("small_fake.mp4", None, "FAKE", n["O1"])
     media.encode(f1_frames[: max(1, len(f1_frames) // 2)], part / "short_fake.mp4", fps)

@@ -132,3 +132,37 @@ def xor_mdat(path: Path, n_bytes: int = 20) -> str:
             return f"bytes {at}..{at + n_bytes} of the mdat payload ({frac:.0%} in)"
     path.write_bytes(original)
     raise RuntimeError(f"{path.name}: no offset changes the decoded frames while keeping them decodable")
+
+
+def with_thumbnail_first(src: Path, dst: Path, thumbnail: np.ndarray) -> Path:
+    """``src``'s video packets unchanged, behind a one-frame MJPEG thumbnail track listed
+    first (stream 0): a file whose first video stream is not the video."""
+    with av.open(str(src)) as inp, av.open(str(dst), mode="w", format="mp4", options={"fflags": "+bitexact"}) as out:
+        in_stream = inp.streams.video[0]
+        thumb = out.add_stream("mjpeg", rate=1)
+        assert isinstance(thumb, av.VideoStream)
+        thumb.height, thumb.width = thumbnail.shape[:2]
+        thumb.pix_fmt = "yuvj420p"
+        video = out.add_stream_from_template(in_stream)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(thumbnail), format="rgb24")
+        for packet in [*thumb.encode(frame), *thumb.encode()]:
+            out.mux(packet)
+        for packet in inp.demux(in_stream):
+            if packet.dts is None:
+                continue
+            packet.stream = video
+            out.mux(packet)
+    return dst
+
+
+def patched(src: Path, dst: Path, box: bytes, offset: int, new: bytes | None = None, xor: int = 0) -> Path:
+    """A copy of ``src`` with the bytes at ``offset`` after the first ``box`` tag replaced by
+    ``new`` (or XORed with ``xor``): a damaged header field."""
+    data = bytearray(src.read_bytes())
+    at = data.find(box) + offset
+    if new is not None:
+        data[at : at + len(new)] = new
+    else:
+        data[at] ^= xor
+    dst.write_bytes(bytes(data))
+    return dst

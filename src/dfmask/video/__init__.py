@@ -59,6 +59,36 @@ class Probe:
     error: str | None = None
 
 
+#: Demuxers a video may be opened with (FFmpeg's ``format_whitelist``): real media
+#: containers only. A text file named ``.mp4`` that FFmpeg would otherwise read as a
+#: ``concat`` list, an HLS playlist or an image pattern points at files the inventory never
+#: hashed (or outside the corpus), so it must not decode: it is ``corrupt``.
+MEDIA_FORMATS = "mov,mp4,matroska,webm,avi,mpegts,flv,asf,mpeg,h264,hevc"
+#: The most frames a header may declare (the ingest tables store counts as int32); more is
+#: a broken header, not a video.
+MAX_DECLARED_FRAMES = 2**31 - 1
+
+
+def _open_media(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """``av.open`` restricted to `MEDIA_FORMATS` and to local files."""
+    return av.open(str(path), options={"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"})
+
+
+def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The video stream that is the video itself, not cover art or a thumbnail track
+    listed first (either would otherwise be read as a one-frame video): attached pictures
+    never; of the others the one whose header declares the most frames, else FFmpeg's best
+    stream (`av_find_best_stream`), else the first. The usual one-stream file: that one."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if len(streams) <= 1:
+        return streams[0] if streams else None
+    most = max(int(s.frames or 0) for s in streams)
+    if most > 0:
+        return next(s for s in streams if int(s.frames or 0) == most)
+    best = container.streams.best("video")
+    return best if best in streams else streams[0]
+
+
 def _rotation(frame: av.VideoFrame) -> int:
     """Display rotation in degrees counter-clockwise (0/90/180/270, the nearest quarter
     turn) from a decoded frame's display matrix (FFmpeg's convention, as PyAV reads it)."""
@@ -93,7 +123,7 @@ def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
     if size == 0:
         return Probe(0, 0, 0.0, 0, 0, 0.0, "", size, 0, "empty file (0 bytes)")
     try:
-        container = av.open(str(path))
+        container = _open_media(path)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
         with open(path, "rb") as fh:
             head = fh.read(12)
@@ -103,12 +133,16 @@ def probe(path: str | os.PathLike[str], decode: bool = True) -> Probe:
             why = "cannot open container"
         return Probe(0, 0, 0.0, 0, 0, 0.0, "", size, 0, f"{why}: {err}")
     with container:
-        if not container.streams.video:
+        stream = _video_stream(container)
+        if stream is None:
             return Probe(0, 0, 0.0, 0, 0, 0.0, "", size, 0, "no video stream")
-        stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # a codec FFmpeg has no decoder for
+            return Probe(0, 0, 0.0, 0, 0, 0.0, "", size, 0, "no decoder for the video stream's codec")
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         declared = int(stream.frames or 0)
+        if declared > MAX_DECLARED_FRAMES:
+            return Probe(0, 0, fps, 0, 0, 0.0, ctx.name or "", size, 0, f"broken header: it declares {declared} frames")
         duration = 0.0
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
@@ -169,11 +203,13 @@ def _open_video(
     """The opened container and its first video stream, set to decode with ``threads``
     threads (0 = FFmpeg's choice); a file PyAV cannot open is a `DfmaskError`."""
     try:
-        container = av.open(str(path))
+        container = _open_media(path)
     except (av.error.FFmpegError, OSError) as err:
         raise DfmaskError(f"{path}: cannot open video: {err}") from err
     with container:
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
+        if stream is None or stream.codec_context is None:
+            raise DfmaskError(f"{path}: cannot open video: no decodable video stream")
         stream.thread_type = "AUTO"
         if threads:
             stream.codec_context.thread_count = threads
