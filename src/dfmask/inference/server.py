@@ -111,8 +111,10 @@ def _check_declared_size(path: Path, limits: ServeLimits) -> None:
     decoding anything (a file that cannot be opened is left to `probe`'s status)."""
     import av
 
+    from dfmask.video import _open_media
+
     try:
-        with av.open(str(path)) as container:
+        with _open_media(path) as container:
             streams = container.streams.video
             width, height = (streams[0].codec_context.width, streams[0].codec_context.height) if streams else (0, 0)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError):
