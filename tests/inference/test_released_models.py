@@ -160,3 +160,26 @@ def test_cli_scores_with_a_release_from_anywhere(
         main(["predict", str(videos.face), "--model", "uynet@v3.0.0", "--registry", str(project)])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "uynet@v3.0.0: no such released model" in err and err.count("\n") == 1
+
+
+def test_a_registry_is_named_by_its_resolved_path(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``.``, a relative path and the default working directory are one registry in the
+    version records; another project's ``.`` is another registry."""
+    monkeypatch.chdir(project)
+    key = registry.registry_key(None)
+    assert registry.registry_key(".") == key == registry.registry_key(project) == str(project.resolve())
+    monkeypatch.chdir(project.parent)
+    assert registry.registry_key(project.name) == key
+    assert registry.registry_key(".") != key
+    assert registry.registry_key("https://example.org/lab/project.git") == "https://example.org/lab/project.git"
+    first = registry.resolve("uynet@v0.1.0", project.name, tmp_path)  # relative, from the parent
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the registry was asked")
+
+    monkeypatch.chdir(project)
+    for api in ("dvc.api.open", "dvc.api.artifacts_show", "gto.api.show"):
+        monkeypatch.setattr(api, offline)
+    assert registry.resolve("uynet@v0.1.0", None, tmp_path).rev == first.rev  # the default: the same registry

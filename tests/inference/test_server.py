@@ -238,3 +238,25 @@ def test_resolution_limit_is_checked_before_any_frame_is_decoded(
         r = _post(url, videos.face)
     assert r.status_code == 413 and r.json()["error"]["code"] == "resolution_limit"
     assert "320x180" in r.json()["error"]["message"] and probed == []
+
+
+def test_an_unknown_codec_is_422_and_a_big_thumbnail_does_not_decide_the_size(
+    detector: Detector, videos: Videos, tmp_path: Path
+) -> None:
+    """The header check reads the stream `probe` reads (the video, not a thumbnail listed
+    first) and leaves a codec without decoder to `probe`'s 422."""
+    from tools.robustness.media import patched, with_thumbnail_first
+
+    data = videos.face.read_bytes()
+    avc1 = data.find(b"avc1", data.find(b"stsd")) - data.find(b"stsd")
+    unknown = patched(videos.face, tmp_path / "zzzz.mp4", b"stsd", avc1, new=b"zzzz")
+    big_thumb = with_thumbnail_first(videos.face, tmp_path / "thumb.mp4", np.zeros((1080, 1920, 3), np.uint8))
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    app = create_app(detector, ServeLimits(max_pixels=320 * 180, tmp_dir=str(uploads)))
+    with app_server(app) as url:
+        r = _post(url, unknown)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "corrupt", r.text
+        assert "no decoder" in r.json()["error"]["message"]
+        r = _post(url, big_thumb)
+        assert r.status_code == 200 and r.json()["status"] == "ok", r.text

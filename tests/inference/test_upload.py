@@ -69,3 +69,22 @@ def test_the_limit_holds_for_every_part_without_content_length(tmp_path: Path, p
     assert (err.value.status, err.value.code) == (413, "too_large")
     # stopped as the limit passed, not after reading the whole body
     assert body.pulled <= (max_bytes + ENVELOPE_BYTES) // CHUNK + 4 < body.total
+
+
+def test_a_full_disk_is_the_servers_trouble_not_a_malformed_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dfmask.inference.upload as upload
+
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(upload, "open", lambda *a, **k: Full(), raising=False)
+    with pytest.raises(UploadError) as err:
+        _receive(Body((_part("file", "v.mp4"), 2)), tmp_path, 60_000)
+    assert (err.value.status, err.value.code) == (503, "no_temp_space")
+    assert "No space left on device" in err.value.message

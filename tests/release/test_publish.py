@@ -151,3 +151,8 @@ def test_gto_registers_the_tag_dvc_artifacts_get_resolves(tmp_path: Path, monkey
     with pytest.raises(DfmaskError, match=r"masks is already released at .* as v1\.0\.0: GTO allows one"):
         check_commit_unreleased(tmp_path, "masks", head)
     check_commit_unreleased(tmp_path, "other", head)  # another artifact, or none yet: fine
+    from gto.api import deregister
+
+    deregister(tmp_path, "masks", version="v1.0.0")  # GTO still holds the commit for v1.0.0
+    with pytest.raises(DfmaskError, match=r"masks is already released at .* as v1\.0\.0"):
+        check_commit_unreleased(tmp_path, "masks", head)

@@ -123,7 +123,7 @@ def resolve(spec: str | Path, repo: str | Path | None = None, cache: Path | None
     if parsed is None:
         raise DfmaskError(f"--model {spec}: not a file, folder or release name (NAME@vX.Y.Z or NAME@latest)")
     name, version = parsed
-    repo_arg = str(repo) if repo is not None else os.getcwd()
+    repo_arg = registry_key(repo)
     root = (cache or cache_dir()) / name
     known = _known_version(root, version, repo_arg) if version != "latest" else None
     if known is not None:  # a named version downloaded before: no registry needed
@@ -149,6 +149,18 @@ def resolve(spec: str | Path, repo: str | Path | None = None, cache: Path | None
         params=dest / "params.yaml" if record["params"] else None,
         calibration=dest / "calibration.json" if record["calibration"] else None,
     )
+
+
+def registry_key(repo: str | Path | None) -> str:
+    """How a registry is named in the version records: a local folder by its absolute,
+    resolved path (``.``, a relative path and the default working directory are one
+    registry; two projects are never confused), a git URL as given."""
+    if repo is None:
+        return str(Path.cwd().resolve())
+    text = str(repo)
+    if "://" not in text and not text.startswith("git@") and Path(text).exists():
+        return str(Path(text).resolve())
+    return text
 
 
 def _lookup(spec: str | Path, name: str, version: str, repo: str) -> tuple[str, str]:

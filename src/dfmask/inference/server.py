@@ -111,12 +111,15 @@ def _check_declared_size(path: Path, limits: ServeLimits) -> None:
     decoding anything (a file that cannot be opened is left to `probe`'s status)."""
     import av
 
-    from dfmask.video import _open_media
+    from dfmask.video import _open_media, _video_stream
 
     try:
         with _open_media(path) as container:
-            streams = container.streams.video
-            width, height = (streams[0].codec_context.width, streams[0].codec_context.height) if streams else (0, 0)
+            stream = _video_stream(container)  # the stream `probe` and the faces stage read
+            ctx = stream.codec_context if stream is not None else None
+            if ctx is None:
+                return  # no video stream, or no decoder: `probe` says which
+            width, height = int(ctx.width or 0), int(ctx.height or 0)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError):
         return
     if width * height > limits.max_pixels:
@@ -253,7 +256,10 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
             admission.leave()
 
         try:  # from here on the slot is given back whatever happens, a failing mkdtemp included
-            folder = Path(tempfile.mkdtemp(prefix="dfmask-serve-", dir=limits.tmp_dir))
+            try:
+                folder = Path(tempfile.mkdtemp(prefix="dfmask-serve-", dir=limits.tmp_dir))
+            except OSError as err:  # a full disk, no permission, a tmp_dir removed under the server
+                return _error(503, "no_temp_space", f"the server cannot store the upload: {err.strerror or err}")
             try:
                 upload = await asyncio.wait_for(
                     receive_upload(
@@ -280,8 +286,6 @@ def create_app(detector: Detector, limits: ServeLimits | None = None) -> FastAPI
             return JSONResponse(doc)
         except UploadError as err:
             return _error(err.status, err.code, err.message)
-        except OSError as err:  # the temp folder cannot be made (full disk, missing --tmp-dir, ...)
-            return _error(503, "no_temp_space", f"the server cannot store the upload: {err.strerror or err}")
         finally:
             if not handed_over:
                 release()

@@ -155,6 +155,8 @@ async def receive_upload(
         parser.finalize()
     except UploadError:
         raise
+    except OSError as err:  # writing the file failed (a full disk): the server's trouble, not the body's
+        raise UploadError(503, "no_temp_space", f"the server cannot store the upload: {err.strerror or err}") from None
     except Exception as err:  # noqa: BLE001  (python-multipart raises several types on a malformed body)
         raise UploadError(400, "bad_multipart", f"malformed multipart body: {err}") from None
     finally:

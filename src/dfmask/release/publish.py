@@ -206,7 +206,7 @@ def check_commit_unreleased(repo: Path, artifact: str, commit: str) -> None:
     from gto.exceptions import GTOException
 
     try:
-        versions = show(repo, artifact)
+        versions = show(repo, artifact, deprecated=True)  # a deregistered version still holds its commit
     except GTOException:  # no version of this artifact yet
         return
     taken = [str(v["version"]) for v in versions if str(v.get("commit_hexsha", "")) == commit]

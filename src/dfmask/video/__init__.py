@@ -63,7 +63,7 @@ class Probe:
 #: containers only. A text file named ``.mp4`` that FFmpeg would otherwise read as a
 #: ``concat`` list, an HLS playlist or an image pattern points at files the inventory never
 #: hashed (or outside the corpus), so it must not decode: it is ``corrupt``.
-MEDIA_FORMATS = "mov,mp4,matroska,webm,avi,mpegts,flv,asf,mpeg,h264,hevc"
+MEDIA_FORMATS = "mov,mp4,matroska,webm,avi,mpegts,flv,asf,mpeg,mpegvideo,m4v,h264,hevc,ivf,nut,yuv4mpegpipe,mjpeg"
 #: The most frames a header may declare (the ingest tables store counts as int32); more is
 #: a broken header, not a video.
 MAX_DECLARED_FRAMES = 2**31 - 1
@@ -200,8 +200,8 @@ def iter_frames(path: str | os.PathLike[str], threads: int = 0) -> Iterator[np.n
 def _open_video(
     path: str | os.PathLike[str], threads: int
 ) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
-    """The opened container and its first video stream, set to decode with ``threads``
-    threads (0 = FFmpeg's choice); a file PyAV cannot open is a `DfmaskError`."""
+    """The opened container and its video stream (`_video_stream`), set to decode with
+    ``threads`` threads (0 = FFmpeg's choice); a file PyAV cannot open is a `DfmaskError`."""
     try:
         container = _open_media(path)
     except (av.error.FFmpegError, OSError) as err:
