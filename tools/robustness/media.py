@@ -67,12 +67,22 @@ def remux_rotation(src: Path, dst: Path, degrees: int) -> Path:
         in_stream = inp.streams.video[0]
         out_stream = out.add_stream_from_template(in_stream)
         out_stream.set_display_rotation(degrees)
-        for packet in inp.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out_stream
-            out.mux(packet)
+        _copy_packets(inp, in_stream, out, out_stream)
     return dst
+
+
+def _copy_packets(
+    inp: av.container.InputContainer,
+    in_stream: av.VideoStream,
+    out: av.container.OutputContainer,
+    out_stream: av.VideoStream,
+) -> None:
+    """Every packet of ``in_stream`` muxed unchanged into ``out_stream`` (demuxer flush packets skipped)."""
+    for packet in inp.demux(in_stream):
+        if packet.dts is None:
+            continue
+        packet.stream = out_stream
+        out.mux(packet)
 
 
 def resized(frames: list[np.ndarray], scale: float) -> list[np.ndarray]:
@@ -147,11 +157,7 @@ def with_thumbnail_first(src: Path, dst: Path, thumbnail: np.ndarray) -> Path:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(thumbnail), format="rgb24")
         for packet in [*thumb.encode(frame), *thumb.encode()]:
             out.mux(packet)
-        for packet in inp.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = video
-            out.mux(packet)
+        _copy_packets(inp, in_stream, out, video)
     return dst
 
 
