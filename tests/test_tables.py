@@ -93,6 +93,12 @@ def test_reader_refuses_other_versions_and_foreign_files(tmp_path: Path) -> None
         read_table(tmp_path / "foreign.parquet", SPEC)
     with pytest.raises(DfmaskError, match="missing demo table"):
         read_table(tmp_path / "nope.parquet", SPEC)
+    (tmp_path / "csv.parquet").write_text("video_id,split\na,train\n")  # not Parquet at all
+    (tmp_path / "cut.parquet").write_bytes(path.read_bytes()[:100])  # truncated
+    for bad in ("csv.parquet", "cut.parquet"):
+        with pytest.raises(DfmaskError, match=rf"{bad}: not a Parquet table \(") as err:
+            read_table(tmp_path / bad, SPEC)
+        assert "\n" not in str(err.value)
 
 
 def test_schema_mismatch_names_the_table(tmp_path: Path) -> None:

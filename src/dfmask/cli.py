@@ -115,20 +115,6 @@ def _ground_truth(given: Path | None, params: _Params) -> Path:
     return Path(sample) / "ground_truth.parquet"
 
 
-def _parquet(path: Path) -> Path:
-    """``path`` when it is absent (the reader says so) or a Parquet file; a one-line
-    `DfmaskError` naming it when it is something else (a CSV, a truncated file)."""
-    if path.is_file():
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            pq.read_metadata(path)
-        except (pa.ArrowException, OSError) as err:
-            raise DfmaskError(f"{path}: not a Parquet table ({str(err).splitlines()[0]})") from None
-    return path
-
-
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -160,7 +146,7 @@ def _quality_faces(args: argparse.Namespace) -> str:
     p = _Params(args.params)
     return measure(
         args.faces or Path(p.paths.faces),
-        _parquet(_ground_truth(args.ground_truth, p)),
+        _ground_truth(args.ground_truth, p),
         p.section(CorpusParams, "corpus").parts,
         p.section(FacesParams, "faces").frames,
         args.out or p.report("faces_quality.json"),
@@ -173,8 +159,7 @@ def _quality_splits(args: argparse.Namespace) -> str:
 
     p = _Params(args.params)
     out = args.out or p.report("split_quality.json")
-    splits = _parquet(args.splits or Path(p.paths.splits))
-    doc = run_quality(splits, _parquet(_ground_truth(args.ground_truth, p)), out, args.actor)
+    doc = run_quality(args.splits or Path(p.paths.splits), _ground_truth(args.ground_truth, p), out, args.actor)
     return describe(doc, out)
 
 
@@ -190,11 +175,11 @@ def _quality_masks(args: argparse.Namespace) -> str:
         parts,
         args.masks or Path(p.paths.masks),
         args.faces or Path(p.paths.faces),
-        _parquet(_ground_truth(args.ground_truth, p)),
+        _ground_truth(args.ground_truth, p),
         args.out or p.report("masks_quality.json"),
         _image_path(args.preview or p.report("masks_preview.png"), "--preview"),
         sweep,
-        splits=_parquet(args.splits or Path(p.paths.splits)),
+        splits=args.splits or Path(p.paths.splits),
     ).summary()
 
 

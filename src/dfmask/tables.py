@@ -201,8 +201,12 @@ def build_metadata(
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``dfmask`` metadata document of a Parquet file written by `write_table`."""
-    meta = pq.read_schema(path).metadata or {}
+    """The ``dfmask`` metadata document of a Parquet file written by `write_table` (a file
+    that is no Parquet table at all, a CSV or a truncated one, is a one-line `DfmaskError`)."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as err:
+        raise DfmaskError(f"{path}: not a Parquet table ({str(err).splitlines()[0]})") from None
     if _META_KEY not in meta:
         raise DfmaskError(f"{path}: not a dfmask table (no '{_META_KEY.decode()}' schema metadata)")
     return dict(json.loads(meta[_META_KEY]))

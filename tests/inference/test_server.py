@@ -245,11 +245,9 @@ def test_an_unknown_codec_is_422_and_a_big_thumbnail_does_not_decide_the_size(
 ) -> None:
     """The header check reads the stream `probe` reads (the video, not a thumbnail listed
     first) and leaves a codec without decoder to `probe`'s 422."""
-    from tools.robustness.media import patched, with_thumbnail_first
+    from tools.robustness.media import with_codec_tag, with_thumbnail_first
 
-    data = videos.face.read_bytes()
-    avc1 = data.find(b"avc1", data.find(b"stsd")) - data.find(b"stsd")
-    unknown = patched(videos.face, tmp_path / "zzzz.mp4", b"stsd", avc1, new=b"zzzz")
+    unknown = with_codec_tag(videos.face, tmp_path / "zzzz.mp4")
     big_thumb = with_thumbnail_first(videos.face, tmp_path / "thumb.mp4", np.zeros((1080, 1920, 3), np.uint8))
     uploads = tmp_path / "uploads"
     uploads.mkdir()

@@ -246,14 +246,12 @@ def test_a_concat_list_named_mp4_is_not_opened(tmp_path: Path) -> None:
 
 
 def test_damaged_headers_are_errors_not_exceptions(tmp_path: Path) -> None:
-    from tools.robustness.media import patched
+    from tools.robustness.media import patched, with_codec_tag
 
     clip, _ = _clip(tmp_path)
     huge = patched(clip, tmp_path / "huge.mp4", b"stts", 12, xor=0x80)  # 10 → 2**31 + 10 frames
     assert probe(huge).error.startswith("broken header: it declares 2147483658 frames")
-    data = clip.read_bytes()
-    avc1 = data.find(b"avc1", data.find(b"stsd")) - data.find(b"stsd")
-    unknown = patched(clip, tmp_path / "zzzz.mp4", b"stsd", avc1, new=b"zzzz")
+    unknown = with_codec_tag(clip, tmp_path / "zzzz.mp4")
     assert probe(unknown).error == "no decoder for the video stream's codec"
     with pytest.raises(DfmaskError, match="no decodable video stream"):
         read_frames(unknown, [0])

@@ -217,9 +217,7 @@ def build_files(ws: Workspace, base: Base, tmp: Path) -> dict[str, str]:
     # damaged headers: a frame count past int32 (one bit of stts), a codec FFmpeg has no decoder for
     media.patched(o2, part / "huge_count.mp4", b"stts", 12, xor=0x80)
     ws.add("huge_count.mp4", None)
-    stsd = o2.read_bytes().find(b"stsd")
-    avc1 = o2.read_bytes().find(b"avc1", stsd) - stsd
-    media.patched(o2, part / "unknown_codec.mp4", b"stsd", avc1, new=b"zzzz")
+    media.with_codec_tag(o2, part / "unknown_codec.mp4")
     ws.add("unknown_codec.mp4", None)
     # a text file FFmpeg would read as a concat list of a file the inventory never hashed
     shutil.copyfile(o2, part / "payload.bin")

@@ -172,3 +172,11 @@ def patched(src: Path, dst: Path, box: bytes, offset: int, new: bytes | None = N
         data[at] ^= xor
     dst.write_bytes(bytes(data))
     return dst
+
+
+def with_codec_tag(src: Path, dst: Path, tag: bytes = b"zzzz") -> Path:
+    """A copy of H.264 ``src`` whose sample entry (``avc1`` inside ``stsd``) is renamed ``tag``:
+    a codec FFmpeg has no decoder for."""
+    data = src.read_bytes()
+    stsd = data.find(b"stsd")
+    return patched(src, dst, b"stsd", data.find(b"avc1", stsd) - stsd, new=tag)

@@ -10,6 +10,8 @@ video frame, at `OVERLAY_FPS`) and a PNG contact sheet.
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,9 +120,6 @@ def overlay_names(paths: list[Path]) -> dict[Path, str]:
     and ``b/clip.mp4``, ``clip.mp4`` and ``clip.MP4``), its path relative to the inputs'
     common folder with ``/`` as ``__`` and the extension kept (``a__clip.mp4``), so no
     overlay overwrites another's."""
-    import os
-    from collections import Counter
-
     stems = Counter(p.stem.lower() for p in paths)
     absolute = [p.resolve() for p in paths]
     common = Path(os.path.commonpath([str(a.parent) for a in absolute])) if absolute else Path()

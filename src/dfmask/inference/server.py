@@ -140,10 +140,6 @@ def _check_video(path: Path, filename: str, limits: ServeLimits) -> None:
     if info.error:
         why = _client_text(info.error, path, filename)
         raise UploadError(422, _probe_status(info.error), f"the video cannot be read: {why}")
-    if info.width * info.height > limits.max_pixels:
-        raise UploadError(
-            413, "resolution_limit", f"{info.width}x{info.height} is over the limit of {limits.max_pixels} pixels"
-        )
     if info.duration > limits.max_duration_s:
         raise UploadError(
             413, "duration_limit", f"{info.duration:.1f} s is over the limit of {limits.max_duration_s:g} s"

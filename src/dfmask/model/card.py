@@ -110,7 +110,7 @@ def _in_short(metrics: Mapping[str, Any], split: str) -> list[str]:
     video = _get(metrics, split, "video")
     if isinstance(video, Mapping) and isinstance(video.get("auc"), float) and isinstance(video.get("auc_se"), float):
         lines.append(
-            f"- Video AUC {video['auc']:.3f} ± {video['auc_se']:.3f} (Hanley–McNeil standard error) on "
+            f"- Video AUC {_auc_se(video)} (Hanley–McNeil standard error) on "
             f"{_fmt(video.get('n'))} videos ({_fmt(video.get('n_fake'))} fake): "
             f"{_chance(video['auc'], video['auc_se'])}."
         )
